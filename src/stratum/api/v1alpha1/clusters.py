@@ -1,0 +1,48 @@
+"""Cluster: a group of nodes on one backend at one site, built from node pools."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from stratum.api.v1alpha1.meta import ObjectName, Resource, Status, WireModel
+
+BackendKind = Literal["simulated", "local", "agent", "kubernetes"]
+
+
+class NodePool(WireModel):
+    name: ObjectName
+    profile: ObjectName = Field(description="HardwareProfile name")
+    count: int = Field(ge=0, le=100_000)
+    rack_prefix: str | None = Field(default=None, max_length=40)
+    nodes_per_rack: int = Field(default=4, ge=1, le=1024)
+
+
+class TemplateReference(WireModel):
+    name: ObjectName
+    version: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClusterSpec(WireModel):
+    site: ObjectName
+    backend: BackendKind = "simulated"
+    template: TemplateReference | None = None
+    node_pools: list[NodePool] = Field(default_factory=list)
+    backend_config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ClusterStatus(Status):
+    phase: Literal["Pending", "Ready", "Degraded", "Unreachable"] | None = None
+    nodes: int = 0
+    gpus: int = 0
+
+
+class Cluster(Resource):
+    KIND: ClassVar[str] = "Cluster"
+    PLURAL: ClassVar[str] = "clusters"
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("cluster",)
+    kind: Literal["Cluster"] = "Cluster"
+    spec: ClusterSpec
+    status: ClusterStatus = Field(default_factory=ClusterStatus)

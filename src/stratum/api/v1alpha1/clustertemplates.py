@@ -1,0 +1,23 @@
+"""ClusterTemplate: a catalog item that stamps out Clusters from parameters."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from stratum.api.v1alpha1.meta import Resource, Status
+from stratum.api.v1alpha1.templates import TemplateSpecBase
+
+
+class ClusterTemplateSpec(TemplateSpecBase):
+    body: dict[str, Any] = Field(description="a ClusterSpec with {{ parameter }} placeholders")
+
+
+class ClusterTemplate(Resource):
+    KIND: ClassVar[str] = "ClusterTemplate"
+    PLURAL: ClassVar[str] = "clustertemplates"
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("ct",)
+    kind: Literal["ClusterTemplate"] = "ClusterTemplate"
+    spec: ClusterTemplateSpec
+    status: Status = Field(default_factory=Status)

@@ -1,0 +1,155 @@
+"""Wire types every kind shares: object metadata, conditions, status and the resource envelope."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+API_GROUP = "stratum.dev"
+API_VERSION = "stratum.dev/v1alpha1"
+
+# DNS-1123: what Kubernetes accepts for object names (subdomain) and namespaces (label).
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def check_dns1123_subdomain(value: str) -> str:
+    if len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: expected lowercase letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit, at most 253 characters (DNS-1123)"
+        )
+    return value
+
+
+def check_dns1123_label(value: str) -> str:
+    if len(value) > 63 or not _DNS1123_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid namespace: expected lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters (DNS-1123 label)"
+        )
+    return value
+
+
+def check_label_key(key: str) -> str:
+    prefix, _, name = key.rpartition("/")
+    if prefix:
+        check_dns1123_subdomain(prefix)
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        raise ValueError(
+            f"label key {key!r} is invalid: expected [prefix/]name, name at most 63 characters "
+            "of letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+        )
+    return key
+
+
+def check_label_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise ValueError(
+            f"label value {value!r} is invalid: expected at most 63 characters of letters, "
+            "digits, '-', '_' and '.', starting and ending with a letter or digit"
+        )
+    return value
+
+
+ObjectName = Annotated[str, AfterValidator(check_dns1123_subdomain)]
+NamespaceName = Annotated[str, AfterValidator(check_dns1123_label)]
+
+
+def wire_alias(name: str) -> str:
+    """snake_case field to its camelCase wire name, keeping units legible (memoryGiB, powerBudgetKW)."""
+    camel = to_camel(name)
+    for plain, unit in (("Gib", "GiB"), ("Kw", "KW")):
+        if camel.endswith(plain):
+            camel = camel[: -len(plain)] + unit
+    return camel
+
+
+class WireModel(BaseModel):
+    """Base of every wire type: camelCase on the wire, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=wire_alias,
+        populate_by_name=True,
+        extra="forbid",
+        validate_assignment=False,
+        str_max_length=65536,
+    )
+
+
+class ObjectReference(WireModel):
+    kind: str = Field(min_length=1, max_length=63)
+    name: ObjectName
+    namespace: NamespaceName | None = None
+    uid: str | None = None
+
+
+class ObjectMeta(WireModel):
+    name: ObjectName
+    namespace: NamespaceName | None = None
+    uid: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    resource_version: str | None = None
+    generation: int | None = None
+    creation_timestamp: datetime | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            check_label_key(key)
+            check_label_value(value)
+        return labels
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations(cls, annotations: dict[str, str]) -> dict[str, str]:
+        for key in annotations:
+            check_label_key(key)
+        if sum(len(k) + len(v) for k, v in annotations.items()) > 256 * 1024:
+            raise ValueError("annotations may hold at most 256 KiB in total")
+        return annotations
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(WireModel):
+    type: str = Field(min_length=1, max_length=316)
+    status: ConditionStatus
+    reason: str = Field(default="", max_length=1024)
+    message: str = Field(default="", max_length=32768)
+    last_transition_time: datetime | None = None
+    observed_generation: int | None = None
+
+
+class Status(WireModel):
+    """Status every kind carries; kinds extend it with their own fields."""
+
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class Resource(WireModel):
+    """The envelope of every object: apiVersion, kind, metadata, spec, status.
+
+    Subclasses set KIND, PLURAL and NAMESPACED and narrow `spec` and `status`.
+    """
+
+    KIND: ClassVar[str] = ""
+    PLURAL: ClassVar[str] = ""
+    NAMESPACED: ClassVar[bool] = False
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ()
+
+    api_version: Literal["stratum.dev/v1alpha1"] = API_VERSION
+    kind: str
+    metadata: ObjectMeta
+    spec: Any = None
+    status: Any = None

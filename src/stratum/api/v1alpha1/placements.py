@@ -1,0 +1,48 @@
+"""Placement: the guarantee — exact devices per replica and evidence for every clause."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from stratum.api.v1alpha1.meta import ObjectName, Resource, Status, WireModel
+from stratum.api.v1alpha1.workloads import ContractPhase
+
+
+class ReplicaBinding(WireModel):
+    replica: int = Field(ge=0)
+    node: ObjectName
+    gpus: list[int] = Field(default_factory=list)
+    gpu_milli: int | None = Field(default=None, ge=1, le=999)
+    mig_instance: str | None = None
+    cpu_set: str | None = None
+    numa_node: int | None = None
+    nic: str | None = None
+
+
+class Evidence(WireModel):
+    clause: str = Field(min_length=1)
+    holds: bool = True
+    message: str = ""
+
+
+class PlacementSpec(WireModel):
+    workload: ObjectName
+    replicas: list[ReplicaBinding] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+    tier: Literal["nvlink-domain", "rack", "rdma", "site", "any"] | None = None
+
+
+class PlacementStatus(Status):
+    phase: ContractPhase | None = None
+
+
+class Placement(Resource):
+    KIND: ClassVar[str] = "Placement"
+    PLURAL: ClassVar[str] = "placements"
+    NAMESPACED: ClassVar[bool] = True
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("placement", "pl")
+    kind: Literal["Placement"] = "Placement"
+    spec: PlacementSpec
+    status: PlacementStatus = Field(default_factory=PlacementStatus)

@@ -1,0 +1,24 @@
+"""WorkloadTemplate: a catalog item that launches Workloads from parameters."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from stratum.api.v1alpha1.meta import Resource, Status
+from stratum.api.v1alpha1.templates import TemplateSpecBase
+
+
+class WorkloadTemplateSpec(TemplateSpecBase):
+    body: dict[str, Any] = Field(description="a WorkloadSpec with {{ parameter }} placeholders")
+
+
+class WorkloadTemplate(Resource):
+    KIND: ClassVar[str] = "WorkloadTemplate"
+    PLURAL: ClassVar[str] = "workloadtemplates"
+    NAMESPACED: ClassVar[bool] = True
+    SHORT_NAMES: ClassVar[tuple[str, ...]] = ("wt",)
+    kind: Literal["WorkloadTemplate"] = "WorkloadTemplate"
+    spec: WorkloadTemplateSpec
+    status: Status = Field(default_factory=Status)

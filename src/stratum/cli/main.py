@@ -1,0 +1,28 @@
+"""The `stratum` command: one typer app; each command group lives in its own module.
+
+Heavy imports (numpy, FastAPI, SQLAlchemy) stay inside the command functions so that
+`stratum --help` is fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from stratum.cli import bench, discover, resources, serve
+
+app = typer.Typer(
+    name="stratum",
+    help="Stratum: resource contracts and topology-aware placement for AI workloads.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+serve.register(app)
+resources.register(app)
+discover.register(app)
+app.add_typer(bench.app, name="bench")
+
+
+def run() -> None:
+    app()

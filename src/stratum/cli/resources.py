@@ -1,0 +1,9 @@
+"""CLI commands: resources."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Filled in by the declarative core."""
