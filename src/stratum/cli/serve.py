@@ -1,9 +1,68 @@
-"""CLI commands: serve."""
+"""`stratum serve`: run the API server on an SQLite file or a PostgreSQL database."""
 
 from __future__ import annotations
 
+import logging
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from stratum.cli.output import fail
+
+if TYPE_CHECKING:
+    from stratum.server.watch import ChangeNotifier
 
 
 def register(app: typer.Typer) -> None:
-    """Filled in by the declarative core."""
+    app.command("serve")(serve)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8080,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", envvar="STRATUM_DATABASE_URL",
+        help="SQLAlchemy URL of the store, e.g. postgresql://host/db. "
+             "Default: an SQLite file in $STRATUM_HOME (or the XDG data directory).")] = None,
+    max_body_bytes: Annotated[int, typer.Option(
+        help="Largest request body accepted (413 above it).", min=1024)] = 16 * 1024 * 1024,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the Stratum API server until interrupted (SIGINT/SIGTERM stop it gracefully)."""
+    import uvicorn
+
+    from stratum.core.errors import ApiError
+    from stratum.server.app import create_app
+    from stratum.server.settings import ServerSettings
+    from stratum.store.database import default_database_url
+
+    url = database_url or default_database_url()
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    settings = ServerSettings(database_url=url, host=host, port=port,
+                              max_body_bytes=max_body_bytes)
+    try:
+        app = create_app(settings)
+    except ApiError as err:
+        fail(err.message, code=3)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(),
+                            timeout_graceful_shutdown=10, access_log=False)
+    server = _graceful_server(config, app.state.notifier)
+    shown = app.state.store.engine.url.render_as_string(hide_password=True)
+    typer.echo(f"Stratum API on http://{host}:{port} (store: {shown}); "
+               f"OpenAPI at http://{host}:{port}/docs", err=True)
+    server.run()
+
+
+def _graceful_server(config: Any, notifier: ChangeNotifier) -> Any:
+    """A uvicorn.Server that also ends watch streams when asked to stop, so that shutdown
+    does not wait for clients that would stream forever."""
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            notifier.close()
+            super().handle_exit(sig, frame)
+
+    return GracefulServer(config)

@@ -2,12 +2,14 @@
 
     StratumError
     ├── ApiError                  (has an HTTP code and a Status reason)
+    │   ├── BadRequest            400  a body that cannot be decoded (malformed JSON/YAML)
     │   ├── Invalid               422  bad input: names the field and what was expected
     │   ├── NotFound              404
     │   ├── AlreadyExists         409
     │   ├── Conflict              409  stale resourceVersion, never a lost update
     │   ├── Forbidden             403
     │   ├── Unauthorized          401
+    │   ├── Gone                  410  a watch resumed from a compacted resourceVersion
     │   ├── PayloadTooLarge       413
     │   └── Unavailable           503
     ├── BackendError              a data-plane backend failed (kept apart from API errors)
@@ -43,6 +45,11 @@ class ApiError(StratumError):
         self.causes: list[Cause] = causes or []
 
 
+class BadRequest(ApiError):
+    code = 400
+    reason = "BadRequest"
+
+
 class Invalid(ApiError):
     code = 422
     reason = "Invalid"
@@ -71,6 +78,11 @@ class Forbidden(ApiError):
 class Unauthorized(ApiError):
     code = 401
     reason = "Unauthorized"
+
+
+class Gone(ApiError):
+    code = 410
+    reason = "Expired"
 
 
 class PayloadTooLarge(ApiError):

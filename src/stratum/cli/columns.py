@@ -1,0 +1,140 @@
+"""What `stratum get` shows for each kind: the columns of the table (and of -o wide)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+Getter = Callable[[dict[str, Any]], str]
+
+
+def _path(*keys: str, default: str = "") -> Getter:
+    def get(obj: dict[str, Any]) -> str:
+        value: Any = obj
+        for key in keys:
+            if not isinstance(value, dict) or key not in value:
+                return default
+            value = value[key]
+        if isinstance(value, list):
+            return ",".join(str(v) for v in value) or default
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return default if value is None else str(value)
+    return get
+
+
+def age(obj: dict[str, Any], now: datetime | None = None) -> str:
+    stamp = obj.get("metadata", {}).get("creationTimestamp")
+    if not stamp:
+        return ""
+    created = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    seconds = int(((now or datetime.now(UTC)) - created).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def _count(*keys: str) -> Getter:
+    def get(obj: dict[str, Any]) -> str:
+        value: Any = obj
+        for key in keys:
+            value = value.get(key, {}) if isinstance(value, dict) else {}
+        return str(len(value)) if isinstance(value, list) else "0"
+    return get
+
+
+def _gpus_per_replica(obj: dict[str, Any]) -> str:
+    compute = obj.get("spec", {}).get("contract", {}).get("compute", {})
+    if compute.get("gpus"):
+        return str(compute["gpus"])
+    if compute.get("gpuMilli"):
+        return f"{compute['gpuMilli']}m"
+    return compute.get("migProfile") or "0"
+
+
+def _gpu_models(obj: dict[str, Any]) -> str:
+    models: dict[str, int] = {}
+    for gpu in obj.get("spec", {}).get("gpus", []):
+        models[gpu.get("model", "?")] = models.get(gpu.get("model", "?"), 0) + 1
+    return ",".join(f"{n}x {m}" for m, n in models.items()) or "none"
+
+
+def _quota(obj: dict[str, Any]) -> str:
+    gpus = obj.get("spec", {}).get("quota", {}).get("gpus")
+    return "unlimited" if gpus is None else str(gpus)
+
+
+def _pools(obj: dict[str, Any]) -> str:
+    pools = obj.get("spec", {}).get("nodePools", [])
+    return ",".join(f"{p.get('count')}x {p.get('profile')}" for p in pools) or "none"
+
+
+def _involved(obj: dict[str, Any]) -> str:
+    ref = obj.get("spec", {}).get("involvedObject", {})
+    return f"{ref.get('kind', '').lower()}/{ref.get('name', '')}"
+
+
+Column = tuple[str, Getter]
+NAME: Column = ("NAME", _path("metadata", "name"))
+NAMESPACE: Column = ("NAMESPACE", _path("metadata", "namespace"))
+AGE: Column = ("AGE", age)
+
+COLUMNS: dict[str, list[Column]] = {
+    "Site": [NAME, ("KIND", _path("spec", "kind")), ("PROVIDER", _path("spec", "provider")),
+             ("COUNTRY", _path("spec", "country")),
+             ("JURISDICTIONS", _path("spec", "jurisdictions", default="-")),
+             ("POWER-KW", _path("spec", "powerBudgetKW", default="-")), AGE],
+    "HardwareProfile": [NAME, ("GPUS", _gpu_models), ("NICS", _count("spec", "nics")),
+                        ("MAX-W", _path("spec", "power", "maxW", default="-")), AGE],
+    "Cluster": [NAME, ("SITE", _path("spec", "site")), ("BACKEND", _path("spec", "backend")),
+                ("POOLS", _pools), ("PHASE", _path("status", "phase", default="-")), AGE],
+    "Node": [NAME, ("CLUSTER", _path("spec", "cluster")), ("SITE", _path("spec", "site")),
+             ("PROFILE", _path("spec", "profile", default="-")),
+             ("PHASE", _path("status", "phase", default="-")), AGE],
+    "ClusterTemplate": [NAME, ("VERSION", _path("spec", "version")),
+                        ("PUBLISHED", _path("spec", "published")), AGE],
+    "WorkloadTemplate": [NAME, ("VERSION", _path("spec", "version")),
+                         ("PUBLISHED", _path("spec", "published")), AGE],
+    "Tenant": [NAME, ("ISOLATION", _path("spec", "isolation")), ("GPU-QUOTA", _quota),
+               ("JURISDICTIONS", _path("spec", "allowedJurisdictions", default="any")),
+               ("WEIGHT", _path("spec", "fairShareWeight")), AGE],
+    "Policy": [NAME, ("ACTION", _path("spec", "action")),
+               ("MESSAGE", _path("spec", "message")), AGE],
+    "Workload": [NAME, ("TYPE", _path("spec", "type")), ("REPLICAS", _path("spec", "replicas")),
+                 ("GPUS/REPLICA", _gpus_per_replica),
+                 ("PHASE", _path("status", "phase", default="-")), AGE],
+    "Placement": [NAME, ("WORKLOAD", _path("spec", "workload")),
+                  ("REPLICAS", _count("spec", "replicas")),
+                  ("TIER", _path("spec", "tier", default="-")),
+                  ("PHASE", _path("status", "phase", default="-")), AGE],
+    "Event": [("TYPE", _path("spec", "type")), ("REASON", _path("spec", "reason")),
+              ("OBJECT", _involved), ("COUNT", _path("spec", "count")),
+              ("MESSAGE", _path("spec", "message")), AGE],
+    "AuditRecord": [NAME, ("SEQ", _path("spec", "sequence")), ("ACTOR", _path("spec", "actor")),
+                    ("ACTION", _path("spec", "action")), AGE],
+}
+
+WIDE_EXTRA: dict[str, list[Column]] = {
+    "Site": [("REGION", _path("spec", "region", default="-")),
+             ("CITY", _path("spec", "city", default="-"))],
+    "Workload": [("PRIORITY", _path("spec", "contract", "lifecycle", "priority")),
+                 ("ISOLATION", _path("spec", "contract", "isolation")),
+                 ("WITHIN", _path("spec", "contract", "topology", "withinReplica")),
+                 ("ACROSS", _path("spec", "contract", "topology", "acrossReplicas")),
+                 ("PLACEMENT", _path("status", "placement", default="-"))],
+    "Node": [("RACK", _path("spec", "rack", default="-")),
+             ("UNSCHEDULABLE", _path("spec", "unschedulable"))],
+}
+WIDE_COMMON: list[Column] = [("GENERATION", _path("metadata", "generation")),
+                             ("RESOURCE-VERSION", _path("metadata", "resourceVersion"))]
+
+
+def columns_for(kind: str, *, namespaced: bool, wide: bool) -> list[Column]:
+    cols = list(COLUMNS.get(kind, [NAME, AGE]))
+    if namespaced:
+        cols.insert(0, NAMESPACE)
+    if wide:
+        cols[-1:-1] = WIDE_EXTRA.get(kind, []) + WIDE_COMMON
+    return cols

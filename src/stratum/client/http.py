@@ -1,0 +1,173 @@
+"""A typed HTTP client for the Stratum API, used by the CLI, the tests and SDK users."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from stratum.api.v1alpha1 import BY_KIND, Resource
+from stratum.core import errors
+from stratum.core.errors import ApiError, Cause, Unavailable
+
+PREFIX = "/apis/stratum.dev/v1alpha1"
+_BY_CODE: dict[int, type[ApiError]] = {
+    400: errors.BadRequest, 401: errors.Unauthorized, 403: errors.Forbidden,
+    404: errors.NotFound, 410: errors.Gone, 413: errors.PayloadTooLarge,
+    422: errors.Invalid, 503: errors.Unavailable,
+}
+WireObject = dict[str, Any]
+
+
+def _error_from(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    message = body.get("message") or f"HTTP {response.status_code}: {response.text[:200]}"
+    causes = [Cause(c.get("field", ""), c.get("message", ""), c.get("reason", ""))
+              for c in (body.get("details") or {}).get("causes", [])]
+    if response.status_code == 409:
+        cls: type[ApiError] = (errors.AlreadyExists if body.get("reason") == "AlreadyExists"
+                               else errors.Conflict)
+    else:
+        cls = _BY_CODE.get(response.status_code, ApiError)
+    err = cls(message, causes=causes)
+    if cls is ApiError:
+        err.code = response.status_code
+    return err
+
+
+def _model(kind: str | type[Resource]) -> type[Resource]:
+    return kind if isinstance(kind, type) else BY_KIND[kind]
+
+
+class StratumClient:
+    def __init__(self, server: str, token: str | None = None, timeout: float = 30.0) -> None:
+        headers = {"User-Agent": "stratum-client"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.server = server.rstrip("/")
+        self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> StratumClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- plumbing ----------------------------------------------------------------------
+    def path(self, kind: str | type[Resource], namespace: str | None = None,
+             name: str | None = None, subresource: str | None = None) -> str:
+        model = _model(kind)
+        path = PREFIX
+        if model.NAMESPACED and namespace:
+            path += f"/namespaces/{namespace}"
+        path += f"/{model.PLURAL}"
+        if name:
+            path += f"/{name}"
+        if subresource:
+            path += f"/{subresource}"
+        return path
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as err:
+            raise Unavailable(f"cannot reach the Stratum server at {self.server}: {err}; is "
+                              "`stratum serve` running, and is STRATUM_SERVER right?") from None
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response.json()
+
+    # -- verbs -------------------------------------------------------------------------
+    def get(self, kind: str | type[Resource], name: str,
+            namespace: str | None = None) -> WireObject:
+        result: WireObject = self.request("GET", self.path(kind, namespace, name))
+        return result
+
+    def list(self, kind: str | type[Resource], *, namespace: str | None = None,
+             label_selector: str | None = None, limit: int = 500) -> list[WireObject]:
+        """Every matching object, following continue tokens page by page."""
+        items: list[WireObject] = []
+        params: dict[str, Any] = {"limit": limit}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        while True:
+            page = self.request("GET", self.path(kind, namespace), params=params)
+            items.extend(page["items"])
+            token = page["metadata"].get("continue")
+            if not token:
+                return items
+            params["continue"] = token
+
+    def create(self, obj: WireObject, *, dry_run: bool = False) -> WireObject:
+        meta = obj["metadata"]
+        result: WireObject = self.request("POST", self.path(obj["kind"], meta.get("namespace")),
+                                          json=obj, params=_dry(dry_run))
+        return result
+
+    def replace(self, obj: WireObject, *, dry_run: bool = False) -> WireObject:
+        meta = obj["metadata"]
+        result: WireObject = self.request(
+            "PUT", self.path(obj["kind"], meta.get("namespace"), meta["name"]), json=obj,
+            params=_dry(dry_run))
+        return result
+
+    def replace_status(self, obj: WireObject) -> WireObject:
+        meta = obj["metadata"]
+        result: WireObject = self.request(
+            "PUT", self.path(obj["kind"], meta.get("namespace"), meta["name"], "status"),
+            json=obj)
+        return result
+
+    def apply(self, obj: WireObject, *, dry_run: bool = False) -> WireObject:
+        meta = obj["metadata"]
+        result: WireObject = self.request(
+            "PATCH", self.path(obj["kind"], meta.get("namespace"), meta["name"]), json=obj,
+            params=_dry(dry_run))
+        return result
+
+    def apply_list(self, items: list[Any], *, dry_run: bool = False) -> list[dict[str, Any]]:
+        """Apply many objects in one transaction: all are written, or none."""
+        body = {"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": items}
+        result = self.request("POST", f"{PREFIX}/apply", json=body, params=_dry(dry_run))
+        applied: list[dict[str, Any]] = result["items"]
+        return applied
+
+    def delete(self, kind: str | type[Resource], name: str, namespace: str | None = None, *,
+               resource_version: str | None = None) -> WireObject:
+        params = {"resourceVersion": resource_version} if resource_version else {}
+        result: WireObject = self.request("DELETE", self.path(kind, namespace, name),
+                                          params=params)
+        return result
+
+    def watch(self, kind: str | type[Resource], *, namespace: str | None = None,
+              resource_version: str | None = None, label_selector: str | None = None,
+              timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        """Yield {"type", "object"} events until the server ends the stream."""
+        params: dict[str, Any] = {"watch": "true"}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        if label_selector:
+            params["labelSelector"] = label_selector
+        try:
+            with self._http.stream("GET", self.path(kind, namespace), params=params,
+                                   timeout=httpx.Timeout(timeout, connect=10.0)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from(response)
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.TransportError as err:
+            raise Unavailable(f"watch on {self.server} ended: {err}") from None
+
+
+def _dry(dry_run: bool) -> dict[str, str]:
+    return {"dryRun": "All"} if dry_run else {}

@@ -1,0 +1,168 @@
+"""What Stratum knows about GPU models: canonical names, memory, NVLink, power, MIG profiles.
+
+Discovery reads a product name ("NVIDIA H100 80GB HBM3", "Tesla P100-PCIE-16GB",
+"NVIDIA-H100-80GB-HBM3" from a Kubernetes label) and looks it up here to fill the facts the
+driver does not print (NVLink bandwidth per link, idle power, the MIG profiles the GPU offers).
+Figures come from NVIDIA's public datasheets and the MIG user guide
+(https://docs.nvidia.com/datacenter/tesla/mig-user-guide/); idle power is a typical reading,
+not a datasheet figure, and only feeds power estimates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class MigProfile:
+    name: str
+    slices: int
+    memory_gib: float
+    max_instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class GpuModel:
+    model: str  # canonical name used on the wire
+    family: str
+    architecture: str
+    memory_gib: float
+    tdp_w: float
+    idle_w: float
+    pcie_gen: int
+    nvlink_links: int = 0  # NVLinks per GPU on the SXM/NVL form factor
+    nvlink_gbps_per_link: float = 0.0  # GB/s per link and direction
+    mig_profiles: tuple[MigProfile, ...] = ()
+    mig_capable: bool = False
+    pci_device_ids: tuple[str, ...] = ()  # lowercase hex, vendor 10de
+    patterns: tuple[str, ...] = ()  # regexes over the normalised product name
+
+
+def _mig(*rows: tuple[str, int, float, int]) -> tuple[MigProfile, ...]:
+    return tuple(MigProfile(n, s, m, i) for n, s, m, i in rows)
+
+
+# MIG tables: name, compute slices, memory GiB (as `nvidia-smi mig -lgip` prints), max instances.
+_MIG_A100_40 = _mig(("1g.5gb", 1, 4.75, 7), ("1g.10gb", 1, 9.62, 4), ("2g.10gb", 2, 9.62, 3),
+                    ("3g.20gb", 3, 19.62, 2), ("4g.20gb", 4, 19.62, 1), ("7g.40gb", 7, 39.38, 1))
+_MIG_A100_80 = _mig(("1g.10gb", 1, 9.5, 7), ("1g.20gb", 1, 19.5, 4), ("2g.20gb", 2, 19.5, 3),
+                    ("3g.40gb", 3, 39.25, 2), ("4g.40gb", 4, 39.25, 1), ("7g.80gb", 7, 79.0, 1))
+_MIG_H100_80 = _mig(("1g.10gb", 1, 9.75, 7), ("1g.20gb", 1, 19.62, 4), ("2g.20gb", 2, 19.62, 3),
+                    ("3g.40gb", 3, 39.5, 2), ("4g.40gb", 4, 39.5, 1), ("7g.80gb", 7, 79.25, 1))
+_MIG_H100_94 = _mig(("1g.12gb", 1, 10.75, 7), ("1g.24gb", 1, 21.75, 4), ("2g.24gb", 2, 21.75, 3),
+                    ("3g.47gb", 3, 46.38, 2), ("4g.47gb", 4, 46.38, 1), ("7g.94gb", 7, 93.0, 1))
+_MIG_H200 = _mig(("1g.18gb", 1, 16.0, 7), ("1g.35gb", 1, 32.5, 4), ("2g.35gb", 2, 32.5, 3),
+                 ("3g.71gb", 3, 69.75, 2), ("4g.71gb", 4, 69.75, 1), ("7g.141gb", 7, 139.75, 1))
+_MIG_B200 = _mig(("1g.23gb", 1, 21.5, 7), ("1g.45gb", 1, 44.0, 4), ("2g.45gb", 2, 44.0, 3),
+                 ("3g.90gb", 3, 88.5, 2), ("4g.90gb", 4, 88.5, 1), ("7g.180gb", 7, 177.5, 1))
+_MIG_A30 = _mig(("1g.6gb", 1, 5.81, 4), ("2g.12gb", 2, 11.69, 2), ("4g.24gb", 4, 23.5, 1))
+
+CATALOG: tuple[GpuModel, ...] = (
+    # https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf
+    GpuModel("A100-SXM4-80GB", "A100", "Ampere", 80, 400, 60, 4, 12, 25.0, _MIG_A100_80, True,
+             ("20b2", "20b3"), (r"A100-SXM4?-80GB", r"A100-80GB-SXM")),
+    GpuModel("A100-SXM4-40GB", "A100", "Ampere", 40, 400, 55, 4, 12, 25.0, _MIG_A100_40, True,
+             ("20b0",), (r"A100-SXM4?-40GB", r"A100-40GB-SXM")),
+    GpuModel("A100-PCIE-80GB", "A100", "Ampere", 80, 300, 45, 4, 12, 25.0, _MIG_A100_80, True,
+             ("20b5",), (r"A100-80GB-PCIE", r"A100-PCIE-80GB")),
+    GpuModel("A100-PCIE-40GB", "A100", "Ampere", 40, 250, 40, 4, 12, 25.0, _MIG_A100_40, True,
+             ("20f1",), (r"A100-PCIE-40GB", r"A100-40GB-PCIE")),
+    # https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet
+    GpuModel("H100-SXM5-80GB", "H100", "Hopper", 80, 700, 70, 5, 18, 25.0, _MIG_H100_80, True,
+             ("2330",), (r"H100-80GB-HBM3", r"H100-SXM5?(-80GB)?$")),
+    GpuModel("H100-PCIE-80GB", "H100", "Hopper", 80, 350, 50, 5, 0, 0.0, _MIG_H100_80, True,
+             ("2331",), (r"H100-PCIE",)),
+    GpuModel("H100-NVL-94GB", "H100", "Hopper", 94, 400, 55, 5, 0, 0.0, _MIG_H100_94, True,
+             ("2321",), (r"H100-NVL",)),
+    # https://www.nvidia.com/en-us/data-center/h200/
+    GpuModel("H200-SXM-141GB", "H200", "Hopper", 141, 700, 75, 5, 18, 25.0, _MIG_H200, True,
+             ("2335",), (r"H200(?!-NVL)",)),
+    # https://www.nvidia.com/en-us/data-center/dgx-b200/ (1,440 GB over 8 GPUs; 1.8 TB/s NVLink 5)
+    GpuModel("B200-SXM-180GB", "B200", "Blackwell", 180, 1000, 100, 6, 18, 50.0, _MIG_B200, True,
+             ("2901",), (r"(?<!G)B200",)),
+    # https://www.nvidia.com/en-us/data-center/gb200-nvl72/ (13.4 TB HBM3e over 72 GPUs)
+    GpuModel("GB200-186GB", "GB200", "Blackwell", 186, 1200, 100, 6, 18, 50.0, (), True,
+             (), (r"GB200",)),
+    # https://www.nvidia.com/en-us/data-center/dgx-b300/ (2.3 TB HBM3e over 8 GPUs)
+    GpuModel("B300-SXM-288GB", "B300", "Blackwell Ultra", 288, 1100, 110, 6, 18, 50.0, (), True,
+             (), (r"(?<!G)B300",)),
+    # https://www.nvidia.com/en-us/data-center/l40s/
+    GpuModel("L40S-48GB", "L40S", "Ada Lovelace", 48, 350, 35, 4, pci_device_ids=("26b9",),
+             patterns=(r"L40S",)),
+    # https://www.nvidia.com/en-us/data-center/l4/
+    GpuModel("L4-24GB", "L4", "Ada Lovelace", 24, 72, 16, 4, pci_device_ids=("27b8",),
+             patterns=(r"(?<![A-Z0-9])L4(?![0-9A-Z])",)),
+    # https://www.nvidia.com/en-us/data-center/products/a10-gpu/
+    GpuModel("A10-24GB", "A10", "Ampere", 24, 150, 20, 4, pci_device_ids=("2236",),
+             patterns=(r"(?<![A-Z0-9])A10(?![0-9])(?!G)",)),
+    GpuModel("A30-24GB", "A30", "Ampere", 24, 165, 30, 4, 4, 50.0, _MIG_A30, True, ("20b7",),
+             (r"(?<![A-Z0-9])A30(?![0-9])",)),
+    # https://www.nvidia.com/en-us/data-center/tesla-t4/
+    GpuModel("T4-16GB", "T4", "Turing", 16, 70, 10, 3, pci_device_ids=("1eb8",),
+             patterns=(r"(?<![A-Z0-9])T4(?![0-9])",)),
+    # https://images.nvidia.com/content/tesla/pdf/nvidia-tesla-p100-PCIe-datasheet.pdf
+    GpuModel("P100-PCIE-16GB", "P100", "Pascal", 16, 250, 30, 3, pci_device_ids=("15f8",),
+             patterns=(r"P100-PCIE-16GB",)),
+    GpuModel("P100-SXM2-16GB", "P100", "Pascal", 16, 300, 35, 3, 4, 20.0, pci_device_ids=("15f9",),
+             patterns=(r"P100-SXM2",)),
+    # https://images.nvidia.com/content/technologies/volta/pdf/volta-v100-datasheet-update-us-1165301-r5.pdf
+    GpuModel("V100-SXM2-16GB", "V100", "Volta", 16, 300, 40, 3, 6, 25.0, pci_device_ids=("1db1",),
+             patterns=(r"V100-SXM2-16GB",)),
+    GpuModel("V100-SXM2-32GB", "V100", "Volta", 32, 300, 40, 3, 6, 25.0, pci_device_ids=("1db5",),
+             patterns=(r"V100-SXM2-32GB",)),
+    GpuModel("V100-PCIE-16GB", "V100", "Volta", 16, 250, 35, 3, pci_device_ids=("1db4",),
+             patterns=(r"V100-PCIE-16GB",)),
+    GpuModel("V100-PCIE-32GB", "V100", "Volta", 32, 250, 35, 3, pci_device_ids=("1db6",),
+             patterns=(r"V100-PCIE-32GB",)),
+    # https://www.nvidia.com/en-us/geforce/graphics-cards/40-series/rtx-4090/
+    GpuModel("RTX4090-24GB", "RTX4090", "Ada Lovelace", 24, 450, 25, 4, pci_device_ids=("2684",),
+             patterns=(r"RTX-4090(?!-D)",)),
+    # https://www.nvidia.com/en-us/geforce/graphics-cards/50-series/rtx-5090/
+    GpuModel("RTX5090-32GB", "RTX5090", "Blackwell", 32, 575, 30, 5, pci_device_ids=("2b85",),
+             patterns=(r"RTX-5090",)),
+)
+
+# NVSwitch chips as lspci / sysfs show them (class 0x0680, vendor 10de).
+NVSWITCH_PCI_DEVICE_IDS: dict[str, str] = {"1af1": "NVSwitch gen2 (A100)",
+                                           "22a3": "NVSwitch gen3 (H100)"}
+
+_COMPILED: tuple[tuple[GpuModel, tuple[re.Pattern[str], ...]], ...] = tuple(
+    (m, tuple(re.compile(p) for p in m.patterns)) for m in CATALOG
+)
+
+
+def normalise_product_name(name: str) -> str:
+    """'NVIDIA GeForce RTX 4090' -> 'RTX-4090'; 'NVIDIA-H100-80GB-HBM3' -> 'H100-80GB-HBM3'."""
+    text = re.sub(r"[\s_]+", "-", name.strip().upper())
+    text = re.sub(r"-+", "-", text)
+    for prefix in ("NVIDIA-", "TESLA-", "GEFORCE-", "QUADRO-"):
+        text = text.removeprefix(prefix)
+    # GFD appends the MIG profile under the single strategy: A100-SXM4-40GB-MIG-1G.5GB.
+    text = re.sub(r"-MIG-[0-9]+G\.[0-9]+GB.*$", "", text)
+    return text.strip("-")
+
+
+def find_model(product_name: str) -> GpuModel | None:
+    """The catalog entry for a product name, or None for a GPU Stratum does not know."""
+    text = normalise_product_name(product_name)
+    for model, patterns in _COMPILED:
+        if text == model.model or any(p.search(text) for p in patterns):
+            return model
+    return None
+
+
+def find_model_by_pci_id(device_id: str) -> GpuModel | None:
+    device_id = device_id.lower().removeprefix("0x")[-4:]
+    for model in CATALOG:
+        if device_id in model.pci_device_ids:
+            return model
+    return None
+
+
+def get_model(model: str) -> GpuModel:
+    """The catalog entry of a canonical model name; KeyError names the known ones."""
+    for entry in CATALOG:
+        if entry.model == model:
+            return entry
+    raise KeyError(f"unknown GPU model {model!r}; known: {', '.join(m.model for m in CATALOG)}")

@@ -1,0 +1,63 @@
+"""The FastAPI application: routers, error rendering, body limits, OpenAPI with every kind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+import stratum
+from stratum.api.v1alpha1 import KINDS
+from stratum.server.limits import BodySizeLimit
+from stratum.server.routers import health, resources
+from stratum.server.services.objects import ObjectService
+from stratum.server.settings import ServerSettings
+from stratum.server.status import install_error_handlers
+from stratum.server.watch import ChangeNotifier
+from stratum.store.objects import ObjectStore
+
+
+def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> FastAPI:
+    """Build the app. The store is opened (and migrated) here unless one is handed in."""
+    store = store or ObjectStore.open(settings.database_url)
+    notifier = ChangeNotifier()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        notifier.bind(asyncio.get_running_loop())
+        yield
+        notifier.closing.set()
+        store.close()
+
+    app = FastAPI(title="Stratum", version=stratum.__version__, lifespan=lifespan,
+                  description="Declarative API for sites, fleets, tenants, policies and "
+                              "AI workloads with resource contracts.")
+    app.state.store = store
+    app.state.notifier = notifier
+    app.state.objects = ObjectService(store, on_write=notifier.notify)
+    app.state.settings = settings
+    app.include_router(health.router)
+    app.include_router(resources.build_router())
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus a component for every kind, which the routes reference."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    _, defs = models_json_schema([(k, "validation") for k in KINDS], by_alias=True,
+                                 ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(defs.get("$defs", {}))
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,224 @@
+"""Kubernetes-shaped routes for every kind, made from the kind registry.
+
+    /apis/stratum.dev/v1alpha1/{plural}[/{name}[/status]]                      cluster-scoped
+    /apis/stratum.dev/v1alpha1/namespaces/{namespace}/{plural}[/{name}[/status]] namespaced
+    /apis/stratum.dev/v1alpha1/{plural}                                        namespaced, all
+    /apis/stratum.dev/v1alpha1/apply                                           a List, all or none
+
+PUT replaces (409 on a stale metadata.resourceVersion); PATCH is server-side apply: create
+or update from the whole object, which is what `stratum apply` sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from stratum.api.v1alpha1 import API_VERSION, KINDS, Resource
+from stratum.core.errors import Invalid
+from stratum.core.manifests import load_body
+from stratum.server.services.objects import ObjectService
+from stratum.server.watch import ChangeNotifier, watch_stream
+
+PREFIX = "/apis/stratum.dev/v1alpha1"
+
+
+def _service(request: Request) -> ObjectService:
+    service: ObjectService = request.app.state.objects
+    return service
+
+
+def _dry_run(value: str | None) -> bool:
+    if value in (None, ""):
+        return False
+    if value == "All":
+        return True
+    raise Invalid(f"dryRun: expected 'All' or nothing, got {value!r}")
+
+
+async def _body(request: Request) -> Any:
+    return load_body(await request.body(), request.headers.get("content-type"))
+
+
+def _ref(kind: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{kind}"}
+
+
+def _body_doc(kind: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _ref(kind)},
+        "application/yaml": {"schema": _ref(kind)}}}}
+
+
+def _ok(kind: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": kind, "content": {"application/json": {"schema": _ref(kind)}}}}
+
+
+def _list_response(kind: str, page: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"resourceVersion": str(page.resource_version)}
+    if page.continue_token:
+        meta["continue"] = page.continue_token
+    return {"apiVersion": API_VERSION, "kind": f"{kind}List", "metadata": meta,
+            "items": page.items}
+
+
+def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
+    kind, plural = model.KIND, model.PLURAL
+    ns_path = "/namespaces/{namespace}" if model.NAMESPACED else ""
+    base = f"{ns_path}/{plural}"
+    tag = [plural]
+
+    async def list_objects(
+        request: Request,
+        namespace: str | None = None,
+        label_selector: str | None = Query(None, alias="labelSelector"),
+        limit: int | None = Query(None, ge=1, le=5000),
+        continue_token: str | None = Query(None, alias="continue"),
+        watch: bool = False,
+        resource_version: str | None = Query(None, alias="resourceVersion"),
+    ) -> Any:
+        service = _service(request)
+        namespace = namespace if model.NAMESPACED else None
+        if watch:
+            since = None
+            if resource_version not in (None, "", "0"):
+                try:
+                    since = int(resource_version)  # type: ignore[arg-type]
+                except ValueError:
+                    raise Invalid(f"resourceVersion: {resource_version!r} is not a number "
+                                  "the server returned") from None
+            notifier: ChangeNotifier = request.app.state.notifier
+            # Resolve errors (bad selector, compacted history) before the stream starts.
+            from stratum.core.selectors import parse_selector
+
+            parse_selector(label_selector)
+            if since is not None:
+                await to_thread.run_sync(lambda: _check_since(service, since))
+            return StreamingResponse(
+                watch_stream(service, notifier, kind=kind, namespace=namespace, since=since,
+                             label_selector=label_selector),
+                media_type="application/x-ndjson")
+        page = await to_thread.run_sync(lambda: service.list(
+            kind, namespace=namespace, label_selector=label_selector, limit=limit,
+            continue_token=continue_token))
+        return JSONResponse(_list_response(kind, page))
+
+    async def create_object(request: Request, namespace: str | None = None,
+                            dry_run: str | None = Query(None, alias="dryRun")) -> Any:
+        service = _service(request)
+        namespace = namespace if model.NAMESPACED else None
+        obj = service.validate(await _body(request), kind=kind, namespace=namespace)
+        created = await to_thread.run_sync(
+            lambda: service.create(obj, dry_run=_dry_run(dry_run)))
+        return JSONResponse(created, status_code=201)
+
+    async def get_object(request: Request, name: str, namespace: str | None = None) -> Any:
+        service = _service(request)
+        namespace = namespace if model.NAMESPACED else None
+        return JSONResponse(await to_thread.run_sync(lambda: service.get(kind, namespace, name)))
+
+    async def replace_object(request: Request, name: str, namespace: str | None = None,
+                             dry_run: str | None = Query(None, alias="dryRun")) -> Any:
+        service = _service(request)
+        namespace = namespace if model.NAMESPACED else None
+        obj = service.validate(await _body(request), kind=kind, namespace=namespace, name=name)
+        return JSONResponse(await to_thread.run_sync(
+            lambda: service.replace(obj, dry_run=_dry_run(dry_run))))
+
+    async def apply_object(request: Request, name: str, namespace: str | None = None,
+                           dry_run: str | None = Query(None, alias="dryRun")) -> Any:
+        service = _service(request)
+        namespace = namespace if model.NAMESPACED else None
+        obj = service.validate(await _body(request), kind=kind, namespace=namespace, name=name)
+        result = await to_thread.run_sync(lambda: service.apply(obj, dry_run=_dry_run(dry_run)))
+        return JSONResponse(result.object, status_code=201 if result.action == "created" else 200)
+
+    async def delete_object(request: Request, name: str, namespace: str | None = None,
+                            resource_version: str | None = Query(None, alias="resourceVersion"),
+                            dry_run: str | None = Query(None, alias="dryRun")) -> Any:
+        service = _service(request)
+        namespace = namespace if model.NAMESPACED else None
+        return JSONResponse(await to_thread.run_sync(lambda: service.delete(
+            kind, namespace, name, resource_version=resource_version,
+            dry_run=_dry_run(dry_run))))
+
+    async def replace_status(request: Request, name: str, namespace: str | None = None,
+                             dry_run: str | None = Query(None, alias="dryRun")) -> Any:
+        service = _service(request)
+        namespace = namespace if model.NAMESPACED else None
+        obj = service.validate(await _body(request), kind=kind, namespace=namespace, name=name)
+        return JSONResponse(await to_thread.run_sync(
+            lambda: service.replace_status(obj, dry_run=_dry_run(dry_run))))
+
+    item = f"{base}/{{name}}"
+    router.add_api_route(base, list_objects, methods=["GET"], tags=tag,
+                         summary=f"List or watch {plural}", name=f"list_{plural}")
+    router.add_api_route(base, create_object, methods=["POST"], tags=tag, status_code=201,
+                         summary=f"Create a {kind}", openapi_extra=_body_doc(kind),
+                         responses={201: _ok(kind)[200]}, name=f"create_{plural}")
+    router.add_api_route(item, get_object, methods=["GET"], tags=tag, responses=_ok(kind),
+                         summary=f"Read a {kind}", name=f"get_{plural}")
+    router.add_api_route(item, replace_object, methods=["PUT"], tags=tag, responses=_ok(kind),
+                         summary=f"Replace a {kind} (409 if metadata.resourceVersion is stale)",
+                         openapi_extra=_body_doc(kind), name=f"replace_{plural}")
+    router.add_api_route(item, apply_object, methods=["PATCH"], tags=tag, responses=_ok(kind),
+                         summary=f"Apply a {kind}: create it or update it to this state",
+                         openapi_extra=_body_doc(kind), name=f"apply_{plural}")
+    router.add_api_route(item, delete_object, methods=["DELETE"], tags=tag, responses=_ok(kind),
+                         summary=f"Delete a {kind}", name=f"delete_{plural}")
+    router.add_api_route(f"{item}/status", get_object, methods=["GET"], tags=tag,
+                         responses=_ok(kind), summary=f"Read a {kind}'s status",
+                         name=f"get_{plural}_status")
+    router.add_api_route(f"{item}/status", replace_status, methods=["PUT"], tags=tag,
+                         responses=_ok(kind), openapi_extra=_body_doc(kind),
+                         summary=f"Replace a {kind}'s status", name=f"status_{plural}")
+    if model.NAMESPACED:
+        router.add_api_route(f"/{plural}", list_objects, methods=["GET"], tags=tag,
+                             summary=f"List or watch {plural} in every namespace",
+                             name=f"list_{plural}_all")
+
+
+def _check_since(service: ObjectService, since: int) -> None:
+    with service.store.read() as tx:
+        tx.changes_since(since, limit=1)
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix=PREFIX)
+
+    @router.get("", tags=["discovery"], summary="The kinds this API serves")
+    async def api_resources() -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "APIResourceList", "groupVersion": API_VERSION,
+                "resources": [{"name": k.PLURAL, "kind": k.KIND, "namespaced": k.NAMESPACED,
+                               "shortNames": list(k.SHORT_NAMES),
+                               "verbs": ["create", "delete", "get", "list", "patch", "update",
+                                         "watch"]} for k in KINDS]}
+
+    @router.post("/apply", tags=["apply"], openapi_extra={"requestBody": {"required": True,
+                 "content": {"application/json": {"schema": {"type": "object", "properties": {
+                     "apiVersion": {"type": "string"}, "kind": {"const": "List"},
+                     "items": {"type": "array", "items": {"type": "object"}}}}}}}},
+                 summary="Apply many objects of any kinds in one transaction: all or none")
+    async def apply_list(request: Request,
+                         dry_run: str | None = Query(None, alias="dryRun")) -> Any:
+        service = _service(request)
+        namespace = namespace if model.NAMESPACED else None
+        body = await _body(request)
+        if not isinstance(body, dict) or body.get("kind") != "List":
+            raise Invalid("kind: expected a List with items")
+        objs = service.validate_batch(body.get("items"))
+        results = await to_thread.run_sync(
+            lambda: service.apply_many(objs, dry_run=_dry_run(dry_run)))
+        return {"apiVersion": API_VERSION, "kind": "ApplyResult", "dryRun": _dry_run(dry_run),
+                "items": [{"action": r.action, "kind": r.object["kind"],
+                           "namespace": r.object["metadata"].get("namespace"),
+                           "name": r.object["metadata"]["name"],
+                           "resourceVersion": r.object["metadata"]["resourceVersion"]}
+                          for r in results]}
+
+    for model in KINDS:
+        _add_kind_routes(router, model)
+    return router

@@ -1,0 +1,98 @@
+"""Where the store lives and how to open it: SQLite file by default, PostgreSQL for production."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
+
+from stratum.core.errors import Invalid, Unavailable
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def stratum_home() -> Path:
+    """The data directory: $STRATUM_HOME, else the XDG data directory for 'stratum'."""
+    if home := os.environ.get("STRATUM_HOME"):
+        return Path(home).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("stratum", appauthor=False))
+
+
+def default_database_url() -> str:
+    """$STRATUM_DATABASE_URL, else an SQLite file in the data directory."""
+    if url := os.environ.get("STRATUM_DATABASE_URL"):
+        return url
+    return f"sqlite:///{stratum_home() / 'stratum.db'}"
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres:// and postgresql:// as people write them; use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned for the backend: WAL and immediate write transactions on SQLite."""
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as err:
+        raise Invalid(f"database URL {url!r} is not valid: expected e.g. "
+                      "sqlite:////path/stratum.db or postgresql://host/db") from err
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A write takes the lock up front: two deferred transactions that both upgrade to
+        # writers would deadlock and one would fail with "database is locked".
+        mode = "IMMEDIATE" if conn.get_execution_options().get("stratum_write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision; safe to run on every start."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several server replicas may start at once: one migrates, the others wait.
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7270001)")
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except Exception as err:  # the database is unreachable or refuses us
+        if isinstance(err, Invalid):
+            raise
+        raise Unavailable(f"cannot open the store at {engine.url!r}: {err}") from err

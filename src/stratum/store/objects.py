@@ -1,0 +1,352 @@
+"""The object store: optimistic concurrency on resourceVersion, generations, selectors,
+pagination and a change feed, on any SQLAlchemy database.
+
+Objects cross this boundary as wire dicts (camelCase JSON, as the API serves them): the
+service layer above validates them; the store only keeps them consistent.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, and_, delete, func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from stratum.core.clock import Clock, SystemClock
+from stratum.core.errors import AlreadyExists, Conflict, Gone, Invalid, NotFound, Unavailable
+from stratum.core.selectors import Selector
+from stratum.store.database import make_engine, migrate
+from stratum.store.tables import ChangeRow, CounterRow, ObjectRow
+
+WireObject = dict[str, Any]
+ChangeType = Literal["ADDED", "MODIFIED", "DELETED"]
+RV_COUNTER = "resourceVersion"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    resource_version: int
+    type: ChangeType
+    object: WireObject
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[WireObject]
+    resource_version: int
+    continue_token: str | None
+
+
+def _describe(kind: str, namespace: str, name: str) -> str:
+    return f"{kind} {namespace + '/' if namespace else ''}{name}"
+
+
+def _timestamp(at: datetime) -> str:
+    # SQLite hands back naive datetimes; everything Stratum writes is UTC.
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _stamp(body: WireObject, row: ObjectRow) -> WireObject:
+    meta = body.setdefault("metadata", {})
+    meta["uid"] = row.uid
+    meta["resourceVersion"] = str(row.resource_version)
+    meta["generation"] = row.generation
+    meta["creationTimestamp"] = _timestamp(row.created_at)
+    return body
+
+
+def _parse_rv(value: str | None, field: str = "metadata.resourceVersion") -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        rv = int(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{field}: {value!r} is not a resourceVersion (expected a number the "
+                      "server returned)") from None
+    if rv < 0:
+        raise Invalid(f"{field}: expected a non-negative resourceVersion, got {rv}")
+    return rv
+
+
+class Transaction:
+    """Reads and writes inside one database transaction: all of it commits, or none."""
+
+    def __init__(self, conn: Connection, clock: Clock) -> None:
+        self._conn = conn
+        self._clock = clock
+
+    # -- reads -------------------------------------------------------------------------
+    def find(self, kind: str, namespace: str, name: str) -> WireObject | None:
+        row = self._row(kind, namespace, name)
+        return None if row is None else _stamp(copy.deepcopy(row.body), row)
+
+    def get(self, kind: str, namespace: str, name: str) -> WireObject:
+        found = self.find(kind, namespace, name)
+        if found is None:
+            raise NotFound(f'{kind} "{name}" not found'
+                           + (f' in namespace "{namespace}"' if namespace else ""))
+        return found
+
+    def _row(self, kind: str, namespace: str, name: str) -> ObjectRow | None:
+        result = self._conn.execute(
+            select(ObjectRow.__table__).where(
+                ObjectRow.kind == kind, ObjectRow.namespace == namespace, ObjectRow.name == name
+            )
+        ).first()
+        if result is None:
+            return None
+        return ObjectRow(**result._mapping)
+
+    # -- writes ------------------------------------------------------------------------
+    def _next_rv(self) -> int:
+        value = self._conn.execute(
+            update(CounterRow).where(CounterRow.name == RV_COUNTER)
+            .values(value=CounterRow.value + 1).returning(CounterRow.value)
+        ).scalar_one()
+        return int(value)
+
+    def _record(self, rv: int, change: ChangeType, row: ObjectRow, body: WireObject,
+                at: datetime) -> None:
+        self._conn.execute(ChangeRow.__table__.insert().values(
+            resource_version=rv, kind=row.kind, namespace=row.namespace, name=row.name,
+            type=change, at=at, body=body,
+        ))
+
+    def create(self, obj: WireObject) -> WireObject:
+        kind, namespace, name = _identity(obj)
+        if self._row(kind, namespace, name) is not None:
+            raise AlreadyExists(f'{_describe(kind, namespace, name)} already exists')
+        now = self._clock.now()
+        rv = self._next_rv()
+        body = _strip_server_fields(obj)
+        row = ObjectRow(kind=kind, namespace=namespace, name=name, uid=str(uuid.uuid4()),
+                        resource_version=rv, generation=1, created_at=now, body=body)
+        try:
+            self._conn.execute(ObjectRow.__table__.insert().values(
+                kind=row.kind, namespace=row.namespace, name=row.name, uid=row.uid,
+                resource_version=rv, generation=1, created_at=now, body=body,
+            ))
+        except IntegrityError as err:  # a concurrent creator won the race
+            raise AlreadyExists(f'{_describe(kind, namespace, name)} already exists') from err
+        stamped = _stamp(copy.deepcopy(body), row)
+        self._record(rv, "ADDED", row, stamped, now)
+        return stamped
+
+    def replace(self, obj: WireObject, *, status_only: bool = False) -> WireObject:
+        """Write a new spec/metadata (or only the status); bump generation on spec change.
+
+        A `metadata.resourceVersion` in `obj` is a precondition: stale means Conflict.
+        """
+        kind, namespace, name = _identity(obj)
+        row = self._row(kind, namespace, name)
+        if row is None:
+            raise NotFound(f'{_describe(kind, namespace, name)} not found')
+        expected = _parse_rv(obj.get("metadata", {}).get("resourceVersion"))
+        _check_precondition(row, expected, kind, namespace, name)
+        old = row.body
+        new = copy.deepcopy(old)
+        incoming = _strip_server_fields(obj)
+        if status_only:
+            new["status"] = incoming.get("status", {})
+        else:
+            new["metadata"] = incoming["metadata"]
+            new["spec"] = incoming.get("spec")
+            if "status" not in new and "status" in incoming:
+                new["status"] = incoming["status"]
+        if new == old:
+            return _stamp(copy.deepcopy(old), row)
+        generation = row.generation + (0 if new.get("spec") == old.get("spec") else 1)
+        now = self._clock.now()
+        rv = self._next_rv()
+        result = self._conn.execute(
+            update(ObjectRow).where(and_(ObjectRow.id == row.id,
+                                         ObjectRow.resource_version == row.resource_version))
+            .values(resource_version=rv, generation=generation, body=new)
+        )
+        if result.rowcount != 1:
+            raise Conflict(f"{_describe(kind, namespace, name)} was changed by another writer; "
+                           "read it again and retry")
+        row.resource_version, row.generation = rv, generation
+        stamped = _stamp(new, row)
+        self._record(rv, "MODIFIED", row, stamped, now)
+        return copy.deepcopy(stamped)
+
+    def delete(self, kind: str, namespace: str, name: str,
+               resource_version: str | None = None) -> WireObject:
+        row = self._row(kind, namespace, name)
+        if row is None:
+            raise NotFound(f'{_describe(kind, namespace, name)} not found')
+        _check_precondition(row, _parse_rv(resource_version, "preconditions.resourceVersion"),
+                            kind, namespace, name)
+        now = self._clock.now()
+        rv = self._next_rv()
+        self._conn.execute(delete(ObjectRow).where(ObjectRow.id == row.id))
+        row.resource_version = rv
+        stamped = _stamp(copy.deepcopy(row.body), row)
+        self._record(rv, "DELETED", row, stamped, now)
+        return stamped
+
+    # -- lists -------------------------------------------------------------------------
+    def current_resource_version(self) -> int:
+        value = self._conn.execute(
+            select(CounterRow.value).where(CounterRow.name == RV_COUNTER)).scalar_one()
+        return int(value)
+
+    def list(self, kind: str, *, namespace: str | None = None, selector: Selector | None = None,
+             limit: int | None = None, continue_token: str | None = None) -> Page:
+        """Objects of one kind ordered by namespace and name; `continue_token` resumes."""
+        rv = self.current_resource_version()
+        query = select(ObjectRow.__table__).where(ObjectRow.kind == kind)
+        if namespace is not None:
+            query = query.where(ObjectRow.namespace == namespace)
+        if continue_token:
+            after_ns, after_name = _decode_continue(continue_token)
+            query = query.where(
+                (ObjectRow.namespace > after_ns)
+                | and_(ObjectRow.namespace == after_ns, ObjectRow.name > after_name))
+        query = query.order_by(ObjectRow.namespace, ObjectRow.name)
+        items: list[WireObject] = []
+        last: tuple[str, str] | None = None
+        more = False
+        # Selector matching happens here rather than in SQL so that set-based terms behave
+        # the same on every database; pages are read in chunks to bound memory.
+        for result in self._conn.execute(query.execution_options(yield_per=500)):
+            row = ObjectRow(**result._mapping)
+            labels = row.body.get("metadata", {}).get("labels") or {}
+            if selector is not None and not selector.matches(labels):
+                continue
+            if limit is not None and len(items) >= limit:
+                more = True
+                break
+            items.append(_stamp(row.body, row))
+            last = (row.namespace, row.name)
+        token = _encode_continue(*last) if more and last else None
+        return Page(items=items, resource_version=rv, continue_token=token)
+
+    def changes_since(self, resource_version: int, *, kind: str | None = None,
+                      namespace: str | None = None, limit: int = 500) -> list[Change]:
+        """Changes after `resource_version`, oldest first. Gone if that history was compacted."""
+        oldest = self._conn.execute(select(func.min(ChangeRow.resource_version))).scalar()
+        current = self.current_resource_version()
+        if resource_version > current:
+            raise Invalid(f"resourceVersion {resource_version} is in the future "
+                          f"(the store is at {current})")
+        if oldest is not None and resource_version < int(oldest) - 1:
+            raise Gone(f"resourceVersion {resource_version} is too old: the change feed now "
+                       f"starts at {oldest}; list again and watch from its resourceVersion")
+        query = select(ChangeRow.resource_version, ChangeRow.type, ChangeRow.body).where(
+            ChangeRow.resource_version > resource_version)
+        if kind is not None:
+            query = query.where(ChangeRow.kind == kind)
+        if namespace is not None:
+            query = query.where(ChangeRow.namespace == namespace)
+        query = query.order_by(ChangeRow.resource_version).limit(limit)
+        return [Change(int(r.resource_version), r.type, r.body)
+                for r in self._conn.execute(query)]
+
+    def compact(self, *, keep: int) -> int:
+        """Drop all but the newest `keep` changes; return how many were dropped."""
+        current = self.current_resource_version()
+        result = self._conn.execute(
+            delete(ChangeRow).where(ChangeRow.resource_version <= current - keep))
+        return int(result.rowcount or 0)
+
+
+def _identity(obj: WireObject) -> tuple[str, str, str]:
+    meta = obj.get("metadata") or {}
+    return str(obj["kind"]), str(meta.get("namespace") or ""), str(meta["name"])
+
+
+_SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp")
+
+
+def _strip_server_fields(obj: WireObject) -> WireObject:
+    """The fields the server owns are columns, never trusted from the caller."""
+    body = copy.deepcopy(obj)
+    meta = body.setdefault("metadata", {})
+    for key in _SERVER_FIELDS:
+        meta.pop(key, None)
+    return body
+
+
+def _check_precondition(row: ObjectRow, expected: int | None, kind: str, namespace: str,
+                        name: str) -> None:
+    if expected is not None and expected != row.resource_version:
+        raise Conflict(
+            f"{_describe(kind, namespace, name)} has been modified: you sent resourceVersion "
+            f"{expected}, the store has {row.resource_version}; read it again and retry")
+
+
+def _encode_continue(namespace: str, name: str) -> str:
+    raw = json.dumps([namespace, name]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> tuple[str, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        namespace, name = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return str(namespace), str(name)
+    except (ValueError, TypeError):
+        raise Invalid(f"continue token {token[:40]!r} is not one this server issued") from None
+
+
+class ObjectStore:
+    """Opens transactions on one database. Safe to share between threads."""
+
+    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.clock: Clock = clock or SystemClock()
+
+    @classmethod
+    def open(cls, url: str, clock: Clock | None = None) -> ObjectStore:
+        engine = make_engine(url)
+        migrate(engine)
+        return cls(engine, clock)
+
+    @contextmanager
+    def write(self, *, dry_run: bool = False) -> Iterator[Transaction]:
+        """A write transaction: commits when the block ends, rolls back if it raises.
+
+        With `dry_run` every check runs and every write is made, then all is rolled back.
+        """
+        try:
+            with self.engine.connect().execution_options(stratum_write=True) as conn:
+                transaction = conn.begin()
+                try:
+                    yield Transaction(conn, self.clock)
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                if dry_run:
+                    transaction.rollback()
+                else:
+                    transaction.commit()
+        except OperationalError as err:
+            raise Unavailable(f"the store could not complete the write: {err.orig}") from err
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        """A read-only snapshot (one transaction, so a list and its resourceVersion agree)."""
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield Transaction(conn, self.clock)
+        except OperationalError as err:
+            raise Unavailable(f"the store could not be read: {err.orig}") from err
+
+    def ping(self) -> None:
+        with self.read() as tx:
+            tx.current_resource_version()
+
+    def close(self) -> None:
+        self.engine.dispose()
