@@ -81,11 +81,29 @@ def load_body(raw: bytes, content_type: str | None, source: str = "request body"
         raise BadRequest(f"{source} is empty: expected an object")
     if "yaml" not in (content_type or ""):
         try:
-            return json.loads(text)
+            data = json.loads(text)
         except json.JSONDecodeError as err:
             raise BadRequest(f"{source}: malformed JSON at line {err.lineno}, column "
                              f"{err.colno}: {err.msg}") from None
-    documents = load_documents(text, source)  # YAML is a superset of JSON
-    if len(documents) != 1:
-        raise BadRequest(f"{source}: expected exactly one object, got {len(documents)}")
-    return documents[0].data
+    else:
+        documents = load_documents(text, source)  # YAML is a superset of JSON
+        if len(documents) != 1:
+            raise BadRequest(f"{source}: expected exactly one object, got {len(documents)}")
+        data = documents[0].data
+    refuse_nul(data, source)
+    return data
+
+
+def refuse_nul(data: Any, source: str, path: str = "") -> None:
+    """NUL characters cannot be stored by every database (PostgreSQL's JSONB refuses them)."""
+    if isinstance(data, str):
+        if "\x00" in data:
+            raise BadRequest(f"{source}: {path or 'a value'} contains a NUL character (\\u0000), "
+                             "which is not allowed")
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            refuse_nul(key, source, path)
+            refuse_nul(value, source, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            refuse_nul(value, source, f"{path}[{i}]")

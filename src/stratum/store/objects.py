@@ -220,16 +220,17 @@ class Transaction:
         more = False
         # Selector matching happens here rather than in SQL so that set-based terms behave
         # the same on every database; pages are read in chunks to bound memory.
-        for result in self._conn.execute(query.execution_options(yield_per=500)):
-            row = ObjectRow(**result._mapping)
-            labels = row.body.get("metadata", {}).get("labels") or {}
-            if selector is not None and not selector.matches(labels):
-                continue
-            if limit is not None and len(items) >= limit:
-                more = True
-                break
-            items.append(_stamp(row.body, row))
-            last = (row.namespace, row.name)
+        with self._conn.execute(query.execution_options(yield_per=500)) as rows:
+            for result in rows:
+                row = ObjectRow(**result._mapping)
+                labels = row.body.get("metadata", {}).get("labels") or {}
+                if selector is not None and not selector.matches(labels):
+                    continue
+                if limit is not None and len(items) >= limit:
+                    more = True
+                    break
+                items.append(_stamp(row.body, row))
+                last = (row.namespace, row.name)
         token = _encode_continue(*last) if more and last else None
         return Page(items=items, resource_version=rv, continue_token=token)
 

@@ -1,0 +1,5 @@
+"""`python -m stratum` runs the CLI."""
+
+from stratum.cli.main import run
+
+run()

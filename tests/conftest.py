@@ -1,0 +1,169 @@
+"""Shared fixtures: a real SQLite file and a real PostgreSQL for every store test, and a
+real HTTP server on loopback for API tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+POSTGRES_URL = os.environ.get("STRATUM_TEST_POSTGRES_URL",
+                              "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _postgres_schema_url(schema: str) -> str:
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on an SQLite file and on a private schema of the real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'stratum.db'}"
+        return
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield _postgres_schema_url(schema)
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Any]:
+    from stratum.store.objects import ObjectStore
+
+    s = ObjectStore.open(database_url)
+    yield s
+    s.close()
+
+
+class LiveServer:
+    """uvicorn serving the real app on a loopback port, in a thread of this process."""
+
+    def __init__(self, database_url: str, max_body_bytes: int = 1024 * 1024) -> None:
+        import uvicorn
+
+        from stratum.server.app import create_app
+        from stratum.server.settings import ServerSettings
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(ServerSettings(database_url=database_url, port=self.port,
+                                             max_body_bytes=max_body_bytes))
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.app.state.notifier.close()
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(database_url: str) -> Iterator[LiveServer]:
+    server = LiveServer(database_url).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(live_server: LiveServer) -> Iterator[Any]:
+    from stratum.client.http import StratumClient
+
+    with StratumClient(live_server.url) as c:
+        yield c
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real `stratum` command in a child process."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "stratum", *args], capture_output=True,
+                          text=True, env=full_env, input=input, timeout=timeout, check=False)
+
+
+class ServerProcess:
+    """`stratum serve` as a real child process."""
+
+    def __init__(self, database_url: str, home: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = database_url
+        self.home = home
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServerProcess:
+        env = {**os.environ, "STRATUM_HOME": str(self.home)}
+        self.log = open(self.home / f"serve-{self.port}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stratum", "serve", "--port", str(self.port),
+             "--database-url", self.database_url, "--log-level", "warning"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        import httpx
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"stratum serve exited: {self.read_log()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"stratum serve did not become ready: {self.read_log()}")
+
+    def read_log(self) -> str:
+        return (self.home / f"serve-{self.port}.log").read_text(errors="replace")
+
+    def stop(self, sig: int | None = None) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            if sig is None:
+                self.proc.terminate()
+            else:
+                self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=30)
+        self.log.close()
+        return code
+
+
+@pytest.fixture
+def server_process(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(database_url, tmp_path).start()
+    yield server
+    server.stop()
