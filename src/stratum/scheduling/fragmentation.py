@@ -117,3 +117,61 @@ def node_frag(
     """Expected fragment of each node under the mix, in milli-GPU."""
     result: FloatArray = frag_by_type(mix, allowed, cpu, gpu, model_idx) @ mix.weight
     return result
+
+
+class BlendedFrag:
+    """FGD's fragment blended with a capacity-aware one, in milli-GPU per node.
+
+    FGD asks whether *one* request of type t still fits a node; that misses a node whose CPU
+    is enough for one more GPU request but not for its eight free GPUs. The capacity-aware
+    fragment counts, for each type, the free GPU that as many copies of t as the node's
+    GPUs and CPU can hold would still leave idle: G - min(n_t*R_t, G) with
+    n_t = min(GPU slots for t, cpu // cpu_t). FGD's own fragment is the special case
+    "fits iff n_t >= 1", so both come out of one pass. Tables that depend only on the mix
+    and the fleet's model list are built once here: this runs on every decision.
+    """
+
+    __slots__ = (
+        "_big",
+        "_cap_w",
+        "_col",
+        "_cpu_div",
+        "_fgd_w",
+        "_k_div",
+        "_need",
+        "_runs",
+        "_share",
+        "_thr",
+    )
+
+    def __init__(self, mix: WorkloadMix, models: tuple[str, ...], capacity_weight: float):
+        k = mix.count
+        self._thr = np.maximum(mix.thresholds, 1)[None, None, :]
+        self._col = mix.column
+        self._share = (mix.milli < MILLI_GPU)[None, :]
+        self._k_div = np.where(self._share[0], 1, np.maximum(k, 1))[None, :]
+        self._cpu_div = np.maximum(mix.cpu, 1)[None, :]
+        # CPU-free types are never limited by CPU: lift their CPU slots out of reach.
+        self._big = np.where(mix.cpu > 0, 0, 1 << 40)[None, :]
+        # (models x types): may type t run on that model at all (GPU types only).
+        self._runs = (mix.allowed(models) & (k > 0)[:, None]).T
+        self._need = (mix.milli * k)[None, :]
+        self._fgd_w = (1.0 - capacity_weight) * mix.weight
+        self._cap_w = capacity_weight * mix.weight
+
+    def __call__(self, cpu: IntArray, gpu: IntArray, model_idx: IntArray) -> FloatArray:
+        total = gpu.sum(axis=1)
+        g3 = gpu[:, :, None]
+        ge = g3 >= self._thr
+        at_or_above = (g3 * ge).sum(axis=1)[:, self._col]
+        slots = (g3 // self._thr).sum(axis=1)[:, self._col] // self._k_div
+        n = np.minimum(slots, cpu[:, None] // self._cpu_div + self._big)
+        n *= self._runs[model_idx]
+        # FGD: all free GPU if t fits nowhere on the node, else the free GPU below t's milli.
+        fgd = np.where(n > 0, total[:, None] - at_or_above, total[:, None])
+        idle = total[:, None] - np.minimum(n * self._need, total[:, None])
+        out: FloatArray = fgd @ self._fgd_w + idle @ self._cap_w
+        return out
+
+
+MILLI_GPU = 1000

@@ -1,17 +1,214 @@
-"""Stratum's default policy (placeholder until tuned): FGD with a mix learned online."""
+"""Stratum's default policy: fragmentation gradient descent over a workload mix it learns
+online, with a capacity-aware fragment.
+
+What it does differently from FGD, each kept because it measured better on the openb trace
+(docs/benchmarks.md):
+
+* The mix is learned from the requests that have arrived so far (exponentially decayed
+  counts of request shapes), never read in advance. The mix used for scoring is refreshed at
+  1, 2, 4, ... 4096 requests seen, then every 4096; between refreshes cached scores stay valid.
+* The fragment blends FGD's ("can one more request of type t fit?") with a capacity-aware one
+  ("how much free GPU would stay idle if the node filled up with type t?"), which sees CPU
+  running out before GPUs do. 20% capacity-aware measured best (4.38% vs 4.82% for FGD on 3
+  seeds of the default list; 50%: 4.52%, 100%: 4.66%).
+* Scores are quantised like FGD's (⌊100·sigmoid(drop/1000)⌋) and ties go to one node order
+  per seed: quantisation plus a fixed order packs requests onto the same nodes, which an
+  exact ranking would spread (FGD with exact ranking: 5.8%).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
 from stratum.scheduling.decision import Decision
-from stratum.scheduling.request import Request
+from stratum.scheduling.fragmentation import BlendedFrag, Shape, WorkloadMix
+from stratum.scheduling.policies.ranking import TieBreak
+from stratum.scheduling.request import MILLI, Request
 from stratum.scheduling.snapshot import Snapshot
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class StratumConfig:
+    """Knobs of the default policy; the defaults are the measured best."""
+
+    capacity_weight: float = 0.2
+    #: half-life of the learned mix, in requests
+    half_life: float = 5000.0
+    #: share of the learned weight the scoring mix covers (FGD's "typical pods": 95%)
+    coverage: float = 0.95
+    #: refresh the scoring mix at powers of two up to this many requests, then every this many
+    refresh_every: int = 4096
+    #: scale of the sigmoid that turns a fragmentation drop into a 0..100 score
+    scale: float = 1000.0
+
+
+class LearnedMix:
+    """Decayed counts of request shapes seen so far."""
+
+    __slots__ = ("_decay", "_scale", "_weights", "seen")
+
+    def __init__(self, half_life: float) -> None:
+        self._decay = 0.5 ** (1.0 / half_life) if half_life > 0 else 1.0
+        self._scale = 1.0
+        self._weights: dict[Shape, float] = {}
+        self.seen = 0
+
+    def observe(self, request: Request) -> None:
+        # Rather than decaying every weight, grow the increment; renormalise before overflow.
+        self._scale /= self._decay
+        if self._scale > 1e200:
+            self._weights = {s: w / self._scale for s, w in self._weights.items()}
+            self._scale = 1.0
+        shape = request.shape
+        self._weights[shape] = self._weights.get(shape, 0.0) + self._scale
+        self.seen += 1
+
+    def typical(self, coverage: float) -> WorkloadMix:
+        ranked = sorted(self._weights.items(), key=lambda kv: -kv[1])
+        total = sum(w for _, w in ranked)
+        chosen: dict[Shape, float] = {}
+        covered = 0.0
+        for shape, w in ranked:
+            chosen[shape] = w
+            covered += w
+            if covered >= coverage * total:
+                break
+        return WorkloadMix.from_weights(chosen)
+
+
+@dataclass(slots=True)
+class _ShapeScores:
+    generation: IntArray
+    score: IntArray
+    gpu: IntArray
 
 
 class StratumPolicy:
     name = "stratum"
 
-    def __init__(self, *, seed: int) -> None:
-        self._seed = seed
+    def __init__(self, *, seed: int, config: StratumConfig | None = None) -> None:
+        self.config = config or StratumConfig()
+        self._tie = TieBreak(seed)
+        self._learned = LearnedMix(self.config.half_life)
+        self._mix: WorkloadMix | None = None
+        self._frag: BlendedFrag | None = None
+        # F(node) under the current mix, valid where its generation matches the snapshot's.
+        self._node_frag: FloatArray = np.zeros(0)
+        self._node_frag_generation: IntArray = np.zeros(0, dtype=np.int64)
+        self._lineage = -1
+        self._next_refresh = 1
+        self._cache: dict[Shape, _ShapeScores] = {}
+
+    @property
+    def mix(self) -> WorkloadMix | None:
+        """The mix scores are computed with now (None before the first request)."""
+        return self._mix
+
+    def _learn(self, snapshot: Snapshot, request: Request) -> None:
+        self._learned.observe(request)
+        if snapshot.lineage != self._lineage:
+            self._lineage = snapshot.lineage
+            self._cache.clear()
+            self._mix = None
+        if self._mix is None or self._learned.seen >= self._next_refresh:
+            every = self.config.refresh_every
+            seen = self._learned.seen
+            self._next_refresh = seen * 2 if seen * 2 <= every else (seen // every + 1) * every
+            self._mix = self._learned.typical(self.config.coverage)
+            self._frag = BlendedFrag(self._mix, snapshot.models, self.config.capacity_weight)
+            self._node_frag = np.zeros(snapshot.size)
+            self._node_frag_generation = np.full(snapshot.size, -1, dtype=np.int64)
+            self._cache.clear()
+
+    def _score_rows(
+        self, snapshot: Snapshot, rows: IntArray, request: Request
+    ) -> tuple[FloatArray, IntArray]:
+        """Best quantised score per row and the GPU that gets it (for a share)."""
+        assert self._frag is not None
+        frag = self._frag
+        cpu = snapshot.cpu_free[rows]
+        g = snapshot.gpu_free[rows]
+        model = snapshot.model_idx[rows]
+        before = self._before(snapshot, rows)
+        cpu_after = cpu - request.cpu_milli
+        d, w = g.shape
+        if request.is_sharing:
+            m = request.gpu_milli
+            # GPUs of a node with the same free milli leave the same node behind: score each
+            # distinct (node, free milli) once.
+            fits = g >= m
+            r_idx, c_idx = np.nonzero(fits)
+            key = r_idx * (MILLI + 1) + g[r_idx, c_idx]
+            _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            ur = r_idx[first]
+            uc = c_idx[first]
+            after = g[ur].copy()
+            after[np.arange(len(ur)), uc] -= m
+            f_after = frag(cpu_after[ur], after, model[ur])
+            drop = before[ur] - f_after
+            s_u = self._quantise(drop)
+            s = np.full((d, w), -1.0)
+            s[r_idx, c_idx] = s_u[inverse.reshape(-1)]
+            best = s.argmax(axis=1)
+            return s[np.arange(d), best], best.astype(np.int64)
+        if request.gpu_count:
+            full = g == MILLI
+            take = full & (np.cumsum(full, axis=1) <= request.gpu_count)
+            g = np.where(take, 0, g)
+        drop = before - frag(cpu_after, g, model)
+        return self._quantise(drop), np.zeros(d, dtype=np.int64)
+
+    def _before(self, snapshot: Snapshot, rows: IntArray) -> FloatArray:
+        assert self._frag is not None
+        generation = snapshot.node_generation
+        stale = rows[self._node_frag_generation[rows] != generation[rows]]
+        if len(stale):
+            self._node_frag[stale] = self._frag(
+                snapshot.cpu_free[stale], snapshot.gpu_free[stale], snapshot.model_idx[stale]
+            )
+            self._node_frag_generation[stale] = generation[stale]
+        before: FloatArray = self._node_frag[rows]
+        return before
+
+    def _quantise(self, drop: FloatArray) -> FloatArray:
+        with np.errstate(over="ignore"):
+            out: FloatArray = np.floor(100.0 / (1.0 + np.exp(-drop / self.config.scale)))
+        return out
+
+    def _scores(self, snapshot: Snapshot, request: Request) -> _ShapeScores:
+        entry = self._cache.get(request.shape)
+        if entry is None:
+            n = snapshot.size
+            entry = _ShapeScores(
+                generation=np.full(n, -1, dtype=np.int64),
+                score=np.zeros(n, dtype=np.int64),
+                gpu=np.zeros(n, dtype=np.int64),
+            )
+            self._cache[request.shape] = entry
+        rows = np.flatnonzero(entry.generation != snapshot.node_generation)
+        if len(rows):
+            score, gpu = self._score_rows(snapshot, rows, request)
+            entry.score[rows] = np.maximum(score, 0).astype(np.int64)
+            entry.gpu[rows] = gpu
+            entry.generation[rows] = snapshot.node_generation[rows]
+        return entry
 
     def place(self, snapshot: Snapshot, request: Request) -> Decision:
-        raise NotImplementedError
+        self._learn(snapshot, request)
+        feasible = snapshot.feasible(request)
+        if not feasible.any():
+            return snapshot.fail(request)
+        entry = self._scores(snapshot, request)
+        node = self._tie.pick(snapshot, entry.score, feasible)
+        if request.is_sharing:
+            gpus: tuple[int, ...] = (int(entry.gpu[node]),)
+        else:
+            gpus = snapshot.tightest_gpus(node, request)
+        return snapshot.decide(node, gpus, request, float(entry.score[node]))
