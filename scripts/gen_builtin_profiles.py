@@ -363,7 +363,7 @@ def main() -> None:
         for directory in (PACKAGE_DIR, EXAMPLES_DIR):
             directory.mkdir(parents=True, exist_ok=True)
             (directory / name).write_text(text, encoding="utf-8")
-            print(f"wrote {directory.relative_to(ROOT) / name}")
+            print(f"wrote {directory.relative_to(ROOT) / name}")  # noqa: T201
 
 
 if __name__ == "__main__":

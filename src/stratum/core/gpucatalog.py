@@ -20,6 +20,7 @@ class MigProfile:
     slices: int
     memory_gib: float
     max_instances: int
+    sms: int = 0  # streaming multiprocessors; 0 where the guide does not list them
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +40,24 @@ class GpuModel:
     patterns: tuple[str, ...] = ()  # regexes over the normalised product name
 
 
-def _mig(*rows: tuple[str, int, float, int]) -> tuple[MigProfile, ...]:
-    return tuple(MigProfile(n, s, m, i) for n, s, m, i in rows)
+def _mig(*rows: tuple[str, int, float, int], sms: tuple[int, ...] = ()) -> tuple[MigProfile, ...]:
+    counts = sms or (0,) * len(rows)
+    return tuple(MigProfile(n, s, m, i, c) for (n, s, m, i), c in zip(rows, counts, strict=True))
 
 
 # MIG tables: name, compute slices, memory GiB (as `nvidia-smi mig -lgip` prints), max instances.
 _MIG_A100_40 = _mig(("1g.5gb", 1, 4.75, 7), ("1g.10gb", 1, 9.62, 4), ("2g.10gb", 2, 9.62, 3),
-                    ("3g.20gb", 3, 19.62, 2), ("4g.20gb", 4, 19.62, 1), ("7g.40gb", 7, 39.38, 1))
+                    ("3g.20gb", 3, 19.62, 2), ("4g.20gb", 4, 19.62, 1), ("7g.40gb", 7, 39.38, 1),
+                    sms=(14, 14, 28, 42, 56, 98))
 _MIG_A100_80 = _mig(("1g.10gb", 1, 9.5, 7), ("1g.20gb", 1, 19.5, 4), ("2g.20gb", 2, 19.5, 3),
-                    ("3g.40gb", 3, 39.25, 2), ("4g.40gb", 4, 39.25, 1), ("7g.80gb", 7, 79.0, 1))
+                    ("3g.40gb", 3, 39.25, 2), ("4g.40gb", 4, 39.25, 1), ("7g.80gb", 7, 79.0, 1),
+                    sms=(14, 14, 28, 42, 56, 98))
 _MIG_H100_80 = _mig(("1g.10gb", 1, 9.75, 7), ("1g.20gb", 1, 19.62, 4), ("2g.20gb", 2, 19.62, 3),
-                    ("3g.40gb", 3, 39.5, 2), ("4g.40gb", 4, 39.5, 1), ("7g.80gb", 7, 79.25, 1))
+                    ("3g.40gb", 3, 39.5, 2), ("4g.40gb", 4, 39.5, 1), ("7g.80gb", 7, 79.25, 1),
+                    sms=(16, 26, 32, 60, 64, 132))
+# H100 PCIe: same profiles; its SM counts per profile differ (114 SMs in all) and are not listed.
+_MIG_H100_PCIE = tuple(MigProfile(p.name, p.slices, p.memory_gib, p.max_instances)
+                       for p in _MIG_H100_80)
 _MIG_H100_94 = _mig(("1g.12gb", 1, 10.75, 7), ("1g.24gb", 1, 21.75, 4), ("2g.24gb", 2, 21.75, 3),
                     ("3g.47gb", 3, 46.38, 2), ("4g.47gb", 4, 46.38, 1), ("7g.94gb", 7, 93.0, 1))
 _MIG_H200 = _mig(("1g.18gb", 1, 16.0, 7), ("1g.35gb", 1, 32.5, 4), ("2g.35gb", 2, 32.5, 3),
@@ -71,7 +79,7 @@ CATALOG: tuple[GpuModel, ...] = (
     # https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet
     GpuModel("H100-SXM5-80GB", "H100", "Hopper", 80, 700, 70, 5, 18, 25.0, _MIG_H100_80, True,
              ("2330",), (r"H100-80GB-HBM3", r"H100-SXM5?(-80GB)?$")),
-    GpuModel("H100-PCIE-80GB", "H100", "Hopper", 80, 350, 50, 5, 0, 0.0, _MIG_H100_80, True,
+    GpuModel("H100-PCIE-80GB", "H100", "Hopper", 80, 350, 50, 5, 0, 0.0, _MIG_H100_PCIE, True,
              ("2331",), (r"H100-PCIE",)),
     GpuModel("H100-NVL-94GB", "H100", "Hopper", 94, 400, 55, 5, 0, 0.0, _MIG_H100_94, True,
              ("2321",), (r"H100-NVL",)),

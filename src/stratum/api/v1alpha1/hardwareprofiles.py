@@ -194,13 +194,14 @@ class HardwareProfileSpec(WireModel):
             raise ValueError(f"NUMA node ids must be unique across sockets, got {numa_ids}")
         if numa_ids:
             known = set(numa_ids)
-            for where, items in (("gpus", self.gpus), ("nics", self.nics)):
-                for i, item in enumerate(items):
-                    if item.numa_node is not None and item.numa_node not in known:
-                        raise ValueError(
-                            f"{where}[{i}].numaNode: {item.numa_node} is not a NUMA node of "
-                            f"this profile (known: {sorted(known)})"
-                        )
+            placed = [("gpus", i, g.numa_node) for i, g in enumerate(self.gpus)]
+            placed += [("nics", i, n.numa_node) for i, n in enumerate(self.nics)]
+            for where, i, node in placed:
+                if node is not None and node not in known:
+                    raise ValueError(
+                        f"{where}[{i}].numaNode: {node} is not a NUMA node of this profile "
+                        f"(known: {sorted(known)})"
+                    )
         for i, gpu in enumerate(self.gpus):
             for peer in gpu.nvlink_peers:
                 if peer == gpu.index or peer not in indices:

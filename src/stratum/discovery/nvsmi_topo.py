@@ -1,0 +1,185 @@
+"""Parser of `nvidia-smi topo -m`: the GPU/NIC link matrix, CPU and NUMA affinity, NIC names.
+
+The matrix comes space-aligned or tab-separated, with or without the "GPU NUMA ID" column,
+with NIC rows named NIC<n> (and a "NIC Legend" giving mlx5_<n>) or named after the device
+(older drivers print mlx5_0 directly). Rows are matched by name, so their order does not
+matter; a row that is missing, short, or disagrees with its mirror is an error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from stratum.core.cpulist import CpuListError, parse_cpulist
+from stratum.core.topology import Link, TopologyError
+from stratum.discovery.sources import Facts, GpuFact, LinkFact, NicFact, Note, ParseError, Text
+
+_RDMA_NAME = re.compile(r"^(mlx[45]_|bnxt_re|irdma|efa_|hfi1_|qedr|rxe|ionic_|erdma)")
+_LEGEND = re.compile(r"^\s*(NIC[0-9]+)\s*:\s*(\S+)\s*$")
+_DEVICE = re.compile(r"^(GPU[0-9]+|NIC[0-9]+|[A-Za-z][\w.-]*_[\w.-]+)$")
+_P2P_TOKENS = {"X", "OK", "CNS", "GNS", "TNS", "NS", "DR", "U"}
+_EXPECTED_CLASSES = "X, NV<n>, PIX, PXB, PHB, NODE or SYS"
+
+
+def find_header(text: Text) -> int | None:
+    """Index of the matrix header line (columns GPU0 ... and 'CPU Affinity'), if any."""
+    for i, line in enumerate(text.lines):
+        tokens = line.split()
+        if not tokens or tokens[0] != "GPU0":
+            continue
+        nxt = next((t for t in text.lines[i + 1:] if t.strip()), "")
+        row = nxt.split()
+        is_row = len(row) >= 2 and row[0] == "GPU0" and row[1] == "X"
+        if is_row and ("Affinity" in line or any(t not in _P2P_TOKENS for t in row[2:])):
+            return i
+    return None
+
+
+def parse_topo_matrix(text: Text) -> Facts:
+    header_at = find_header(text)
+    if header_at is None:
+        raise ParseError(
+            text.source, text.first_line,
+            "an `nvidia-smi topo -m` matrix: a header line starting with GPU0 and a row 'GPU0 X'",
+        )
+    header = text.lines[header_at]
+    cut = header.find("CPU Affinity")
+    device_part = header if cut < 0 else header[:cut]
+    devices = device_part.split()
+    extra = [] if cut < 0 else re.split(r"\t+|\s{2,}", header[cut:].strip())
+    for name in devices:
+        if not _DEVICE.match(name):
+            raise ParseError(
+                text.source, text.line_no(header_at),
+                "device columns named GPU<n>, NIC<n> or an RDMA device name", name,
+            )
+    if len(set(devices)) != len(devices):
+        raise ParseError(text.source, text.line_no(header_at), "each device column once", header)
+    n = len(devices)
+    has_cpu = "CPU Affinity" in extra
+    has_numa = "NUMA Affinity" in extra
+    has_gpu_numa = "GPU NUMA ID" in extra
+
+    rows: dict[str, tuple[int, list[str]]] = {}
+    legend: dict[str, str] = {}
+    end = len(text.lines)
+    i = header_at + 1
+    while i < end:
+        line = text.lines[i]
+        stripped = line.strip()
+        if not stripped:
+            if len(rows) == n:
+                break
+            i += 1
+            continue
+        if stripped.startswith("Legend"):
+            break
+        tokens = stripped.split()
+        if tokens[0] not in devices:
+            break
+        if tokens[0] in rows:
+            raise ParseError(
+                text.source, text.line_no(i), f"one row for {tokens[0]}", "a second row",
+            )
+        rows[tokens[0]] = (i, tokens[1:])
+        i += 1
+    for j in range(i, end):
+        match = _LEGEND.match(text.lines[j])
+        if match:
+            legend[match[1]] = match[2]
+    missing = [d for d in devices if d not in rows]
+    if missing:
+        last = max((at for at, _ in rows.values()), default=header_at)
+        raise ParseError(
+            text.source, text.line_no(last) + 1,
+            f"a row for each of the {n} devices in the header; missing {', '.join(missing)} "
+            "(is the output truncated?)",
+        )
+
+    notes: list[Note] = []
+    classes: dict[tuple[str, str], Link] = {}
+    gpu_facts: list[GpuFact] = []
+    for name in devices:
+        at, tokens = rows[name]
+        if len(tokens) < n:
+            raise ParseError(
+                text.source, text.line_no(at),
+                f"{n} link classes in row {name} (one per device column: the matrix must be "
+                f"square), got {len(tokens)}", text.lines[at].strip(),
+            )
+        for col, value in zip(devices, tokens[:n], strict=True):
+            try:
+                link = Link.parse(value)
+            except TopologyError:
+                raise ParseError(
+                    text.source, text.line_no(at),
+                    f"a link class ({_EXPECTED_CLASSES}) for {name} to {col}", value,
+                ) from None
+            if (col == name) != (link.kind == "X"):
+                raise ParseError(
+                    text.source, text.line_no(at),
+                    f"X exactly on the diagonal (row {name}, column {col})", value,
+                )
+            classes[(name, col)] = link
+        if name.startswith("GPU"):
+            gpu_facts.append(_gpu_fact(text, at, name, tokens[n:], has_cpu, has_numa,
+                                       has_gpu_numa, notes))
+    for pos, a in enumerate(devices):
+        for b in devices[pos + 1:]:
+            if classes[(a, b)] != classes[(b, a)]:
+                raise ParseError(
+                    text.source, text.line_no(rows[b][0]),
+                    f"the same class both ways: {a}->{b} is {classes[(a, b)]}",
+                    f"{b}->{a} {classes[(b, a)]}",
+                )
+    names = [legend.get(d, d) for d in devices]
+    if len(set(names)) != len(names):
+        raise ParseError(text.source, None, "distinct NIC names in the NIC legend", str(legend))
+    rename = dict(zip(devices, names, strict=True))
+    nic_facts: list[NicFact] = []
+    for d in devices:
+        if d.startswith("GPU"):
+            continue
+        real = rename[d]
+        rdma = True if _RDMA_NAME.match(real) else None
+        if rdma is None:
+            notes.append(Note(text.source, f"{real}: no NIC legend names the device, so whether "
+                                           "it does RDMA is unknown; reported as non-RDMA"))
+        nic_facts.append(NicFact(text.source, real, rdma=rdma))
+    matrix = tuple(tuple(str(classes[(a, b)]) for b in devices) for a in devices)
+    return Facts(
+        gpus=tuple(gpu_facts),
+        nics=tuple(nic_facts),
+        links=(LinkFact(text.source, tuple(names), matrix),),
+        notes=tuple(notes),
+        sources=(text.source,),
+    )
+
+
+def _gpu_fact(
+    text: Text, at: int, name: str, rest: list[str], has_cpu: bool, has_numa: bool,
+    has_gpu_numa: bool, notes: list[Note],
+) -> GpuFact:
+    index = int(name[3:])
+    cpus: frozenset[int] | None = None
+    numa: int | None = None
+    pos = 0
+    if has_cpu and pos < len(rest):
+        try:
+            cpus = parse_cpulist(rest[pos])
+        except CpuListError as exc:
+            raise ParseError(text.source, text.line_no(at), f"a CPU list for {name}",
+                             rest[pos]) from exc
+        pos += 1
+    if has_numa and pos < len(rest):
+        value = rest[pos]
+        if value.isdigit():
+            numa = int(value)
+        elif value != "N/A":
+            raise ParseError(text.source, text.line_no(at),
+                             f"a NUMA node number or N/A for {name}", value)
+        pos += 1
+    elif has_numa:
+        notes.append(Note(text.source, f"{name}: no NUMA Affinity value", text.line_no(at)))
+    del has_gpu_numa  # the GPU's own memory node (Grace Hopper) is not modelled
+    return GpuFact(text.source, index=index, numa_node=numa, cpu_affinity=cpus)
