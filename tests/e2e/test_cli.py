@@ -147,7 +147,7 @@ def test_kill_9_mid_apply_leaves_all_or_nothing(database_url: str, tmp_path: Pat
     assert server.proc is not None
     server.proc.kill()  # SIGKILL: no cleanup, no graceful anything
     assert server.stop() == -signal.SIGKILL
-    _, stderr = apply.communicate(timeout=60)
+    apply.communicate(timeout=60)
     assert apply.returncode != 0, "the apply finished before the kill; the test proved nothing"
     restarted = ServerProcess(database_url, tmp_path).start()
     try:

@@ -185,7 +185,7 @@ def get(
                 items = [client.get(model, n, ns) for n in names]
             else:
                 items = client.list(model, namespace=ns, label_selector=selector)
-            _print_objects(model, items, output, single=bool(names) and len(names) == 1)
+            _print_objects(model, items, output, single=names is not None and len(names) == 1)
             if watch:
                 _watch(client, model, ns, selector, items)
         except ApiError as err:

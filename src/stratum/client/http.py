@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -92,9 +93,9 @@ class StratumClient:
         return result
 
     def list(self, kind: str | type[Resource], *, namespace: str | None = None,
-             label_selector: str | None = None, limit: int = 500) -> list[WireObject]:
+             label_selector: str | None = None, limit: int = 500) -> builtins.list[WireObject]:
         """Every matching object, following continue tokens page by page."""
-        items: list[WireObject] = []
+        items: builtins.list[WireObject] = []
         params: dict[str, Any] = {"limit": limit}
         if label_selector:
             params["labelSelector"] = label_selector
@@ -133,11 +134,12 @@ class StratumClient:
             params=_dry(dry_run))
         return result
 
-    def apply_list(self, items: list[Any], *, dry_run: bool = False) -> list[dict[str, Any]]:
+    def apply_list(self, items: builtins.list[Any], *,
+                   dry_run: bool = False) -> builtins.list[dict[str, Any]]:
         """Apply many objects in one transaction: all are written, or none."""
         body = {"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": items}
         result = self.request("POST", f"{PREFIX}/apply", json=body, params=_dry(dry_run))
-        applied: list[dict[str, Any]] = result["items"]
+        applied: builtins.list[dict[str, Any]] = result["items"]
         return applied
 
     def delete(self, kind: str | type[Resource], name: str, namespace: str | None = None, *,

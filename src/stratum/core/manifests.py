@@ -26,9 +26,9 @@ class Document:
 class _NoAliasLoader(yaml.SafeLoader):
     """SafeLoader without aliases: a few nested aliases can expand to gigabytes."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             mark = event.start_mark
             raise yaml.MarkedYAMLError(
                 problem="YAML aliases (*name) are not accepted in manifests; write the value "

@@ -60,7 +60,9 @@ def identify(data: Any) -> str:
     if not isinstance(data, dict):
         return "(not an object)"
     kind = data.get("kind") or "(no kind)"
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    meta = data.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
     name = meta.get("name") or "(no name)"
     ns = meta.get("namespace")
     return f"{kind} {ns + '/' if isinstance(ns, str) and ns else ''}{name}"

@@ -14,8 +14,8 @@ from typing import Any
 from anyio import to_thread
 
 from stratum.core.errors import ApiError
-from stratum.server.status import status_body
 from stratum.server.services.objects import ObjectService
+from stratum.server.status import status_body
 
 POLL_SECONDS = 1.0
 BOOKMARK_SECONDS = 15.0
@@ -74,9 +74,8 @@ async def watch_stream(service: ObjectService, notifier: ChangeNotifier, *, kind
         since = page.resource_version
     last_bookmark = asyncio.get_running_loop().time()
     while not notifier.closing.is_set():
-        cursor = since
         try:
-            changes = await to_thread.run_sync(lambda: _changes(service, cursor, kind, namespace))
+            changes = await to_thread.run_sync(_changes, service, since, kind, namespace)
         except ApiError as err:
             yield _line("ERROR", status_body(err.code, err.reason, err.message))
             return

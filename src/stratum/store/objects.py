@@ -8,6 +8,7 @@ service layer above validates them; the store only keeps them consistent.
 from __future__ import annotations
 
 import base64
+import builtins
 import copy
 import json
 import uuid
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from stratum.core.clock import Clock, SystemClock
@@ -117,7 +118,7 @@ class Transaction:
 
     def _record(self, rv: int, change: ChangeType, row: ObjectRow, body: WireObject,
                 at: datetime) -> None:
-        self._conn.execute(ChangeRow.__table__.insert().values(
+        self._conn.execute(insert(ChangeRow).values(
             resource_version=rv, kind=row.kind, namespace=row.namespace, name=row.name,
             type=change, at=at, body=body,
         ))
@@ -132,7 +133,7 @@ class Transaction:
         row = ObjectRow(kind=kind, namespace=namespace, name=name, uid=str(uuid.uuid4()),
                         resource_version=rv, generation=1, created_at=now, body=body)
         try:
-            self._conn.execute(ObjectRow.__table__.insert().values(
+            self._conn.execute(insert(ObjectRow).values(
                 kind=row.kind, namespace=row.namespace, name=row.name, uid=row.uid,
                 resource_version=rv, generation=1, created_at=now, body=body,
             ))
@@ -235,7 +236,7 @@ class Transaction:
         return Page(items=items, resource_version=rv, continue_token=token)
 
     def changes_since(self, resource_version: int, *, kind: str | None = None,
-                      namespace: str | None = None, limit: int = 500) -> list[Change]:
+                      namespace: str | None = None, limit: int = 500) -> builtins.list[Change]:
         """Changes after `resource_version`, oldest first. Gone if that history was compacted."""
         oldest = self._conn.execute(select(func.min(ChangeRow.resource_version))).scalar()
         current = self.current_resource_version()

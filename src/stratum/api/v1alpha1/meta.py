@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 API_GROUP = "stratum.dev"
-API_VERSION = "stratum.dev/v1alpha1"
+API_VERSION: Final = "stratum.dev/v1alpha1"
 
 # DNS-1123: what Kubernetes accepts for object names (subdomain) and namespaces (label).
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
@@ -63,7 +64,7 @@ NamespaceName = Annotated[str, AfterValidator(check_dns1123_label)]
 
 
 def wire_alias(name: str) -> str:
-    """snake_case field to its camelCase wire name, keeping units legible (memoryGiB, powerBudgetKW)."""
+    """snake_case to camelCase on the wire, keeping units legible (memoryGiB, powerBudgetKW)."""
     camel = to_camel(name)
     for plain, unit in (("Gib", "GiB"), ("Kw", "KW")):
         if camel.endswith(plain):

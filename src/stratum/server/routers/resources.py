@@ -11,6 +11,7 @@ or update from the whole object, which is what `stratum apply` sends.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from anyio import to_thread
@@ -69,7 +70,7 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
     kind, plural = model.KIND, model.PLURAL
     ns_path = "/namespaces/{namespace}" if model.NAMESPACED else ""
     base = f"{ns_path}/{plural}"
-    tag = [plural]
+    tag: list[str | Enum] = [plural]
 
     async def list_objects(
         request: Request,
@@ -205,7 +206,6 @@ def build_router() -> APIRouter:
     async def apply_list(request: Request,
                          dry_run: str | None = Query(None, alias="dryRun")) -> Any:
         service = _service(request)
-        namespace = namespace if model.NAMESPACED else None
         body = await _body(request)
         if not isinstance(body, dict) or body.get("kind") != "List":
             raise Invalid("kind: expected a List with items")
