@@ -216,17 +216,21 @@ class Transaction:
                 (ObjectRow.namespace > after_ns)
                 | and_(ObjectRow.namespace == after_ns, ObjectRow.name > after_name))
         query = query.order_by(ObjectRow.namespace, ObjectRow.name)
+        unfiltered = selector is None or selector.empty
+        if unfiltered and limit is not None:
+            query = query.limit(limit + 1)  # one more tells whether another page follows
         items: list[WireObject] = []
         last: tuple[str, str] | None = None
         more = False
         # Selector matching happens here rather than in SQL so that set-based terms behave
-        # the same on every database; pages are read in chunks to bound memory.
+        # the same on every database; rows stream in chunks to bound memory.
         with self._conn.execute(query.execution_options(yield_per=500)) as rows:
             for result in rows:
                 row = ObjectRow(**result._mapping)
-                labels = row.body.get("metadata", {}).get("labels") or {}
-                if selector is not None and not selector.matches(labels):
-                    continue
+                if selector is not None and not unfiltered:
+                    labels = row.body.get("metadata", {}).get("labels") or {}
+                    if not selector.matches(labels):
+                        continue
                 if limit is not None and len(items) >= limit:
                     more = True
                     break
