@@ -245,7 +245,7 @@ def trace(
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from None
     for bad in (*node_list.bad_rows, *pod_list.bad_rows)[:20]:
-        err.print(f"[yellow]skipped[/] {bad}")
+        err.print(f"[yellow]skipped[/] {bad}", soft_wrap=True, highlight=False)
     n_bad = len(node_list.bad_rows) + len(pod_list.bad_rows)
     if n_bad > 20:
         err.print(f"[yellow]skipped[/] {n_bad - 20} more bad rows")

@@ -134,7 +134,7 @@ def replay(
     else:
         frag = np.full(BUCKETS, np.nan)
     alloc_curve = bucketize(arrived, alloc)
-    behind = np.flatnonzero(np.arange(BUCKETS) - np.nan_to_num(alloc_curve, nan=-1e9) >= 1.0)
+    behind = np.flatnonzero(np.arange(BUCKETS) - np.nan_to_num(alloc_curve, nan=np.inf) >= 1.0)
     first_failed = float(behind[0]) if len(behind) else float("nan")
     return ReplayResult(
         policy=policy.name,

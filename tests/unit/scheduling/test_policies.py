@@ -1,0 +1,104 @@
+"""The peer policies' scores, on hand-checked fleets, and Stratum's online learning."""
+
+from __future__ import annotations
+
+import pytest
+
+from stratum.scheduling.fragmentation import WorkloadMix
+from stratum.scheduling.policies import POLICY_NAMES, make_policy
+from stratum.scheduling.policies.stratum import LearnedMix, StratumPolicy
+from stratum.scheduling.request import Request
+from stratum.scheduling.snapshot import NodeSpec, Snapshot
+
+SHARE = Request(cpu_milli=2000, memory_mib=1024, gpu_count=1, gpu_milli=400)
+WHOLE = Request(cpu_milli=8000, memory_mib=1024, gpu_count=1, gpu_milli=1000)
+
+
+def _fleet() -> Snapshot:
+    return Snapshot.build(
+        [
+            NodeSpec("big", 96_000, 393_216, 8, "G2"),
+            NodeSpec("small", 16_000, 65_536, 2, "P100"),
+        ]
+    )
+
+
+def _with_share_on_big(snap: Snapshot) -> Snapshot:
+    return snap.allocate(snap.decide(0, (2,), SHARE, 0.0), request=SHARE)
+
+
+@pytest.mark.parametrize("name", POLICY_NAMES)
+def test_every_policy_places_on_a_feasible_node_and_explains_failure(name: str) -> None:
+    snap = _fleet()
+    policy = make_policy(name, seed=7, typical=WorkloadMix.typical([SHARE, WHOLE]))
+    decision = policy.place(snap, WHOLE)
+    assert decision.placed and len(decision.gpus) == 1
+    assert snap.gpu_free[decision.node, decision.gpus[0]] == 1000
+    impossible = Request(
+        cpu_milli=1000, gpu_count=3, gpu_milli=1000, gpu_models=frozenset({"P100"})
+    )
+    failed = policy.place(snap, impossible)
+    assert not failed.placed
+    assert (
+        str(failed.explanation) == "0/2 nodes: 1 lack model P100, 1 lack 3 free whole GPUs (P100)"
+    )
+
+
+def test_packing_prefers_the_shared_gpu_then_the_used_node() -> None:
+    snap = _with_share_on_big(_fleet())
+    packing = make_policy("packing", seed=1)
+    d = packing.place(snap, SHARE)
+    assert (d.node, d.gpus) == (0, (2,))  # 600 free on GPU 2 -> tightest shared GPU
+    assert d.score == 100 - (600 - 400) // 100
+    whole = packing.place(snap, WHOLE)
+    assert whole.node == 0 and whole.score == 49  # used node beats the all-free one (31)
+
+
+def test_bestfit_and_dotproduct_prefer_the_fuller_node() -> None:
+    snap = _fleet()
+    # small: 16 cores, 2 GPUs; big: 96 cores, 8 GPUs -> small leaves less.
+    assert make_policy("bestfit", seed=1).place(snap, WHOLE).node == 1
+    d = make_policy("dotproduct", seed=1).place(snap, WHOLE)
+    assert d.node == 1
+    # dot = (16000*8000 + 256*2000*1000) / 128000^2 = 0.03906..; score = floor(100 - 50*dot)
+    assert d.score == 98
+
+
+def test_clustering_groups_by_class() -> None:
+    snap = _with_share_on_big(_fleet())
+    policy = make_policy("clustering", seed=1)
+    # big holds only shares: 75 + floor(25*(8000-7600)/8000) = 76; small holds nothing: 25+18
+    assert policy.place(snap, SHARE).node == 0
+    assert policy.place(snap, WHOLE).node == 1
+
+
+def test_fgd_puts_a_share_where_it_adds_least_fragmentation() -> None:
+    snap = _with_share_on_big(_fleet())
+    mix = WorkloadMix.typical([SHARE, SHARE, WHOLE])
+    d = make_policy("fgd", seed=3, typical=mix).place(snap, SHARE)
+    # Mix: share 2/3, whole 1/3. big's F = 1/3*600 = 200 (GPU 2's 600 is no whole GPU).
+    # On GPU 2: 200 left, a fragment for both types: F = 200, drop 0 -> score 50.
+    # On a fresh GPU (big or small): two partial GPUs, F rises by 200 -> floor(100*s(-0.2)) = 45.
+    assert (d.node, d.gpus, d.score) == (0, (2,), 50.0)
+
+
+def test_same_seed_same_decisions_and_learned_mix_follows_arrivals() -> None:
+    snap = _fleet()
+    a, b = StratumPolicy(seed=5), StratumPolicy(seed=5)
+    for r in (SHARE, WHOLE, SHARE, SHARE):
+        da, db = a.place(snap, r), b.place(snap, r)
+        assert da == db
+        snap = snap.allocate(da, request=r)
+    assert a.mix is not None
+    learned = LearnedMix(half_life=1e9)
+    for r in (SHARE, SHARE, SHARE, WHOLE):
+        learned.observe(r)
+    mix = learned.typical(coverage=1.0)
+    assert sorted(mix.weight.tolist()) == pytest.approx([0.25, 0.75])
+
+
+def test_unknown_policy_and_fgd_without_mix() -> None:
+    with pytest.raises(ValueError, match="unknown policy"):
+        make_policy("nope", seed=1)
+    with pytest.raises(ValueError, match="typical"):
+        make_policy("fgd", seed=1)
