@@ -86,6 +86,11 @@ class Transaction:
         self._conn = conn
         self._clock = clock
 
+    @property
+    def connection(self) -> Connection:
+        """For other modules of the store (leases, tokens) that share this transaction."""
+        return self._conn
+
     # -- reads -------------------------------------------------------------------------
     def find(self, kind: str, namespace: str, name: str) -> WireObject | None:
         row = self._row(kind, namespace, name)

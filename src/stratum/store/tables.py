@@ -62,3 +62,16 @@ class CounterRow(Base):
 
     name: Mapped[str] = mapped_column(String(63), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class LeaseRow(Base):
+    """A time-bound claim: the holder of a lease acts, the others wait until it expires."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(253))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    renewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    transitions: Mapped[int] = mapped_column(BigInteger)
