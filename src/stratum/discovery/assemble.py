@@ -399,12 +399,22 @@ def _nvlink(
                 by_index[i] = g.model_copy(update={
                     "nvlink_links": status[i].nvlink_active or 0,
                     "nvlink_gbps_per_link": status[i].nvlink_gbps_per_link})
+        if not active and switches and len(by_index) > 1:
+            # NVSwitch chips sit only on NVSwitch baseboards (HGX), where every SXM GPU is
+            # wired to every switch: the GPUs whose model has NVLinks form one domain.
+            active = [i for i, g in by_index.items()
+                      if (m := find_model(g.product_name or g.model)) and m.nvlink_links]
+            for i in active:
+                m = find_model(by_index[i].product_name or by_index[i].model)
+                by_index[i] = by_index[i].model_copy(update={
+                    "nvlink_links": m.nvlink_links if m else 0,
+                    "nvlink_gbps_per_link": m.nvlink_gbps_per_link if m else None})
         if active and switches and len(active) > 1:
             # NVSwitch chips on the bus and active links: every linked GPU reaches every other.
             for i in active:
                 peers[i] = {j: by_index[i].nvlink_links for j in active if j != i}
-            notes.append(Note("discovery", f"{switches} NVSwitch chip(s) and {len(active)} GPUs "
-                                           "with active NVLinks: one NVSwitch domain"))
+            notes.append(Note("discovery", f"{switches} NVSwitch chip(s) on the PCI bus: the "
+                                           f"{len(active)} NVLink GPUs form one NVSwitch domain"))
         elif active:
             notes.append(Note("discovery", f"{len(active)} GPU(s) have active NVLinks but no "
                                            "source says which GPUs they reach (add nvidia-smi "

@@ -43,6 +43,15 @@ def parse_label_reference(text: Text) -> dict[str, str]:
 def _objects(text: Text) -> list[tuple[int, dict[str, str]]]:
     """Every top-level JSON object of labels in the text, with the line it starts on."""
     found: list[tuple[int, dict[str, str]]] = []
+    start = next((i for i, line in enumerate(text.lines) if line.strip()), 0)
+    if text.lines and text.lines[start].lstrip().startswith("{"):
+        # A JSON document on its own (kubectl ... | jq): parse it whole.
+        try:
+            whole = json.loads("\n".join(text.lines[start:]))
+        except json.JSONDecodeError:
+            whole = None
+        if isinstance(whole, dict):
+            return [(text.line_no(start), {str(k): str(v) for k, v in whole.items()})]
     i = 0
     lines = text.lines
     while i < len(lines):

@@ -61,8 +61,8 @@ def parse_lscpu(text: Text) -> Facts:
                 raise ParseError(text.source, text.line_no(i), f"a CPU list for NUMA node "
                                  f"{node[1]}", value) from exc
             numa.append(NumaFact(text.source, int(node[1]), cpus=cpus))
-    if not any(k in values for k in _ENGLISH_KEYS) and not numa:
-        at = _foreign_arch_line(text)
+    at = _foreign_arch_line(text)
+    if at is not None or (not any(k in values for k in _ENGLISH_KEYS) and not numa):
         raise ParseError(
             text.source, text.line_no(at) if at is not None else text.first_line,
             "lscpu output with English labels (run `LC_ALL=C lscpu`, or `lscpu -p`, which "

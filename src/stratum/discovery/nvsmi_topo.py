@@ -18,19 +18,26 @@ _RDMA_NAME = re.compile(r"^(mlx[45]_|bnxt_re|irdma|efa_|hfi1_|qedr|rxe|ionic_|er
 _LEGEND = re.compile(r"^\s*(NIC[0-9]+)\s*:\s*(\S+)\s*$")
 _DEVICE = re.compile(r"^(GPU[0-9]+|NIC[0-9]+|[A-Za-z][\w.-]*_[\w.-]+)$")
 _P2P_TOKENS = {"X", "OK", "CNS", "GNS", "TNS", "NS", "DR", "U"}
+_CLASS_LIKE = re.compile(r"^(X|NV[0-9]+|PIX|PXB|PHB|NODE|SYS|SOC)$")
+_AFFINITY_LIKE = re.compile(r"^([0-9][0-9,\-]*|N/A)$")
 _EXPECTED_CLASSES = "X, NV<n>, PIX, PXB, PHB, NODE or SYS"
 
 
 def find_header(text: Text) -> int | None:
     """Index of the matrix header line (columns GPU0 ... and 'CPU Affinity'), if any."""
     for i, line in enumerate(text.lines):
-        tokens = line.split()
-        if not tokens or tokens[0] != "GPU0":
+        cut = line.find("CPU Affinity")
+        devices = (line if cut < 0 else line[:cut]).split()
+        if not devices or devices[0] != "GPU0":
             continue
-        nxt = next((t for t in text.lines[i + 1:] if t.strip()), "")
-        row = nxt.split()
-        is_row = len(row) >= 2 and row[0] == "GPU0" and row[1] == "X"
-        if is_row and ("Affinity" in line or any(t not in _P2P_TOKENS for t in row[2:])):
+        # The first row may be any device's (rows can come in any order): its X must sit
+        # in its own column.
+        row = next((t for t in text.lines[i + 1:] if t.strip()), "").split()
+        if not row or row[0] not in devices or len(row) <= devices.index(row[0]) + 1:
+            continue
+        if row[devices.index(row[0]) + 1] != "X":
+            continue
+        if cut >= 0 or any(t not in _P2P_TOKENS for t in row[1:]):
             return i
     return None
 
@@ -101,6 +108,12 @@ def parse_topo_matrix(text: Text) -> Facts:
     gpu_facts: list[GpuFact] = []
     for name in devices:
         at, tokens = rows[name]
+        leading = 0
+        while leading < len(tokens) and _CLASS_LIKE.match(tokens[leading]):
+            leading += 1
+        if leading < n and (leading == len(tokens) or _AFFINITY_LIKE.match(tokens[leading])):
+            # The row ran out of classes where affinity columns begin: a short row.
+            tokens = tokens[:leading]
         if len(tokens) < n:
             raise ParseError(
                 text.source, text.line_no(at),

@@ -1,0 +1,73 @@
+"""A stand-in for `pynvml` with the calls discovery makes, for hosts without an NVIDIA driver.
+
+It answers like NVML does for the GPUs it is given, including the errors NVML raises for
+features a board lacks (MIG on a PCIe L4, NVLink on a GPU without links).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+
+class FakeNvmlError(Exception):
+    """What pynvml.NVMLError is to NVML: raised for unsupported queries."""
+
+
+@dataclass
+class FakeGpu:
+    name: str
+    uuid: str
+    bus_id: str
+    memory_bytes: int
+    mig: tuple[int, int] | None = None  # (current, pending); None: not MIG-capable
+    power_limit_mw: int | None = None
+    nvlinks: int = 0  # active links; NVLink calls beyond them raise
+
+
+@dataclass
+class FakeNvml:
+    gpus: list[FakeGpu] = field(default_factory=list)
+    fail_init: bool = False
+    initialised: bool = False
+
+    def nvmlInit(self) -> None:  # noqa: N802 - pynvml's names
+        if self.fail_init:
+            raise FakeNvmlError("NVML Shared Library Not Found")
+        self.initialised = True
+
+    def nvmlShutdown(self) -> None:  # noqa: N802
+        self.initialised = False
+
+    def nvmlDeviceGetCount(self) -> int:  # noqa: N802
+        return len(self.gpus)
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeGpu:  # noqa: N802
+        return self.gpus[index]
+
+    def nvmlDeviceGetName(self, gpu: FakeGpu) -> str:  # noqa: N802
+        return gpu.name
+
+    def nvmlDeviceGetUUID(self, gpu: FakeGpu) -> str:  # noqa: N802
+        return gpu.uuid
+
+    def nvmlDeviceGetMemoryInfo(self, gpu: FakeGpu) -> SimpleNamespace:  # noqa: N802
+        return SimpleNamespace(total=gpu.memory_bytes, used=0, free=gpu.memory_bytes)
+
+    def nvmlDeviceGetPciInfo(self, gpu: FakeGpu) -> SimpleNamespace:  # noqa: N802
+        return SimpleNamespace(busId=gpu.bus_id.encode())
+
+    def nvmlDeviceGetMigMode(self, gpu: FakeGpu) -> tuple[int, int]:  # noqa: N802
+        if gpu.mig is None:
+            raise FakeNvmlError("Not Supported")
+        return gpu.mig
+
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, gpu: FakeGpu) -> int:  # noqa: N802
+        if gpu.power_limit_mw is None:
+            raise FakeNvmlError("Not Supported")
+        return gpu.power_limit_mw
+
+    def nvmlDeviceGetNvLinkState(self, gpu: FakeGpu, link: int) -> int:  # noqa: N802
+        if link >= gpu.nvlinks:
+            raise FakeNvmlError("Invalid Argument")
+        return 1

@@ -1,0 +1,266 @@
+"""Bad input: a clear error naming source, line and expectation, or a noted best effort.
+
+Never a crash, never a silently wrong topology.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from stratum.discovery import ParseError, discover_dir
+from stratum.discovery.recognise import parse_text
+from stratum.discovery.sources import Text, strip_provenance
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "hardware"
+A100_TOPO = FIXTURES / "topo-hgx-a100-8gpu-roce-8nic.txt"
+
+
+def lines_of(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").split("\n")
+
+
+def write(tmp_path: Path, text: str, name: str = "out.txt") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def parse_error(tmp_path: Path, text: str) -> ParseError:
+    with pytest.raises(ParseError) as caught:
+        discover_dir(write(tmp_path, text))
+    return caught.value
+
+
+def row_index(lines: list[str], device: str) -> int:
+    return next(i for i, line in enumerate(lines) if line.startswith(device + " "))
+
+
+# ---- nvidia-smi topo -m -----------------------------------------------------------------
+
+
+def test_truncated_matrix_names_missing_rows(tmp_path: Path) -> None:
+    lines = lines_of(A100_TOPO)
+    cut = row_index(lines, "NIC5")
+    err = parse_error(tmp_path, "\n".join(lines[:cut]))
+    assert "missing NIC5, NIC6, NIC7" in str(err) and "truncated" in str(err)
+    assert err.source.endswith("out.txt") and err.line == cut + 1
+
+
+def test_row_cut_in_the_middle(tmp_path: Path) -> None:
+    lines = lines_of(A100_TOPO)
+    at = row_index(lines, "NIC7")
+    lines[at] = lines[at][:40]
+    err = parse_error(tmp_path, "\n".join(lines[:at + 1]))
+    assert err.line == at + 1
+    assert "16 link classes in row NIC7" in err.expected and "square" in err.expected
+
+
+def test_reordered_rows_give_the_same_topology(tmp_path: Path) -> None:
+    lines = lines_of(A100_TOPO)
+    first, last = row_index(lines, "GPU0"), row_index(lines, "NIC7")
+    rows = lines[first:last + 1]
+    random.Random(7).shuffle(rows)
+    shuffled = lines[:first] + rows + lines[last + 1:]
+    original = discover_dir(A100_TOPO, name="x").profile.spec
+    again = discover_dir(write(tmp_path, "\n".join(shuffled)), name="x").profile.spec
+    assert again.model_dump(exclude={"description"}) == original.model_dump(
+        exclude={"description"})
+
+
+def test_non_square_matrix(tmp_path: Path) -> None:
+    text = "\tGPU0\tGPU1\tGPU2\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tNV2\t0-7\t0\n" \
+           "GPU1\tNV2\t X \t0-7\t0\nGPU2\tSYS\tSYS\t0-7\t0\n"
+    err = parse_error(tmp_path, text)
+    assert "3 link classes in row GPU0" in str(err) and err.line == 2
+    missing_row = "\n".join(text.split("\n")[:3])
+    assert "missing GPU2" in str(parse_error(tmp_path, missing_row))
+
+
+def test_asymmetric_matrix(tmp_path: Path) -> None:
+    text = "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tNV4\t0-7\t0\n" \
+           "GPU1\tNV2\t X \t0-7\t0\n"
+    err = parse_error(tmp_path, text)
+    assert "same class both ways" in str(err) and err.line == 3
+
+
+def test_unknown_link_class(tmp_path: Path) -> None:
+    text = "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tQPI\t0-7\t0\n" \
+           "GPU1\tQPI\t X \t0-7\t0\n"
+    err = parse_error(tmp_path, text)
+    assert "link class" in err.expected and err.found == "QPI" and err.line == 2
+
+
+def test_x_off_the_diagonal(tmp_path: Path) -> None:
+    text = "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tX\t0-7\t0\n" \
+           "GPU1\tX\t X \t0-7\t0\n"
+    assert "diagonal" in str(parse_error(tmp_path, text))
+
+
+def test_bad_cpu_affinity(tmp_path: Path) -> None:
+    text = "\tGPU0\tCPU Affinity\tNUMA Affinity\nGPU0\t X \t0-7x\t0\n"
+    err = parse_error(tmp_path, text)
+    assert "CPU list" in err.expected and err.found == "0-7x"
+
+
+# ---- locale, unknown models, missing columns ------------------------------------------
+
+GERMAN_LSCPU = """Architektur:                    x86_64
+  CPU Operationsmodus:           32-bit, 64-bit
+CPU(s):                          8
+Liste der Online-CPU(s):         0-7
+Thread(s) pro Kern:              2
+Kern(e) pro Sockel:              4
+Sockel:                          1
+NUMA-Knoten:                     1
+"""
+
+
+def test_foreign_locale_lscpu_is_refused_with_advice(tmp_path: Path) -> None:
+    err = parse_error(tmp_path, GERMAN_LSCPU)
+    assert "LC_ALL=C" in str(err) and err.line == 1 and "Architektur" in (err.found or "")
+
+
+def test_lscpu_parsable_is_the_same_in_every_language(tmp_path: Path) -> None:
+    text = "# CPU,Core,Socket,Node\n" + "".join(
+        f"{c},{c % 4},{c // 8},{c // 8}\n" for c in range(16))
+    spec = discover_dir(write(tmp_path, text)).profile.spec
+    assert [(s.cores, s.threads_per_core) for s in spec.sockets] == [(4, 2), (4, 2)]
+    assert [n.cpus for s in spec.sockets for n in s.numa_nodes] == ["0-7", "8-15"]
+
+
+def test_unknown_gpu_model_is_reported_as_seen_with_a_note(tmp_path: Path) -> None:
+    text = "GPU 0: NVIDIA Zeta 9000 (UUID: GPU-00000000-0000-0000-0000-00000000000a)\n"
+    result = discover_dir(write(tmp_path, text))
+    gpu = result.profile.spec.gpus[0]
+    assert (gpu.model, gpu.family, gpu.memory_gib, gpu.mig_profiles) == ("ZETA-9000", None, 0.0,
+                                                                         [])
+    messages = " ".join(n.message for n in result.notes)
+    assert "not a GPU model Stratum knows" in messages and "memory unknown" in messages
+
+
+def test_csv_without_header_is_refused(tmp_path: Path) -> None:
+    text = "name, uuid, memory.total [MiB]\n"  # a header with no rows
+    err = parse_error(tmp_path, text)
+    assert "one CSV row per GPU" in err.expected
+
+
+def test_csv_noheader_is_not_guessed(tmp_path: Path) -> None:
+    text = "NVIDIA A100-SXM4-80GB, GPU-1, 81920 MiB\n"
+    result = discover_dir(write(tmp_path, text))
+    assert result.profile.spec.gpus == []  # not recognised: its columns have no names
+    assert any("no known command output" in n.message for n in result.notes)
+
+
+def test_csv_row_with_missing_values(tmp_path: Path) -> None:
+    text = "name, uuid, memory.total [MiB]\nNVIDIA L4, GPU-1\n"
+    err = parse_error(tmp_path, text)
+    assert err.line == 2 and "3 values" in err.expected
+
+
+def test_csv_missing_name_column_is_noted(tmp_path: Path) -> None:
+    text = "index, uuid, memory.total [MiB]\n0, GPU-1, 23034 MiB\n"
+    result = discover_dir(write(tmp_path, text))
+    assert result.profile.spec.gpus[0].model == "unknown"
+    assert any("no 'name' column" in n.message for n in result.notes)
+
+
+# ---- nvidia-smi -q / -q -x ---------------------------------------------------------------
+
+
+def test_query_text_section_without_product_name(tmp_path: Path) -> None:
+    text = "==============NVSMI LOG==============\n\nAttached GPUs : 1\nGPU 00000000:01:00.0\n" \
+           "    Product Brand : NVIDIA\n"
+    err = parse_error(tmp_path, text)
+    assert "Product Name" in err.expected and err.line == 4
+
+
+def test_query_text_more_sections_than_attached(tmp_path: Path) -> None:
+    gpu = "GPU 00000000:0{}:00.0\n    Product Name : NVIDIA L4\n"
+    text = "==============NVSMI LOG==============\nAttached GPUs : 1\n" + gpu.format(1) + \
+        gpu.format(2)
+    assert "at most 1 GPU sections" in str(parse_error(tmp_path, text))
+
+
+def test_truncated_xml(tmp_path: Path) -> None:
+    xml = (FIXTURES / "nvidia-smi-q-x-a100-sxm4-40gb-mig-enabled.xml").read_text()
+    err = parse_error(tmp_path, xml[: len(xml) // 2])
+    assert "well-formed" in err.expected and err.line is not None
+
+
+# ---- numactl, RDMA, lspci, MIG, labels ------------------------------------------------
+
+
+def test_numactl_truncated(tmp_path: Path) -> None:
+    text = "available: 2 nodes (0-1)\nnode 0 cpus: 0 1\nnode 0 size: 1024 MB\n"
+    err = parse_error(tmp_path, text)
+    assert "missing [1]" in str(err) and err.line == 1
+
+
+def test_numactl_distance_table_not_square(tmp_path: Path) -> None:
+    text = "available: 2 nodes (0-1)\nnode 0 cpus: 0\nnode 1 cpus: 1\nnode distances:\n" \
+           "node   0   1\n  0:  10  21\n  1:  21\n"
+    err = parse_error(tmp_path, text)
+    assert err.line == 7 and "square" in err.expected
+
+
+def test_ibstat_garbage_line(tmp_path: Path) -> None:
+    text = "CA 'mlx5_0'\n\tCA type: MT4129\n\tthis is not ibstat\n"
+    err = parse_error(tmp_path, text)
+    assert err.line == 3 and "ibstat" in err.expected
+
+
+def test_plain_lspci_without_ids(tmp_path: Path) -> None:
+    text = "0000:01:00.0 3D controller: NVIDIA Corporation GA100 [A100 SXM4 80GB] (rev a1)\n"
+    err = parse_error(tmp_path, text)
+    assert "lspci -nn" in err.expected and err.line == 1
+
+
+def test_mig_device_before_its_gpu(tmp_path: Path) -> None:
+    text = "  MIG 1g.10gb     Device  0: (UUID: MIG-1)\nGPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n"
+    assert "before MIG devices" in str(parse_error(tmp_path, text))
+
+
+def test_labels_with_a_non_numeric_count(tmp_path: Path) -> None:
+    text = '{"nvidia.com/gpu.product": "NVIDIA-L4", "nvidia.com/gpu.count": "many"}\n'
+    assert "nvidia.com/gpu.count" in str(parse_error(tmp_path, text))
+
+
+# ---- files that are not outputs at all, and sources that disagree ---------------------
+
+
+def test_empty_binary_and_unknown_files_are_skipped_with_notes(tmp_path: Path) -> None:
+    write(tmp_path, "", "empty.txt")
+    (tmp_path / "blob.bin").write_bytes(b"\x00\x01\x02" * 100)
+    write(tmp_path, "hello, world\nnothing to see\n", "notes.txt")
+    result = discover_dir(tmp_path)
+    text = "\n".join(str(n) for n in result.notes)
+    assert "binary file; skipped" in text and "no known command output" in text
+    assert result.profile.spec.gpus == [] and "no GPU found" in text
+
+
+def test_sources_that_disagree_on_the_gpu_count_are_noted(tmp_path: Path) -> None:
+    (tmp_path / "topo").write_bytes(A100_TOPO.read_bytes())
+    write(tmp_path, "GPU 0: NVIDIA A100-SXM4-80GB (UUID: GPU-1)\n"
+                    "GPU 1: NVIDIA A100-SXM4-80GB (UUID: GPU-2)\n", "list")
+    result = discover_dir(tmp_path)
+    assert len(result.profile.spec.gpus) == 8
+    assert any("disagree on the GPU count" in n.message for n in result.notes)
+
+
+def test_every_fixture_at_once_does_not_crash() -> None:
+    """Outputs of thirty different machines: many disagreements, each noted, no exception."""
+    result = discover_dir(FIXTURES)
+    assert result.profile.spec.gpus
+    assert any("disagree" in n.message for n in result.notes)
+
+
+def test_provenance_lines_are_skipped_but_shell_comments_kept() -> None:
+    text = Text.of("f", "# source: x\n# machine: y\n# command: lscpu -p\n# CPU,Core,Socket,Node\n"
+                        "0,0,0,0\n")
+    stripped = strip_provenance(text)
+    assert stripped.lines[0] == "# CPU,Core,Socket,Node" and stripped.first_line == 4
+    facts, pieces = parse_text("f", text.body)
+    assert [p.kind for p in pieces] == ["lscpu -p"] and facts.cpus[0].logical_cpus == 1
