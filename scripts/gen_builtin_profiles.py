@@ -282,22 +282,31 @@ OPENB_MODELS: dict[str, tuple[str | None, str | None]] = {
 }
 
 
-def openb_shapes() -> list[tuple[str, int, int, int]]:
-    """(model, gpus, vCPUs, memory MiB) of each node shape, most common first."""
-    source = OPENB_NODES if OPENB_NODES.exists() else OPENB_SNAPSHOT
-    with source.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    if source == OPENB_NODES:
+def openb_counts() -> list[tuple[tuple[str, int, int, int], int]]:
+    """((model, gpus, vCPUs, memory MiB), nodes) per node shape, most common first.
+
+    Read from the trace where it is, else from the snapshot that main() keeps beside this
+    script, so the profiles can be regenerated without the trace.
+    """
+    if OPENB_NODES.exists():
+        rows = list(csv.DictReader(OPENB_NODES.read_text().splitlines()))
         count = Counter((r["model"], int(r["gpu"]), int(r["cpu_milli"]) // 1000,
                          int(r["memory_mib"])) for r in rows)
-        with OPENB_SNAPSHOT.open("w", newline="") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(["model", "gpus", "vcpus", "memory_mib", "nodes"])
-            for (m, g, c, mem), n in sorted(count.items(), key=lambda kv: (-kv[1], kv[0])):
-                w.writerow([m, g, c, mem, n])
-        rows = [{"model": m, "gpus": str(g), "vcpus": str(c), "memory_mib": str(mem)}
-                for (m, g, c, mem), _ in sorted(count.items(), key=lambda kv: (-kv[1], kv[0]))]
-    return [(r["model"], int(r["gpus"]), int(r["vcpus"]), int(r["memory_mib"])) for r in rows]
+    else:
+        rows = list(csv.DictReader(OPENB_SNAPSHOT.read_text().splitlines()))
+        count = Counter({(r["model"], int(r["gpus"]), int(r["vcpus"]), int(r["memory_mib"])):
+                         int(r["nodes"]) for r in rows})
+    return sorted(count.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def openb_snapshot() -> str:
+    lines = ["model,gpus,vcpus,memory_mib,nodes"]
+    lines += [f"{m},{g},{c},{mem},{n}" for (m, g, c, mem), n in openb_counts()]
+    return "\n".join(lines) + "\n"
+
+
+def openb_shapes() -> list[tuple[str, int, int, int]]:
+    return [shape for shape, _ in openb_counts()]
 
 
 def openb() -> list[tuple[list[str], dict[str, Any]]]:
@@ -357,6 +366,7 @@ def outputs() -> dict[Path, str]:
     """Each file to write and its text."""
     real, trace = machines(), openb()
     return {
+        OPENB_SNAPSHOT: openb_snapshot(),
         PACKAGE_DIR / "machines.yaml": render(real, "Real machines, each citing its public "
                                                     "spec sheet."),
         PACKAGE_DIR / "alibaba-openb.yaml": render(trace, "Node shapes of the Alibaba openb GPU "

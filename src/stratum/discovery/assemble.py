@@ -90,8 +90,17 @@ def assemble(facts: Facts, *, name: str = "discovered", description: str = "") -
         link_matrix = LinkMatrix(devices=list(links.devices),
                                  classes=[list(row) for row in links.classes])
     memory_gib = round(sum(n.memory_gib for s in sockets for n in s.numa_nodes), 2)
-    if not memory_gib and facts.memory_mib:
-        memory_gib = round(facts.memory_mib / 1024, 2)
+    if facts.memory_mib:
+        # MemTotal is the kernel's own total; per-node counts can lag it (memory hot-plug,
+        # deferred struct-page init in VMs), so the total wins and a gap is reported.
+        total = round(facts.memory_mib / 1024, 2)
+        cpu_nodes = [n for s in sockets for n in s.numa_nodes]
+        if memory_gib and abs(total - memory_gib) > 0.05 * total:
+            notes.append(Note("discovery", f"NUMA nodes report {memory_gib} GiB but MemTotal "
+                                           f"is {total} GiB; memoryGiB is MemTotal"))
+            if len(cpu_nodes) == 1 and not memory_nodes:
+                cpu_nodes[0].memory_gib = total
+        memory_gib = total
     if not memory_gib:
         notes.append(Note("discovery", "no source reports the memory size (numactl -H or "
                                        "sysfs): memoryGiB is 0"))

@@ -27,47 +27,49 @@ class FakeGpu:
 
 @dataclass
 class FakeNvml:
+    """Method names are pynvml's (camelCase), so the fake drops in for the module."""
+
     gpus: list[FakeGpu] = field(default_factory=list)
     fail_init: bool = False
     initialised: bool = False
 
-    def nvmlInit(self) -> None:  # noqa: N802 - pynvml's names
+    def nvmlInit(self) -> None:
         if self.fail_init:
             raise FakeNvmlError("NVML Shared Library Not Found")
         self.initialised = True
 
-    def nvmlShutdown(self) -> None:  # noqa: N802
+    def nvmlShutdown(self) -> None:
         self.initialised = False
 
-    def nvmlDeviceGetCount(self) -> int:  # noqa: N802
+    def nvmlDeviceGetCount(self) -> int:
         return len(self.gpus)
 
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeGpu:  # noqa: N802
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeGpu:
         return self.gpus[index]
 
-    def nvmlDeviceGetName(self, gpu: FakeGpu) -> str:  # noqa: N802
+    def nvmlDeviceGetName(self, gpu: FakeGpu) -> str:
         return gpu.name
 
-    def nvmlDeviceGetUUID(self, gpu: FakeGpu) -> str:  # noqa: N802
+    def nvmlDeviceGetUUID(self, gpu: FakeGpu) -> str:
         return gpu.uuid
 
-    def nvmlDeviceGetMemoryInfo(self, gpu: FakeGpu) -> SimpleNamespace:  # noqa: N802
+    def nvmlDeviceGetMemoryInfo(self, gpu: FakeGpu) -> SimpleNamespace:
         return SimpleNamespace(total=gpu.memory_bytes, used=0, free=gpu.memory_bytes)
 
-    def nvmlDeviceGetPciInfo(self, gpu: FakeGpu) -> SimpleNamespace:  # noqa: N802
+    def nvmlDeviceGetPciInfo(self, gpu: FakeGpu) -> SimpleNamespace:
         return SimpleNamespace(busId=gpu.bus_id.encode())
 
-    def nvmlDeviceGetMigMode(self, gpu: FakeGpu) -> tuple[int, int]:  # noqa: N802
+    def nvmlDeviceGetMigMode(self, gpu: FakeGpu) -> tuple[int, int]:
         if gpu.mig is None:
             raise FakeNvmlError("Not Supported")
         return gpu.mig
 
-    def nvmlDeviceGetPowerManagementDefaultLimit(self, gpu: FakeGpu) -> int:  # noqa: N802
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, gpu: FakeGpu) -> int:
         if gpu.power_limit_mw is None:
             raise FakeNvmlError("Not Supported")
         return gpu.power_limit_mw
 
-    def nvmlDeviceGetNvLinkState(self, gpu: FakeGpu, link: int) -> int:  # noqa: N802
+    def nvmlDeviceGetNvLinkState(self, gpu: FakeGpu, link: int) -> int:
         if link >= gpu.nvlinks:
             raise FakeNvmlError("Invalid Argument")
         return 1

@@ -219,7 +219,8 @@ def test_plain_lspci_without_ids(tmp_path: Path) -> None:
 
 
 def test_mig_device_before_its_gpu(tmp_path: Path) -> None:
-    text = "  MIG 1g.10gb     Device  0: (UUID: MIG-1)\nGPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n"
+    text = "  MIG 1g.10gb     Device  0: (UUID: MIG-1)\n" \
+           "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n"
     assert "before MIG devices" in str(parse_error(tmp_path, text))
 
 

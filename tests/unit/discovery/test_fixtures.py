@@ -234,7 +234,7 @@ def test_nccl_xml_pairs_gpus_with_nics_under_switches() -> None:
     assert by_bus["0001:00:00.0"].numa_node == 1
     nic = topo.closest_nic(spec.gpus[0].index)
     assert nic is not None and nic.name in ("0101:00:00.0", "0102:00:00.0")
-    assert [n.cpus for s in spec.sockets for n in s.numa_nodes][0] == "0-23"
+    assert spec.sockets[0].numa_nodes[0].cpus == "0-23"
 
 
 def test_query_text_rtx4090() -> None:

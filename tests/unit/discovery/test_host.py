@@ -22,7 +22,8 @@ def fake_sysfs(root: Path) -> Path:
         d = root / f"sys/devices/system/node/node{node}"
         d.mkdir(parents=True)
         (d / "cpulist").write_text(cpus + "\n")
-        (d / "meminfo").write_text(f"Node {node} MemTotal:       {kb} kB\nNode {node} MemFree: 1 kB\n")
+        (d / "meminfo").write_text(f"Node {node} MemTotal:       {kb} kB\n"
+                                   f"Node {node} MemFree:        1 kB\n")
     (root / "sys/devices/system/node/online").write_text("0-1\n")
     gpu = root / "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:00.0/0000:03:00.0"
     gpu.mkdir(parents=True)
