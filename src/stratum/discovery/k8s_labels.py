@@ -1,12 +1,11 @@
 """Parser of Kubernetes node labels written by NVIDIA GPU Feature Discovery (and NFD).
 
 The input is a JSON object of labels (`kubectl get node -o json | jq .metadata.labels`),
-possibly embedded in documentation that shows several such objects; the last complete one
-wins. Under the MIG "single" strategy GFD overwrites gpu.product/count/memory with the MIG
-device's; the physical GPU is then recovered from the product name ("A100-SXM4-40GB-MIG-
-1g.5gb") and the count from `nvidia.com/gpu.count / gpu-per-MIG` is unknowable, so the
-profile reports one GPU per distinct product and says so. The label reference document
-(GFD's README table) is recognised too, and yields the label keys it defines.
+possibly embedded in documentation that shows several such objects; the last one wins.
+Under the MIG "single" strategy GFD overwrites gpu.product, gpu.count and gpu.memory with
+the MIG device's: the GPU model is recovered from the product name
+("A100-SXM4-40GB-MIG-1g.5gb"), but no label counts the physical GPUs, so one is reported
+with a note. The label reference (GFD's README tables) is recognised too, as documentation.
 """
 
 from __future__ import annotations
