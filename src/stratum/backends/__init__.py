@@ -1,1 +1,1 @@
-"""backends"""
+"""Data-plane backends: simulated, local, agent, kubernetes; one Protocol in base."""

@@ -1,1 +1,1 @@
-"""reconcile"""
+"""Controllers: observe first, act second; leases, backoff, the clock."""

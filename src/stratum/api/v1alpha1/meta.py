@@ -66,7 +66,7 @@ NamespaceName = Annotated[str, AfterValidator(check_dns1123_label)]
 def wire_alias(name: str) -> str:
     """snake_case to camelCase on the wire, keeping units legible (memoryGiB, powerBudgetKW)."""
     camel = to_camel(name)
-    for plain, unit in (("Gib", "GiB"), ("Kw", "KW")):
+    for plain, unit in (("Gib", "GiB"), ("Mib", "MiB"), ("Kw", "KW")):
         if camel.endswith(plain):
             camel = camel[: -len(plain)] + unit
     return camel

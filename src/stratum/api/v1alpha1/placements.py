@@ -15,6 +15,8 @@ class ReplicaBinding(WireModel):
     node: ObjectName
     gpus: list[int] = Field(default_factory=list)
     gpu_milli: int | None = Field(default=None, ge=1, le=999)
+    cpu_milli: int = Field(default=0, ge=0)
+    memory_mib: int = Field(default=0, ge=0)
     mig_instance: str | None = None
     cpu_set: str | None = None
     numa_node: int | None = None
@@ -29,6 +31,8 @@ class Evidence(WireModel):
 
 class PlacementSpec(WireModel):
     workload: ObjectName
+    workload_uid: str | None = None
+    attempt: int = Field(default=1, ge=1)
     replicas: list[ReplicaBinding] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     tier: Literal["nvlink-domain", "rack", "rdma", "site", "any"] | None = None

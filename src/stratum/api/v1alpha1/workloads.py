@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -36,11 +37,26 @@ class ClauseReason(WireModel):
     message: str = ""
 
 
+class Violation(WireModel):
+    clause: str
+    message: str
+    at: datetime
+
+
 class WorkloadStatus(Status):
     phase: ContractPhase | None = None
     placement: str | None = None
     message: str = ""
-    reasons: list[ClauseReason] = Field(default_factory=list)
+    reasons: list[ClauseReason] = Field(default_factory=list, description="why not bound")
+    attempt: int = Field(default=0, ge=0, description="how many times it has been placed")
+    bound_at: datetime | None = None
+    running_at: datetime | None = None
+    finished_at: datetime | None = None
+    violations: list[Violation] = Field(default_factory=list, description="most recent last")
+    last_remediation_seconds: float | None = Field(
+        default=None, description="violation to running again, on the last remediation")
+    p99_latency_ms: float | None = None
+    throughput_rps: float | None = None
 
 
 class Workload(Resource):

@@ -1,0 +1,142 @@
+"""NodeController: what the backends observe becomes each Node's status (health, telemetry)
+and each Site's power draw. Writes only when something a person would notice changed, or
+when the telemetry is older than `telemetry_seconds`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from stratum.api.v1alpha1 import Node
+from stratum.backends.base import NodeObservation, Observation
+from stratum.core.clock import Clock
+from stratum.core.errors import Conflict, NotFound
+from stratum.reconcile.events import record_event
+from stratum.reconcile.world import World, wire
+from stratum.scheduling.fleet import HOLDING_PHASES
+from stratum.store.objects import ObjectStore
+
+
+class NodeController:
+    def __init__(self, store: ObjectStore, clock: Clock, *, telemetry_seconds: float = 10.0
+                 ) -> None:
+        self.store = store
+        self.clock = clock
+        self.telemetry_seconds = telemetry_seconds
+        self._last_write: dict[str, datetime] = {}
+
+    def reconcile(self, world: World, observations: list[Observation]) -> None:
+        seen = {n.name: n for obs in observations for n in obs.nodes}
+        allocations = _allocations(world)
+        now = self.clock.now()
+        updates: list[tuple[Node, dict[str, object], list[tuple[str, str, bool]]]] = []
+        for node in world.nodes.values():
+            obs = seen.get(node.metadata.name)
+            if obs is None:
+                continue
+            status, events = _status(node, obs, now, allocations.get(node.metadata.name, []))
+            old = wire(node)["status"]
+            changed = _essence(old) != _essence(status)
+            stale = (now - self._last_write.get(node.metadata.name, datetime.min.replace(
+                tzinfo=now.tzinfo))).total_seconds() >= self.telemetry_seconds
+            if changed or stale:
+                updates.append((node, status, events))
+        for chunk in _chunks(updates, 100):
+            try:
+                with self.store.write() as tx:
+                    for node, status, events in chunk:
+                        body = wire(node)
+                        body["status"] = status
+                        updated = tx.replace(body, status_only=True)
+                        node.status = Node.model_validate(updated).status
+                        node.metadata.resource_version = updated["metadata"]["resourceVersion"]
+                        for reason, message, warning in events:
+                            record_event(tx, node, reason=reason, message=message, at=now,
+                                         type="Warning" if warning else "Normal")
+            except (Conflict, NotFound):
+                continue  # a concurrent change: the next pass reads it and tries again
+            for node, _, _ in chunk:
+                self._last_write[node.metadata.name] = now
+        self._site_power(world, observations, now)
+
+    def _site_power(self, world: World, observations: list[Observation], now: datetime) -> None:
+        draw: dict[str, float] = {}
+        for obs in observations:
+            for site_name, site_kw in obs.site_power_kw.items():
+                draw[site_name] = draw.get(site_name, 0.0) + site_kw
+        counts: dict[str, tuple[int, int]] = {}
+        for member in world.nodes.values():
+            n, g = counts.get(member.spec.site, (0, 0))
+            counts[member.spec.site] = (n + 1, g + len(member.status.gpus))
+        for name, site in world.sites.items():
+            nodes, gpus = counts.get(name, (0, 0))
+            kw = round(draw.get(name, 0.0), 1)
+            s = site.status
+            if (s.nodes, s.gpus) == (nodes, gpus) and abs(s.power_draw_kw - kw) < 0.5:
+                continue
+            body = wire(site)
+            body["status"].update({"nodes": nodes, "gpus": gpus, "powerDrawKW": kw})
+            try:
+                with self.store.write() as tx:
+                    tx.replace(body, status_only=True)
+            except (Conflict, NotFound):
+                continue
+
+
+def _allocations(world: World) -> dict[str, list[dict[str, object]]]:
+    out: dict[str, list[dict[str, object]]] = {}
+    for p in world.placements.values():
+        if p.status.phase not in HOLDING_PHASES:
+            continue
+        for r in p.spec.replicas:
+            entry: dict[str, object] = {"workload": p.spec.workload,
+                                        "namespace": p.metadata.namespace or "",
+                                        "replica": r.replica, "gpus": list(r.gpus)}
+            if r.gpu_milli:
+                entry["gpuMilli"] = r.gpu_milli
+            out.setdefault(r.node, []).append(entry)
+    return out
+
+
+def _status(node: Node, obs: NodeObservation, now: datetime,
+            allocations: list[dict[str, object]]
+            ) -> tuple[dict[str, object], list[tuple[str, str, bool]]]:
+    phase = "Ready" if obs.reachable else "NotReady"
+    events: list[tuple[str, str, bool]] = []
+    if node.status.phase and node.status.phase != phase:
+        events.append(("NodeReady" if phase == "Ready" else "NodeNotReady",
+                       f"node {node.metadata.name} is {phase}", phase != "Ready"))
+    before = {g.index: g.health for g in node.status.gpus}
+    gpus = []
+    for g in obs.gpus:
+        if before.get(g.index, "Healthy") != g.health and g.health in ("Failed", "Degraded"):
+            events.append((f"Gpu{g.health}", f"GPU {g.index} is {g.health}"
+                           + (" (NVLink degraded)" if g.nvlink_degraded else ""), True))
+        gpus.append({"index": g.index, "health": g.health,
+                     "utilizationPct": g.utilization_pct, "memoryUsedGiB": g.memory_used_gib,
+                     "powerW": g.power_w, "temperatureC": g.temperature_c})
+    conditions = [{"type": "Ready", "status": "True" if obs.reachable else "False",
+                   "reason": "Heartbeat" if obs.reachable else "Unreachable",
+                   "message": "" if obs.reachable else "the backend cannot reach this node"}]
+    if obs.power_capped:
+        conditions.append({"type": "PowerCapped", "status": "True", "reason": "SitePowerCap",
+                           "message": "the site's power cap throttles this node's GPUs"})
+    status = {"phase": phase, "gpus": gpus, "conditions": conditions,
+              "allocations": allocations,
+              "lastHeartbeat": now.isoformat().replace("+00:00", "Z") if obs.reachable
+              else (node.status.last_heartbeat.isoformat().replace("+00:00", "Z")
+                    if node.status.last_heartbeat else None)}
+    return {k: v for k, v in status.items() if v is not None}, events
+
+
+def _essence(status: dict[str, Any]) -> object:
+    """What counts as a change worth a write: phase, health per GPU, conditions, allocations."""
+    return (status.get("phase"),
+            [(g.get("index"), g.get("health")) for g in status.get("gpus") or []],
+            [(c.get("type"), c.get("status")) for c in status.get("conditions") or []],
+            status.get("allocations") or [])
+
+
+def _chunks(items: list[tuple[Node, dict[str, object], list[tuple[str, str, bool]]]],
+            size: int) -> list[list[tuple[Node, dict[str, object], list[tuple[str, str, bool]]]]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,417 @@
+"""WorkloadController: the contract lifecycle.
+
+    Pending ─▶ Bound ─▶ Running ─▶ Succeeded | Failed
+       ▲  └▶ Rejected (never satisfiable by the fleet the tenant may use; re-checked when
+       │               the fleet changes)
+       └──── Violated ◀─┘ (a fault or telemetry broke a clause; re-placed when the contract
+                          says `onViolation: replace`, else only reported)
+
+Each pass observes first (the world, the backends), then acts: writes go to the store in
+short transactions, backend calls happen after the write that decided them commits, and
+every step is idempotent, so a crash at any line is repaired by the next pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from stratum.api.v1alpha1 import Placement, Workload
+from stratum.backends.base import (
+    Backend,
+    LaunchSpec,
+    NodeObservation,
+    Observation,
+    ReplicaLaunch,
+    RunObservation,
+)
+from stratum.core.clock import Clock
+from stratum.core.errors import Conflict, NotFound
+from stratum.reconcile.events import record_event
+from stratum.reconcile.world import World, key_of, wire
+from stratum.scheduling.contracts import ContractDecision, Held, WorkloadAsk, place_contract
+from stratum.scheduling.fleet import HOLDING_PHASES, fleet_nodes, held_devices
+from stratum.scheduling.policies import make_policy
+from stratum.store.objects import ObjectStore
+
+DURATION_ANNOTATION = "sim.stratum.dev/duration-seconds"
+TERMINAL = frozenset({"Succeeded", "Failed", "Released"})
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    clause: str
+    message: str
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+class WorkloadController:
+    def __init__(self, store: ObjectStore, backends: dict[str, Backend], clock: Clock, *,
+                 seed: int = 0) -> None:
+        self.store = store
+        self.backends = backends
+        self.clock = clock
+        self.seed = seed
+        self._fleet_signature = ""
+        # One policy for the life of the controller: it learns the workload mix online.
+        self.policy = make_policy("stratum", seed=seed)
+
+    # -- the pass ----------------------------------------------------------------------
+    def reconcile(self, world: World, observations: list[Observation]) -> None:
+        runs = {r.key: r for obs in observations for r in obs.runs}
+        seen_nodes = {n.name: n for obs in observations for n in obs.nodes}
+        self._collect_garbage(world, runs)
+        signature = _fleet_signature(world)
+        fleet_changed = signature != self._fleet_signature
+        self._fleet_signature = signature
+        held, tenants_on = held_devices(world.placements.values())
+        pending: list[Workload] = []
+        for key, wl in world.workloads.items():
+            phase = wl.status.phase
+            placement = world.placements.get(key)
+            if phase in TERMINAL:
+                self._stop(key, wl)
+            elif phase in (None, "Pending") or (phase == "Rejected" and fleet_changed):
+                pending.append(wl)
+            elif phase in ("Bound", "Running"):
+                self._watch(wl, placement, runs.get(key), seen_nodes)
+            elif phase == "Violated":
+                self._remediate(wl, placement, runs.get(key), seen_nodes)
+        pending.sort(key=lambda w: (-w.spec.contract.lifecycle.priority,
+                                    w.metadata.creation_timestamp or self.clock.now(),
+                                    key_of(w)))
+        fleet = fleet_nodes(world.nodes.values(), world.sites, world.profiles, tenants_on)
+        for wl in pending:
+            new_held = self._schedule(wl, world, fleet, held)
+            if new_held:
+                held = held + new_held
+                # Later workloads see who holds work on which node now (isolation).
+                fleet = fleet_nodes(world.nodes.values(), world.sites, world.profiles,
+                                    _tenants(tenants_on, wl, new_held))
+                tenants_on = _tenants(tenants_on, wl, new_held)
+
+    # -- scheduling --------------------------------------------------------------------
+    def _schedule(self, wl: Workload, world: World, fleet: list[Any],
+                  held: list[Held]) -> list[Held]:
+        tenant = world.tenants.get(wl.metadata.namespace or "")
+        ask = WorkloadAsk(
+            tenant=wl.metadata.namespace or "", replicas=wl.spec.replicas,
+            contract=wl.spec.contract,
+            tenant_jurisdictions=frozenset(tenant.spec.allowed_jurisdictions) if tenant else
+            frozenset(),
+            tenant_isolation=tenant.spec.isolation if tenant else "shared")
+        decision = place_contract(fleet, held, ask, policy=self.policy)
+        if not decision.placed:
+            self._unschedulable(wl, decision)
+            return []
+        now = self.clock.now()
+        attempt = wl.status.attempt + 1
+        placement: dict[str, Any] = {
+            "apiVersion": "stratum.dev/v1alpha1", "kind": "Placement",
+            "metadata": {"name": wl.metadata.name, "namespace": wl.metadata.namespace,
+                         "labels": {"stratum.dev/workload": wl.metadata.name}},
+            "spec": {"workload": wl.metadata.name, "workloadUid": wl.metadata.uid,
+                     "attempt": attempt, "tier": "any" if wl.spec.replicas > 1 else None,
+                     "replicas": [{"replica": b.replica, "node": b.node, "gpus": list(b.gpus),
+                                   "gpuMilli": b.milli, "cpuMilli": b.cpu_milli,
+                                   "memoryMiB": b.memory_mib} for b in decision.bindings],
+                     "evidence": [{"clause": e.clause, "holds": True, "message": e.message}
+                                  for e in decision.evidence]},
+        }
+        placement["spec"] = {k: v for k, v in placement["spec"].items() if v is not None}
+        for r in placement["spec"]["replicas"]:
+            if r["gpuMilli"] is None:
+                del r["gpuMilli"]
+        body = wire(wl)
+        body["status"].update({
+            "phase": "Bound", "placement": wl.metadata.name, "attempt": attempt,
+            "boundAt": _iso(now), "message": decision.summary, "reasons": [],
+            "observedGeneration": wl.metadata.generation})
+        try:
+            with self.store.write() as tx:
+                if tx.find("Placement", wl.metadata.namespace or "", wl.metadata.name):
+                    tx.delete("Placement", wl.metadata.namespace or "", wl.metadata.name)
+                created = tx.create(placement)
+                tx.replace({**created, "status": {"phase": "Bound", "conditions": []}},
+                           status_only=True)
+                tx.replace(body, status_only=True)
+                record_event(tx, wl, reason="Bound", at=now, message="; ".join(
+                    e.message for e in decision.evidence))
+        except (Conflict, NotFound):
+            return []  # the workload changed meanwhile; the next pass decides again
+        self._launch(wl, Placement.model_validate({**placement, "status": {"phase": "Bound"}}))
+        return [Held(b.node, b.gpus, b.milli or 1000, b.cpu_milli, b.memory_mib)
+                for b in decision.bindings]
+
+    def _unschedulable(self, wl: Workload, decision: ContractDecision) -> None:
+        phase = "Pending" if decision.ever_possible else "Rejected"
+        reasons = [{"clause": r.clause, "excluded": r.excluded, "message": r.message}
+                   for r in decision.reasons]
+        if wl.status.phase == phase and wl.status.message == decision.summary:
+            return
+        now = self.clock.now()
+        body = wire(wl)
+        body["status"].update({"phase": phase, "message": decision.summary, "reasons": reasons,
+                               "observedGeneration": wl.metadata.generation})
+        try:
+            with self.store.write() as tx:
+                tx.replace(body, status_only=True)
+                record_event(tx, wl, reason="Rejected" if phase == "Rejected" else
+                             "Unschedulable", message=decision.summary, at=now,
+                             type="Warning")
+        except (Conflict, NotFound):
+            return
+
+    # -- running -----------------------------------------------------------------------
+    def _launch(self, wl: Workload, placement: Placement) -> None:
+        backend = self._backend_for(wl)
+        if backend is None:
+            return
+        duration = wl.metadata.annotations.get(DURATION_ANNOTATION)
+        backend.launch(LaunchSpec(
+            key=key_of(wl), uid=wl.metadata.uid or "", attempt=placement.spec.attempt,
+            replicas=tuple(ReplicaLaunch(r.replica, r.node, tuple(r.gpus), r.gpu_milli)
+                           for r in placement.spec.replicas),
+            workload_type=wl.spec.type, image=wl.spec.run.image,
+            command=tuple(wl.spec.run.command), env=tuple(sorted(wl.spec.run.env.items())),
+            duration_seconds=float(duration) if duration else None))
+
+    def _backend_for(self, wl: Workload) -> Backend | None:
+        # One backend per server today; with several, the placement's nodes name it.
+        return next(iter(self.backends.values()), None)
+
+    def _watch(self, wl: Workload, placement: Placement | None, run: RunObservation | None,
+               nodes: dict[str, NodeObservation]) -> None:
+        key = key_of(wl)
+        if placement is None:
+            self._transition(wl, "Pending", "PlacementLost", "its Placement was deleted; "
+                             "placing it again", warning=True)
+            return
+        if wl.metadata.generation != wl.status.observed_generation:
+            self._stop(key, wl)
+            self._release(wl, placement, "Pending", "SpecChanged",
+                          "the spec changed: placing it again")
+            return
+        breaches = _breaches(wl, placement, run, nodes)
+        if breaches:
+            self._violate(wl, placement, breaches)
+            return
+        if run is None:
+            if all(nodes.get(r.node) is None or nodes[r.node].reachable
+                   for r in placement.spec.replicas):
+                self._launch(wl, placement)  # launched before a crash, or lost: start it
+            return  # behind a partition: it runs on, unseen; nothing to do
+        if run.uid != wl.metadata.uid or run.attempt != placement.spec.attempt:
+            self._launch(wl, placement)
+            return
+        if run.phase == "Succeeded":
+            self._stop(key, wl)
+            self._release(wl, placement, "Succeeded", "Succeeded", run.message or "finished")
+        elif run.phase in ("Failed", "Lost"):
+            self._stop(key, wl)
+            self._release(wl, placement, "Failed", "Failed", run.message or "failed",
+                          warning=True)
+        elif run.phase == "Running":
+            self._running(wl, placement, run)
+
+    def _running(self, wl: Workload, placement: Placement, run: RunObservation) -> None:
+        limit = wl.spec.contract.lifecycle.max_duration_seconds
+        if limit and run.started_at and \
+                (self.clock.now() - run.started_at).total_seconds() > limit:
+            self._stop(key_of(wl), wl)
+            self._release(wl, placement, "Failed", "DeadlineExceeded",
+                          f"ran longer than maxDurationSeconds={limit}", warning=True)
+            return
+        slo_changed = (run.p99_latency_ms, run.throughput_rps) != (
+            wl.status.p99_latency_ms, wl.status.throughput_rps)
+        if wl.status.phase == "Running" and placement.status.phase == "Running" and \
+                not slo_changed:
+            return
+        now = self.clock.now()
+        body = wire(wl)
+        status: dict[str, Any] = {"phase": "Running", "p99LatencyMs": run.p99_latency_ms,
+                                  "throughputRps": run.throughput_rps}
+        first = wl.status.phase != "Running"
+        if first:
+            status["runningAt"] = _iso(now)
+            last = wl.status.violations[-1] if wl.status.violations else None
+            if last and (wl.status.running_at is None or last.at > wl.status.running_at):
+                status["lastRemediationSeconds"] = round((now - last.at).total_seconds(), 3)
+        body["status"].update({k: v for k, v in status.items() if v is not None})
+        try:
+            with self.store.write() as tx:
+                tx.replace(body, status_only=True)
+                p = wire(placement)
+                p["status"]["phase"] = "Running"
+                tx.replace(p, status_only=True)
+                if first:
+                    message = "running on " + ", ".join(sorted({r.node for r in
+                                                                placement.spec.replicas}))
+                    if "lastRemediationSeconds" in status:
+                        message += (f"; remediated {status['lastRemediationSeconds']:.1f}s "
+                                    "after the violation")
+                    record_event(tx, wl, reason="Running", message=message, at=now)
+        except (Conflict, NotFound):
+            return
+
+    # -- violations --------------------------------------------------------------------
+    def _violate(self, wl: Workload, placement: Placement, breaches: list[Breach]) -> None:
+        now = self.clock.now()
+        body = wire(wl)
+        violations = body["status"].get("violations", [])
+        violations += [{"clause": b.clause, "message": b.message, "at": _iso(now)}
+                       for b in breaches]
+        body["status"].update({"phase": "Violated", "violations": violations[-20:],
+                               "message": "; ".join(f"{b.clause}: {b.message}"
+                                                    for b in breaches)})
+        try:
+            with self.store.write() as tx:
+                tx.replace(body, status_only=True)
+                p = wire(placement)
+                p["status"]["phase"] = "Violated"
+                p["spec"]["evidence"] = [*p["spec"].get("evidence", []), *[
+                    {"clause": b.clause, "holds": False, "message": b.message}
+                    for b in breaches]]
+                tx.replace(p)
+                for b in breaches:
+                    record_event(tx, wl, reason="ContractViolated", type="Warning", at=now,
+                                 message=f"{b.clause}: {b.message}")
+        except (Conflict, NotFound):
+            return
+
+    def _remediate(self, wl: Workload, placement: Placement | None,
+                   run: RunObservation | None, nodes: dict[str, NodeObservation]) -> None:
+        key = key_of(wl)
+        if wl.spec.contract.lifecycle.on_violation == "replace" or placement is None:
+            self._stop(key, wl)
+            if placement is not None:
+                self._release(wl, placement, "Pending", "Remediating",
+                              "re-placing on healthy devices after: " + wl.status.message,
+                              warning=True)
+            return
+        if placement and not _breaches(wl, placement, run, nodes):
+            self._transition(wl, "Running", "ViolationCleared",
+                             "every clause holds again", warning=False)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _release(self, wl: Workload, placement: Placement, phase: str, reason: str,
+                 message: str, *, warning: bool = False) -> None:
+        now = self.clock.now()
+        body = wire(wl)
+        body["status"].update({"phase": phase, "message": message,
+                               "observedGeneration": wl.metadata.generation})
+        if phase in ("Succeeded", "Failed"):
+            body["status"]["finishedAt"] = _iso(now)
+        try:
+            with self.store.write() as tx:
+                tx.replace(body, status_only=True)
+                p = wire(placement)
+                p["status"]["phase"] = phase if phase in ("Succeeded", "Failed") else "Released"
+                tx.replace(p, status_only=True)
+                record_event(tx, wl, reason=reason, message=message, at=now,
+                             type="Warning" if warning else "Normal")
+        except (Conflict, NotFound):
+            return
+
+    def _transition(self, wl: Workload, phase: str, reason: str, message: str, *,
+                    warning: bool) -> None:
+        now = self.clock.now()
+        body = wire(wl)
+        body["status"].update({"phase": phase, "message": message})
+        try:
+            with self.store.write() as tx:
+                tx.replace(body, status_only=True)
+                record_event(tx, wl, reason=reason, message=message, at=now,
+                             type="Warning" if warning else "Normal")
+        except (Conflict, NotFound):
+            return
+
+    def _stop(self, key: str, wl: Workload | None) -> None:
+        for backend in self.backends.values():
+            backend.stop(key)
+
+    def _collect_garbage(self, world: World, runs: dict[str, RunObservation]) -> None:
+        orphans = [p for k, p in world.placements.items() if k not in world.workloads
+                   or world.workloads[k].metadata.uid not in (None, p.spec.workload_uid)]
+        if orphans:
+            try:
+                with self.store.write() as tx:
+                    for p in orphans:
+                        if tx.find("Placement", p.metadata.namespace or "", p.metadata.name):
+                            tx.delete("Placement", p.metadata.namespace or "", p.metadata.name)
+            except (Conflict, NotFound):
+                pass
+        for key in runs:
+            if key not in world.workloads:
+                self._stop(key, None)
+
+
+def _breaches(wl: Workload, placement: Placement, run: RunObservation | None,
+              nodes: dict[str, NodeObservation]) -> list[Breach]:
+    """Every clause the devices or the telemetry break right now, with the evidence."""
+    found: list[Breach] = []
+    c = wl.spec.contract
+    for r in placement.spec.replicas:
+        node = nodes.get(r.node)
+        if node is None:
+            continue
+        if run is not None and run.phase == "Lost":
+            found.append(Breach("compute", f"node {r.node} of replica {r.replica} was lost: "
+                                f"{run.message}"))
+            continue
+        for g in node.gpus:
+            if g.index not in r.gpus:
+                continue
+            if g.health == "Failed":
+                found.append(Breach("compute", f"GPU {g.index} on {r.node} (replica "
+                                    f"{r.replica}) failed"))
+            elif g.nvlink_degraded and c.topology.within_replica == "nvlink":
+                found.append(Breach("topology.withinReplica",
+                                    f"NVLink of GPU {g.index} on {r.node} degraded"))
+        if node.power_capped and r.gpus:
+            found.append(Breach("compute.power", f"GPUs of replica {r.replica} on {r.node} "
+                                "are throttled by the site's power cap"))
+    if run is not None and run.phase == "Running":
+        slo = c.service_level
+        if slo.p99_latency_ms and run.p99_latency_ms and run.p99_latency_ms > slo.p99_latency_ms:
+            found.append(Breach("serviceLevel.p99LatencyMs",
+                                f"p99 latency {run.p99_latency_ms:g} ms > target "
+                                f"{slo.p99_latency_ms:g} ms"))
+        if slo.min_throughput_rps and run.throughput_rps is not None and \
+                run.throughput_rps < slo.min_throughput_rps:
+            found.append(Breach("serviceLevel.minThroughputRps",
+                                f"throughput {run.throughput_rps:g} rps < target "
+                                f"{slo.min_throughput_rps:g} rps"))
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for b in found:
+        if (b.clause, b.message) not in seen:
+            seen.add((b.clause, b.message))
+            unique.append(b)
+    return unique
+
+
+def _fleet_signature(world: World) -> str:
+    parts = [f"{n.metadata.name}:{n.status.phase}:{n.spec.unschedulable}:"
+             + ",".join(g.health for g in n.status.gpus)
+             for n in sorted(world.nodes.values(), key=lambda n: n.metadata.name)]
+    parts += [f"{k}:{s.metadata.generation}" for k, s in sorted(world.sites.items())]
+    parts += [f"{k}:{t.metadata.generation}" for k, t in sorted(world.tenants.items())]
+    parts += [f"{k}:{p.metadata.generation}" for k, p in sorted(world.profiles.items())]
+    return hashlib.sha1("|".join(parts).encode(), usedforsecurity=False).hexdigest()
+
+
+def _tenants(current: dict[str, frozenset[str]], wl: Workload,
+             held: list[Held]) -> dict[str, frozenset[str]]:
+    out = dict(current)
+    for h in held:
+        out[h.node] = out.get(h.node, frozenset()) | {wl.metadata.namespace or ""}
+    return out
+
+
+__all__ = ["HOLDING_PHASES", "WorkloadController"]

@@ -1,0 +1,40 @@
+"""Events: what happened to an object, counted when the same thing happens again."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Literal
+
+from stratum.api.v1alpha1 import SYSTEM_NAMESPACE, Resource
+from stratum.store.objects import Transaction
+
+EventType = Literal["Normal", "Warning"]
+
+
+def record_event(tx: Transaction, obj: Resource, *, reason: str, message: str,
+                 at: datetime, type: EventType = "Normal", source: str = "stratum") -> None:
+    """Write an Event in the object's namespace (platform objects: stratum-system). The same
+    reason and message again bumps `count` and `lastTimestamp` instead of adding a row."""
+    namespace = obj.metadata.namespace or SYSTEM_NAMESPACE
+    digest = hashlib.sha1(f"{obj.KIND}/{obj.metadata.name}/{reason}/{message}".encode(),
+                          usedforsecurity=False).hexdigest()[:10]
+    name = f"{obj.metadata.name[:200]}.{reason.lower()[:30]}.{digest}"
+    stamp = at.isoformat().replace("+00:00", "Z")
+    existing = tx.find("Event", namespace, name)
+    if existing is not None:
+        existing["spec"]["count"] = int(existing["spec"].get("count", 1)) + 1
+        existing["spec"]["lastTimestamp"] = stamp
+        tx.replace(existing)
+        return
+    tx.create({
+        "apiVersion": "stratum.dev/v1alpha1", "kind": "Event",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"involvedObject": {k: v for k, v in (
+                    ("kind", obj.KIND), ("name", obj.metadata.name),
+                    ("namespace", obj.metadata.namespace), ("uid", obj.metadata.uid))
+                    if v is not None},
+                 "type": type, "reason": reason, "message": message[:32768], "count": 1,
+                 "firstTimestamp": stamp, "lastTimestamp": stamp, "source": source},
+        "status": {"conditions": []},
+    })

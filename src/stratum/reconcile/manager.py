@@ -1,0 +1,140 @@
+"""ControllerManager: runs the controllers in a loop while this replica holds the lease.
+
+Each pass observes first (one consistent read of the store, then every backend) and acts
+second. A pass runs when the store changed, and at least every `resync_seconds` so that
+telemetry and faults are seen even when nobody writes. A pass that fails is retried with
+exponential backoff (TemporaryError's delay wins); the loop itself never dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from stratum.backends.base import Backend, Observation
+from stratum.core.clock import Clock, SystemClock
+from stratum.core.errors import TemporaryError
+from stratum.reconcile.controllers.clusters import ClusterController
+from stratum.reconcile.controllers.nodes import NodeController
+from stratum.reconcile.controllers.workloads import WorkloadController
+from stratum.reconcile.world import World
+from stratum.store import leases
+from stratum.store.objects import ObjectStore
+
+log = logging.getLogger("stratum.reconcile")
+LEASE_NAME = "controller-manager"
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerSettings:
+    resync_seconds: float = 1.0
+    poll_seconds: float = 0.2
+    lease_seconds: float = 15.0
+    telemetry_seconds: float = 10.0
+    max_backoff_seconds: float = 30.0
+    seed: int = 0
+
+
+class Backoff:
+    """Exponential backoff with a cap: 0.5 s, 1 s, 2 s, ... max."""
+
+    def __init__(self, base: float = 0.5, cap: float = 30.0) -> None:
+        self.base, self.cap, self.failures = base, cap, 0
+
+    def fail(self, hint: float | None = None) -> float:
+        self.failures += 1
+        delay: float = min(self.cap, self.base * 2.0 ** (self.failures - 1))
+        return max(delay, hint or 0.0)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class ControllerManager:
+    def __init__(self, store: ObjectStore, backends: dict[str, Backend], *,
+                 clock: Clock | None = None, settings: ManagerSettings | None = None,
+                 identity: str | None = None) -> None:
+        self.store = store
+        self.backends = backends
+        self.clock = clock or SystemClock()
+        self.settings = settings or ManagerSettings()
+        self.identity = identity or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
+        self.clusters = ClusterController(store, backends, self.clock)
+        self.nodes = NodeController(store, self.clock,
+                                    telemetry_seconds=self.settings.telemetry_seconds)
+        self.workloads = WorkloadController(store, backends, self.clock, seed=self.settings.seed)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.leader = False
+        self.passes = 0
+        self.last_error: str | None = None
+
+    # -- one pass ----------------------------------------------------------------------
+    def run_once(self) -> World:
+        """Observe the store and the backends, then let each controller act."""
+        world = World.read(self.store)
+        self.clusters.reconcile(world)
+        world = World.read(self.store)  # the cluster pass may have added nodes
+        observations: list[Observation] = [b.observe() for b in self.backends.values()]
+        self.nodes.reconcile(world, observations)
+        self.workloads.reconcile(world, observations)
+        self.passes += 1
+        return world
+
+    # -- the loop ----------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="stratum-controllers",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.leader:
+            try:
+                leases.release(self.store, name=LEASE_NAME, holder=self.identity)
+            except Exception:  # the store may be down at shutdown; the lease expires anyway
+                log.warning("could not release the controller lease", exc_info=True)
+
+    def _loop(self) -> None:
+        s = self.settings
+        backoff = Backoff(cap=s.max_backoff_seconds)
+        last_rv = -1
+        last_pass = 0.0
+        last_renew = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                if now - last_renew >= s.lease_seconds / 3 or not self.leader:
+                    self.leader = leases.try_acquire(
+                        self.store, name=LEASE_NAME, holder=self.identity,
+                        duration=timedelta(seconds=s.lease_seconds))
+                    last_renew = now
+                if not self.leader:
+                    self._stop.wait(s.lease_seconds / 3)
+                    continue
+                with self.store.read() as tx:
+                    rv = tx.current_resource_version()
+                if rv != last_rv or now - last_pass >= s.resync_seconds:
+                    self.run_once()
+                    last_pass = time.monotonic()
+                    with self.store.read() as tx:
+                        last_rv = tx.current_resource_version()
+                backoff.reset()
+                self.last_error = None
+                self._stop.wait(s.poll_seconds)
+            except TemporaryError as err:
+                self._failed(str(err), backoff.fail(err.delay))
+            except Exception as err:  # keep the loop alive whatever a pass hits
+                log.exception("controller pass failed")
+                self._failed(f"{type(err).__name__}: {err}", backoff.fail())
+
+    def _failed(self, message: str, delay: float) -> None:
+        self.last_error = message
+        self._stop.wait(delay)
