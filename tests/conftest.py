@@ -63,7 +63,8 @@ def store(database_url: str) -> Iterator[Any]:
 class LiveServer:
     """uvicorn serving the real app on a loopback port, in a thread of this process."""
 
-    def __init__(self, database_url: str, max_body_bytes: int = 1024 * 1024) -> None:
+    def __init__(self, database_url: str, max_body_bytes: int = 1024 * 1024,
+                 controllers: bool = False) -> None:
         import uvicorn
 
         from stratum.server.app import create_app
@@ -72,7 +73,8 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = create_app(ServerSettings(database_url=database_url, port=self.port,
-                                             max_body_bytes=max_body_bytes))
+                                             max_body_bytes=max_body_bytes,
+                                             controllers=controllers))
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                 timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
@@ -119,7 +121,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = N
 class ServerProcess:
     """`stratum serve` as a real child process."""
 
-    def __init__(self, database_url: str, home: Path) -> None:
+    def __init__(self, database_url: str, home: Path, *extra_args: str) -> None:
+        self.extra_args = extra_args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url
@@ -131,7 +134,8 @@ class ServerProcess:
         self.log = open(self.home / f"serve-{self.port}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stratum", "serve", "--port", str(self.port),
-             "--database-url", self.database_url, "--log-level", "warning"],
+             "--database-url", self.database_url, "--log-level", "warning",
+             *self.extra_args],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         import httpx
 

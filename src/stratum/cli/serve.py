@@ -28,6 +28,14 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(
         help="Largest request body accepted (413 above it).", min=1024)] = 16 * 1024 * 1024,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    controllers: Annotated[bool, typer.Option(
+        "--controllers/--no-controllers",
+        help="Run the reconcilers and the simulated fleet in this process (one replica at a "
+             "time acts, by a lease in the store).")] = True,
+    speed: Annotated[float, typer.Option(
+        help="How much faster than real time the simulated fleet's clock runs.", min=0.001,
+        max=1_000_000)] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed for simulated telemetry and tie-breaks.")] = 0,
 ) -> None:
     """Run the Stratum API server until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     import uvicorn
@@ -41,7 +49,8 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
     settings = ServerSettings(database_url=url, host=host, port=port,
-                              max_body_bytes=max_body_bytes)
+                              max_body_bytes=max_body_bytes, controllers=controllers,
+                              simulation_speed=speed, seed=seed)
     try:
         app = create_app(settings)
     except ApiError as err:

@@ -36,7 +36,7 @@ def fleet_nodes(nodes: Iterable[Node], sites: Mapping[str, Site],
                         for g in hw.gpus)
         cores = sum(s.cores * s.threads_per_core for s in hw.sockets) or 1
         memory = hw.memory_gib or sum(n.memory_gib for s in hw.sockets for n in s.numa_nodes)
-        ready = node.status.phase in (None, "Ready")
+        ready = node.status.phase == "Ready"  # never place on a node nobody has observed
         fleet.append(FleetNode(
             name=node.metadata.name, site=site.metadata.name, site_kind=site.spec.kind,
             country=site.spec.country, jurisdictions=frozenset(site.spec.jurisdictions),

@@ -13,3 +13,7 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # The control loops and the simulated data plane run in the server process.
+    controllers: bool = True
+    simulation_speed: float = 1.0
+    seed: int = 0
