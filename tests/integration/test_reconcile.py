@@ -1,0 +1,219 @@
+"""Controllers and the simulated fleet on a real store (SQLite and PostgreSQL): contracts
+bind, run, break under faults and heal; the clock is a fake one that tests move."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from stratum.api.v1alpha1 import Placement, Workload
+from stratum.backends.simulated.backend import SimulatedBackend
+from stratum.reconcile.manager import ControllerManager, ManagerSettings
+from stratum.reconcile.world import World
+from stratum.server.services.objects import ObjectService
+from stratum.store import leases
+from stratum.store.objects import ObjectStore
+from stratum.testing.clock import FakeClock
+from stratum.testing.demo import demo_manifests
+
+
+class Fleet:
+    def __init__(self, store: ObjectStore) -> None:
+        self.clock = FakeClock()
+        store.clock = self.clock
+        self.store = store
+        self.service = ObjectService(store)
+        self.backend = SimulatedBackend(clock=self.clock, seed=7)
+        self.manager = ControllerManager(store, {"simulated": self.backend}, clock=self.clock,
+                                         settings=ManagerSettings(telemetry_seconds=3600))
+
+    def apply(self, docs: list[dict[str, Any]]) -> None:
+        self.service.apply_many(self.service.validate_batch(docs))
+
+    def settle(self, passes: int = 4, seconds: float = 5.0) -> World:
+        world = World.read(self.store)
+        for _ in range(passes):
+            world = self.manager.run_once()
+            self.clock.advance(seconds)
+        return World.read(self.store)
+
+    def workload(self, key: str) -> Workload:
+        return World.read(self.store).workloads[key]
+
+    def placement(self, key: str) -> Placement:
+        return World.read(self.store).placements[key]
+
+    def events(self, name: str) -> list[str]:
+        with self.store.read() as tx:
+            items = [e for k in ("research", "health-eu") for e in
+                     tx.list("Event", namespace=k).items]
+        return [e["spec"]["reason"] for e in items
+                if e["spec"]["involvedObject"]["name"] == name]
+
+
+@pytest.fixture
+def fleet(store: ObjectStore) -> Iterator[Fleet]:
+    f = Fleet(store)
+    f.apply(demo_manifests())
+    f.settle()
+    yield f
+
+
+def test_the_demo_fleet_binds_every_contract_with_evidence(fleet: Fleet) -> None:
+    world = World.read(fleet.store)
+    assert {k: w.status.phase for k, w in world.workloads.items()} == {
+        "research/llama-finetune": "Running", "research/embeddings-batch": "Running",
+        "research/chat-us": "Running", "health-eu/triage-assistant": "Running",
+        "research/edge-vision": "Running"}
+    assert len(world.nodes) == 20
+    assert all(n.status.phase == "Ready" for n in world.nodes.values())
+    train = world.placements["research/llama-finetune"]
+    assert len({r.node for r in train.spec.replicas}) == 2
+    for r in train.spec.replicas:
+        assert r.gpus == list(range(8))
+        assert world.nodes[r.node].spec.profile == "hgx-h100-80gb"
+    evidence = {e.clause: e.message for e in train.spec.evidence}
+    assert "site fra-1 in DE, jurisdictions EU/GDPR" in evidence["sovereignty"]
+    assert "NVLink" in evidence["topology.withinReplica"]
+    triage = world.placements["health-eu/triage-assistant"]
+    nodes = [r.node for r in triage.spec.replicas]
+    assert len(set(nodes)) == 2, "spreadAcross: node"
+    for node in nodes:
+        assert world.sites[world.nodes[node].spec.site].spec.jurisdictions[0] == "EU"
+        tenants = {a.namespace for a in world.nodes[node].status.allocations}
+        assert tenants == {"health-eu"}, "dedicated-node isolation"
+    us = world.placements["research/chat-us"]
+    assert all(world.nodes[r.node].spec.site == "us-east-1" for r in us.spec.replicas)
+    assert world.sites["fra-1"].status.nodes == 12 and world.sites["fra-1"].status.power_draw_kw > 0
+    assert "Bound" in fleet.events("llama-finetune") and "Running" in fleet.events("llama-finetune")
+
+
+def test_a_failed_gpu_violates_the_contract_and_it_is_replaced_on_healthy_devices(
+        fleet: Fleet) -> None:
+    before = fleet.placement("research/llama-finetune")
+    victim = before.spec.replicas[0].node
+    fleet.backend.inject({"kind": "gpu-fail", "node": victim, "gpu": 3})
+    fleet.manager.run_once()
+    wl = fleet.workload("research/llama-finetune")
+    assert wl.status.phase == "Violated"
+    assert wl.status.violations[-1].clause == "compute"
+    assert f"GPU 3 on {victim}" in wl.status.violations[-1].message
+    fleet.clock.advance(2)
+    after_world = fleet.settle(passes=3, seconds=2)
+    wl = after_world.workloads["research/llama-finetune"]
+    assert wl.status.phase == "Running" and wl.status.attempt == 2
+    placement = after_world.placements["research/llama-finetune"]
+    assert victim not in {r.node for r in placement.spec.replicas}
+    assert wl.status.last_remediation_seconds is not None
+    assert 0 < wl.status.last_remediation_seconds <= 10
+    assert after_world.nodes[victim].status.gpus[3].health == "Failed"
+    assert {"ContractViolated", "Remediating"} <= set(fleet.events("llama-finetune"))
+
+
+def test_report_only_contract_stays_violated_until_the_fault_clears(fleet: Fleet) -> None:
+    node = fleet.placement("research/edge-vision").spec.replicas[0].node
+    fault = fleet.backend.inject({"kind": "power-cap", "site": "edge-lyon", "kw": 0.05})
+    world = fleet.settle(passes=2)
+    wl = world.workloads["research/edge-vision"]
+    assert wl.status.phase == "Violated"
+    assert wl.status.violations[-1].clause == "compute.power"
+    assert world.placements["research/edge-vision"].spec.replicas[0].node == node
+    fleet.backend.clear(fault.id)
+    assert fleet.settle(passes=2).workloads["research/edge-vision"].status.phase == "Running"
+    assert "ViolationCleared" in fleet.events("edge-vision")
+
+
+def test_a_lost_node_moves_its_work_to_another_node_that_keeps_every_clause(
+        fleet: Fleet) -> None:
+    before = fleet.placement("health-eu/triage-assistant")
+    lost = before.spec.replicas[0].node
+    fleet.backend.inject({"kind": "node-down", "node": lost})
+    world = fleet.settle(passes=5)
+    wl = world.workloads["health-eu/triage-assistant"]
+    assert wl.status.phase == "Running" and wl.status.attempt == 2
+    nodes = [r.node for r in world.placements["health-eu/triage-assistant"].spec.replicas]
+    assert lost not in nodes and len(set(nodes)) == 2
+    assert world.nodes[lost].status.phase == "NotReady"
+    for node in nodes:
+        assert "EU" in world.sites[world.nodes[node].spec.site].spec.jurisdictions
+
+
+def test_a_missed_latency_target_is_a_violation(fleet: Fleet) -> None:
+    node = fleet.placement("research/chat-us").spec.replicas[0].node
+    fleet.backend.inject({"kind": "link-degrade", "node": node, "gpu": 0})
+    fleet.manager.run_once()
+    wl = fleet.workload("research/chat-us")
+    assert wl.status.phase == "Violated"
+    breaches = {v.clause: v.message for v in wl.status.violations}
+    assert "> target 200 ms" in breaches["serviceLevel.p99LatencyMs"]
+    # The same degradation halves throughput below the 50 rps the contract asks for too.
+    assert "< target 50 rps" in breaches["serviceLevel.minThroughputRps"]
+
+
+def test_a_partition_never_stops_running_work(fleet: Fleet) -> None:
+    fleet.backend.inject({"kind": "partition", "cluster": "us-east-1-l40s"})
+    world = fleet.settle(passes=3)
+    assert world.workloads["research/chat-us"].status.phase == "Running"
+    assert world.workloads["research/chat-us"].status.attempt == 1
+    assert all(n.status.phase == "NotReady" for n in world.nodes.values()
+               if n.spec.cluster == "us-east-1-l40s")
+    assert "research/chat-us" in {k for k in fleet.backend._runs}  # still running out there
+
+
+def test_finished_work_succeeds_and_frees_its_devices(fleet: Fleet) -> None:
+    node = fleet.placement("research/embeddings-batch").spec.replicas[0].node
+    fleet.clock.advance(7200)
+    world = fleet.settle(passes=2)
+    assert world.workloads["research/embeddings-batch"].status.phase == "Succeeded"
+    assert world.placements["research/embeddings-batch"].status.phase == "Succeeded"
+    assert "embeddings-batch" not in {a.workload for a in world.nodes[node].status.allocations}
+
+
+def test_added_capacity_binds_a_contract_the_fleet_could_not_hold(fleet: Fleet) -> None:
+    fleet.apply([{"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
+                  "metadata": {"name": "h200-train", "namespace": "research"},
+                  "spec": {"type": "training", "contract": {
+                      "compute": {"gpus": 8, "models": ["H200-SXM-141GB"]}}}}])
+    world = fleet.settle(passes=2)
+    wl = world.workloads["research/h200-train"]
+    assert wl.status.phase == "Rejected"
+    assert any(r.clause == "compute" for r in wl.status.reasons)
+    fleet.apply([{"apiVersion": "stratum.dev/v1alpha1", "kind": "Cluster",
+                  "metadata": {"name": "fra-1-h200"},
+                  "spec": {"site": "fra-1", "nodePools": [
+                      {"name": "h200", "profile": "hgx-h200-141gb", "count": 2}]}}])
+    assert fleet.settle(passes=3).workloads["research/h200-train"].status.phase == "Running"
+
+
+def test_a_settled_fleet_writes_nothing(fleet: Fleet) -> None:
+    with fleet.store.read() as tx:
+        before = tx.current_resource_version()
+    fleet.settle(passes=3)
+    with fleet.store.read() as tx:
+        assert tx.current_resource_version() == before
+
+
+def test_deleting_a_workload_stops_it_and_drops_its_placement(fleet: Fleet) -> None:
+    fleet.service.delete("Workload", "research", "chat-us")
+    world = fleet.settle(passes=2)
+    assert "research/chat-us" not in world.placements
+    assert "research/chat-us" not in fleet.backend._runs
+
+
+def test_one_lease_holder_at_a_time(store: ObjectStore) -> None:
+    clock = FakeClock()
+    store.clock = clock
+    hold = timedelta(seconds=15)
+    assert leases.try_acquire(store, name="m", holder="a", duration=hold)
+    assert not leases.try_acquire(store, name="m", holder="b", duration=hold)
+    clock.advance(10)
+    assert leases.try_acquire(store, name="m", holder="a", duration=hold)  # renewal
+    clock.advance(10)
+    assert not leases.try_acquire(store, name="m", holder="b", duration=hold)
+    clock.advance(6)
+    assert leases.try_acquire(store, name="m", holder="b", duration=hold)  # a went silent
+    lease = leases.find(store, "m")
+    assert lease is not None and lease.holder == "b" and lease.transitions == 2
