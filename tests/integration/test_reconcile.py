@@ -34,9 +34,8 @@ class Fleet:
         self.service.apply_many(self.service.validate_batch(docs))
 
     def settle(self, passes: int = 4, seconds: float = 5.0) -> World:
-        world = World.read(self.store)
         for _ in range(passes):
-            world = self.manager.run_once()
+            self.manager.run_once()
             self.clock.advance(seconds)
         return World.read(self.store)
 

@@ -125,7 +125,7 @@ WIDE_EXTRA: dict[str, list[Column]] = {
                  ("ACROSS", _path("spec", "contract", "topology", "acrossReplicas")),
                  ("PLACEMENT", _path("status", "placement", default="-"))],
     "Node": [("RACK", _path("spec", "rack", default="-")),
-             ("UNSCHEDULABLE", _path("spec", "unschedulable"))],
+             ("UNSCHEDULABLE", _path("spec", "unschedulable", default="false"))],
 }
 WIDE_COMMON: list[Column] = [("GENERATION", _path("metadata", "generation")),
                              ("RESOURCE-VERSION", _path("metadata", "resourceVersion"))]

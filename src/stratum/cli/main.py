@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from stratum.cli import bench, discover, resources, serve
+from stratum.cli import bench, discover, faults, resources, serve, up
 
 app = typer.Typer(
     name="stratum",
@@ -21,6 +21,8 @@ app = typer.Typer(
 serve.register(app)
 resources.register(app)
 discover.register(app)
+up.register(app)
+app.add_typer(faults.app, name="fault")
 app.add_typer(bench.app, name="bench")
 
 

@@ -241,9 +241,11 @@ def describe(
     with _client() as client:
         try:
             obj = client.get(model, name, ns)
-            events = [e for e in client.list("Event", namespace=ns if model.NAMESPACED else None)
-                      if e["spec"]["involvedObject"].get("kind") == model.KIND
-                      and e["spec"]["involvedObject"].get("name") == name]
+            events = sorted(
+                (e for e in client.list("Event", namespace=ns if model.NAMESPACED else None)
+                 if e["spec"]["involvedObject"].get("kind") == model.KIND
+                 and e["spec"]["involvedObject"].get("name") == name),
+                key=lambda e: e["spec"].get("lastTimestamp") or "")
         except ApiError as err:
             fail_api(err)
     out = console()

@@ -14,6 +14,7 @@ from stratum.core import errors
 from stratum.core.errors import ApiError, Cause, Unavailable
 
 PREFIX = "/apis/stratum.dev/v1alpha1"
+SIM_PREFIX = "/apis/sim.stratum.dev/v1alpha1"
 _BY_CODE: dict[int, type[ApiError]] = {
     400: errors.BadRequest, 401: errors.Unauthorized, 403: errors.Forbidden,
     404: errors.NotFound, 410: errors.Gone, 413: errors.PayloadTooLarge,
@@ -169,6 +170,24 @@ class StratumClient:
                         yield json.loads(line)
         except httpx.TransportError as err:
             raise Unavailable(f"watch on {self.server} ended: {err}") from None
+
+
+    # -- the simulated fleet ------------------------------------------------------------
+    def faults(self) -> dict[str, Any]:
+        """Faults in force, with the simulator's speed and clock."""
+        result: dict[str, Any] = self.request("GET", f"{SIM_PREFIX}/faults")
+        return result
+
+    def inject_fault(self, fault: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"{SIM_PREFIX}/faults", json=fault)
+        return result
+
+    def clear_faults(self, fault_id: str | None = None) -> builtins.list[dict[str, Any]]:
+        if fault_id is None:
+            cleared: builtins.list[dict[str, Any]] = self.request(
+                "DELETE", f"{SIM_PREFIX}/faults")["cleared"]
+            return cleared
+        return [self.request("DELETE", f"{SIM_PREFIX}/faults/{fault_id}")]
 
 
 def _dry(dry_run: bool) -> dict[str, str]:

@@ -97,8 +97,8 @@ class WorkloadAsk:
 def replica_request(contract: Contract) -> Request:
     """One replica's compute clause as the engine's request."""
     c = contract.compute
-    cpu = int(math.ceil(c.cpu_cores * 1000))
-    mem = int(math.ceil(c.memory_gib * 1024))
+    cpu = math.ceil(c.cpu_cores * 1000)
+    mem = math.ceil(c.memory_gib * 1024)
     models = frozenset(c.models)
     if c.gpus:
         return Request(cpu_milli=cpu, memory_mib=mem, gpu_count=c.gpus, gpu_milli=MILLI,
@@ -157,8 +157,9 @@ def _eligible(nodes: Sequence[FleetNode], ask: WorkloadAsk,
             failed = "sovereignty.siteKinds"
         elif node.provider in sov.deny_providers:
             failed = "sovereignty.denyProviders"
-        elif request.gpu_count and c.compute.min_gpu_memory_gib and \
-                (not node.gpu_memory_gib or min(node.gpu_memory_gib) < c.compute.min_gpu_memory_gib):
+        elif request.gpu_count and c.compute.min_gpu_memory_gib and (
+                not node.gpu_memory_gib
+                or min(node.gpu_memory_gib) < c.compute.min_gpu_memory_gib):  # 0 is "unknown"
             failed = "compute.minGpuMemoryGiB"
         elif c.topology.within_replica == "nvlink" and (request.gpu_count or 0) > 1 and \
                 not (node.gpu_nvlink and all(node.gpu_nvlink)):

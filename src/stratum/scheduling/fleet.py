@@ -14,7 +14,8 @@ from stratum.scheduling.request import MILLI
 HOLDING_PHASES = frozenset({"Bound", "Running", "Violated"})
 
 
-def node_hardware(node: Node, profiles: Mapping[str, HardwareProfile]) -> HardwareProfileSpec | None:
+def node_hardware(node: Node,
+                  profiles: Mapping[str, HardwareProfile]) -> HardwareProfileSpec | None:
     if node.spec.hardware is not None:
         return node.spec.hardware
     profile = profiles.get(node.spec.profile or "")
