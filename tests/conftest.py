@@ -22,6 +22,20 @@ POSTGRES_URL = os.environ.get("STRATUM_TEST_POSTGRES_URL",
                               "postgresql://postgres@127.0.0.1:5432/test")
 
 
+def _admin_token() -> str:
+    from stratum.core.tokens import new_token
+
+    return new_token().value
+
+
+# Every test server starts with this platform-admin token (adopted through
+# --admin-token-file), and every `stratum` child process uses it through STRATUM_TOKEN
+# unless a test gives it another.
+ADMIN_TOKEN = _admin_token()
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+os.environ["STRATUM_TOKEN"] = ADMIN_TOKEN
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -75,6 +89,9 @@ class LiveServer:
         self.app = create_app(ServerSettings(database_url=database_url, port=self.port,
                                              max_body_bytes=max_body_bytes,
                                              controllers=controllers))
+        self.token = ADMIN_TOKEN
+        self.headers = dict(AUTH)
+        self.app.state.tokens.bootstrap(ADMIN_TOKEN)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                 timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
@@ -106,7 +123,7 @@ def live_server(database_url: str) -> Iterator[LiveServer]:
 def client(live_server: LiveServer) -> Iterator[Any]:
     from stratum.client.http import StratumClient
 
-    with StratumClient(live_server.url) as c:
+    with StratumClient(live_server.url, live_server.token) as c:
         yield c
 
 
@@ -127,14 +144,19 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url
         self.home = home
+        self.token = ADMIN_TOKEN
+        self.headers = dict(AUTH)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
         env = {**os.environ, "STRATUM_HOME": str(self.home)}
+        token_file = self.home / "admin-token"
+        token_file.write_text(self.token + "\n")
         self.log = open(self.home / f"serve-{self.port}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stratum", "serve", "--port", str(self.port),
              "--database-url", self.database_url, "--log-level", "warning",
+             "--admin-token-file", str(token_file),
              *self.extra_args],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         import httpx

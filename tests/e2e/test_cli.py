@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import EXAMPLES, ServerProcess, free_port, run_cli
+from tests.conftest import AUTH, EXAMPLES, ServerProcess, free_port, run_cli
 
 
 def env_for(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
@@ -111,7 +111,8 @@ def test_sigterm_stops_the_server_gracefully_even_with_a_watch_open(
         [sys.executable, "-c", (
             "import httpx\n"
             f"with httpx.stream('GET', '{server_process.url}/apis/stratum.dev/v1alpha1/sites',"
-            " params={'watch': 'true'}, timeout=None) as r:\n"
+            f" params={{'watch': 'true'}}, headers={AUTH!r}, timeout=None) as r:\n"
+            "    assert r.status_code == 200, r.status_code\n"
             "    for line in r.iter_lines(): pass\n")])
     time.sleep(1.0)
     started = time.monotonic()
@@ -135,7 +136,7 @@ def _big_file(path: Path, namespace: str, n: int) -> Path:
 
 def _count(url: str, namespace: str) -> int:
     page = httpx.get(f"{url}/apis/stratum.dev/v1alpha1/namespaces/{namespace}/workloads",
-                     params={"limit": 5000}, timeout=60).json()
+                     params={"limit": 5000}, timeout=60, headers=AUTH).json()
     return len(page["items"])
 
 

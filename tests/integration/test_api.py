@@ -14,7 +14,7 @@ from stratum.api.v1alpha1 import KINDS
 from stratum.client.http import StratumClient
 from stratum.core.errors import AlreadyExists, Conflict, Forbidden, Gone, Invalid, NotFound
 from stratum.core.manifests import load_documents
-from tests.conftest import EXAMPLES, LiveServer
+from tests.conftest import ADMIN_TOKEN, AUTH, EXAMPLES, LiveServer
 
 API = "/apis/stratum.dev/v1alpha1"
 
@@ -137,11 +137,11 @@ def test_scope_rules(client: StratumClient, live_server: LiveServer) -> None:
         client.create({**tenant("x"), "metadata": {"name": "x", "namespace": "y"}})
     client.create(tenant("team-a"))
     r = httpx.post(f"{live_server.url}{API}/namespaces/team-b/workloads",
-                   json=workload("w", ns="team-a"))
+                   json=workload("w", ns="team-a"), headers=AUTH)
     assert r.status_code == 422
     assert "URL says 'team-b'" in r.json()["message"]
     r = httpx.put(f"{live_server.url}{API}/namespaces/team-a/workloads/other",
-                  json=workload("w"))
+                  json=workload("w"), headers=AUTH)
     assert r.status_code == 422 and "metadata.name" in r.json()["message"]
     with pytest.raises(Forbidden, match="written by the server only"):
         client.create({"apiVersion": "stratum.dev/v1alpha1", "kind": "AuditRecord",
@@ -169,13 +169,14 @@ def test_list_pages_and_selectors_over_http(client: StratumClient,
                         "metadata": {"name": f"s{i:02d}", "labels": {"odd": str(i % 2)}},
                         "spec": {"kind": "edge", "provider": "p", "country": "FR"}}
                        for i in range(12)])
-    r = httpx.get(f"{live_server.url}{API}/sites", params={"limit": 5})
+    r = httpx.get(f"{live_server.url}{API}/sites", params={"limit": 5}, headers=AUTH)
     page = r.json()
     assert len(page["items"]) == 5 and page["metadata"]["continue"]
     assert page["kind"] == "SiteList"
     assert len(client.list("Site", limit=5)) == 12
     assert len(client.list("Site", label_selector="odd=1")) == 6
-    r = httpx.get(f"{live_server.url}{API}/sites", params={"labelSelector": "odd in ("})
+    r = httpx.get(f"{live_server.url}{API}/sites", params={"labelSelector": "odd in ("},
+                  headers=AUTH)
     assert r.status_code == 422 and r.json()["reason"] == "Invalid"
 
 
@@ -190,7 +191,7 @@ def test_watch_streams_changes_and_resumes(client: StratumClient) -> None:
             if len(events) == 3:
                 return
 
-    with StratumClient(client.server) as writer:
+    with StratumClient(client.server, ADMIN_TOKEN) as writer:
         thread = threading.Thread(target=watch)
         thread.start()
         time.sleep(0.3)
@@ -229,7 +230,7 @@ def test_health_readiness_and_openapi(live_server: LiveServer) -> None:
     assert "Workload" in spec["components"]["schemas"]
     post = spec["paths"][f"{API}/sites"]["post"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/Site")
-    discovery = httpx.get(f"{live_server.url}{API}").json()
+    discovery = httpx.get(f"{live_server.url}{API}", headers=AUTH).json()
     assert {r["kind"] for r in discovery["resources"]} == {k.KIND for k in KINDS}
 
 
@@ -241,7 +242,7 @@ def test_many_clients_updating_one_object_lose_no_update(client: StratumClient,
     conflicts = [0]
 
     def bump(times: int) -> None:
-        with StratumClient(live_server.url) as c:
+        with StratumClient(live_server.url, live_server.token) as c:
             for _ in range(times):
                 while True:
                     obj = c.get("Workload", "counter", "team-a")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from stratum.client.http import StratumClient
-from tests.conftest import LiveServer
+from tests.conftest import AUTH, LiveServer
 
 API = "/apis/stratum.dev/v1alpha1"
 
@@ -21,7 +21,7 @@ def site(**spec: Any) -> dict[str, Any]:
 
 
 def store_version(url: str) -> str:
-    return str(httpx.get(f"{url}{API}/sites").json()["metadata"]["resourceVersion"])
+    return str(httpx.get(f"{url}{API}/sites", headers=AUTH).json()["metadata"]["resourceVersion"])
 
 
 @pytest.fixture
@@ -67,14 +67,15 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(
     path = f"{API}/sites" if method == "POST" else f"{API}/sites/s1"
     params = {"dryRun": "Maybe"} if text == "dryRun" else {}
     r = httpx.request(method, f"{live_server.url}{path}", content=raw, params=params,
-                      headers={"content-type": content_type or "application/json"})
+                      headers={**AUTH, "content-type": content_type or "application/json"})
     assert r.status_code == code, r.text
     status = r.json()
     assert status["kind"] == "Status" and status["status"] == "Failure"
     assert status["code"] == code
     assert text in status["message"], status["message"]
     assert store_version(live_server.url) == seeded
-    assert httpx.get(f"{live_server.url}{API}/sites/s1").json()["spec"]["country"] == "DE"
+    assert httpx.get(f"{live_server.url}{API}/sites/s1",
+                     headers=AUTH).json()["spec"]["country"] == "DE"
 
 
 def test_a_body_over_the_limit_is_413_and_changes_nothing(seeded: str,
@@ -82,7 +83,7 @@ def test_a_body_over_the_limit_is_413_and_changes_nothing(seeded: str,
     huge = site()
     huge["metadata"] = {"name": "huge", "annotations": {f"k{i}": "v" * 60_000
                                                         for i in range(30)}}
-    r = httpx.post(f"{live_server.url}{API}/sites", json=huge)
+    r = httpx.post(f"{live_server.url}{API}/sites", json=huge, headers=AUTH)
     assert r.status_code == 413
     assert "exceeds the limit of 1048576 bytes" in r.json()["message"]
 
@@ -90,7 +91,7 @@ def test_a_body_over_the_limit_is_413_and_changes_nothing(seeded: str,
         for _ in range(40):
             yield b"x" * 65536
     r = httpx.post(f"{live_server.url}{API}/apply", content=chunks(),
-                   headers={"content-type": "application/json"})
+                   headers={**AUTH, "content-type": "application/json"})
     assert r.status_code == 413
     assert store_version(live_server.url) == seeded
 
@@ -107,9 +108,10 @@ def test_hostile_strings_are_stored_verbatim_or_refused(client: StratumClient) -
 
 
 def test_unknown_paths_and_methods_answer_with_status(live_server: LiveServer) -> None:
-    r = httpx.get(f"{live_server.url}{API}/gadgets")
+    r = httpx.get(f"{live_server.url}{API}/gadgets", headers=AUTH)
     assert r.status_code == 404 and r.json()["kind"] == "Status"
-    r = httpx.delete(f"{live_server.url}{API}/sites")
+    r = httpx.delete(f"{live_server.url}{API}/sites", headers=AUTH)
     assert r.status_code == 405 and r.json()["reason"] == "MethodNotAllowed"
-    r = httpx.get(f"{live_server.url}{API}/sites", params={"limit": "0"})
+    r = httpx.get(f"{live_server.url}{API}/sites", params={"limit": "0"},
+                  headers=AUTH)
     assert r.status_code == 422 and "limit" in r.json()["message"]

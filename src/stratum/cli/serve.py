@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -36,12 +37,18 @@ def serve(
         help="How much faster than real time the simulated fleet's clock runs.", min=0.001,
         max=1_000_000)] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed for simulated telemetry and tie-breaks.")] = 0,
+    admin_token_file: Annotated[Path | None, typer.Option(
+        "--admin-token-file",
+        help="On a store with no token yet, write the first admin token here (mode 0600) "
+             "instead of printing it; if the file already holds a token, adopt that one.")
+    ] = None,
 ) -> None:
     """Run the Stratum API server until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     import uvicorn
 
     from stratum.core.errors import ApiError
     from stratum.server.app import create_app
+    from stratum.server.services.tokens import bootstrap_admin
     from stratum.server.settings import ServerSettings
     from stratum.store.database import default_database_url
 
@@ -53,8 +60,15 @@ def serve(
                               simulation_speed=speed, seed=seed)
     try:
         app = create_app(settings)
+        admin_token = bootstrap_admin(app.state.tokens, admin_token_file)
     except ApiError as err:
         fail(err.message, code=3)
+    if admin_token is not None:
+        typer.echo("The store had no token: this is the first platform-admin token. It is "
+                   f"shown once; keep it safe.\n\n    {admin_token}\n\n"
+                   "Use it with `stratum login` or STRATUM_TOKEN.", err=True)
+    elif admin_token_file is not None and admin_token_file.exists():
+        typer.echo(f"Admin token in {admin_token_file} (if the store was new).", err=True)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(),
                             timeout_graceful_shutdown=10, access_log=False)
     server = _graceful_server(config, app.state.notifier)

@@ -14,8 +14,10 @@ from pydantic.json_schema import models_json_schema
 import stratum
 from stratum.api.v1alpha1 import KINDS
 from stratum.server.limits import BodySizeLimit
-from stratum.server.routers import health, resources
+from stratum.server.routers import governance, health, resources
+from stratum.server.services.governance import GovernanceService
 from stratum.server.services.objects import ObjectService
+from stratum.server.services.tokens import TokenService
 from stratum.server.settings import ServerSettings
 from stratum.server.status import install_error_handlers
 from stratum.server.watch import ChangeNotifier
@@ -40,9 +42,12 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     app.state.store = store
     app.state.notifier = notifier
     app.state.objects = ObjectService(store, on_write=notifier.notify)
+    app.state.tokens = TokenService(store)
+    app.state.governance = GovernanceService(store)
     app.state.settings = settings
     app.include_router(health.router)
     app.include_router(resources.build_router())
+    app.include_router(governance.build_router())
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -42,7 +42,10 @@ def status_response(code: int, reason: str, message: str,
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, err: ApiError) -> JSONResponse:
-        return status_response(err.code, err.reason, err.message, err.causes)
+        response = status_response(err.code, err.reason, err.message, err.causes)
+        if err.code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="stratum"'
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(_request: Request, err: RequestValidationError) -> JSONResponse:

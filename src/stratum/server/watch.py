@@ -13,7 +13,9 @@ from typing import Any
 
 from anyio import to_thread
 
+from stratum.core import access
 from stratum.core.errors import ApiError
+from stratum.server.security import RequestContext
 from stratum.server.services.objects import ObjectService
 from stratum.server.status import status_body
 
@@ -61,28 +63,36 @@ def _line(event_type: str, obj: dict[str, Any]) -> bytes:
 
 async def watch_stream(service: ObjectService, notifier: ChangeNotifier, *, kind: str,
                        namespace: str | None, since: int | None,
-                       label_selector: str | None) -> AsyncIterator[bytes]:
-    """ADDED for what exists (when no resourceVersion is given), then every change after."""
+                       label_selector: str | None,
+                       ctx: RequestContext | None = None) -> AsyncIterator[bytes]:
+    """ADDED for what exists (when no resourceVersion is given), then every change after.
+
+    Only what the caller may read is sent; the rest of the feed is skipped unseen."""
     from stratum.core.selectors import parse_selector
 
+    ctx = ctx or RequestContext()
+    principal = ctx.principal
+    namespaces = access.visible_namespaces(principal, kind) if namespace is None else None
     selector = parse_selector(label_selector)
     if since is None:
         page = await to_thread.run_sync(
-            lambda: service.list(kind, namespace=namespace, label_selector=label_selector))
+            lambda: service.list(kind, namespace=namespace, label_selector=label_selector,
+                                 ctx=ctx))
         for item in page.items:
             yield _line("ADDED", item)
         since = page.resource_version
     last_bookmark = asyncio.get_running_loop().time()
     while not notifier.closing.is_set():
         try:
-            changes = await to_thread.run_sync(_changes, service, since, kind, namespace)
+            changes = await to_thread.run_sync(_changes, service, since, kind, namespace,
+                                               namespaces)
         except ApiError as err:
             yield _line("ERROR", status_body(err.code, err.reason, err.message))
             return
         for change in changes:
             since = change.resource_version
             labels = change.object.get("metadata", {}).get("labels") or {}
-            if selector.matches(labels):
+            if selector.matches(labels) and access.can_see(principal, change.object):
                 yield _line(change.type, change.object)
         if changes:
             continue
@@ -94,6 +104,7 @@ async def watch_stream(service: ObjectService, notifier: ChangeNotifier, *, kind
         await notifier.wait(POLL_SECONDS)
 
 
-def _changes(service: ObjectService, since: int, kind: str, namespace: str | None) -> list[Any]:
+def _changes(service: ObjectService, since: int, kind: str, namespace: str | None,
+             namespaces: frozenset[str] | None = None) -> list[Any]:
     with service.store.read() as tx:
-        return tx.changes_since(since, kind=kind, namespace=namespace)
+        return tx.changes_since(since, kind=kind, namespace=namespace, namespaces=namespaces)

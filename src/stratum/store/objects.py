@@ -12,7 +12,7 @@ import builtins
 import copy
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -90,6 +90,26 @@ class Transaction:
     def connection(self) -> Connection:
         """For other modules of the store (leases, tokens) that share this transaction."""
         return self._conn
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def bump_counter(self, name: str) -> int:
+        """Add one to a named counter (creating it at 1) and return the new value."""
+        value = self._conn.execute(
+            update(CounterRow).where(CounterRow.name == name)
+            .values(value=CounterRow.value + 1).returning(CounterRow.value)
+        ).scalar()
+        if value is None:
+            self._conn.execute(insert(CounterRow).values(name=name, value=1))
+            return 1
+        return int(value)
+
+    def counter(self, name: str) -> int:
+        value = self._conn.execute(
+            select(CounterRow.value).where(CounterRow.name == name)).scalar()
+        return int(value or 0)
 
     # -- reads -------------------------------------------------------------------------
     def find(self, kind: str, namespace: str, name: str) -> WireObject | None:
@@ -209,12 +229,20 @@ class Transaction:
         return int(value)
 
     def list(self, kind: str, *, namespace: str | None = None, selector: Selector | None = None,
-             limit: int | None = None, continue_token: str | None = None) -> Page:
-        """Objects of one kind ordered by namespace and name; `continue_token` resumes."""
+             limit: int | None = None, continue_token: str | None = None,
+             namespaces: Collection[str] | None = None,
+             names: Collection[str] | None = None) -> Page:
+        """Objects of one kind ordered by namespace and name; `continue_token` resumes.
+
+        `namespaces` and `names` narrow a list to what a tenant may see."""
         rv = self.current_resource_version()
         query = select(ObjectRow.__table__).where(ObjectRow.kind == kind)
         if namespace is not None:
             query = query.where(ObjectRow.namespace == namespace)
+        if namespaces is not None:
+            query = query.where(ObjectRow.namespace.in_(sorted(namespaces)))
+        if names is not None:
+            query = query.where(ObjectRow.name.in_(sorted(names)))
         if continue_token:
             after_ns, after_name = _decode_continue(continue_token)
             query = query.where(
@@ -245,7 +273,8 @@ class Transaction:
         return Page(items=items, resource_version=rv, continue_token=token)
 
     def changes_since(self, resource_version: int, *, kind: str | None = None,
-                      namespace: str | None = None, limit: int = 500) -> builtins.list[Change]:
+                      namespace: str | None = None, limit: int = 500,
+                      namespaces: Collection[str] | None = None) -> builtins.list[Change]:
         """Changes after `resource_version`, oldest first. Gone if that history was compacted."""
         oldest = self._conn.execute(select(func.min(ChangeRow.resource_version))).scalar()
         current = self.current_resource_version()
@@ -261,6 +290,8 @@ class Transaction:
             query = query.where(ChangeRow.kind == kind)
         if namespace is not None:
             query = query.where(ChangeRow.namespace == namespace)
+        if namespaces is not None:
+            query = query.where(ChangeRow.namespace.in_(sorted(namespaces)))
         query = query.order_by(ChangeRow.resource_version).limit(limit)
         return [Change(int(r.resource_version), r.type, r.body)
                 for r in self._conn.execute(query)]

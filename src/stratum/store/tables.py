@@ -75,3 +75,22 @@ class LeaseRow(Base):
     renewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     transitions: Mapped[int] = mapped_column(BigInteger)
+
+
+class TokenRow(Base):
+    """An API token: who it speaks for and a salted hash of its secret, never the secret."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(253))
+    subject: Mapped[str] = mapped_column(String(253), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # user | service
+    role: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    tenant: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(253))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -56,8 +56,11 @@ class TenantSpec(WireModel):
 
 
 class TenantUsage(WireModel):
-    gpus: int = 0
-    gpus_by_model: dict[str, int] = Field(default_factory=dict)
+    """GPUs are computed by the server from the tenant's active workloads (fractions count);
+    GPU-hours and cost accrue from running work over the budget's period."""
+
+    gpus: float = 0
+    gpus_by_model: dict[str, float] = Field(default_factory=dict)
     gpu_hours: float = 0.0
     cost: float = 0.0
 

@@ -15,12 +15,13 @@ from enum import Enum
 from typing import Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from stratum.api.v1alpha1 import API_VERSION, KINDS, Resource
 from stratum.core.errors import Invalid
 from stratum.core.manifests import load_body
+from stratum.server.security import RequestContext, authenticate, context, warning_headers
 from stratum.server.services.objects import ObjectService
 from stratum.server.watch import ChangeNotifier, watch_stream
 
@@ -58,6 +59,10 @@ def _ok(kind: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"description": kind, "content": {"application/json": {"schema": _ref(kind)}}}}
 
 
+def _respond(body: Any, ctx: RequestContext, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, headers=warning_headers(ctx.warnings))
+
+
 def _list_response(kind: str, page: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {"resourceVersion": str(page.resource_version)}
     if page.continue_token:
@@ -82,6 +87,7 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         resource_version: str | None = Query(None, alias="resourceVersion"),
     ) -> Any:
         service = _service(request)
+        ctx = context(request)
         namespace = namespace if model.NAMESPACED else None
         if watch:
             since = None
@@ -96,15 +102,18 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
             from stratum.core.selectors import parse_selector
 
             parse_selector(label_selector)
+            # Refuse (or 404) before the stream starts, as a list would.
+            await to_thread.run_sync(lambda: service.list(
+                kind, namespace=namespace, limit=1, ctx=ctx))
             if since is not None:
                 await to_thread.run_sync(lambda: _check_since(service, since))
             return StreamingResponse(
                 watch_stream(service, notifier, kind=kind, namespace=namespace, since=since,
-                             label_selector=label_selector),
+                             label_selector=label_selector, ctx=ctx),
                 media_type="application/x-ndjson")
         page = await to_thread.run_sync(lambda: service.list(
             kind, namespace=namespace, label_selector=label_selector, limit=limit,
-            continue_token=continue_token))
+            continue_token=continue_token, ctx=ctx))
         return JSONResponse(_list_response(kind, page))
 
     async def create_object(request: Request, namespace: str | None = None,
@@ -112,47 +121,55 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         obj = service.validate(await _body(request), kind=kind, namespace=namespace)
+        ctx = context(request)
         created = await to_thread.run_sync(
-            lambda: service.create(obj, dry_run=_dry_run(dry_run)))
-        return JSONResponse(created, status_code=201)
+            lambda: service.create(obj, dry_run=_dry_run(dry_run), ctx=ctx))
+        return _respond(created, ctx, status_code=201)
 
     async def get_object(request: Request, name: str, namespace: str | None = None) -> Any:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
-        return JSONResponse(await to_thread.run_sync(lambda: service.get(kind, namespace, name)))
+        ctx = context(request)
+        return JSONResponse(await to_thread.run_sync(
+            lambda: service.get(kind, namespace, name, ctx=ctx)))
 
     async def replace_object(request: Request, name: str, namespace: str | None = None,
                              dry_run: str | None = Query(None, alias="dryRun")) -> Any:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         obj = service.validate(await _body(request), kind=kind, namespace=namespace, name=name)
-        return JSONResponse(await to_thread.run_sync(
-            lambda: service.replace(obj, dry_run=_dry_run(dry_run))))
+        ctx = context(request)
+        return _respond(await to_thread.run_sync(
+            lambda: service.replace(obj, dry_run=_dry_run(dry_run), ctx=ctx)), ctx)
 
     async def apply_object(request: Request, name: str, namespace: str | None = None,
                            dry_run: str | None = Query(None, alias="dryRun")) -> Any:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         obj = service.validate(await _body(request), kind=kind, namespace=namespace, name=name)
-        result = await to_thread.run_sync(lambda: service.apply(obj, dry_run=_dry_run(dry_run)))
-        return JSONResponse(result.object, status_code=201 if result.action == "created" else 200)
+        ctx = context(request)
+        result = await to_thread.run_sync(
+            lambda: service.apply(obj, dry_run=_dry_run(dry_run), ctx=ctx))
+        return _respond(result.object, ctx, 201 if result.action == "created" else 200)
 
     async def delete_object(request: Request, name: str, namespace: str | None = None,
                             resource_version: str | None = Query(None, alias="resourceVersion"),
                             dry_run: str | None = Query(None, alias="dryRun")) -> Any:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
+        ctx = context(request)
         return JSONResponse(await to_thread.run_sync(lambda: service.delete(
             kind, namespace, name, resource_version=resource_version,
-            dry_run=_dry_run(dry_run))))
+            dry_run=_dry_run(dry_run), ctx=ctx)))
 
     async def replace_status(request: Request, name: str, namespace: str | None = None,
                              dry_run: str | None = Query(None, alias="dryRun")) -> Any:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         obj = service.validate(await _body(request), kind=kind, namespace=namespace, name=name)
-        return JSONResponse(await to_thread.run_sync(
-            lambda: service.replace_status(obj, dry_run=_dry_run(dry_run))))
+        ctx = context(request)
+        return _respond(await to_thread.run_sync(
+            lambda: service.replace_status(obj, dry_run=_dry_run(dry_run), ctx=ctx)), ctx)
 
     item = f"{base}/{{name}}"
     router.add_api_route(base, list_objects, methods=["GET"], tags=tag,
@@ -188,7 +205,7 @@ def _check_since(service: ObjectService, since: int) -> None:
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix=PREFIX)
+    router = APIRouter(prefix=PREFIX, dependencies=[Depends(authenticate)])
 
     @router.get("", tags=["discovery"], summary="The kinds this API serves")
     async def api_resources() -> dict[str, Any]:
@@ -210,14 +227,16 @@ def build_router() -> APIRouter:
         if not isinstance(body, dict) or body.get("kind") != "List":
             raise Invalid("kind: expected a List with items")
         objs = service.validate_batch(body.get("items"))
+        ctx = context(request)
         results = await to_thread.run_sync(
-            lambda: service.apply_many(objs, dry_run=_dry_run(dry_run)))
-        return {"apiVersion": API_VERSION, "kind": "ApplyResult", "dryRun": _dry_run(dry_run),
-                "items": [{"action": r.action, "kind": r.object["kind"],
-                           "namespace": r.object["metadata"].get("namespace"),
-                           "name": r.object["metadata"]["name"],
-                           "resourceVersion": r.object["metadata"]["resourceVersion"]}
-                          for r in results]}
+            lambda: service.apply_many(objs, dry_run=_dry_run(dry_run), ctx=ctx))
+        return _respond({"apiVersion": API_VERSION, "kind": "ApplyResult",
+                         "dryRun": _dry_run(dry_run), "warnings": ctx.warnings,
+                         "items": [{"action": r.action, "kind": r.object["kind"],
+                                    "namespace": r.object["metadata"].get("namespace"),
+                                    "name": r.object["metadata"]["name"],
+                                    "resourceVersion": r.object["metadata"]["resourceVersion"]}
+                                   for r in results]}, ctx)
 
     for model in KINDS:
         _add_kind_routes(router, model)

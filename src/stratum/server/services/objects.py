@@ -10,10 +10,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from stratum.api.v1alpha1 import KINDS, RESERVED_NAMESPACES, Resource
+from stratum.api.v1alpha1 import BY_KIND, KINDS, RESERVED_NAMESPACES, Policy, Resource, Workload
+from stratum.core import access
+from stratum.core.audit import digest
 from stratum.core.errors import ApiError, Cause, Conflict, Forbidden, Invalid, NotFound
+from stratum.core.policies import compile_expression
 from stratum.core.selectors import parse_selector
 from stratum.core.validation import identify, parse_object, to_wire
+from stratum.server.security import RequestContext
+from stratum.server.services.admission import AdmissionCache, tenant_usage
+from stratum.store import audit
 from stratum.store.objects import ObjectStore, Page, Transaction, WireObject
 
 ApplyAction = Literal["created", "configured", "unchanged"]
@@ -60,10 +66,16 @@ class ObjectService:
         if name is not None and meta.name != name:
             raise _invalid("metadata.name",
                            f"the body says {meta.name!r} but the URL says {name!r}")
+        if isinstance(obj, Policy):
+            compile_expression(obj.spec.expression)  # Invalid names line and column
         return obj
 
-    def _check_write(self, tx: Transaction, obj: Resource, pending_tenants: set[str]) -> None:
+    def _check_write(self, tx: Transaction, obj: Resource, pending_tenants: set[str],
+                     ctx: RequestContext | None = None) -> None:
         kind = obj.KIND
+        principal = (ctx or RequestContext()).principal
+        access.check(principal, "write", kind, namespaced=obj.NAMESPACED,
+                     namespace=obj.metadata.namespace, name=obj.metadata.name)
         if kind in SERVER_WRITTEN:
             raise Forbidden(f"{kind} objects are written by the server only (append-only)")
         ns = obj.metadata.namespace
@@ -102,40 +114,60 @@ class ObjectService:
         return parsed
 
     # -- writes ------------------------------------------------------------------------
-    def create(self, obj: Resource, *, dry_run: bool = False) -> WireObject:
+    def create(self, obj: Resource, *, dry_run: bool = False,
+               ctx: RequestContext | None = None) -> WireObject:
+        ctx = ctx or RequestContext()
         with self.store.write(dry_run=dry_run) as tx:
-            self._check_write(tx, obj, set())
+            self._check_write(tx, obj, set(), ctx)
+            self._admit(AdmissionCache(tx), obj, None, ctx, batch=False)
             created = tx.create(_for_create(obj))
+            self._audit(tx, ctx, "create", None, created)
         self._notify(dry_run)
         return created
 
-    def replace(self, obj: Resource, *, dry_run: bool = False) -> WireObject:
+    def replace(self, obj: Resource, *, dry_run: bool = False,
+                ctx: RequestContext | None = None) -> WireObject:
+        ctx = ctx or RequestContext()
         with self.store.write(dry_run=dry_run) as tx:
-            self._check_write(tx, obj, set())
+            self._check_write(tx, obj, set(), ctx)
+            existing = self._existing(tx, obj, ctx)
+            self._admit(AdmissionCache(tx), obj, existing, ctx, batch=False)
             replaced = tx.replace(to_wire(obj))
+            self._audit(tx, ctx, "update", existing, replaced)
         self._notify(dry_run)
         return replaced
 
-    def replace_status(self, obj: Resource, *, dry_run: bool = False) -> WireObject:
+    def replace_status(self, obj: Resource, *, dry_run: bool = False,
+                       ctx: RequestContext | None = None) -> WireObject:
+        ctx = ctx or RequestContext()
         with self.store.write(dry_run=dry_run) as tx:
+            access.check(ctx.principal, "status", obj.KIND, namespaced=obj.NAMESPACED,
+                         namespace=obj.metadata.namespace, name=obj.metadata.name)
             if obj.KIND in SERVER_WRITTEN:
                 raise Forbidden(f"{obj.KIND} objects are written by the server only")
+            existing = tx.find(obj.KIND, obj.metadata.namespace or "", obj.metadata.name)
             replaced = tx.replace(to_wire(obj), status_only=True)
+            self._audit(tx, ctx, "status", existing, replaced)
         self._notify(dry_run)
         return replaced
 
-    def apply(self, obj: Resource, *, dry_run: bool = False) -> ApplyResult:
-        return self.apply_many([obj], dry_run=dry_run)[0]
+    def apply(self, obj: Resource, *, dry_run: bool = False,
+              ctx: RequestContext | None = None) -> ApplyResult:
+        return self.apply_many([obj], dry_run=dry_run, ctx=ctx)[0]
 
-    def apply_many(self, objs: list[Resource], *, dry_run: bool = False) -> list[ApplyResult]:
+    def apply_many(self, objs: list[Resource], *, dry_run: bool = False,
+                   ctx: RequestContext | None = None) -> list[ApplyResult]:
         """Create or update each object, in dependency order, in one transaction."""
+        ctx = ctx or RequestContext()
         order = sorted(range(len(objs)), key=lambda i: _KIND_ORDER[objs[i].KIND])
         tenants = {o.metadata.name for o in objs if o.KIND == "Tenant"}
         results: dict[int, ApplyResult] = {}
         with self.store.write(dry_run=dry_run) as tx:
+            cache = AdmissionCache(tx)
             for i in order:
                 try:
-                    results[i] = self._apply_one(tx, objs[i], tenants)
+                    results[i] = self._apply_one(tx, objs[i], tenants, ctx, cache,
+                                                 batch=len(objs) > 1)
                 except ApiError as err:
                     if len(objs) > 1:
                         raise _in_item(err, i, objs[i]) from None
@@ -143,23 +175,67 @@ class ObjectService:
         self._notify(dry_run)
         return [results[i] for i in range(len(objs))]
 
-    def _apply_one(self, tx: Transaction, obj: Resource, tenants: set[str]) -> ApplyResult:
-        self._check_write(tx, obj, tenants)
+    def _apply_one(self, tx: Transaction, obj: Resource, tenants: set[str],
+                   ctx: RequestContext, cache: AdmissionCache, *, batch: bool) -> ApplyResult:
+        self._check_write(tx, obj, tenants, ctx)
         existing = tx.find(obj.KIND, obj.metadata.namespace or "", obj.metadata.name)
+        self._admit(cache, obj, existing, ctx, batch=batch)
         if existing is None:
-            return ApplyResult("created", tx.create(_for_create(obj)))
+            created = tx.create(_for_create(obj))
+            self._audit(tx, ctx, "create", None, created)
+            return ApplyResult("created", created)
         updated = tx.replace(to_wire(obj))
         same = updated["metadata"]["resourceVersion"] == existing["metadata"]["resourceVersion"]
+        if not same:
+            self._audit(tx, ctx, "update", existing, updated)
         return ApplyResult("unchanged" if same else "configured", updated)
 
+    def _existing(self, tx: Transaction, obj: Resource, ctx: RequestContext) -> WireObject:
+        found = tx.find(obj.KIND, obj.metadata.namespace or "", obj.metadata.name)
+        if found is None:
+            ns = obj.metadata.namespace or ""
+            raise NotFound(f'{obj.KIND} {ns + "/" if ns else ""}{obj.metadata.name} not found')
+        return found
+
+    def _admit(self, cache: AdmissionCache, obj: Resource, existing: WireObject | None,
+               ctx: RequestContext, *, batch: bool) -> None:
+        """Quota, budget, sovereignty and policies for a new or changed Workload spec."""
+        if not isinstance(obj, Workload):
+            return
+        if existing is not None and existing.get("spec") == to_wire(obj).get("spec"):
+            return
+        warnings = cache.admit(obj, existing)
+        prefix = f"Workload {obj.metadata.namespace}/{obj.metadata.name}: " if batch else ""
+        ctx.warnings += [prefix + w for w in warnings]
+
+    def _audit(self, tx: Transaction, ctx: RequestContext, action: str,
+               before: WireObject | None, after: WireObject | None) -> None:
+        """Append the record of this write to the hash chain, in the write's transaction."""
+        obj = after if after is not None else before
+        assert obj is not None
+        meta = obj["metadata"]
+        ref = {"kind": obj["kind"], "name": meta["name"]}
+        if meta.get("namespace"):
+            ref["namespace"] = meta["namespace"]
+        if meta.get("uid"):
+            ref["uid"] = meta["uid"]
+        audit.append(tx, actor=ctx.principal.subject, action=action, object_ref=ref,
+                     source=ctx.source, before=digest(before), after=digest(after))
+
     def delete(self, kind: str, namespace: str | None, name: str, *,
-               resource_version: str | None = None, dry_run: bool = False) -> WireObject:
+               resource_version: str | None = None, dry_run: bool = False,
+               ctx: RequestContext | None = None) -> WireObject:
+        ctx = ctx or RequestContext()
+        model = BY_KIND[kind]
+        access.check(ctx.principal, "write", kind, namespaced=model.NAMESPACED,
+                     namespace=namespace, name=name)
         if kind in SERVER_WRITTEN:
             raise Forbidden(f"{kind} objects are append-only: they cannot be deleted")
         with self.store.write(dry_run=dry_run) as tx:
             if kind == "Tenant":
                 self._refuse_if_namespace_in_use(tx, name)
             deleted = tx.delete(kind, namespace or "", name, resource_version)
+            self._audit(tx, ctx, "delete", deleted, None)
         self._notify(dry_run)
         return deleted
 
@@ -173,18 +249,35 @@ class ObjectService:
                         f'"{page.items[0]["metadata"]["name"]}": delete its objects first')
 
     # -- reads -------------------------------------------------------------------------
-    def get(self, kind: str, namespace: str | None, name: str) -> WireObject:
+    def get(self, kind: str, namespace: str | None, name: str, *,
+            ctx: RequestContext | None = None) -> WireObject:
+        ctx = ctx or RequestContext()
+        access.check(ctx.principal, "read", kind, namespaced=BY_KIND[kind].NAMESPACED,
+                     namespace=namespace, name=name)
         with self.store.read() as tx:
-            return tx.get(kind, namespace or "", name)
+            found = tx.get(kind, namespace or "", name)
+            return tenant_usage(tx, [found])[0] if kind == "Tenant" else found
 
     def list(self, kind: str, *, namespace: str | None = None, label_selector: str | None = None,
-             limit: int | None = None, continue_token: str | None = None) -> Page:
+             limit: int | None = None, continue_token: str | None = None,
+             ctx: RequestContext | None = None) -> Page:
+        ctx = ctx or RequestContext()
         if limit is not None and not 1 <= limit <= MAX_LIST_LIMIT:
             raise _invalid("limit", f"expected 1..{MAX_LIST_LIMIT}, got {limit}")
+        model = BY_KIND[kind]
+        access.check(ctx.principal, "read", kind, namespaced=model.NAMESPACED,
+                     namespace=namespace)
         selector = parse_selector(label_selector)
+        namespaces = access.visible_namespaces(ctx.principal, kind) \
+            if model.NAMESPACED and namespace is None else None
+        names = None if kind != "Tenant" or ctx.principal.reads_everything \
+            else set(ctx.principal.tenant_roles)
         with self.store.read() as tx:
-            return tx.list(kind, namespace=namespace, selector=selector, limit=limit,
-                           continue_token=continue_token)
+            page = tx.list(kind, namespace=namespace, selector=selector, limit=limit,
+                           continue_token=continue_token, namespaces=namespaces, names=names)
+            if kind == "Tenant":
+                tenant_usage(tx, page.items)
+            return page
 
     def _notify(self, dry_run: bool) -> None:
         if not dry_run:

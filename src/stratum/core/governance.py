@@ -1,0 +1,323 @@
+"""Admission rules that keep tenants inside their quota, budget, law and policies.
+
+Pure functions over wire dicts (objects as the API serves them), reusable by the server at
+admission and by the scheduler and reconcilers at binding and remediation time.
+
+GPU amounts are counted in milli-GPUs: a whole GPU is 1000, `gpuMilli` counts as given and
+a MIG slice `Ng.*` as N/7 of a GPU (A100/H100/H200 have seven compute slices).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stratum.core.policies import evaluate
+
+WireObject = Mapping[str, Any]
+FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Released", "Rejected"})
+_MIG_SLICES = re.compile(r"^(?:[1-9]c\.)?([1-9])g\.")
+ANY_MODEL = "*"
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def name_of(obj: WireObject) -> str:
+    return str(_get(obj, "metadata", "name") or "")
+
+
+# -- GPU demand and quota ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class GpuDemand:
+    milli: int
+    models: tuple[str, ...]  # empty: any model
+
+    @property
+    def gpus(self) -> float:
+        return self.milli / 1000
+
+
+def gpu_demand(workload: WireObject) -> GpuDemand:
+    """What one workload asks for across all its replicas."""
+    compute = _get(workload, "spec", "contract", "compute") or {}
+    replicas = int(_get(workload, "spec", "replicas") or 1)
+    per_replica = 0
+    if compute.get("gpus"):
+        per_replica = int(compute["gpus"]) * 1000
+    elif compute.get("gpuMilli"):
+        per_replica = int(compute["gpuMilli"])
+    elif compute.get("migProfile"):
+        match = _MIG_SLICES.match(str(compute["migProfile"]))
+        per_replica = (int(match.group(1)) * 1000 + 6) // 7 if match else 1000
+    return GpuDemand(per_replica * replicas, tuple(compute.get("models") or ()))
+
+
+def is_active(workload: WireObject) -> bool:
+    return _get(workload, "status", "phase") not in FINISHED_PHASES
+
+
+@dataclass(slots=True)
+class GpuUsage:
+    """GPUs held or asked for by a tenant's active workloads, in milli-GPUs."""
+
+    milli: int = 0
+    milli_by_model: dict[str, int] = field(default_factory=dict)
+
+    def add(self, demand: GpuDemand, sign: int = 1) -> None:
+        self.milli += sign * demand.milli
+        # A workload that allows several models may land on any of them: it counts against
+        # each, so that no placement can take a model past its quota.
+        for model in demand.models:
+            self.milli_by_model[model] = self.milli_by_model.get(model, 0) + sign * demand.milli
+
+    def as_wire(self) -> dict[str, Any]:
+        return {"gpus": _gpus(self.milli),
+                "gpusByModel": {m: _gpus(v) for m, v in sorted(self.milli_by_model.items())}}
+
+
+def _gpus(milli: int) -> float | int:
+    return milli // 1000 if milli % 1000 == 0 else round(milli / 1000, 3)
+
+
+def gpu_usage(workloads: Iterable[WireObject]) -> GpuUsage:
+    usage = GpuUsage()
+    for workload in workloads:
+        if is_active(workload):
+            usage.add(gpu_demand(workload))
+    return usage
+
+
+def quota_problems(tenant: WireObject, usage: GpuUsage, demand: GpuDemand) -> list[str]:
+    """Why adding `demand` to `usage` breaks the tenant's quota; empty if it fits."""
+    quota = _get(tenant, "spec", "quota") or {}
+    name = name_of(tenant)
+    problems = []
+    total = quota.get("gpus")
+    if total is not None and demand.milli and usage.milli + demand.milli > total * 1000:
+        problems.append(
+            f"quota: tenant {name} may hold {total} GPUs; it holds {_gpus(usage.milli)} and "
+            f"this workload asks for {_gpus(demand.milli)}")
+    by_model: Mapping[str, int] = quota.get("gpusByModel") or {}
+    for model, limit in sorted(by_model.items()):
+        used = usage.milli_by_model.get(model, 0)
+        if model in demand.models and used + demand.milli > limit * 1000:
+            problems.append(
+                f"quota: tenant {name} may hold {limit} {model}; it holds {_gpus(used)} and "
+                f"this workload asks for {_gpus(demand.milli)}")
+    return problems
+
+
+# -- sovereignty -------------------------------------------------------------------------
+def sovereignty_exclusion(site: WireObject, workload: WireObject,
+                          tenant: WireObject) -> str | None:
+    """Why the contract's sovereignty clause or the tenant's law rules this site out."""
+    spec = _get(site, "spec") or {}
+    jurisdictions = set(spec.get("jurisdictions") or [])
+    allowed = set(_get(tenant, "spec", "allowedJurisdictions") or [])
+    if allowed and not allowed & jurisdictions:
+        return (f"outside the tenant's jurisdictions ({', '.join(sorted(allowed))}); "
+                f"the site is under {', '.join(sorted(jurisdictions)) or 'none'}")
+    clause = _get(workload, "spec", "contract", "sovereignty") or {}
+    wanted = set(clause.get("jurisdictions") or [])
+    if wanted and not wanted & jurisdictions:
+        return (f"outside the contract's jurisdictions ({', '.join(sorted(wanted))}); "
+                f"the site is under {', '.join(sorted(jurisdictions)) or 'none'}")
+    countries = clause.get("countries") or []
+    if countries and spec.get("country") not in countries:
+        return f"in {spec.get('country')}, not in {', '.join(countries)}"
+    kinds = clause.get("siteKinds") or []
+    if kinds and spec.get("kind") not in kinds:
+        return f"a {spec.get('kind')} site, not {' or '.join(kinds)}"
+    if spec.get("provider") in (clause.get("denyProviders") or []):
+        return f"run by {spec.get('provider')}, a provider the contract avoids"
+    return None
+
+
+# -- policies ----------------------------------------------------------------------------
+def policy_applies(policy: WireObject, workload: WireObject, tenant: WireObject) -> bool:
+    match = _get(policy, "spec", "match") or {}
+    tenants = match.get("tenants") or []
+    types = match.get("workloadTypes") or []
+    return (not tenants or name_of(tenant) in tenants) and \
+        (not types or _get(workload, "spec", "type") in types)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteVerdict:
+    site: str
+    allowed: bool
+    reasons: tuple[str, ...] = ()
+    allowed_by: tuple[str, ...] = ()  # deny policies that were checked and hold
+
+
+@dataclass(slots=True)
+class Admission:
+    """What admission decided: refusals (any means no), warnings, and where it may run."""
+
+    denials: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    sites: list[SiteVerdict] = field(default_factory=list)
+
+    @property
+    def allowed_sites(self) -> list[str]:
+        return [v.site for v in self.sites if v.allowed]
+
+
+def _policy_line(policy: WireObject, detail: str) -> str:
+    return f"policy {name_of(policy)}: {_get(policy, 'spec', 'message')}{detail}"
+
+
+def judge_sites(*, workload: WireObject, tenant: WireObject, sites: Sequence[WireObject],
+                policies: Sequence[WireObject]) -> Admission:
+    """Sovereignty and policies over every site: which may host the workload, and why not.
+
+    A deny policy rules out each site where it does not hold (an evaluation error counts as
+    not holding: fail closed). The workload is refused when sites exist and none is left.
+    Warn policies are checked over the sites that remain. With no site at all, policies
+    that do not read `site` still decide; the rest wait for placement.
+    """
+    result = Admission()
+    applicable = [p for p in policies if policy_applies(p, workload, tenant)]
+    deny = [p for p in applicable if _get(p, "spec", "action") != "warn"]
+    warn = [p for p in applicable if _get(p, "spec", "action") == "warn"]
+    excluded_by: dict[str, list[str]] = {}
+    for site in sites:
+        reasons: list[str] = []
+        held: list[str] = []
+        why = sovereignty_exclusion(site, workload, tenant)
+        if why:
+            reasons.append(f"sovereignty: {why}")
+        else:
+            for policy in deny:
+                outcome = evaluate(str(_get(policy, "spec", "expression")), workload=workload,
+                                   tenant=tenant, site=dict(site))
+                if outcome.allowed:
+                    held.append(name_of(policy))
+                else:
+                    reasons.append(_policy_line(policy, f" ({outcome.error})"
+                                                if outcome.error else ""))
+                    excluded_by.setdefault(name_of(policy), []).append(name_of(site))
+        result.sites.append(SiteVerdict(name_of(site), not reasons, tuple(reasons),
+                                        tuple(held)))
+    if not sites:
+        for policy in deny:
+            outcome = evaluate(str(_get(policy, "spec", "expression")), workload=workload,
+                               tenant=tenant, site=None)
+            if not outcome.allowed and outcome.error is None:
+                result.denials.append(_policy_line(policy, ""))
+    elif not result.allowed_sites and excluded_by:
+        # Sovereignty alone ruling everything out is for the scheduler to report as a
+        # per-clause reason (more sites may come); a policy that does is a refusal.
+        for policy in deny:
+            names = excluded_by.get(name_of(policy))
+            if names:
+                result.denials.append(_policy_line(policy, f" (rules out {', '.join(names)})"))
+    allowed = [s for s in sites if name_of(s) in set(result.allowed_sites)]
+    for policy in warn:
+        failing = []
+        for site in allowed or [None]:  # type: ignore[list-item]
+            outcome = evaluate(str(_get(policy, "spec", "expression")), workload=workload,
+                               tenant=tenant, site=dict(site) if site else None)
+            if not outcome.allowed and (site is not None or outcome.error is None):
+                failing.append(name_of(site) if site else "")
+        if failing:
+            where = ", ".join(f for f in failing if f)
+            result.warnings.append(_policy_line(policy, f" (at {where})" if where else ""))
+    return result
+
+
+# -- budget ------------------------------------------------------------------------------
+def price_per_gpu_hour(site: WireObject, models: Sequence[str]) -> float:
+    """The cheapest GPU-hour at `site` among the models the workload allows."""
+    pricing = _get(site, "spec", "pricing") or {}
+    by_model: Mapping[str, float] = pricing.get("gpuHourByModel") or {}
+    default = float(pricing.get("gpuHour") or 0.0)
+    if not models:
+        return default
+    return min(float(by_model.get(m, default)) for m in models)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetCheck:
+    refusal: str | None = None
+    warning: str | None = None
+
+
+def projected_gpu_hours(workload: WireObject) -> float:
+    """GPU-hours the workload may use: its GPUs times its maximum duration (0 if unbounded)."""
+    seconds = _get(workload, "spec", "contract", "lifecycle", "maxDurationSeconds")
+    return gpu_demand(workload).gpus * (float(seconds) / 3600 if seconds else 0.0)
+
+
+def cheapest_cost(workload: WireObject, sites: Sequence[WireObject], currency: str) -> float:
+    """The least the workload's projected GPU-hours can cost at any of `sites` in `currency`."""
+    hours = projected_gpu_hours(workload)
+    demand = gpu_demand(workload)
+    prices = [price_per_gpu_hour(s, demand.models) for s in sites
+              if (_get(s, "spec", "pricing", "currency") or "EUR") == currency]
+    return hours * min(prices) if prices and hours else 0.0
+
+
+def budget_check(tenant: WireObject, *, projected_hours: float,
+                 projected_cost: float) -> BudgetCheck:
+    """Refuse (hard limit) or warn (soft limit, or a soft-only budget) about new work.
+
+    Use so far is `status.usage` (GPU-hours and cost accrued by running work); the workload
+    adds its projection. An exhausted hard budget refuses everything new.
+    """
+    budget = _get(tenant, "spec", "budget")
+    if not budget:
+        return BudgetCheck()
+    usage = _get(tenant, "status", "usage") or {}
+    name = name_of(tenant)
+    period = budget.get("period", "month")
+    if budget.get("gpuHours") is not None:
+        limit, used, adding = float(budget["gpuHours"]), float(usage.get("gpuHours") or 0), \
+            projected_hours
+        unit = "GPU-hours"
+    else:
+        limit, used, adding = float(budget["amount"]), float(usage.get("cost") or 0), \
+            projected_cost
+        unit = budget.get("currency", "EUR")
+    soft = limit * float(budget.get("softLimitPct", 80.0)) / 100
+    hard = budget.get("hardLimit", True)
+    text = f"budget: tenant {name} has used {used:g} of {limit:g} {unit} this {period}"
+    refusal = None
+    if used >= limit:
+        refusal = f"{text}; no new work is admitted until the next {period}"
+    elif used + adding > limit:
+        refusal = f"{text}; this workload may use {adding:g} more"
+    if refusal:
+        return BudgetCheck(refusal=refusal) if hard else BudgetCheck(warning=refusal)
+    if used + adding >= soft:
+        more = f"; this workload may use {adding:g} more" if adding else ""
+        return BudgetCheck(warning=f"{text} (soft limit {soft:g}{more})")
+    return BudgetCheck()
+
+
+def admit(*, workload: WireObject, tenant: WireObject, usage: GpuUsage,
+          sites: Sequence[WireObject], policies: Sequence[WireObject]) -> Admission:
+    """Everything admission decides about one workload of `tenant`.
+
+    `usage` is what the tenant's other active workloads hold (not this one).
+    """
+    result = judge_sites(workload=workload, tenant=tenant, sites=sites, policies=policies)
+    demand = gpu_demand(workload)
+    result.denials = quota_problems(tenant, usage, demand) + result.denials
+    allowed = [s for s in sites if name_of(s) in set(result.allowed_sites)]
+    currency = str(_get(tenant, "spec", "budget", "currency") or "EUR")
+    check = budget_check(tenant, projected_hours=projected_gpu_hours(workload),
+                         projected_cost=cheapest_cost(workload, allowed, currency))
+    if check.refusal:
+        result.denials.append(check.refusal)
+    if check.warning:
+        result.warnings.append(check.warning)
+    return result

@@ -1,0 +1,106 @@
+"""Admission of Workloads: quota, budget, sovereignty and policies, inside the write's
+transaction (so a batch sees the sites, tenants and policies written before it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratum.api.v1alpha1 import Policy, Site, Tenant, Workload
+from stratum.core import governance
+from stratum.core.errors import Cause, Forbidden
+from stratum.core.governance import GpuUsage
+from stratum.store.objects import Transaction, WireObject
+
+
+def full(model: type[Any], wire: WireObject) -> dict[str, Any]:
+    """The object with every optional field present (null when unset): what CEL sees."""
+    dumped: dict[str, Any] = model.model_validate(wire).model_dump(mode="json", by_alias=True)
+    return dumped
+
+
+def list_all(tx: Transaction, kind: str, namespace: str | None = None) -> list[WireObject]:
+    items: list[WireObject] = []
+    token = None
+    while True:
+        page = tx.list(kind, namespace=namespace, limit=5000, continue_token=token)
+        items += page.items
+        if not page.continue_token:
+            return items
+        token = page.continue_token
+
+
+class AdmissionCache:
+    """What admission reads, loaded once per transaction and kept current as a batch
+    admits workloads one after another."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+        self._sites: list[dict[str, Any]] | None = None
+        self._policies: list[WireObject] | None = None
+        self._usage: dict[str, GpuUsage] = {}
+
+    @property
+    def sites(self) -> list[dict[str, Any]]:
+        if self._sites is None:
+            self._sites = [full(Site, s) for s in list_all(self.tx, "Site")]
+        return self._sites
+
+    @property
+    def policies(self) -> list[WireObject]:
+        if self._policies is None:
+            self._policies = [full(Policy, p) for p in list_all(self.tx, "Policy")]
+        return self._policies
+
+    def usage(self, namespace: str) -> GpuUsage:
+        if namespace not in self._usage:
+            self._usage[namespace] = governance.gpu_usage(list_all(self.tx, "Workload", namespace))
+        return self._usage[namespace]
+
+    def tenant(self, namespace: str) -> dict[str, Any]:
+        found = self.tx.find("Tenant", "", namespace)
+        if found is None:  # a reserved namespace: no tenant, no quota
+            return {"metadata": {"name": namespace}, "spec": {}, "status": {}}
+        return full(Tenant, found)
+
+    def admit(self, workload: Workload, existing: WireObject | None) -> list[str]:
+        """Refuse (Forbidden, naming every reason) or return the warnings."""
+        ns = workload.metadata.namespace or ""
+        wire = workload.model_dump(mode="json", by_alias=True)
+        usage = self.usage(ns)
+        others = GpuUsage(usage.milli, dict(usage.milli_by_model))
+        old = governance.gpu_demand(existing) if existing is not None and \
+            governance.is_active(existing) else None
+        if old is not None:
+            others.add(old, -1)
+        decision = governance.admit(workload=wire, tenant=self.tenant(ns), usage=others,
+                                    sites=self.sites, policies=self.policies)
+        if decision.denials:
+            raise Forbidden(
+                f"Workload {ns}/{workload.metadata.name} was refused: "
+                + "; ".join(decision.denials),
+                causes=[Cause("spec", d, "FieldValueForbidden") for d in decision.denials])
+        if old is not None:
+            usage.add(old, -1)
+        usage.add(governance.gpu_demand(wire))
+        return decision.warnings
+
+
+def tenant_usage(tx: Transaction, tenants: list[WireObject]) -> list[WireObject]:
+    """Tenants with `status.usage.gpus` and `gpusByModel` computed from their workloads."""
+    if not tenants:
+        return tenants
+    names = [t["metadata"]["name"] for t in tenants]
+    by_ns: dict[str, list[WireObject]] = {}
+    token = None
+    while True:
+        page = tx.list("Workload", namespaces=names, limit=5000, continue_token=token)
+        for w in page.items:
+            by_ns.setdefault(w["metadata"].get("namespace", ""), []).append(w)
+        if not page.continue_token:
+            break
+        token = page.continue_token
+    for t in tenants:
+        usage = governance.gpu_usage(by_ns.get(t["metadata"]["name"], []))
+        status = t.setdefault("status", {})
+        status["usage"] = {**(status.get("usage") or {}), **usage.as_wire()}
+    return tenants

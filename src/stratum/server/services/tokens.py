@@ -1,0 +1,232 @@
+"""Token service: create (shown once), list, revoke, authenticate, and the first admin token."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from stratum.core import access
+from stratum.core.access import PLATFORM_ROLES, TENANT_ROLES, Principal
+from stratum.core.audit import digest
+from stratum.core.errors import Cause, Invalid, NotFound, Unauthorized
+from stratum.core.tokens import NewToken, hash_secret, new_token, parse_token, secret_matches
+from stratum.store import audit
+from stratum.store.objects import ObjectStore
+from stratum.store.tokens import (
+    TokenRecord,
+    count_tokens,
+    find_token,
+    insert_token,
+    list_tokens,
+    revoke_token,
+)
+
+BOOTSTRAP_SUBJECT = "admin"
+_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedToken:
+    record: TokenRecord
+    value: str
+
+
+def token_wire(record: TokenRecord, now: datetime, value: str | None = None) -> dict[str, Any]:
+    """A token as the API shows it: never its hash; its value only when just created."""
+    state = "active"
+    if record.revoked_at is not None:
+        state = "revoked"
+    elif record.expires_at is not None and record.expires_at <= now:
+        state = "expired"
+    body: dict[str, Any] = {
+        "id": record.id, "name": record.name, "subject": record.subject, "kind": record.kind,
+        "role": record.role, "tenant": record.tenant, "state": state,
+        "createdAt": _stamp(record.created_at), "createdBy": record.created_by,
+        "expiresAt": _stamp(record.expires_at), "revokedAt": _stamp(record.revoked_at),
+    }
+    if value is not None:
+        body["token"] = value
+    return body
+
+
+def _stamp(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat().replace("+00:00", "Z")
+
+
+class TokenService:
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        # sha256(token) -> token id, for tokens whose secret has been checked once: scrypt
+        # is deliberately slow. Revocation and expiry are still read on every request.
+        self._verified: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- authentication ----------------------------------------------------------------
+    def authenticate(self, header: str | None) -> Principal:
+        if not header:
+            raise Unauthorized("authentication required: send 'Authorization: Bearer TOKEN' "
+                               "(stratum login, or STRATUM_TOKEN)")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("expected 'Authorization: Bearer TOKEN'")
+        value = value.strip()
+        parsed = parse_token(value)
+        if parsed is None:
+            raise Unauthorized("the token is not a Stratum token")
+        token_id, secret = parsed
+        key = hashlib.sha256(value.encode()).hexdigest()
+        with self.store.read() as tx:
+            record = find_token(tx, token_id)
+            now = tx.clock.now()
+            if record is None:
+                raise Unauthorized("the token is not valid")
+            with self._lock:
+                known = self._verified.get(key) == token_id
+            if not known:
+                if not secret_matches(secret, record.salt, record.secret_hash):
+                    raise Unauthorized("the token is not valid")
+                with self._lock:
+                    self._verified[key] = token_id
+                    while len(self._verified) > _CACHE_SIZE:
+                        self._verified.popitem(last=False)
+            if record.revoked_at is not None:
+                raise Unauthorized(f"token {record.id} was revoked")
+            if record.expires_at is not None and record.expires_at <= now:
+                raise Unauthorized(f"token {record.id} expired at {_stamp(record.expires_at)}")
+            tenants = tx.list("Tenant").items
+        roles = access.tenant_roles_of(record.subject, tenants)
+        platform_role = None
+        if record.tenant is not None:
+            if record.role in TENANT_ROLES and any(
+                    t["metadata"]["name"] == record.tenant for t in tenants):
+                roles[record.tenant] = str(record.role)
+        elif record.role in PLATFORM_ROLES:
+            platform_role = record.role
+        return Principal(subject=record.subject, platform_role=platform_role,
+                         tenant_roles=roles, token_id=record.id)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def create(self, principal: Principal, *, name: str, subject: str | None = None,
+               role: str | None = None, tenant: str | None = None, service: bool = False,
+               expires_in_seconds: int | None = None, source: str | None = None
+               ) -> CreatedToken:
+        if not name or len(name) > 253:
+            raise _invalid("name", "expected 1..253 characters")
+        if service:
+            base = subject or name
+            subject = base if base.startswith("service:") else f"service:{base}"
+        subject = subject or principal.subject
+        if tenant is not None and role is None:
+            role = "member"
+        if tenant is not None and role not in TENANT_ROLES:
+            raise _invalid("role", f"a token bound to a tenant takes one of "
+                                   f"{', '.join(TENANT_ROLES)}, got {role!r}")
+        if tenant is None and role is not None and role not in PLATFORM_ROLES:
+            raise _invalid("role", f"without a tenant the role must be one of "
+                                   f"{', '.join(PLATFORM_ROLES)}, got {role!r} (tenant roles "
+                                   "come from the Tenant's members, or bind with --tenant)")
+        if expires_in_seconds is not None and expires_in_seconds <= 0:
+            raise _invalid("expiresInSeconds", f"expected > 0, got {expires_in_seconds}")
+        access.check_token_grant(principal, subject=subject, role=role, tenant=tenant)
+        made = new_token()
+        with self.store.write() as tx:
+            if tenant is not None and tx.find("Tenant", "", tenant) is None:
+                raise access.namespace_missing(tenant)
+            now = tx.clock.now()
+            record = TokenRecord(
+                id=made.id, name=name, subject=subject, kind="service" if service else "user",
+                role=role, tenant=tenant, salt=made.salt, secret_hash=made.secret_hash,
+                created_at=now, created_by=principal.subject,
+                expires_at=now + timedelta(seconds=expires_in_seconds)
+                if expires_in_seconds else None, revoked_at=None)
+            insert_token(tx, record)
+            audit.append(tx, actor=principal.subject, action="create",
+                         object_ref={"kind": "Token", "name": record.id}, source=source,
+                         before=None, after=digest(_public(record)))
+        return CreatedToken(record, made.value)
+
+    def list(self, principal: Principal) -> list[dict[str, Any]]:
+        with self.store.read() as tx:
+            now = tx.clock.now()
+            return [token_wire(r, now) for r in list_tokens(tx)
+                    if access.may_manage_token(principal, subject=r.subject, tenant=r.tenant)]
+
+    def revoke(self, principal: Principal, token_id: str, *,
+               source: str | None = None) -> dict[str, Any]:
+        with self.store.write() as tx:
+            record = find_token(tx, token_id)
+            if record is None or not access.may_manage_token(
+                    principal, subject=record.subject, tenant=record.tenant):
+                raise NotFound(f'token "{token_id}" not found')
+            now = tx.clock.now()
+            if record.revoked_at is None:
+                revoke_token(tx, token_id, now)
+                after = find_token(tx, token_id)
+                assert after is not None
+                audit.append(tx, actor=principal.subject, action="delete",
+                             object_ref={"kind": "Token", "name": record.id}, source=source,
+                             before=digest(_public(record)), after=digest(_public(after)))
+                record = after
+            return token_wire(record, now)
+
+    def bootstrap(self, value: str | None = None) -> CreatedToken | None:
+        """The first platform-admin token, made only while the store holds no token at all.
+
+        `value` adopts a token made beforehand (automation provisions it); otherwise a new
+        one is made."""
+        made = new_token()
+        if value is not None:
+            parsed = parse_token(value)
+            if parsed is None:
+                raise Invalid("the admin token given is not a Stratum token "
+                              "(stt_<16 hex>_<43 characters>)")
+            token_id, secret = parsed
+            salt = made.salt
+            made = NewToken(id=token_id, value=value.strip(), salt=salt,
+                            secret_hash=hash_secret(secret, salt))
+        with self.store.write() as tx:
+            if count_tokens(tx) > 0:
+                return None
+            record = TokenRecord(
+                id=made.id, name="bootstrap-admin", subject=BOOTSTRAP_SUBJECT, kind="user",
+                role="platform-admin", tenant=None, salt=made.salt,
+                secret_hash=made.secret_hash, created_at=tx.clock.now(),
+                created_by="system:bootstrap", expires_at=None, revoked_at=None)
+            insert_token(tx, record)
+        return CreatedToken(record, made.value)
+
+
+def _public(record: TokenRecord) -> dict[str, Any]:
+    return {"kind": "Token", "metadata": {"name": record.id},
+            "spec": {"subject": record.subject, "role": record.role, "tenant": record.tenant,
+                     "expiresAt": _stamp(record.expires_at),
+                     "revokedAt": _stamp(record.revoked_at)}}
+
+
+def _invalid(field: str, message: str) -> Invalid:
+    return Invalid(f"{field}: {message}", causes=[Cause(field, message)])
+
+
+def bootstrap_admin(tokens: TokenService, token_file: Path | None) -> str | None:
+    """What `stratum serve` and `stratum up` do at start: on a store with no token, make the
+    first platform-admin token (or adopt the one already in `token_file`) and write it to
+    `token_file` (mode 0600). Returns the token when it must be shown, else None."""
+    given = None
+    if token_file is not None and token_file.exists():
+        given = token_file.read_text().strip() or None
+    made = tokens.bootstrap(given)
+    if made is None or token_file is None:
+        return None if made is None else made.value
+    if given is None:
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(made.value + "\n")
+    os.chmod(token_file, 0o600)
+    return None
