@@ -216,3 +216,36 @@ def test_one_lease_holder_at_a_time(store: ObjectStore) -> None:
     assert leases.try_acquire(store, name="m", holder="b", duration=hold)  # a went silent
     lease = leases.find(store, "m")
     assert lease is not None and lease.holder == "b" and lease.transitions == 2
+
+
+def test_a_plan_answers_what_if_on_a_copy_of_the_fleet(fleet: Fleet) -> None:
+    from stratum.scheduling.planning import FleetChange, plan
+
+    change = FleetChange.model_validate({
+        "kind": "FleetChange",
+        "add": [{"site": "fra-1", "profile": "hgx-h200-141gb", "count": 16,
+                 "cluster": "fra-1-h200"}],
+        "remove": {"sites": ["us-east-1"]},
+        "workloads": [{"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
+                       "metadata": {"name": "h200-pretrain", "namespace": "research"},
+                       "spec": {"type": "training", "replicas": 4, "contract": {
+                           "compute": {"gpus": 8, "models": ["H200-SXM-141GB"]},
+                           "sovereignty": {"jurisdictions": ["EU"]}}}}]})
+    world = World.read(fleet.store)
+    with fleet.store.read() as tx:
+        version = tx.current_resource_version()
+    result = plan(change, nodes=world.nodes.values(), sites=world.sites,
+                  profiles=world.profiles, tenants=world.tenants,
+                  workloads=world.workloads.values(), placements=world.placements.values())
+    outcomes = {o.workload: o for o in result.outcomes}
+    assert outcomes["research/h200-pretrain"].after == "binds"
+    assert outcomes["research/h200-pretrain"].before != "binds"
+    assert len(set(outcomes["research/h200-pretrain"].nodes_after)) == 4
+    assert result.displaced == ("research/chat-us",)
+    assert "outside US" in outcomes["research/chat-us"].after
+    assert result.newly_bound == ["research/h200-pretrain"]
+    assert (result.before.nodes, result.after.nodes) == (20, 20 - 6 + 16)
+    assert result.after.gpus == result.before.gpus - 48 + 128
+    assert 0 < result.before.allocated_gpu_pct < 100
+    with fleet.store.read() as tx:
+        assert tx.current_resource_version() == version, "a plan must change nothing"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from stratum.cli import bench, discover, faults, resources, serve, up
+from stratum.cli import bench, discover, faults, plan, resources, serve, up
 
 app = typer.Typer(
     name="stratum",
@@ -22,6 +22,7 @@ serve.register(app)
 resources.register(app)
 discover.register(app)
 up.register(app)
+plan.register(app)
 app.add_typer(faults.app, name="fault")
 app.add_typer(bench.app, name="bench")
 

@@ -1,0 +1,177 @@
+"""Capacity planning: "what if" on a copy of the fleet, never on the fleet itself.
+
+A FleetChange adds node pools, removes sites, clusters or nodes, and brings expected new
+work. The plan places every waiting contract (and the new and displaced ones) before and
+after the change with the same engine the controllers use, and reports which would bind,
+utilisation and fragmentation on both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from pydantic import Field
+
+from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Site, Tenant, Workload
+from stratum.api.v1alpha1.meta import ObjectName, WireModel
+from stratum.scheduling.contracts import FleetNode, Held, WorkloadAsk, place_contract
+from stratum.scheduling.fleet import HOLDING_PHASES, fleet_nodes, held_devices
+from stratum.scheduling.request import MILLI
+
+
+class PoolAddition(WireModel):
+    site: ObjectName
+    profile: ObjectName
+    count: int = Field(ge=1, le=100_000)
+    cluster: ObjectName = "planned"
+    rack_prefix: str = "planned-r"
+    nodes_per_rack: int = Field(default=4, ge=1)
+
+
+class Removal(WireModel):
+    sites: list[str] = Field(default_factory=list)
+    clusters: list[str] = Field(default_factory=list)
+    nodes: list[str] = Field(default_factory=list)
+
+
+class FleetChange(WireModel):
+    api_version: str = "stratum.dev/v1alpha1"
+    kind: str = Field(default="FleetChange", pattern="^FleetChange$")
+    metadata: dict[str, str] = Field(default_factory=dict)
+    add: list[PoolAddition] = Field(default_factory=list)
+    remove: Removal = Field(default_factory=Removal)
+    workloads: list[Workload] = Field(default_factory=list, description="expected new load")
+
+
+@dataclass(frozen=True, slots=True)
+class FleetFigures:
+    nodes: int
+    gpus: int
+    allocated_gpu_pct: float
+    fragmented_free_pct: float  # free GPU capacity on GPUs that are partly taken
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    workload: str
+    before: str  # "binds", "running", or the reason it does not
+    after: str
+    nodes_after: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    before: FleetFigures
+    after: FleetFigures
+    outcomes: tuple[Outcome, ...]
+    displaced: tuple[str, ...]
+
+    @property
+    def newly_bound(self) -> list[str]:
+        return [o.workload for o in self.outcomes
+                if o.after == "binds" and o.before not in ("binds", "running")]
+
+
+def _key(w: Workload) -> str:
+    return f"{w.metadata.namespace}/{w.metadata.name}"
+
+
+def _added_nodes(change: FleetChange, profiles: Mapping[str, HardwareProfile]) -> list[Node]:
+    nodes = []
+    for pool in change.add:
+        if pool.profile not in profiles:
+            raise ValueError(f"add: HardwareProfile {pool.profile!r} does not exist")
+        gpus = [{"index": g.index, "health": "Healthy"} for g in profiles[pool.profile].spec.gpus]
+        for i in range(pool.count):
+            nodes.append(Node.model_validate({
+                "apiVersion": "stratum.dev/v1alpha1", "kind": "Node",
+                "metadata": {"name": f"{pool.cluster}-{pool.profile}-{i + 1:04d}"},
+                "spec": {"cluster": pool.cluster, "site": pool.site, "profile": pool.profile,
+                         "rack": f"{pool.rack_prefix}{i // pool.nodes_per_rack + 1}"},
+                "status": {"phase": "Ready", "gpus": gpus}}))
+    return nodes
+
+
+def _figures(fleet: list[FleetNode], held: list[Held]) -> FleetFigures:
+    free: dict[tuple[str, int], int] = {}
+    for node in fleet:
+        for g, ok in enumerate(node.gpu_healthy or (True,) * len(node.gpu_models)):
+            if ok:
+                free[(node.name, g)] = MILLI
+    for h in held:
+        for g in h.gpus:
+            if (h.node, g) in free:
+                free[(h.node, g)] -= h.milli
+    total = len(free) * MILLI
+    left = sum(max(v, 0) for v in free.values())
+    partial = sum(v for v in free.values() if 0 < v < MILLI)
+    return FleetFigures(
+        nodes=len(fleet), gpus=len(free),
+        allocated_gpu_pct=round(100 * (total - left) / total, 2) if total else 0.0,
+        fragmented_free_pct=round(100 * partial / left, 2) if left else 0.0)
+
+
+def _place_all(waiting: list[Workload], fleet: list[FleetNode], held: list[Held],
+               tenants: Mapping[str, Tenant], seed: int) -> dict[str, tuple[str, tuple[str, ...],
+                                                                          list[Held]]]:
+    results: dict[str, tuple[str, tuple[str, ...], list[Held]]] = {}
+    current = list(held)
+    for wl in sorted(waiting, key=lambda w: (-w.spec.contract.lifecycle.priority, _key(w))):
+        tenant = tenants.get(wl.metadata.namespace or "")
+        ask = WorkloadAsk(
+            tenant=wl.metadata.namespace or "", replicas=wl.spec.replicas,
+            contract=wl.spec.contract,
+            tenant_jurisdictions=frozenset(tenant.spec.allowed_jurisdictions) if tenant
+            else frozenset(), tenant_isolation=tenant.spec.isolation if tenant else "shared")
+        decision = place_contract(fleet, current, ask, seed=seed)
+        if decision.placed:
+            new = [Held(b.node, b.gpus, b.milli or MILLI, b.cpu_milli, b.memory_mib)
+                   for b in decision.bindings]
+            current += new
+            results[_key(wl)] = ("binds", tuple(b.node for b in decision.bindings), new)
+        else:
+            results[_key(wl)] = (decision.summary or "does not fit", (), [])
+    return results
+
+
+def plan(change: FleetChange, *, nodes: Iterable[Node], sites: Mapping[str, Site],
+         profiles: Mapping[str, HardwareProfile], tenants: Mapping[str, Tenant],
+         workloads: Iterable[Workload], placements: Iterable[Placement],
+         seed: int = 0) -> Plan:
+    nodes = list(nodes)
+    workloads = list(workloads)
+    placements = list(placements)
+    removed_sites = set(change.remove.sites)
+    removed_clusters = set(change.remove.clusters)
+    removed_nodes = set(change.remove.nodes)
+    for site in removed_sites - set(sites):
+        raise ValueError(f"remove.sites: {site!r} is not a Site")
+    kept = [n for n in nodes if n.spec.site not in removed_sites
+            and n.spec.cluster not in removed_clusters and n.metadata.name not in removed_nodes]
+    gone = {n.metadata.name for n in nodes} - {n.metadata.name for n in kept}
+    after_nodes = kept + _added_nodes(change, profiles)
+    live = [p for p in placements if p.status.phase in HOLDING_PHASES]
+    displaced = {f"{p.metadata.namespace}/{p.spec.workload}" for p in live
+                 if any(r.node in gone for r in p.spec.replicas)}
+    by_key = {_key(w): w for w in workloads}
+    waiting = [w for w in workloads if w.status.phase in (None, "Pending", "Rejected")]
+    waiting += list(change.workloads)
+    held_before, on_before = held_devices(live)
+    held_after, on_after = held_devices(
+        [p for p in live if f"{p.metadata.namespace}/{p.spec.workload}" not in displaced])
+    before_fleet = fleet_nodes(nodes, sites, profiles, on_before)
+    after_fleet = fleet_nodes(after_nodes, sites, profiles, on_after)
+    before = _place_all(waiting, before_fleet, held_before, tenants, seed)
+    after = _place_all(waiting + [by_key[k] for k in sorted(displaced) if k in by_key],
+                       after_fleet, held_after, tenants, seed)
+    outcomes = []
+    for key in sorted(set(before) | set(after)):
+        b = "running" if key in displaced else before.get(key, ("running", (), []))[0]
+        a, where, _ = after[key]
+        outcomes.append(Outcome(key, b, a, where))
+    return Plan(
+        before=_figures(before_fleet, held_before + [h for _, _, hs in before.values()
+                                                     for h in hs]),
+        after=_figures(after_fleet, held_after + [h for _, _, hs in after.values() for h in hs]),
+        outcomes=tuple(outcomes), displaced=tuple(sorted(displaced)))
