@@ -94,12 +94,18 @@ def test_a_failed_gpu_violates_the_contract_and_it_is_replaced_on_healthy_device
         fleet: Fleet) -> None:
     before = fleet.placement("research/llama-finetune")
     victim = before.spec.replicas[0].node
+    with fleet.store.read() as tx:
+        mark = tx.current_resource_version()
     fleet.backend.inject({"kind": "gpu-fail", "node": victim, "gpu": 3})
     fleet.manager.run_once()
     wl = fleet.workload("research/llama-finetune")
-    assert wl.status.phase == "Violated"
     assert wl.status.violations[-1].clause == "compute"
     assert f"GPU 3 on {victim}" in wl.status.violations[-1].message
+    # Within the one pass: Violated (seen by watchers), released, and bound again.
+    with fleet.store.read() as tx:
+        phases = [c.object["status"].get("phase") for c in tx.changes_since(mark, kind="Workload")]
+    assert phases == ["Violated", "Pending", "Bound"]
+    assert wl.status.phase == "Bound" and wl.status.attempt == 2
     fleet.clock.advance(2)
     after_world = fleet.settle(passes=3, seconds=2)
     wl = after_world.workloads["research/llama-finetune"]
@@ -145,7 +151,9 @@ def test_a_missed_latency_target_is_a_violation(fleet: Fleet) -> None:
     fleet.backend.inject({"kind": "link-degrade", "node": node, "gpu": 0})
     fleet.manager.run_once()
     wl = fleet.workload("research/chat-us")
-    assert wl.status.phase == "Violated"
+    assert wl.status.phase == "Bound" and wl.status.attempt == 2, "re-placed at once"
+    moved = fleet.placement("research/chat-us")
+    assert (node, [0]) not in [(r.node, r.gpus) for r in moved.spec.replicas]
     breaches = {v.clause: v.message for v in wl.status.violations}
     assert "> target 200 ms" in breaches["serviceLevel.p99LatencyMs"]
     # The same degradation halves throughput below the 50 rps the contract asks for too.

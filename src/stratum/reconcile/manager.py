@@ -69,6 +69,7 @@ class ControllerManager:
                                     telemetry_seconds=self.settings.telemetry_seconds)
         self.workloads = WorkloadController(store, backends, self.clock, seed=self.settings.seed)
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.leader = False
         self.passes = 0
@@ -92,8 +93,13 @@ class ControllerManager:
                                         daemon=True)
         self._thread.start()
 
+    def wake(self) -> None:
+        """Run a pass now rather than at the next poll (a write or a fault just happened)."""
+        self._wake.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
         if self.leader:
@@ -128,7 +134,10 @@ class ControllerManager:
                         last_rv = tx.current_resource_version()
                 backoff.reset()
                 self.last_error = None
-                self._stop.wait(s.poll_seconds)
+                woken = self._wake.wait(s.poll_seconds)
+                self._wake.clear()
+                if woken:
+                    last_pass = 0.0  # run a pass even if the store did not change
             except TemporaryError as err:
                 self._failed(str(err), backoff.fail(err.delay))
             except Exception as err:  # keep the loop alive whatever a pass hits

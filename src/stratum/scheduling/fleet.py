@@ -33,8 +33,9 @@ def fleet_nodes(nodes: Iterable[Node], sites: Mapping[str, Site],
         if hw is None or site is None:
             continue
         health = {g.index: g.health for g in node.status.gpus}
-        healthy = tuple(health.get(g.index, "Healthy") in ("Healthy", "Degraded")
-                        for g in hw.gpus)
+        # A degraded device keeps what runs on it (a report-only contract may accept it)
+        # but takes no new work.
+        healthy = tuple(health.get(g.index, "Healthy") == "Healthy" for g in hw.gpus)
         cores = sum(s.cores * s.threads_per_core for s in hw.sockets) or 1
         memory = hw.memory_gib or sum(n.memory_gib for s in hw.sockets for n in s.numa_nodes)
         ready = node.status.phase == "Ready"  # never place on a node nobody has observed

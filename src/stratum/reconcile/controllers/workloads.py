@@ -79,9 +79,14 @@ class WorkloadController:
             elif phase in (None, "Pending") or (phase == "Rejected" and fleet_changed):
                 pending.append(wl)
             elif phase in ("Bound", "Running"):
-                self._watch(wl, placement, runs.get(key), seen_nodes)
+                # A contract broken now and to be re-placed is placed again in this pass.
+                again = self._watch(wl, placement, runs.get(key), seen_nodes)
+                if again is not None:
+                    pending.append(again)
             elif phase == "Violated":
-                self._remediate(wl, placement, runs.get(key), seen_nodes)
+                again = self._remediate(wl, placement, runs.get(key), seen_nodes)
+                if again is not None:
+                    pending.append(again)
         pending.sort(key=lambda w: (-w.spec.contract.lifecycle.priority,
                                     w.metadata.creation_timestamp or self.clock.now(),
                                     key_of(w)))
@@ -186,29 +191,31 @@ class WorkloadController:
         return next(iter(self.backends.values()), None)
 
     def _watch(self, wl: Workload, placement: Placement | None, run: RunObservation | None,
-               nodes: dict[str, NodeObservation]) -> None:
+               nodes: dict[str, NodeObservation]) -> Workload | None:
+        """Follow a bound contract; return it when it must be placed again now."""
         key = key_of(wl)
         if placement is None:
             self._transition(wl, "Pending", "PlacementLost", "its Placement was deleted; "
                              "placing it again", warning=True)
-            return
+            return None
         if wl.metadata.generation != wl.status.observed_generation:
             self._stop(key, wl)
-            self._release(wl, placement, "Pending", "SpecChanged",
-                          "the spec changed: placing it again")
-            return
+            return self._release(wl, placement, "Pending", "SpecChanged",
+                                 "the spec changed: placing it again")
         breaches = _breaches(wl, placement, run, nodes)
         if breaches:
-            self._violate(wl, placement, breaches)
-            return
+            violated = self._violate(wl, placement, breaches)
+            if violated is None:
+                return None
+            return self._remediate(*violated, run, nodes)
         if run is None:
             if all(nodes.get(r.node) is None or nodes[r.node].reachable
                    for r in placement.spec.replicas):
                 self._launch(wl, placement)  # launched before a crash, or lost: start it
-            return  # behind a partition: it runs on, unseen; nothing to do
+            return None  # behind a partition: it runs on, unseen; nothing to do
         if run.uid != wl.metadata.uid or run.attempt != placement.spec.attempt:
             self._launch(wl, placement)
-            return
+            return None
         if run.phase == "Succeeded":
             self._stop(key, wl)
             self._release(wl, placement, "Succeeded", "Succeeded", run.message or "finished")
@@ -218,6 +225,7 @@ class WorkloadController:
                           warning=True)
         elif run.phase == "Running":
             self._running(wl, placement, run)
+        return None
 
     def _running(self, wl: Workload, placement: Placement, run: RunObservation) -> None:
         limit = wl.spec.contract.lifecycle.max_duration_seconds
@@ -260,7 +268,8 @@ class WorkloadController:
             return
 
     # -- violations --------------------------------------------------------------------
-    def _violate(self, wl: Workload, placement: Placement, breaches: list[Breach]) -> None:
+    def _violate(self, wl: Workload, placement: Placement,
+                 breaches: list[Breach]) -> tuple[Workload, Placement] | None:
         now = self.clock.now()
         body = wire(wl)
         violations = body["status"].get("violations", [])
@@ -271,36 +280,42 @@ class WorkloadController:
                                                     for b in breaches)})
         try:
             with self.store.write() as tx:
-                tx.replace(body, status_only=True)
+                updated = tx.replace(body, status_only=True)
                 p = wire(placement)
-                p["status"]["phase"] = "Violated"
                 p["spec"]["evidence"] = [*p["spec"].get("evidence", []), *[
                     {"clause": b.clause, "holds": False, "message": b.message}
                     for b in breaches]]
-                tx.replace(p)
+                p_updated = tx.replace(p)
+                p_updated["status"]["phase"] = "Violated"
+                p_updated = tx.replace(p_updated, status_only=True)
                 for b in breaches:
                     record_event(tx, wl, reason="ContractViolated", type="Warning", at=now,
                                  message=f"{b.clause}: {b.message}")
         except (Conflict, NotFound):
-            return
+            return None
+        return Workload.model_validate(updated), Placement.model_validate(p_updated)
 
     def _remediate(self, wl: Workload, placement: Placement | None,
-                   run: RunObservation | None, nodes: dict[str, NodeObservation]) -> None:
+                   run: RunObservation | None,
+                   nodes: dict[str, NodeObservation]) -> Workload | None:
+        """Re-place a violated contract (returned, Pending) or, for report-only contracts,
+        mark it Running again once every clause holds."""
         key = key_of(wl)
         if wl.spec.contract.lifecycle.on_violation == "replace" or placement is None:
             self._stop(key, wl)
-            if placement is not None:
-                self._release(wl, placement, "Pending", "Remediating",
-                              "re-placing on healthy devices after: " + wl.status.message,
-                              warning=True)
-            return
-        if placement and not _breaches(wl, placement, run, nodes):
+            if placement is None:
+                return None
+            return self._release(wl, placement, "Pending", "Remediating",
+                                 "re-placing on healthy devices after: " + wl.status.message,
+                                 warning=True)
+        if not _breaches(wl, placement, run, nodes):
             self._transition(wl, "Running", "ViolationCleared",
                              "every clause holds again", warning=False)
+        return None
 
     # -- helpers -----------------------------------------------------------------------
     def _release(self, wl: Workload, placement: Placement, phase: str, reason: str,
-                 message: str, *, warning: bool = False) -> None:
+                 message: str, *, warning: bool = False) -> Workload | None:
         now = self.clock.now()
         body = wire(wl)
         body["status"].update({"phase": phase, "message": message,
@@ -309,14 +324,15 @@ class WorkloadController:
             body["status"]["finishedAt"] = _iso(now)
         try:
             with self.store.write() as tx:
-                tx.replace(body, status_only=True)
+                updated = tx.replace(body, status_only=True)
                 p = wire(placement)
                 p["status"]["phase"] = phase if phase in ("Succeeded", "Failed") else "Released"
                 tx.replace(p, status_only=True)
                 record_event(tx, wl, reason=reason, message=message, at=now,
                              type="Warning" if warning else "Normal")
         except (Conflict, NotFound):
-            return
+            return None
+        return Workload.model_validate(updated)
 
     def _transition(self, wl: Workload, phase: str, reason: str, message: str, *,
                     warning: bool) -> None:

@@ -41,7 +41,7 @@ async def inject_fault(request: Request) -> dict[str, Any]:
     except ValueError as err:
         field = str(err).split(":", 1)[0]
         raise Invalid(str(err), causes=[Cause(field, str(err))]) from None
-    request.app.state.notifier.notify()
+    request.app.state.manager.wake()
     return fault.to_wire()
 
 
@@ -51,10 +51,12 @@ async def clear_fault(request: Request, fault_id: str) -> dict[str, Any]:
         cleared = _simulator(request).clear(fault_id)
     except KeyError:
         raise NotFound(f'fault "{fault_id}" is not in force') from None
+    request.app.state.manager.wake()
     return cleared[0].to_wire()
 
 
 @router.delete("/faults", summary="Clear every fault")
 async def clear_all(request: Request) -> dict[str, Any]:
     cleared = _simulator(request).clear()
+    request.app.state.manager.wake()
     return {"cleared": [f.to_wire() for f in cleared]}
