@@ -7,14 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
 import stratum
 from stratum.api.v1alpha1 import KINDS
 from stratum.server.limits import BodySizeLimit
-from stratum.server.routers import governance, health, resources
+from stratum.backends.simulated.backend import SimulatedBackend
+from stratum.reconcile.manager import ControllerManager, ManagerSettings
+from stratum.server.routers import governance, health, resources, simulation
+from stratum.server.security import authenticate
 from stratum.server.services.governance import GovernanceService
 from stratum.server.services.objects import ObjectService
 from stratum.server.services.tokens import TokenService
@@ -29,11 +32,19 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     store = store or ObjectStore.open(settings.database_url)
     notifier = ChangeNotifier()
 
+    simulator = SimulatedBackend(speed=settings.simulation_speed, seed=settings.seed)
+    manager = ControllerManager(store, {"simulated": simulator},
+                                settings=ManagerSettings(seed=settings.seed))
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
+        if settings.controllers:
+            manager.start()
         yield
         notifier.closing.set()
+        if settings.controllers:
+            await asyncio.to_thread(manager.stop)
         store.close()
 
     app = FastAPI(title="Stratum", version=stratum.__version__, lifespan=lifespan,
@@ -41,13 +52,21 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
                               "AI workloads with resource contracts.")
     app.state.store = store
     app.state.notifier = notifier
-    app.state.objects = ObjectService(store, on_write=notifier.notify)
+    def written() -> None:  # wake watchers and the controllers alike
+        notifier.notify()
+        manager.wake()
+
+    app.state.objects = ObjectService(store, on_write=written)
     app.state.tokens = TokenService(store)
     app.state.governance = GovernanceService(store)
     app.state.settings = settings
+    app.state.simulator = simulator
+    app.state.manager = manager
     app.include_router(health.router)
     app.include_router(resources.build_router())
     app.include_router(governance.build_router())
+    # Fault injection changes the fleet: as guarded as every other API route.
+    app.include_router(simulation.router, dependencies=[Depends(authenticate)])
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
