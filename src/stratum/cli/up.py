@@ -3,6 +3,7 @@ controllers, a simulated three-site fleet, two tenants, a catalog and running wo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,6 +22,10 @@ def up(
         help="Simulated time per real second (60: an hour of work takes a minute).",
         min=0.001, max=1_000_000)] = 60.0,
     seed: Annotated[int, typer.Option(help="Seed for simulated telemetry.")] = 0,
+    admin_token_file: Annotated[Path | None, typer.Option(
+        "--admin-token-file",
+        help="On a new store, write the first admin token here (mode 0600) instead of "
+             "printing it; a token already in the file is adopted.")] = None,
 ) -> None:
     """Start Stratum with a demo fleet. Run it again on the same home: it reuses the fleet."""
     from stratum.cli.serve import serve
@@ -48,11 +53,13 @@ def up(
     out.print(f"  simulated clock: {speed:g}x real time")
     out.print(f"  API:  {base}/apis/stratum.dev/v1alpha1    OpenAPI: {base}/docs")
     out.print("  try, in another terminal:")
-    for example in (f"export STRATUM_SERVER={base}", "stratum get sites",
+    for example in (f"export STRATUM_SERVER={base} STRATUM_TOKEN=<the admin token>",
+                    "stratum get sites",
                     "stratum get workloads -A -o wide",
                     "stratum describe workload llama-finetune -n research",
                     "stratum get nodes -l stratum.dev/site=fra-1",
                     "stratum fault inject gpu-fail --node fra-1-hgx-h100-001 --gpu 3",
                     "stratum get events -n research"):
         out.print(f"    {example}", markup=False)
-    serve(host=host, port=port, database_url=url, controllers=True, speed=speed, seed=seed)
+    serve(host=host, port=port, database_url=url, controllers=True, speed=speed, seed=seed,
+          admin_token_file=admin_token_file)
