@@ -66,6 +66,31 @@ def _quota(obj: dict[str, Any]) -> str:
     return "unlimited" if gpus is None else str(gpus)
 
 
+def _gpu_use(obj: dict[str, Any]) -> str:
+    """GPUs held by active workloads against the quota: 33/64, and per model when limited."""
+    quota = obj.get("spec", {}).get("quota", {})
+    usage = obj.get("status", {}).get("usage", {})
+    used = usage.get("gpus", 0)
+    text = f"{used}/{quota['gpus'] if quota.get('gpus') is not None else '-'}"
+    for model, limit in sorted((quota.get("gpusByModel") or {}).items()):
+        text += f" {model}:{(usage.get('gpusByModel') or {}).get(model, 0)}/{limit}"
+    return text
+
+
+def _budget_use(obj: dict[str, Any]) -> str:
+    budget = obj.get("spec", {}).get("budget")
+    if not budget:
+        return "-"
+    usage = obj.get("status", {}).get("usage", {})
+    if budget.get("gpuHours") is not None:
+        used, limit, unit = usage.get("gpuHours", 0), budget["gpuHours"], "GPU-h"
+    else:
+        used, limit, unit = usage.get("cost", 0), budget.get("amount"), \
+            budget.get("currency", "EUR")
+    pct = 100 * float(used) / float(limit) if limit else 0.0
+    return f"{float(used):g}/{float(limit):g} {unit} ({pct:.0f}%)/{budget.get('period', 'month')}"
+
+
 def _pools(obj: dict[str, Any]) -> str:
     pools = obj.get("spec", {}).get("nodePools", [])
     return ",".join(f"{p.get('count')}x {p.get('profile')}" for p in pools) or "none"
@@ -97,7 +122,8 @@ COLUMNS: dict[str, list[Column]] = {
                         ("PUBLISHED", _path("spec", "published")), AGE],
     "WorkloadTemplate": [NAME, ("VERSION", _path("spec", "version")),
                          ("PUBLISHED", _path("spec", "published")), AGE],
-    "Tenant": [NAME, ("ISOLATION", _path("spec", "isolation")), ("GPU-QUOTA", _quota),
+    "Tenant": [NAME, ("ISOLATION", _path("spec", "isolation")), ("GPUS", _gpu_use),
+               ("BUDGET", _budget_use),
                ("JURISDICTIONS", _path("spec", "allowedJurisdictions", default="any")),
                ("WEIGHT", _path("spec", "fairShareWeight")), AGE],
     "Policy": [NAME, ("ACTION", _path("spec", "action")),
@@ -124,6 +150,7 @@ WIDE_EXTRA: dict[str, list[Column]] = {
                  ("WITHIN", _path("spec", "contract", "topology", "withinReplica")),
                  ("ACROSS", _path("spec", "contract", "topology", "acrossReplicas")),
                  ("PLACEMENT", _path("status", "placement", default="-"))],
+    "Tenant": [("GPU-QUOTA", _quota)],
     "Node": [("RACK", _path("spec", "rack", default="-")),
              ("UNSCHEDULABLE", _path("spec", "unschedulable", default="false"))],
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from stratum.cli import bench, discover, faults, plan, resources, serve, up
+from stratum.cli import bench, discover, faults, governance, plan, resources, serve, up
 
 app = typer.Typer(
     name="stratum",
@@ -21,6 +21,7 @@ app = typer.Typer(
 serve.register(app)
 resources.register(app)
 discover.register(app)
+governance.register(app)
 up.register(app)
 plan.register(app)
 app.add_typer(faults.app, name="fault")

@@ -49,7 +49,10 @@ def _client() -> Any:
         config = load_config()
     except ApiError as err:
         fail_api(err)
-    return StratumClient(config.server, config.token)
+    # Warnings the server sends (a policy's warn action, a budget near its limit) go to
+    # stderr as they come, so that scripts reading stdout are not disturbed.
+    return StratumClient(config.server, config.token, on_warning=lambda w: console(
+        stderr=True).print(f"Warning: {w}", markup=False))
 
 
 def _default_namespace(namespace: str | None) -> str | None:

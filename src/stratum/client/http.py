@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -21,6 +22,15 @@ _BY_CODE: dict[int, type[ApiError]] = {
     422: errors.Invalid, 503: errors.Unavailable,
 }
 WireObject = dict[str, Any]
+_WARNING = re.compile(r'\d{3} \S+ "((?:[^"\\]|\\.)*)"')
+
+
+def parse_warnings(values: builtins.list[str]) -> builtins.list[str]:
+    """The texts of RFC 7234 Warning headers (`299 - "text"`, possibly several per line)."""
+    found = []
+    for value in values:
+        found += [re.sub(r"\\(.)", r"\1", m.group(1)) for m in _WARNING.finditer(value)]
+    return found
 
 
 def _error_from(response: httpx.Response) -> ApiError:
@@ -47,8 +57,13 @@ def _model(kind: str | type[Resource]) -> type[Resource]:
 
 
 class StratumClient:
-    def __init__(self, server: str, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, server: str, token: str | None = None, timeout: float = 30.0,
+                 on_warning: Callable[[str], None] | None = None) -> None:
         headers = {"User-Agent": "stratum-client"}
+        # Warnings the server sent with the last answer (a policy's warn action, a budget
+        # near its limit); `on_warning` hears each one as it comes.
+        self.warnings: builtins.list[str] = []
+        self._on_warning = on_warning
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.server = server.rstrip("/")
@@ -83,9 +98,49 @@ class StratumClient:
         except httpx.TransportError as err:
             raise Unavailable(f"cannot reach the Stratum server at {self.server}: {err}; is "
                               "`stratum serve` running, and is STRATUM_SERVER right?") from None
+        self.warnings = parse_warnings(response.headers.get_list("warning"))
+        for warning in self.warnings:
+            if self._on_warning is not None:
+                self._on_warning(warning)
         if response.status_code >= 400:
             raise _error_from(response)
         return response.json()
+
+    # -- identity, tokens, governance --------------------------------------------------
+    def whoami(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"{PREFIX}/whoami")
+        return result
+
+    def create_token(self, name: str, *, subject: str | None = None, role: str | None = None,
+                     tenant: str | None = None, service: bool = False,
+                     expires_in_seconds: int | None = None) -> dict[str, Any]:
+        """A new token; its value (`token`) is in this answer and never again."""
+        body: dict[str, Any] = {"name": name, "service": service}
+        for key, value in (("subject", subject), ("role", role), ("tenant", tenant),
+                           ("expiresInSeconds", expires_in_seconds)):
+            if value is not None:
+                body[key] = value
+        result: dict[str, Any] = self.request("POST", f"{PREFIX}/tokens", json=body)
+        return result
+
+    def list_tokens(self) -> builtins.list[dict[str, Any]]:
+        items: builtins.list[dict[str, Any]] = self.request("GET", f"{PREFIX}/tokens")["items"]
+        return items
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("DELETE", f"{PREFIX}/tokens/{token_id}")
+        return result
+
+    def sovereignty_report(self, *, tenant: str | None = None, start: str | None = None,
+                           end: str | None = None) -> builtins.list[dict[str, Any]]:
+        params = {k: v for k, v in (("tenant", tenant), ("from", start), ("to", end)) if v}
+        items: builtins.list[dict[str, Any]] = self.request(
+            "GET", f"{PREFIX}/reports/sovereignty", params=params)["items"]
+        return items
+
+    def verify_audit(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"{PREFIX}/audit/verify")
+        return result
 
     # -- verbs -------------------------------------------------------------------------
     def get(self, kind: str | type[Resource], name: str,

@@ -66,7 +66,7 @@ class GovernanceService:
             began = _when(status.get("boundAt") or status.get("runningAt")
                           or w["metadata"].get("creationTimestamp"))
             ended = _when(status.get("finishedAt"))
-            if since and (ended or now) < since or until and began and began > until:
+            if (since and (ended or now) < since) or (until and began and began > until):
                 continue
             placement = bound.get((ns, name))
             site_names = sorted({node_site.get(r.get("node"), "") or "?"

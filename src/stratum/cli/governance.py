@@ -1,0 +1,240 @@
+"""`login`, `whoami`, `token`, `report sovereignty` and `audit verify`: identity and proof."""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from stratum.cli.output import (
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    console,
+    fail,
+    fail_api,
+    print_json,
+    print_table,
+)
+from stratum.core.errors import ApiError
+
+token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
+report_app = typer.Typer(help="Compliance reports.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("login")(login)
+    app.command("whoami")(whoami)
+    token_app.command("create")(token_create)
+    token_app.command("list")(token_list)
+    token_app.command("revoke")(token_revoke)
+    app.add_typer(token_app, name="token")
+    report_app.command("sovereignty")(report_sovereignty)
+    app.add_typer(report_app, name="report")
+    audit_app.command("verify")(audit_verify)
+    app.add_typer(audit_app, name="audit")
+
+
+def _client(server: str | None = None, token: str | None = None) -> Any:
+    from stratum.client.config import load_config
+    from stratum.client.http import StratumClient
+
+    try:
+        config = load_config()
+    except ApiError as err:
+        fail_api(err)
+    return StratumClient(server or config.server, token or config.token,
+                         on_warning=lambda w: console(stderr=True).print(
+                             f"Warning: {w}", markup=False))
+
+
+def _roles(who: dict[str, Any]) -> str:
+    roles = [who["platformRole"]] if who.get("platformRole") else []
+    roles += [f"{r} of {t}" for t, r in sorted((who.get("tenantRoles") or {}).items())]
+    return ", ".join(roles) or "no roles yet"
+
+
+def login(
+    server: Annotated[str | None, typer.Option(
+        "--server", help="Server URL (default: STRATUM_SERVER or the config file).")] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", help="The token; without it, it is read from standard input.")] = None,
+) -> None:
+    """Check a token against the server, then keep server and token in the config file."""
+    from stratum.client.config import load_config, write_config_value
+
+    if token is None:
+        if sys.stdin.isatty():
+            token = typer.prompt("Token", hide_input=True)
+        else:
+            token = sys.stdin.readline()
+    token = (token or "").strip()
+    if not token:
+        fail("no token given: pass --token or type it in", code=EXIT_USAGE)
+    server = server or load_config().server
+    with _client(server, token) as client:
+        try:
+            who = client.whoami()
+        except ApiError as err:
+            fail_api(err, hint="nothing was saved")
+    write_config_value("server", server)
+    path = write_config_value("token", token)
+    console().print(f"Logged in to {server} as {who['subject']} ({_roles(who)}); "
+                    f"saved in {path}", markup=False)
+
+
+def whoami() -> None:
+    """Who the configured token speaks for, and its roles."""
+    with _client() as client:
+        try:
+            who = client.whoami()
+        except ApiError as err:
+            fail_api(err)
+    console().print(f"{who['subject']} ({_roles(who)}), token {who.get('tokenId')}",
+                    markup=False)
+
+
+def _seconds(text: str | None) -> int | None:
+    if text is None:
+        return None
+    match = _DURATION.match(text.strip())
+    if not match:
+        fail(f"--ttl: expected a number and a unit (s, m, h, d, w), e.g. 30d; got {text!r}",
+             code=EXIT_USAGE)
+    return int(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def token_create(
+    name: Annotated[str, typer.Argument(help="What the token is for, e.g. ci-pipeline.")],
+    subject: Annotated[str | None, typer.Option(
+        help="Whom it speaks for (default: you); a user as listed in Tenant members.")] = None,
+    role: Annotated[str | None, typer.Option(
+        help="platform-admin, platform-viewer or agent; with --tenant: tenant-admin, member "
+             "or viewer.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Bind the token to this tenant.")] = None,
+    service: Annotated[bool, typer.Option(
+        "--service", help="A service token (agents, automation): subject service:NAME.")
+    ] = False,
+    ttl: Annotated[str | None, typer.Option(help="Lifetime, e.g. 12h, 30d (default: none).")
+                   ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+) -> None:
+    """Create a token. Its value is printed once, on standard output; keep it safe."""
+    expires = _seconds(ttl)
+    with _client() as client:
+        try:
+            made = client.create_token(name, subject=subject, role=role, tenant=tenant,
+                                       service=service, expires_in_seconds=expires)
+        except ApiError as err:
+            fail_api(err)
+    if output == "json":
+        print_json(made)
+        return
+    console(stderr=True).print(
+        f"token {made['id']} for {made['subject']}"
+        + (f" ({made['role']}{' of ' + made['tenant'] if made.get('tenant') else ''})"
+           if made.get("role") else "")
+        + (f", expires {made['expiresAt']}" if made.get("expiresAt") else "")
+        + ": shown once, now", markup=False)
+    sys.stdout.write(made["token"] + "\n")
+
+
+def token_list(
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
+) -> None:
+    """Tokens you may manage (all, for platform admins). Secrets are never shown."""
+    with _client() as client:
+        try:
+            items = client.list_tokens()
+        except ApiError as err:
+            fail_api(err)
+    if output == "json":
+        print_json(items)
+        return
+    print_table(["ID", "NAME", "SUBJECT", "ROLE", "TENANT", "STATE", "EXPIRES", "CREATED-BY"],
+                [[t["id"], t["name"], t["subject"], t.get("role") or "-",
+                  t.get("tenant") or "-", t["state"], t.get("expiresAt") or "never",
+                  t["createdBy"]] for t in items])
+
+
+def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
+    """Revoke a token: it stops working at once, for good."""
+    with _client() as client:
+        try:
+            client.revoke_token(token_id)
+        except ApiError as err:
+            fail_api(err)
+    console().print(f"token {token_id} revoked", markup=False)
+
+
+REPORT_COLUMNS = ("tenant", "workload", "phase", "dataClassification", "sites", "countries",
+                  "jurisdictions", "from", "to", "allowedBy")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return "-" if value in (None, "") else str(value)
+
+
+def report_sovereignty(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
+    start: Annotated[str | None, typer.Option(
+        "--from", help="Only work running at or after this time (ISO 8601).")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--to", help="Only work that began at or before this time (ISO 8601).")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="table, csv or json.")
+                      ] = "table",
+) -> None:
+    """Every workload: where it runs or ran, under which law, since when, and the policies
+    that allowed it there."""
+    if output not in ("table", "csv", "json"):
+        fail(f"--output: expected table, csv or json, got {output!r}", code=EXIT_USAGE)
+    with _client() as client:
+        try:
+            rows = client.sovereignty_report(tenant=tenant, start=start, end=end)
+        except ApiError as err:
+            fail_api(err)
+    if output == "json":
+        print_json(rows)
+    elif output == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(REPORT_COLUMNS)
+        for row in rows:
+            writer.writerow([_cell(row.get(c)) for c in REPORT_COLUMNS])
+    elif not rows:
+        console(stderr=True).print("No workloads found.", markup=False)
+    else:
+        print_table([c.upper() if c != "dataClassification" else "DATA"
+                     for c in REPORT_COLUMNS],
+                    [[_cell(row.get(c)) for c in REPORT_COLUMNS] for row in rows])
+
+
+def audit_verify(
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+) -> None:
+    """Check the audit log's hash chain: name every record edited, removed or out of place.
+    Exits 1 when the chain is broken."""
+    with _client() as client:
+        try:
+            result = client.verify_audit()
+        except ApiError as err:
+            fail_api(err)
+    if output == "json":
+        print_json(result)
+    elif result["ok"]:
+        console().print(f"audit log intact: {result['records']} records, head "
+                        f"{result['head'][:16]}", markup=False)
+    else:
+        out = console(stderr=True)
+        out.print(f"audit log BROKEN: {len(result['problems'])} problem(s) in "
+                  f"{result['records']} records ({result['expected']} written)", markup=False)
+        for problem in result["problems"]:
+            out.print(f"  record {problem['sequence']}: {problem['message']}", markup=False)
+    if not result["ok"]:
+        raise typer.Exit(EXIT_REFUSED)
