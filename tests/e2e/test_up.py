@@ -3,6 +3,7 @@ an injected fault and heal; a second `up` on the same home reuses the fleet."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ADMIN_TOKEN, free_port, run_cli
+from tests.conftest import ADMIN_TOKEN, EXAMPLES, free_port, run_cli
 
 API = "/apis/stratum.dev/v1alpha1"
 
@@ -82,6 +83,13 @@ def test_up_runs_the_demo_and_heals_an_injected_fault(tmp_path: Path) -> None:
         bad = run_cli("fault", "inject", "gpu-fail", "--node", "no-such-node", "--gpu", "0",
                       env=env)
         assert bad.returncode == 1 and "is not a simulated node" in bad.stderr
+        planned = run_cli("plan", "-f", str(EXAMPLES / "reference" / "fleet-change.yaml"),
+                          "-o", "json", env=env)
+        assert planned.returncode == 0, planned.stderr
+        plan = json.loads(planned.stdout)
+        assert plan["newlyBound"] == ["research/h200-pretrain"]
+        assert plan["displaced"] == ["research/chat-us"]
+        assert plan["after"]["gpus"] == plan["before"]["gpus"] - 48 + 128
     finally:
         first = stop(proc)
     assert "38 objects created, 0 reused" in first

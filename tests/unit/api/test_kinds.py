@@ -15,10 +15,20 @@ from tests.conftest import EXAMPLES
 
 
 def example_documents() -> list[Any]:
+    """Every object in examples/ (FleetChange plans are client-side documents, not kinds)."""
     docs = []
     for path in sorted(EXAMPLES.rglob("*.yaml")):
-        docs += [d.data for d in load_documents(path.read_text(), str(path))]
+        docs += [d.data for d in load_documents(path.read_text(), str(path))
+                 if d.data.get("kind") != "FleetChange"]
     return docs
+
+
+def test_the_example_fleet_change_is_a_valid_plan() -> None:
+    from stratum.scheduling.planning import FleetChange
+
+    path = EXAMPLES / "reference" / "fleet-change.yaml"
+    change = FleetChange.model_validate(load_documents(path.read_text(), str(path))[0].data)
+    assert change.add[0].count == 16 and change.remove.sites == ["us-east-1"]
 
 
 def test_examples_hold_a_manifest_of_every_kind() -> None:
