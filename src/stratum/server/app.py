@@ -13,9 +13,9 @@ from pydantic.json_schema import models_json_schema
 
 import stratum
 from stratum.api.v1alpha1 import KINDS
-from stratum.server.limits import BodySizeLimit
 from stratum.backends.simulated.backend import SimulatedBackend
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
+from stratum.server.limits import BodySizeLimit
 from stratum.server.routers import governance, health, resources, simulation
 from stratum.server.security import authenticate
 from stratum.server.services.governance import GovernanceService
