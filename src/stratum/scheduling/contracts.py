@@ -11,8 +11,11 @@ replicas) are refused with a reason rather than bound without proof.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
 
 from stratum.api.v1alpha1.contract import Contract
 from stratum.scheduling.decision import Decision
@@ -22,6 +25,9 @@ from stratum.scheduling.snapshot import NodeSpec, Snapshot
 
 # A MIG profile "Ng.XXgb" takes N of the 7 compute slices of an A100/H100-class GPU.
 MIG_SLICES = 7
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,63 +120,163 @@ def replica_request(contract: Contract) -> Request:
     return Request(cpu_milli=cpu, memory_mib=mem)
 
 
+@dataclass(frozen=True, slots=True)
+class FleetState:
+    """The fleet for one round of decisions: every node with what is held already taken, and
+    per-node facts as arrays so that each contract's filters are vectorised. Binding a
+    contract returns a new state that differs only where its replicas went."""
+
+    nodes: tuple[FleetNode, ...]
+    snapshot: Snapshot
+    index: dict[str, int]
+    site_of: IntArray  # node -> position in `sites`
+    sites: tuple[FleetNode, ...]  # one representative node per site, for its law and kind
+    schedulable: BoolArray
+    min_gpu_memory: FloatArray  # smallest GPU memory on the node (0: unknown or no GPU)
+    all_nvlink: BoolArray
+    tenants_on: dict[str, frozenset[str]]
+
+    @classmethod
+    def build(cls, nodes: Sequence[FleetNode], held: Sequence[Held] = (), *,
+              pristine: bool = False) -> FleetState:
+        """Held devices and failed GPUs taken in bulk. `pristine`: an empty, healthy fleet,
+        to tell "not now" (Pending) from "never" (Rejected)."""
+        nodes = tuple(nodes)
+        index = {n.name: i for i, n in enumerate(nodes)}
+        snap = Snapshot.build([NodeSpec(n.name, n.cpu_milli, n.memory_mib, len(n.gpu_models),
+                                        n.model) for n in nodes]) if nodes else None
+        tenants: dict[str, set[str]] = {}
+        if snap is not None and not pristine:
+            gpu = snap.gpu_free.copy()
+            cpu = snap.cpu_free.copy()
+            mem = snap.memory_free.copy()
+            pods = snap.pods_by_class.copy()
+            width = snap.width
+            for h in held:
+                i = index.get(h.node)
+                if i is None:
+                    continue
+                for g in h.gpus:
+                    if g < gpu.shape[1]:
+                        gpu[i, g] -= h.milli
+                cpu[i] -= h.cpu_milli
+                mem[i] -= h.memory_mib
+                klass = width + 1 if not h.gpus else (0 if h.milli < MILLI
+                                                      else min(len(h.gpus), width))
+                pods[i, klass] += 1
+            for i, n in enumerate(nodes):
+                for g, ok in enumerate(n.gpu_healthy):
+                    if not ok:
+                        gpu[i, g] = 0  # a failed GPU is never given out
+                tenants[n.name] = set(n.tenants)
+            # Two placements racing for one device (a bug, or a store edited by hand) must
+            # not stop the controllers: clip, and let the overlap show as no free capacity.
+            snap = snap.with_free(cpu_free=np.maximum(cpu, 0), memory_free=np.maximum(mem, 0),
+                                  gpu_free=np.clip(gpu, 0, MILLI), pods_by_class=pods)
+        site_names: dict[str, int] = {}
+        reps: list[FleetNode] = []
+        site_of = np.zeros(len(nodes), dtype=np.int64)
+        for i, n in enumerate(nodes):
+            if n.site not in site_names:
+                site_names[n.site] = len(reps)
+                reps.append(n)
+            site_of[i] = site_names[n.site]
+        return cls(
+            nodes=nodes, snapshot=snap if snap is not None else _EMPTY, index=index,
+            site_of=site_of, sites=tuple(reps),
+            schedulable=np.array([pristine or n.schedulable for n in nodes], dtype=np.bool_),
+            min_gpu_memory=np.array([min(n.gpu_memory_gib) if n.gpu_memory_gib else 0.0
+                                     for n in nodes], dtype=np.float64),
+            all_nvlink=np.array([bool(n.gpu_nvlink) and all(n.gpu_nvlink) for n in nodes],
+                                dtype=np.bool_),
+            tenants_on={} if pristine else {k: frozenset(v) for k, v in tenants.items() if v})
+
+    def bind(self, tenant: str, bindings: Sequence[ReplicaBinding]) -> FleetState:
+        snap = self.snapshot
+        tenants = dict(self.tenants_on)
+        for b in bindings:
+            i = self.index[b.node]
+            snap = snap.allocate(Decision(node=i, node_name=b.node, gpus=b.gpus,
+                                          milli=(b.milli or MILLI) if b.gpus else 0,
+                                          cpu_milli=b.cpu_milli, memory_mib=b.memory_mib))
+            tenants[b.node] = tenants.get(b.node, frozenset()) | {tenant}
+        return replace(self, snapshot=snap, tenants_on=tenants)
+
+
+_EMPTY = Snapshot.build([NodeSpec("none", 0, 0, 0)])
+
+
+class _FirstFit:
+    """Feasibility only: the first node that fits, its tightest GPUs."""
+
+    name = "first-fit"
+
+    def place(self, snapshot: Snapshot, request: Request) -> Decision:
+        fits = np.flatnonzero(snapshot.feasible(request))
+        if fits.size == 0:
+            return snapshot.fail(request)
+        node = int(fits[0])
+        return snapshot.decide(node, snapshot.tightest_gpus(node, request), request, 0.0)
+
+
 @dataclass
 class _Filter:
     clause: str
     why: str
-    count: int = 0
-    nodes: list[str] = field(default_factory=list)
+    passed: BoolArray
 
 
-def _eligible(nodes: Sequence[FleetNode], ask: WorkloadAsk,
-              request: Request) -> tuple[list[FleetNode], list[_Filter]]:
-    """Nodes every node-level hard clause allows; each excluded node charged to one clause."""
+def _filters(state: FleetState, ask: WorkloadAsk, request: Request) -> list[_Filter]:
+    """Every node-level hard clause as a mask over the nodes, in the order they are charged."""
     c = ask.contract
     sov = c.sovereignty
+    n = len(state.nodes)
     jurisdictions = set(sov.jurisdictions)
-    filters = [
-        _Filter("schedulable", "are unhealthy, unreachable or cordoned"),
-        _Filter("sovereignty.jurisdictions", f"outside {'/'.join(sorted(jurisdictions))}"),
-        _Filter("tenant.allowedJurisdictions",
-                f"outside the tenant's {'/'.join(sorted(ask.tenant_jurisdictions))}"),
-        _Filter("sovereignty.countries", f"outside {'/'.join(sov.countries)}"),
-        _Filter("sovereignty.siteKinds", f"not at a {'/'.join(sov.site_kinds)} site"),
-        _Filter("sovereignty.denyProviders", f"run by {'/'.join(sov.deny_providers)}"),
-        _Filter("compute.minGpuMemoryGiB", f"have GPUs under {c.compute.min_gpu_memory_gib} GiB"),
-        _Filter("topology.withinReplica", "have no NVLink between their GPUs"),
-        _Filter("isolation", "hold other tenants' work (dedicated-node)"),
-    ]
-    by_clause = {f.clause: f for f in filters}
-    dedicated = "dedicated-node" in (c.isolation, ask.tenant_isolation)
-    keep = []
-    for node in nodes:
-        failed = None
-        if not node.schedulable:
-            failed = "schedulable"
-        elif jurisdictions and not (node.jurisdictions & jurisdictions):
-            failed = "sovereignty.jurisdictions"
-        elif ask.tenant_jurisdictions and not (node.jurisdictions & ask.tenant_jurisdictions):
-            failed = "tenant.allowedJurisdictions"
-        elif sov.countries and node.country not in sov.countries:
-            failed = "sovereignty.countries"
-        elif sov.site_kinds and node.site_kind not in sov.site_kinds:
-            failed = "sovereignty.siteKinds"
-        elif node.provider in sov.deny_providers:
-            failed = "sovereignty.denyProviders"
-        elif request.gpu_count and c.compute.min_gpu_memory_gib and (
-                not node.gpu_memory_gib
-                or min(node.gpu_memory_gib) < c.compute.min_gpu_memory_gib):  # 0 is "unknown"
-            failed = "compute.minGpuMemoryGiB"
-        elif c.topology.within_replica == "nvlink" and (request.gpu_count or 0) > 1 and \
-                not (node.gpu_nvlink and all(node.gpu_nvlink)):
-            failed = "topology.withinReplica"
-        elif dedicated and node.tenants - {ask.tenant}:
-            failed = "isolation"
-        if failed:
-            by_clause[failed].count += 1
-        else:
-            keep.append(node)
-    return keep, filters
+
+    def per_site(ok: Callable[[FleetNode], bool]) -> BoolArray:
+        site_ok = np.array([ok(s) for s in state.sites], dtype=np.bool_)
+        mask: BoolArray = site_ok[state.site_of] if n else np.zeros(0, dtype=np.bool_)
+        return mask
+
+    everywhere = np.ones(n, dtype=np.bool_)
+    filters = [_Filter("schedulable", "are unhealthy, unreachable or cordoned",
+                       state.schedulable)]
+    if jurisdictions:
+        filters.append(_Filter("sovereignty.jurisdictions",
+                               f"outside {'/'.join(sorted(jurisdictions))}",
+                               per_site(lambda s: bool(s.jurisdictions & jurisdictions))))
+    if ask.tenant_jurisdictions:
+        filters.append(_Filter(
+            "tenant.allowedJurisdictions",
+            f"outside the tenant's {'/'.join(sorted(ask.tenant_jurisdictions))}",
+            per_site(lambda s: bool(s.jurisdictions & ask.tenant_jurisdictions))))
+    if sov.countries:
+        filters.append(_Filter("sovereignty.countries", f"outside {'/'.join(sov.countries)}",
+                               per_site(lambda s: s.country in sov.countries)))
+    if sov.site_kinds:
+        filters.append(_Filter("sovereignty.siteKinds",
+                               f"not at a {'/'.join(sov.site_kinds)} site",
+                               per_site(lambda s: s.site_kind in sov.site_kinds)))
+    if sov.deny_providers:
+        filters.append(_Filter("sovereignty.denyProviders",
+                               f"run by {'/'.join(sov.deny_providers)}",
+                               per_site(lambda s: s.provider not in sov.deny_providers)))
+    if request.gpu_count and c.compute.min_gpu_memory_gib:
+        # 0 means the memory is unknown: it cannot prove the minimum.
+        filters.append(_Filter("compute.minGpuMemoryGiB",
+                               f"have GPUs under {c.compute.min_gpu_memory_gib:g} GiB",
+                               state.min_gpu_memory >= c.compute.min_gpu_memory_gib))
+    if c.topology.within_replica == "nvlink" and request.gpu_count > 1:
+        filters.append(_Filter("topology.withinReplica", "have no NVLink between their GPUs",
+                               state.all_nvlink))
+    if "dedicated-node" in (c.isolation, ask.tenant_isolation) and state.tenants_on:
+        others = everywhere.copy()
+        for name, tenants in state.tenants_on.items():
+            if tenants - {ask.tenant}:
+                others[state.index[name]] = False
+        filters.append(_Filter("isolation", "hold other tenants' work (dedicated-node)",
+                               others))
+    return filters
 
 
 def _unsupported(contract: Contract) -> list[ClauseNote]:
@@ -193,63 +299,45 @@ def _unsupported(contract: Contract) -> list[ClauseNote]:
     return notes
 
 
-def _snapshot(nodes: Sequence[FleetNode], held: Sequence[Held],
-              pristine: bool) -> Snapshot:
-    snap = Snapshot.build([NodeSpec(n.name, n.cpu_milli, n.memory_mib, len(n.gpu_models),
-                                    n.model) for n in nodes])
-    if pristine:
-        return snap
-    index = {n.name: i for i, n in enumerate(nodes)}
-    for h in held:
-        i = index.get(h.node)
-        if i is not None:
-            snap = snap.allocate(Decision(node=i, node_name=h.node, gpus=h.gpus,
-                                          milli=h.milli if h.gpus else 0,
-                                          cpu_milli=h.cpu_milli, memory_mib=h.memory_mib))
-    for i, n in enumerate(nodes):  # a failed GPU can never be given out
-        broken = tuple(g for g, ok in enumerate(n.gpu_healthy) if not ok
-                       and snap.gpu_free[i, g] > 0)
-        for g in broken:
-            snap = snap.allocate(Decision(node=i, node_name=n.name, gpus=(g,),
-                                          milli=int(snap.gpu_free[i, g])))
-    return snap
-
-
-def _gang(nodes: list[FleetNode], held: Sequence[Held], ask: WorkloadAsk, request: Request,
-          policy: Policy, pristine: bool) -> tuple[list[ReplicaBinding], str]:
+def _gang(state: FleetState, rows: IntArray, ask: WorkloadAsk, request: Request,
+          policy: Policy) -> tuple[list[ReplicaBinding], str]:
+    """Every replica on the eligible `rows`, or none: replica by replica on one evolving
+    snapshot, so the gang is one decision."""
     spread = ask.contract.availability.spread_across == "node"
-    snap = _snapshot(nodes, held, pristine)
+    snap = state.snapshot.subset(rows)
     bindings: list[ReplicaBinding] = []
-    used: set[str] = set()
+    used: set[int] = set()
     for replica in range(ask.replicas):
+        view, view_rows = snap, np.arange(len(rows))
         if spread and used:
-            remaining = [n for n in nodes if n.name not in used]
-            if not remaining:
-                return [], f"spread across nodes needs {ask.replicas} nodes, {len(nodes)} fit"
-            extra = [Held(b.node, b.gpus, b.milli or MILLI, b.cpu_milli, b.memory_mib)
-                     for b in bindings]
-            snap = _snapshot(remaining, [*held, *extra], pristine)
-            current = remaining
-        else:
-            current = nodes
-        decision = policy.place(snap, request)
+            view_rows = np.array([r for r in range(len(rows)) if r not in used],
+                                 dtype=np.int64)
+            if view_rows.size == 0:
+                return [], (f"spread across nodes needs {ask.replicas} nodes, "
+                            f"{len(rows)} are eligible")
+            view = snap.subset(view_rows)
+        decision = policy.place(view, request)
         if not decision.placed:
             return [], f"replica {replica}: {decision.explanation}"
-        node = current[decision.node].name
+        local = int(view_rows[decision.node])
+        node = state.nodes[int(rows[local])].name
         bindings.append(ReplicaBinding(replica, node, decision.gpus,
                                        decision.milli if request.is_sharing else None,
                                        request.cpu_milli, request.memory_mib))
-        used.add(node)
-        snap = snap.allocate(decision, request=request)
+        used.add(local)
+        snap = snap.allocate(replace(decision, node=local, node_name=snap.names[local]),
+                             request=request)
     return bindings, ""
 
 
-def place_contract(nodes: Sequence[FleetNode], held: Sequence[Held], ask: WorkloadAsk, *,
-                   seed: int = 0, policy: Policy | None = None) -> ContractDecision:
+def place_contract(state: FleetState, ask: WorkloadAsk, *, policy: Policy | None = None,
+                   pristine: FleetState | None = None, seed: int = 0) -> ContractDecision:
     """Bind every replica, or explain per clause why not (and whether it ever could).
 
     `policy` (default: Stratum's, fresh) picks each replica's node; pass the same object
-    across calls so that it keeps learning the workload mix.
+    across calls so that it keeps learning the workload mix. `pristine` is the same fleet
+    empty and healthy (FleetState.build(..., pristine=True)); without it a failure is
+    reported as Pending, never as Rejected.
     """
     policy = policy or make_policy("stratum", seed=seed)
     unsupported = _unsupported(ask.contract)
@@ -257,24 +345,34 @@ def place_contract(nodes: Sequence[FleetNode], held: Sequence[Held], ask: Worklo
         return ContractDecision(placed=False, reasons=tuple(unsupported), ever_possible=False,
                                 summary="; ".join(n.message for n in unsupported))
     request = replica_request(ask.contract)
-    eligible, filters = _eligible(nodes, ask, request)
-    reasons = [ClauseNote(f.clause, f"{f.count} {f.why}", f.count) for f in filters if f.count]
-    head = f"0/{len(nodes)} nodes"
-    if not eligible:
-        summary = f"{head}: " + ", ".join(r.message for r in reasons) if reasons else \
-            "no nodes in the fleet"
-        return ContractDecision(False, reasons=tuple(reasons), ever_possible=False,
-                                summary=summary)
-    bindings, why = _gang(eligible, held, ask, request, policy, pristine=False)
-    if not bindings:
-        _, never = _gang(eligible, (), ask, request, policy, pristine=True)
-        reasons.append(ClauseNote("compute", why, len(eligible)))
-        summary = ", ".join([why, *(r.message for r in reasons[:-1])])
-        return ContractDecision(False, reasons=tuple(reasons), ever_possible=not never,
-                                summary=summary)
-    return ContractDecision(True, bindings=tuple(bindings),
-                            evidence=tuple(_evidence(nodes, ask, bindings)),
-                            summary=f"{len(bindings)} replica(s) bound")
+    total = len(state.nodes)
+    left = np.ones(total, dtype=np.bool_)
+    reasons = []
+    for f in _filters(state, ask, request):
+        out = int((left & ~f.passed).sum())
+        if out:
+            reasons.append(ClauseNote(f.clause, f"{out} {f.why}", out))
+        left &= f.passed
+    rows = np.flatnonzero(left)
+    bindings, why = _gang(state, rows, ask, request, policy) if rows.size else (
+        [], "no node passes the clauses")
+    if bindings:
+        return ContractDecision(True, bindings=tuple(bindings),
+                                evidence=tuple(_evidence(state.nodes, ask, bindings)),
+                                summary=f"{len(bindings)} replica(s) bound")
+    if rows.size:
+        reasons.append(ClauseNote("compute", why, int(rows.size)))
+    summary = f"0/{total} nodes can take the gang now: " + ", ".join(
+        r.message for r in reasons) if reasons else "no nodes in the fleet"
+    ever = False
+    if pristine is not None and len(pristine.nodes):
+        mask = np.ones(len(pristine.nodes), dtype=np.bool_)
+        for f in _filters(pristine, ask, request):
+            mask &= f.passed
+        prow = np.flatnonzero(mask)
+        ever = bool(prow.size) and bool(_gang(pristine, prow, ask, request, _FirstFit())[0])
+    return ContractDecision(False, reasons=tuple(reasons), ever_possible=ever,
+                            summary=summary)
 
 
 def _evidence(nodes: Sequence[FleetNode], ask: WorkloadAsk,

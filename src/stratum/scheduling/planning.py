@@ -15,8 +15,15 @@ from pydantic import Field
 
 from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Site, Tenant, Workload
 from stratum.api.v1alpha1.meta import ObjectName, WireModel
-from stratum.scheduling.contracts import FleetNode, Held, WorkloadAsk, place_contract
+from stratum.scheduling.contracts import (
+    FleetNode,
+    FleetState,
+    Held,
+    WorkloadAsk,
+    place_contract,
+)
 from stratum.scheduling.fleet import HOLDING_PHASES, fleet_nodes, held_devices
+from stratum.scheduling.policies import make_policy
 from stratum.scheduling.request import MILLI
 
 
@@ -116,7 +123,9 @@ def _place_all(waiting: list[Workload], fleet: list[FleetNode], held: list[Held]
                tenants: Mapping[str, Tenant], seed: int) -> dict[str, tuple[str, tuple[str, ...],
                                                                           list[Held]]]:
     results: dict[str, tuple[str, tuple[str, ...], list[Held]]] = {}
-    current = list(held)
+    state = FleetState.build(fleet, held)
+    pristine = FleetState.build(fleet, pristine=True)
+    policy = make_policy("stratum", seed=seed)
     for wl in sorted(waiting, key=lambda w: (-w.spec.contract.lifecycle.priority, _key(w))):
         tenant = tenants.get(wl.metadata.namespace or "")
         ask = WorkloadAsk(
@@ -124,11 +133,11 @@ def _place_all(waiting: list[Workload], fleet: list[FleetNode], held: list[Held]
             contract=wl.spec.contract,
             tenant_jurisdictions=frozenset(tenant.spec.allowed_jurisdictions) if tenant
             else frozenset(), tenant_isolation=tenant.spec.isolation if tenant else "shared")
-        decision = place_contract(fleet, current, ask, seed=seed)
+        decision = place_contract(state, ask, policy=policy, pristine=pristine)
         if decision.placed:
             new = [Held(b.node, b.gpus, b.milli or MILLI, b.cpu_milli, b.memory_mib)
                    for b in decision.bindings]
-            current += new
+            state = state.bind(ask.tenant, decision.bindings)
             results[_key(wl)] = ("binds", tuple(b.node for b in decision.bindings), new)
         else:
             results[_key(wl)] = (decision.summary or "does not fit", (), [])

@@ -97,6 +97,52 @@ class Snapshot:
             generation=0,
         )
 
+    def subset(self, rows: Sequence[int] | IntArray) -> Snapshot:
+        """The same state restricted to `rows` (in that order), as a new lineage: what a
+        filter outside the snapshot (sovereignty, topology) leaves for a policy to score."""
+        idx = np.asarray(rows, dtype=np.int64)
+        if idx.size == 0:
+            raise ValueError("a snapshot needs at least one node")
+        return replace(
+            self,
+            names=tuple(self.names[int(i)] for i in idx),
+            model_idx=_frozen(self.model_idx[idx]),
+            gpu_count=_frozen(self.gpu_count[idx]),
+            cpu_capacity=_frozen(self.cpu_capacity[idx]),
+            memory_capacity=_frozen(self.memory_capacity[idx]),
+            cpu_free=_frozen(self.cpu_free[idx]),
+            memory_free=_frozen(self.memory_free[idx]),
+            gpu_free=_frozen(self.gpu_free[idx]),
+            gpu_free_total=_frozen(self.gpu_free_total[idx]),
+            gpu_full=_frozen(self.gpu_full[idx]),
+            gpu_max=_frozen(self.gpu_max[idx]),
+            pods_by_class=_frozen(self.pods_by_class[idx]),
+            node_generation=_frozen(np.zeros(idx.size, dtype=np.int64)),
+            lineage=next(_lineages),
+            generation=0,
+        )
+
+    def with_free(self, *, cpu_free: IntArray, memory_free: IntArray, gpu_free: IntArray,
+                  pods_by_class: IntArray) -> Snapshot:
+        """The same fleet with these free resources (a bulk load of what is already held),
+        as a new lineage; the derived per-node summaries are recomputed."""
+        if (gpu_free < 0).any() or (gpu_free > MILLI).any() or (cpu_free < 0).any() \
+                or (memory_free < 0).any():
+            raise ValueError("free resources must lie between 0 and the capacity")
+        return replace(
+            self,
+            cpu_free=_frozen(cpu_free.astype(np.int64)),
+            memory_free=_frozen(memory_free.astype(np.int64)),
+            gpu_free=_frozen(gpu_free.astype(np.int64)),
+            gpu_free_total=_frozen(gpu_free.sum(axis=1).astype(np.int64)),
+            gpu_full=_frozen((gpu_free == MILLI).sum(axis=1).astype(np.int64)),
+            gpu_max=_frozen(gpu_free.max(axis=1).astype(np.int64)),
+            pods_by_class=_frozen(pods_by_class.astype(np.int64)),
+            node_generation=_frozen(np.zeros(self.size, dtype=np.int64)),
+            lineage=next(_lineages),
+            generation=0,
+        )
+
     # ---- shape ----------------------------------------------------------------------------
     @property
     def size(self) -> int:

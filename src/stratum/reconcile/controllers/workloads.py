@@ -31,7 +31,13 @@ from stratum.core.clock import Clock
 from stratum.core.errors import Conflict, NotFound
 from stratum.reconcile.events import record_event
 from stratum.reconcile.world import World, key_of, wire
-from stratum.scheduling.contracts import ContractDecision, Held, WorkloadAsk, place_contract
+from stratum.scheduling.contracts import (
+    ContractDecision,
+    FleetState,
+    ReplicaBinding,
+    WorkloadAsk,
+    place_contract,
+)
 from stratum.scheduling.fleet import HOLDING_PHASES, fleet_nodes, held_devices
 from stratum.scheduling.policies import make_policy
 from stratum.store.objects import ObjectStore
@@ -69,7 +75,6 @@ class WorkloadController:
         signature = _fleet_signature(world)
         fleet_changed = signature != self._fleet_signature
         self._fleet_signature = signature
-        held, tenants_on = held_devices(world.placements.values())
         pending: list[Workload] = []
         for key, wl in world.workloads.items():
             phase = wl.status.phase
@@ -87,22 +92,26 @@ class WorkloadController:
                 again = self._remediate(wl, placement, runs.get(key), seen_nodes)
                 if again is not None:
                     pending.append(again)
+        if not pending:
+            return
         pending.sort(key=lambda w: (-w.spec.contract.lifecycle.priority,
                                     w.metadata.creation_timestamp or self.clock.now(),
                                     key_of(w)))
-        fleet = fleet_nodes(world.nodes.values(), world.sites, world.profiles, tenants_on)
+        # Placements as they are after the transitions above (released ones hold nothing).
+        with self.store.read() as tx:
+            live = [Placement.model_validate(p) for p in tx.list("Placement").items]
+        held, tenants_on = held_devices(live)
+        nodes = fleet_nodes(world.nodes.values(), world.sites, world.profiles, tenants_on)
+        state = FleetState.build(nodes, held)
+        pristine = FleetState.build(nodes, pristine=True)
         for wl in pending:
-            new_held = self._schedule(wl, world, fleet, held)
-            if new_held:
-                held = held + new_held
-                # Later workloads see who holds work on which node now (isolation).
-                fleet = fleet_nodes(world.nodes.values(), world.sites, world.profiles,
-                                    _tenants(tenants_on, wl, new_held))
-                tenants_on = _tenants(tenants_on, wl, new_held)
+            bound = self._schedule(wl, world, state, pristine)
+            if bound:
+                state = state.bind(wl.metadata.namespace or "", bound)
 
     # -- scheduling --------------------------------------------------------------------
-    def _schedule(self, wl: Workload, world: World, fleet: list[Any],
-                  held: list[Held]) -> list[Held]:
+    def _schedule(self, wl: Workload, world: World, state: FleetState,
+                  pristine: FleetState) -> list[ReplicaBinding]:
         tenant = world.tenants.get(wl.metadata.namespace or "")
         ask = WorkloadAsk(
             tenant=wl.metadata.namespace or "", replicas=wl.spec.replicas,
@@ -110,7 +119,7 @@ class WorkloadController:
             tenant_jurisdictions=frozenset(tenant.spec.allowed_jurisdictions) if tenant else
             frozenset(),
             tenant_isolation=tenant.spec.isolation if tenant else "shared")
-        decision = place_contract(fleet, held, ask, policy=self.policy)
+        decision = place_contract(state, ask, policy=self.policy, pristine=pristine)
         if not decision.placed:
             self._unschedulable(wl, decision)
             return []
@@ -150,8 +159,7 @@ class WorkloadController:
         except (Conflict, NotFound):
             return []  # the workload changed meanwhile; the next pass decides again
         self._launch(wl, Placement.model_validate({**placement, "status": {"phase": "Bound"}}))
-        return [Held(b.node, b.gpus, b.milli or 1000, b.cpu_milli, b.memory_mib)
-                for b in decision.bindings]
+        return list(decision.bindings)
 
     def _unschedulable(self, wl: Workload, decision: ContractDecision) -> None:
         phase = "Pending" if decision.ever_possible else "Rejected"
@@ -420,14 +428,6 @@ def _fleet_signature(world: World) -> str:
     parts += [f"{k}:{t.metadata.generation}" for k, t in sorted(world.tenants.items())]
     parts += [f"{k}:{p.metadata.generation}" for k, p in sorted(world.profiles.items())]
     return hashlib.sha1("|".join(parts).encode(), usedforsecurity=False).hexdigest()
-
-
-def _tenants(current: dict[str, frozenset[str]], wl: Workload,
-             held: list[Held]) -> dict[str, frozenset[str]]:
-    out = dict(current)
-    for h in held:
-        out[h.node] = out.get(h.node, frozenset()) | {wl.metadata.namespace or ""}
-    return out
 
 
 __all__ = ["HOLDING_PHASES", "WorkloadController"]
