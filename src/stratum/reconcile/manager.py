@@ -19,9 +19,12 @@ from datetime import timedelta
 from stratum.backends.base import Backend, Observation
 from stratum.core.clock import Clock, SystemClock
 from stratum.core.errors import TemporaryError
+from stratum.observability import tracing
+from stratum.observability.metrics import Metrics
 from stratum.reconcile.controllers.clusters import ClusterController
 from stratum.reconcile.controllers.nodes import NodeController
 from stratum.reconcile.controllers.workloads import WorkloadController
+from stratum.reconcile.telemetry import FleetTelemetry
 from stratum.reconcile.world import World
 from stratum.store import leases
 from stratum.store.objects import ObjectStore
@@ -58,8 +61,10 @@ class Backoff:
 class ControllerManager:
     def __init__(self, store: ObjectStore, backends: dict[str, Backend], *,
                  clock: Clock | None = None, settings: ManagerSettings | None = None,
-                 identity: str | None = None) -> None:
+                 identity: str | None = None, metrics: Metrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
+        self.telemetry = FleetTelemetry(self.metrics)
         self.backends = backends
         self.clock = clock or SystemClock()
         self.settings = settings or ManagerSettings()
@@ -78,12 +83,20 @@ class ControllerManager:
     # -- one pass ----------------------------------------------------------------------
     def run_once(self) -> World:
         """Observe the store and the backends, then let each controller act."""
-        world = World.read(self.store)
-        self.clusters.reconcile(world)
-        world = World.read(self.store)  # the cluster pass may have added nodes
-        observations: list[Observation] = [b.observe() for b in self.backends.values()]
-        self.nodes.reconcile(world, observations)
-        self.workloads.reconcile(world, observations)
+        timed = self.metrics.reconcile_duration
+        with tracing.span("reconcile.pass") as span, timed.labels("pass").time():
+            with timed.labels("clusters").time():
+                world = World.read(self.store)
+                self.clusters.reconcile(world)
+            with timed.labels("observe").time():
+                world = World.read(self.store)  # the cluster pass may have added nodes
+                observations: list[Observation] = [b.observe() for b in self.backends.values()]
+                self.telemetry.update(world, observations, self.clock.now())
+            with timed.labels("nodes").time(), tracing.span("reconcile.nodes"):
+                self.nodes.reconcile(world, observations)
+            with timed.labels("workloads").time(), tracing.span("reconcile.workloads"):
+                self.workloads.reconcile(world, observations)
+            span.set_attribute("stratum.resource_version", world.resource_version)
         self.passes += 1
         return world
 
@@ -122,6 +135,7 @@ class ControllerManager:
                         self.store, name=LEASE_NAME, holder=self.identity,
                         duration=timedelta(seconds=s.lease_seconds))
                     last_renew = now
+                    self.metrics.reconcile_leader.set(1 if self.leader else 0)
                 if not self.leader:
                     self._stop.wait(s.lease_seconds / 3)
                     continue
@@ -130,20 +144,28 @@ class ControllerManager:
                 if rv != last_rv or now - last_pass >= s.resync_seconds:
                     self.run_once()
                     last_pass = time.monotonic()
+                    self.metrics.reconcile_passes.labels("ok").inc()
+                    self.metrics.reconcile_last_success.set_to_current_time()
                     with self.store.read() as tx:
                         last_rv = tx.current_resource_version()
                 backoff.reset()
+                self.metrics.reconcile_backoff.set(0)
                 self.last_error = None
                 woken = self._wake.wait(s.poll_seconds)
                 self._wake.clear()
                 if woken:
                     last_pass = 0.0  # run a pass even if the store did not change
             except TemporaryError as err:
-                self._failed(str(err), backoff.fail(err.delay))
+                self._failed(str(err), backoff.fail(err.delay), "temporary")
             except Exception as err:  # keep the loop alive whatever a pass hits
                 log.exception("controller pass failed")
-                self._failed(f"{type(err).__name__}: {err}", backoff.fail())
+                self._failed(f"{type(err).__name__}: {err}", backoff.fail(), "unexpected")
 
-    def _failed(self, message: str, delay: float) -> None:
+    def _failed(self, message: str, delay: float, error: str) -> None:
         self.last_error = message
+        m = self.metrics
+        m.reconcile_passes.labels("error").inc()
+        m.reconcile_errors.labels(error).inc()
+        m.reconcile_retries.inc()
+        m.reconcile_backoff.set(delay)
         self._stop.wait(delay)

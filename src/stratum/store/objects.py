@@ -11,8 +11,9 @@ import base64
 import builtins
 import copy
 import json
+import time
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -349,6 +350,8 @@ class ObjectStore:
     def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
+        # Told (mode, outcome, seconds) after each transaction: the server's metrics.
+        self.on_transaction: Callable[[str, str, float], None] | None = None
 
     @classmethod
     def open(cls, url: str, clock: Clock | None = None) -> ObjectStore:
@@ -362,6 +365,7 @@ class ObjectStore:
 
         With `dry_run` every check runs and every write is made, then all is rolled back.
         """
+        started, outcome = time.perf_counter(), "error"
         try:
             with self.engine.connect().execution_options(stratum_write=True) as conn:
                 transaction = conn.begin()
@@ -369,22 +373,34 @@ class ObjectStore:
                     yield Transaction(conn, self.clock)
                 except BaseException:
                     transaction.rollback()
+                    outcome = "rollback"
                     raise
                 if dry_run:
                     transaction.rollback()
+                    outcome = "rollback"
                 else:
                     transaction.commit()
+                    outcome = "commit"
         except OperationalError as err:
+            outcome = "error"
             raise Unavailable(f"the store could not complete the write: {err.orig}") from err
+        finally:
+            if self.on_transaction is not None:
+                self.on_transaction("write", outcome, time.perf_counter() - started)
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
         """A read-only snapshot (one transaction, so a list and its resourceVersion agree)."""
+        started, outcome = time.perf_counter(), "error"
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield Transaction(conn, self.clock)
+            outcome = "commit"
         except OperationalError as err:
             raise Unavailable(f"the store could not be read: {err.orig}") from err
+        finally:
+            if self.on_transaction is not None:
+                self.on_transaction("read", outcome, time.perf_counter() - started)
 
     def ping(self) -> None:
         with self.read() as tx:
