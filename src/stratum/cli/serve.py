@@ -37,6 +37,9 @@ def serve(
         help="How much faster than real time the simulated fleet's clock runs.", min=0.001,
         max=1_000_000)] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed for simulated telemetry and tie-breaks.")] = 0,
+    lease_seconds: Annotated[float, typer.Option(
+        help="How long the controller lease lasts unrenewed: after a replica dies, another "
+             "takes over within this time.", min=1.0, max=600.0)] = 15.0,
     admin_token_file: Annotated[Path | None, typer.Option(
         "--admin-token-file",
         help="On a store with no token yet, write the first admin token here (mode 0600) "
@@ -57,7 +60,7 @@ def serve(
                         "%(message)s")
     settings = ServerSettings(database_url=url, host=host, port=port,
                               max_body_bytes=max_body_bytes, controllers=controllers,
-                              simulation_speed=speed, seed=seed)
+                              simulation_speed=speed, seed=seed, lease_seconds=lease_seconds)
     try:
         app = create_app(settings)
         admin_token = bootstrap_admin(app.state.tokens, admin_token_file)

@@ -14,9 +14,12 @@ from pydantic.json_schema import models_json_schema
 import stratum
 from stratum.api.v1alpha1 import KINDS
 from stratum.backends.simulated.backend import SimulatedBackend
+from stratum.observability import tracing
+from stratum.observability.metrics import Metrics
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
+from stratum.server.instrumentation import RequestMetrics
 from stratum.server.limits import BodySizeLimit
-from stratum.server.routers import governance, health, resources, simulation
+from stratum.server.routers import governance, health, metrics, resources, simulation
 from stratum.server.security import authenticate
 from stratum.server.services.governance import GovernanceService
 from stratum.server.services.objects import ObjectService
@@ -31,10 +34,15 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     """Build the app. The store is opened (and migrated) here unless one is handed in."""
     store = store or ObjectStore.open(settings.database_url)
     notifier = ChangeNotifier()
+    registry = Metrics()
+    store.on_transaction = registry.observe_transaction
+    tracing.configure(endpoint=settings.otlp_endpoint)
 
     simulator = SimulatedBackend(speed=settings.simulation_speed, seed=settings.seed)
     manager = ControllerManager(store, {"simulated": simulator},
-                                settings=ManagerSettings(seed=settings.seed))
+                                settings=ManagerSettings(seed=settings.seed,
+                                                         lease_seconds=settings.lease_seconds),
+                                metrics=registry)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -62,13 +70,16 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     app.state.settings = settings
     app.state.simulator = simulator
     app.state.manager = manager
+    app.state.metrics = registry
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(resources.build_router())
     app.include_router(governance.build_router())
     # Fault injection changes the fleet: as guarded as every other API route.
     app.include_router(simulation.router, dependencies=[Depends(authenticate)])
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=registry)  # outermost: sees every answer
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

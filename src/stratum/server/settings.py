@@ -17,3 +17,6 @@ class ServerSettings:
     controllers: bool = True
     simulation_speed: float = 1.0
     seed: int = 0
+    lease_seconds: float = 15.0
+    # OTLP/HTTP endpoint for traces (None: $STRATUM_OTLP_ENDPOINT, else no tracing).
+    otlp_endpoint: str | None = None
