@@ -36,6 +36,23 @@ def age(obj: dict[str, Any], now: datetime | None = None) -> str:
     return f"{max(seconds, 0)}s"
 
 
+def since(*keys: str) -> Getter:
+    """How long ago the timestamp at `keys` was: 5s, 3m, 2h, 4d."""
+    def get(obj: dict[str, Any], now: datetime | None = None) -> str:
+        value: Any = obj
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if not value:
+            return "-"
+        at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        seconds = int(((now or datetime.now(UTC)) - at).total_seconds())
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds >= size:
+                return f"{seconds // size}{unit}"
+        return f"{max(seconds, 0)}s"
+    return get
+
+
 def _count(*keys: str) -> Getter:
     def get(obj: dict[str, Any]) -> str:
         value: Any = obj
@@ -135,9 +152,9 @@ COLUMNS: dict[str, list[Column]] = {
                   ("REPLICAS", _count("spec", "replicas")),
                   ("TIER", _path("spec", "tier", default="-")),
                   ("PHASE", _path("status", "phase", default="-")), AGE],
-    "Event": [("TYPE", _path("spec", "type")), ("REASON", _path("spec", "reason")),
-              ("OBJECT", _involved), ("COUNT", _path("spec", "count")),
-              ("MESSAGE", _path("spec", "message")), AGE],
+    "Event": [("LAST SEEN", since("spec", "lastTimestamp")), ("TYPE", _path("spec", "type")),
+              ("REASON", _path("spec", "reason")), ("OBJECT", _involved),
+              ("COUNT", _path("spec", "count")), ("MESSAGE", _path("spec", "message"))],
     "AuditRecord": [NAME, ("SEQ", _path("spec", "sequence")), ("ACTOR", _path("spec", "actor")),
                     ("ACTION", _path("spec", "action")), AGE],
 }
@@ -151,6 +168,8 @@ WIDE_EXTRA: dict[str, list[Column]] = {
                  ("ACROSS", _path("spec", "contract", "topology", "acrossReplicas")),
                  ("PLACEMENT", _path("status", "placement", default="-"))],
     "Tenant": [("GPU-QUOTA", _quota)],
+    "Event": [("FIRST SEEN", since("spec", "firstTimestamp")),
+              ("SOURCE", _path("spec", "source", default="-"))],
     "Node": [("RACK", _path("spec", "rack", default="-")),
              ("UNSCHEDULABLE", _path("spec", "unschedulable", default="false"))],
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from stratum.cli import bench, discover, faults, governance, plan, resources, serve, up
+from stratum.cli import bench, discover, faults, governance, plan, resources, serve, top, up
 
 app = typer.Typer(
     name="stratum",
@@ -24,6 +24,7 @@ discover.register(app)
 governance.register(app)
 up.register(app)
 plan.register(app)
+top.register(app)
 app.add_typer(faults.app, name="fault")
 app.add_typer(bench.app, name="bench")
 

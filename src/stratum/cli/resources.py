@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stratum.cli.columns import columns_for
+from stratum.cli.columns import columns_for, since
 from stratum.cli.output import (
     EXIT_USAGE,
     console,
@@ -210,6 +210,9 @@ def _print_objects(model: Any, items: list[dict[str, Any]], output: str, single:
     elif not items:
         console(stderr=True).print(f"No {model.PLURAL} found.", markup=False)
     else:
+        if model.KIND == "Event":  # oldest first, newest last, as they happened
+            items = sorted(items, key=lambda e: (e.get("spec", {}).get("lastTimestamp") or "",
+                                                 e["metadata"]["name"]))
         cols = columns_for(model.KIND, namespaced=model.NAMESPACED, wide=output == "wide")
         print_table([h for h, _ in cols], [[g(item) for _, g in cols] for item in items])
 
@@ -275,10 +278,17 @@ def describe(
                       c.get("message", "")] for c in conditions])
     out.print("[bold]Events[/bold]" + ("" if events else ": none"))
     if events:
-        print_table(["TYPE", "REASON", "COUNT", "MESSAGE"],
-                    [[e["spec"].get("type", ""), e["spec"].get("reason", ""),
-                      str(e["spec"].get("count", 1)), e["spec"].get("message", "")]
-                     for e in events])
+        print_table(["LAST SEEN", "TYPE", "REASON", "COUNT", "MESSAGE"],
+                    [[since("spec", "lastTimestamp")(e), e["spec"].get("type", ""),
+                      e["spec"].get("reason", ""), _times(e["spec"]),
+                      e["spec"].get("message", "")] for e in events])
+
+
+def _times(spec: dict[str, Any]) -> str:
+    """1, or "3 (first 5m ago)" for an event that happened again."""
+    count = int(spec.get("count", 1))
+    return str(count) if count == 1 else \
+        f"{count} (first {since('firstTimestamp')(spec)} ago)"
 
 
 def print_yaml_indented(data: Any) -> None:

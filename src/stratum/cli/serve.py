@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -45,35 +44,50 @@ def serve(
         help="On a store with no token yet, write the first admin token here (mode 0600) "
              "instead of printing it; if the file already holds a token, adopt that one.")
     ] = None,
+    log_format: Annotated[str, typer.Option(
+        help="text, or json: one JSON object per line, with the object (kind, namespace, "
+             "name, uid) a record is about.")] = "text",
+    otlp_endpoint: Annotated[str | None, typer.Option(
+        "--otlp-endpoint", envvar="STRATUM_OTLP_ENDPOINT",
+        help="Send OpenTelemetry traces of API requests and reconcile passes to this "
+             "OTLP/HTTP endpoint (needs `pip install stratum[otel]`). Default: no tracing.")
+    ] = None,
 ) -> None:
     """Run the Stratum API server until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     import uvicorn
 
     from stratum.core.errors import ApiError
+    from stratum.observability.logs import LOG_FORMATS, setup_logging
     from stratum.server.app import create_app
     from stratum.server.services.tokens import bootstrap_admin
     from stratum.server.settings import ServerSettings
     from stratum.store.database import default_database_url
 
+    if log_format not in LOG_FORMATS:
+        fail(f"--log-format: expected one of {', '.join(LOG_FORMATS)}, got {log_format!r}",
+             code=2)
     url = database_url or default_database_url()
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
+    setup_logging(level=log_level, fmt=log_format)
     settings = ServerSettings(database_url=url, host=host, port=port,
                               max_body_bytes=max_body_bytes, controllers=controllers,
-                              simulation_speed=speed, seed=seed, lease_seconds=lease_seconds)
+                              simulation_speed=speed, seed=seed, lease_seconds=lease_seconds,
+                              otlp_endpoint=otlp_endpoint)
     try:
         app = create_app(settings)
         admin_token = bootstrap_admin(app.state.tokens, admin_token_file)
     except ApiError as err:
         fail(err.message, code=3)
+    except RuntimeError as err:  # tracing asked for without the OpenTelemetry SDK
+        fail(str(err), code=2)
     if admin_token is not None:
         typer.echo("The store had no token: this is the first platform-admin token. It is "
                    f"shown once; keep it safe.\n\n    {admin_token}\n\n"
                    "Use it with `stratum login` or STRATUM_TOKEN.", err=True)
     elif admin_token_file is not None and admin_token_file.exists():
         typer.echo(f"Admin token in {admin_token_file} (if the store was new).", err=True)
+    # log_config=None: uvicorn's records go through the handler set up above.
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(),
-                            timeout_graceful_shutdown=10, access_log=False)
+                            timeout_graceful_shutdown=10, access_log=False, log_config=None)
     server = _graceful_server(config, app.state.notifier)
     shown = app.state.store.engine.url.render_as_string(hide_password=True)
     typer.echo(f"Stratum API on http://{host}:{port} (store: {shown}); "

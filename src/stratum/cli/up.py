@@ -26,6 +26,9 @@ def up(
         "--admin-token-file",
         help="On a new store, write the first admin token here (mode 0600) instead of "
              "printing it; a token already in the file is adopted.")] = None,
+    log_format: Annotated[str, typer.Option(
+        help="text, or json: one JSON object per line, with the object a record is about."
+    )] = "text",
 ) -> None:
     """Start Stratum with a demo fleet. Run it again on the same home: it reuses the fleet."""
     from stratum.cli.serve import serve
@@ -62,4 +65,4 @@ def up(
                     "stratum get events -n research"):
         out.print(f"    {example}", markup=False)
     serve(host=host, port=port, database_url=url, controllers=True, speed=speed, seed=seed,
-          admin_token_file=admin_token_file)
+          admin_token_file=admin_token_file, log_format=log_format)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime
 from typing import Literal
 
 from stratum.api.v1alpha1 import SYSTEM_NAMESPACE, Resource
+from stratum.observability.logs import object_fields
 from stratum.store.objects import Transaction
+
+log = logging.getLogger("stratum.events")
 
 EventType = Literal["Normal", "Warning"]
 
@@ -17,6 +21,10 @@ def record_event(tx: Transaction, obj: Resource, *, reason: str, message: str,
     """Write an Event in the object's namespace (platform objects: stratum-system). The same
     reason and message again bumps `count` and `lastTimestamp` instead of adding a row."""
     namespace = obj.metadata.namespace or SYSTEM_NAMESPACE
+    # Every event is a log line too, with the object's kind, namespace, name and uid.
+    log.log(logging.WARNING if type == "Warning" else logging.INFO, "%s: %s", reason, message,
+            extra={**object_fields(obj.KIND, obj.metadata.name, obj.metadata.namespace,
+                                   obj.metadata.uid), "reason": reason})
     digest = hashlib.sha1(f"{obj.KIND}/{obj.metadata.name}/{reason}/{message}".encode(),
                           usedforsecurity=False).hexdigest()[:10]
     name = f"{obj.metadata.name[:200]}.{reason.lower()[:30]}.{digest}"
