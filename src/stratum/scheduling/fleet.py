@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Site
 from stratum.api.v1alpha1.hardwareprofiles import HardwareProfileSpec
 from stratum.scheduling.contracts import FleetNode, Held
+from stratum.scheduling.devices import NodeLayout, parse_cpus
 from stratum.scheduling.request import MILLI
 
 # Placements in these phases hold their devices.
@@ -27,11 +28,22 @@ def fleet_nodes(nodes: Iterable[Node], sites: Mapping[str, Site],
                 tenants_on: Mapping[str, frozenset[str]] | None = None) -> list[FleetNode]:
     """Every node whose site and hardware are known, with health from its status."""
     fleet = []
+    layouts: dict[int, NodeLayout] = {}  # one per profile object: nodes share it
     for node in nodes:
         hw = node_hardware(node, profiles)
         site = sites.get(node.spec.site)
         if hw is None or site is None:
             continue
+        layout = layouts.get(id(hw))
+        if layout is None:
+            layout = layouts[id(hw)] = NodeLayout.from_spec(hw)
+        domains = {g.nvlink_domain for g in hw.gpus}
+        domain = ""
+        if len(domains) == 1 and hw.nvlink is not None and (only := domains.pop()):
+            rack = node.spec.rack or ""
+            domain = (f"{site.metadata.name}/{rack}/{only}"
+                      if hw.nvlink.scope == "rack" and rack else
+                      f"{node.metadata.name}/{only}")
         health = {g.index: g.health for g in node.status.gpus}
         # A degraded device keeps what runs on it (a report-only contract may accept it)
         # but takes no new work.
@@ -49,7 +61,8 @@ def fleet_nodes(nodes: Iterable[Node], sites: Mapping[str, Site],
             gpu_nvlink=tuple(bool(g.nvlink_domain) for g in hw.gpus),
             gpu_healthy=healthy,
             schedulable=ready and not node.spec.unschedulable,
-            tenants=(tenants_on or {}).get(node.metadata.name, frozenset())))
+            tenants=(tenants_on or {}).get(node.metadata.name, frozenset()),
+            layout=layout, nvlink_domain=domain, site_power_kw=site.spec.power_budget_kw))
     return fleet
 
 
@@ -62,6 +75,8 @@ def held_devices(placements: Iterable[Placement]) -> tuple[list[Held], dict[str,
             continue
         for r in p.spec.replicas:
             held.append(Held(node=r.node, gpus=tuple(r.gpus), milli=r.gpu_milli or MILLI,
-                             cpu_milli=r.cpu_milli, memory_mib=r.memory_mib))
+                             cpu_milli=r.cpu_milli, memory_mib=r.memory_mib,
+                             mig_instance=r.mig_instance, cpu_set=parse_cpus(r.cpu_set),
+                             numa_node=r.numa_node))
             tenants.setdefault(r.node, set()).add(p.metadata.namespace or "")
     return held, {k: frozenset(v) for k, v in tenants.items()}
