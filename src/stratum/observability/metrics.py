@@ -200,9 +200,9 @@ class Metrics:
             "stratum_scheduler_placements", "Contracts bound to devices, by tenant.",
             ["tenant"], registry=r)
         self.scheduler_failures = Counter(
-            "stratum_scheduler_failures", "Failed placement attempts by the clause that "
-            "ruled nodes out (one count per clause per attempt; a pending contract is tried "
-            "every pass).", ["clause"], registry=r)
+            "stratum_scheduler_failures", "Unschedulable verdicts by the clause that ruled "
+            "nodes out: counted once per clause when a contract turns Pending or Rejected "
+            "or its reasons change (not on every retry).", ["clause"], registry=r)
         self.scheduler_preemptions = Counter(
             "stratum_scheduler_preemptions", "Bound contracts evicted for higher-priority "
             "work (the engine does not preempt yet: stays 0).", registry=r)

@@ -1,0 +1,78 @@
+"""Structured logs name the object a record is about; tracing costs nothing when off and
+records API requests and reconcile passes when an exporter is configured."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from stratum.observability import logs, tracing
+
+
+def _record(**extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("stratum.events", logging.WARNING, __file__, 1,
+                               "%s: %s", ("ContractViolated", "compute: GPU 3 failed"), None)
+    for key, value in extra.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_json_lines_carry_the_object_kind_namespace_name_and_uid() -> None:
+    fields = logs.object_fields("Workload", "llama", "research", "u-1")
+    line = logs.JsonFormatter().format(_record(**fields, reason="ContractViolated"))
+    data = json.loads(line)
+    assert data["level"] == "warning" and data["logger"] == "stratum.events"
+    assert data["message"] == "ContractViolated: compute: GPU 3 failed"
+    assert data["object"] == {"kind": "Workload", "namespace": "research", "name": "llama",
+                              "uid": "u-1"}
+    assert data["reason"] == "ContractViolated"
+    assert data["time"].endswith("Z")
+
+
+def test_text_lines_name_the_object_too() -> None:
+    line = logs.TextFormatter().format(_record(**logs.object_fields("Node", "n1")))
+    assert line.endswith("ContractViolated: compute: GPU 3 failed (Node n1)")
+
+
+def test_an_unknown_log_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="expected one of text, json"):
+        logs.setup_logging(fmt="xml")
+
+
+def test_tracing_off_is_a_no_op_that_never_imports_the_sdk() -> None:
+    code = ("import sys\n"
+            "from stratum.observability import tracing\n"
+            "from stratum.server.app import create_app\n"
+            "from stratum.server.settings import ServerSettings\n"
+            f"create_app(ServerSettings(database_url='sqlite://'))\n"
+            "with tracing.span('x', a=1) as s:\n"
+            "    s.set_attribute('b', 2)\n"
+            "assert s is tracing.NO_SPAN and not tracing.enabled()\n"
+            "assert not [m for m in sys.modules if m.startswith('opentelemetry.sdk')], 'sdk'\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != tracing.ENDPOINT_ENV}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_spans_go_to_a_configured_exporter() -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    assert tracing.configure(exporter=exporter)
+    try:
+        with tracing.span("reconcile.pass") as span:
+            span.set_attribute("stratum.resource_version", 7)
+            with tracing.span("reconcile.workloads"):
+                pass
+    finally:
+        tracing.shutdown()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"reconcile.pass", "reconcile.workloads"}
+    assert spans["reconcile.workloads"].parent.span_id == spans["reconcile.pass"].context.span_id
+    assert spans["reconcile.pass"].attributes["stratum.resource_version"] == 7
+    assert not tracing.enabled()
