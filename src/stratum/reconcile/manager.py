@@ -72,7 +72,8 @@ class ControllerManager:
         self.clusters = ClusterController(store, backends, self.clock)
         self.nodes = NodeController(store, self.clock,
                                     telemetry_seconds=self.settings.telemetry_seconds)
-        self.workloads = WorkloadController(store, backends, self.clock, seed=self.settings.seed)
+        self.workloads = WorkloadController(store, backends, self.clock, seed=self.settings.seed,
+                                            metrics=self.metrics)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None

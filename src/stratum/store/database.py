@@ -11,7 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import StaticPool
 
 from stratum.core.errors import Invalid, Unavailable
 
@@ -58,7 +58,14 @@ def make_engine(url: str) -> Engine:
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+    # A pool keeps connections open: closing SQLite's last connection checkpoints the WAL,
+    # which would cost every short transaction ~10 ms. :memory: needs one shared connection.
+    if database and database != ":memory:":
+        engine = create_engine(url, pool_size=8, max_overflow=16,
+                               connect_args={"timeout": 30, "check_same_thread": False})
+    else:
+        engine = create_engine(url, poolclass=StaticPool,
+                               connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

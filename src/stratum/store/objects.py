@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from stratum.core.clock import Clock, SystemClock
@@ -125,29 +125,20 @@ class Transaction:
         return found
 
     def _row(self, kind: str, namespace: str, name: str) -> ObjectRow | None:
-        result = self._conn.execute(
-            select(ObjectRow.__table__).where(
-                ObjectRow.kind == kind, ObjectRow.namespace == namespace, ObjectRow.name == name
-            )
-        ).first()
+        result = self._conn.execute(_SELECT_ROW, {"k": kind, "ns": namespace, "n": name}).first()
         if result is None:
             return None
         return ObjectRow(**result._mapping)
 
     # -- writes ------------------------------------------------------------------------
     def _next_rv(self) -> int:
-        value = self._conn.execute(
-            update(CounterRow).where(CounterRow.name == RV_COUNTER)
-            .values(value=CounterRow.value + 1).returning(CounterRow.value)
-        ).scalar_one()
-        return int(value)
+        return int(self._conn.execute(_NEXT_RV).scalar_one())
 
     def _record(self, rv: int, change: ChangeType, row: ObjectRow, body: WireObject,
                 at: datetime) -> None:
-        self._conn.execute(insert(ChangeRow).values(
-            resource_version=rv, kind=row.kind, namespace=row.namespace, name=row.name,
-            type=change, at=at, body=body,
-        ))
+        self._conn.execute(_INSERT_CHANGE, {
+            "resource_version": rv, "kind": row.kind, "namespace": row.namespace,
+            "name": row.name, "type": change, "at": at, "body": body})
 
     def create(self, obj: WireObject) -> WireObject:
         kind, namespace, name = _identity(obj)
@@ -159,10 +150,9 @@ class Transaction:
         row = ObjectRow(kind=kind, namespace=namespace, name=name, uid=str(uuid.uuid4()),
                         resource_version=rv, generation=1, created_at=now, body=body)
         try:
-            self._conn.execute(insert(ObjectRow).values(
-                kind=row.kind, namespace=row.namespace, name=row.name, uid=row.uid,
-                resource_version=rv, generation=1, created_at=now, body=body,
-            ))
+            self._conn.execute(_INSERT_OBJECT, {
+                "kind": row.kind, "namespace": row.namespace, "name": row.name, "uid": row.uid,
+                "resource_version": rv, "generation": 1, "created_at": now, "body": body})
         except IntegrityError as err:  # a concurrent creator won the race
             raise AlreadyExists(f'{_describe(kind, namespace, name)} already exists') from err
         stamped = _stamp(copy.deepcopy(body), row)
@@ -195,11 +185,9 @@ class Transaction:
         generation = row.generation + (0 if new.get("spec") == old.get("spec") else 1)
         now = self._clock.now()
         rv = self._next_rv()
-        result = self._conn.execute(
-            update(ObjectRow).where(and_(ObjectRow.id == row.id,
-                                         ObjectRow.resource_version == row.resource_version))
-            .values(resource_version=rv, generation=generation, body=new)
-        )
+        result = self._conn.execute(_UPDATE_OBJECT, {
+            "row_id": row.id, "old_rv": row.resource_version, "new_rv": rv,
+            "new_generation": generation, "new_body": new})
         if result.rowcount != 1:
             raise Conflict(f"{_describe(kind, namespace, name)} was changed by another writer; "
                            "read it again and retry")
@@ -303,6 +291,23 @@ class Transaction:
         result = self._conn.execute(
             delete(ChangeRow).where(ChangeRow.resource_version <= current - keep))
         return int(result.rowcount or 0)
+
+
+# Statements built once: building one per call (and its cache key) costs more than running
+# it on SQLite.
+_SELECT_ROW = select(ObjectRow.__table__).where(
+    ObjectRow.kind == bindparam("k"), ObjectRow.namespace == bindparam("ns"),
+    ObjectRow.name == bindparam("n"))
+_NEXT_RV = (update(CounterRow).where(CounterRow.name == RV_COUNTER)
+            .values(value=CounterRow.value + 1).returning(CounterRow.value))
+_INSERT_OBJECT = insert(ObjectRow)
+_INSERT_CHANGE = insert(ChangeRow)
+_UPDATE_OBJECT = (
+    update(ObjectRow)
+    .where(ObjectRow.id == bindparam("row_id"),
+           ObjectRow.resource_version == bindparam("old_rv"))
+    .values(resource_version=bindparam("new_rv"), generation=bindparam("new_generation"),
+            body=bindparam("new_body", type_=ObjectRow.__table__.c.body.type)))
 
 
 def _identity(obj: WireObject) -> tuple[str, str, str]:

@@ -14,9 +14,11 @@ every step is idempotent, so a crash at any line is repaired by the next pass.
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from stratum.api.v1alpha1 import Placement, Workload
 from stratum.backends.base import (
@@ -28,21 +30,23 @@ from stratum.backends.base import (
     RunObservation,
 )
 from stratum.core.clock import Clock
-from stratum.core.errors import Conflict, NotFound
+from stratum.core.errors import AlreadyExists, Conflict, NotFound
+from stratum.observability.metrics import Metrics
 from stratum.reconcile.events import record_event
 from stratum.reconcile.world import World, key_of, wire
 from stratum.scheduling.contracts import (
     ContractDecision,
     FleetState,
-    ReplicaBinding,
     WorkloadAsk,
     place_contract,
 )
 from stratum.scheduling.fleet import HOLDING_PHASES, fleet_nodes, held_devices
 from stratum.scheduling.policies import make_policy
-from stratum.store.objects import ObjectStore
+from stratum.store.objects import ObjectStore, Transaction
 
 DURATION_ANNOTATION = "sim.stratum.dev/duration-seconds"
+T = TypeVar("T")
+R = TypeVar("R")
 TERMINAL = frozenset({"Succeeded", "Failed", "Released"})
 
 
@@ -58,7 +62,7 @@ def _iso(at: datetime) -> str:
 
 class WorkloadController:
     def __init__(self, store: ObjectStore, backends: dict[str, Backend], clock: Clock, *,
-                 seed: int = 0) -> None:
+                 seed: int = 0, metrics: Metrics | None = None) -> None:
         self.store = store
         self.backends = backends
         self.clock = clock
@@ -66,6 +70,7 @@ class WorkloadController:
         self._fleet_signature = ""
         # One policy for the life of the controller: it learns the workload mix online.
         self.policy = make_policy("stratum", seed=seed)
+        self.metrics = metrics or Metrics()
 
     # -- the pass ----------------------------------------------------------------------
     def reconcile(self, world: World, observations: list[Observation]) -> None:
@@ -104,81 +109,109 @@ class WorkloadController:
         nodes = fleet_nodes(world.nodes.values(), world.sites, world.profiles, tenants_on)
         state = FleetState.build(nodes, held)
         pristine = FleetState.build(nodes, pristine=True)
+        binds: list[tuple[Workload, ContractDecision]] = []
+        refusals: list[tuple[Workload, ContractDecision]] = []
         for wl in pending:
-            bound = self._schedule(wl, world, state, pristine)
-            if bound:
-                state = state.bind(wl.metadata.namespace or "", bound)
+            started = time.perf_counter()
+            decision = place_contract(state, self._ask(wl, world), policy=self.policy,
+                                      pristine=pristine)
+            self.metrics.scheduler_decision.labels(
+                "bound" if decision.placed else "unschedulable" if decision.ever_possible
+                else "rejected").observe(time.perf_counter() - started)
+            if decision.placed:
+                state = state.bind(wl.metadata.namespace or "", decision.bindings)
+                binds.append((wl, decision))
+            elif not _same_refusal(wl, decision):
+                refusals.append((wl, decision))
+        now = self.clock.now()
+        for wl, placement in self._write_in_chunks(binds, lambda tx, item: self._bind(
+                tx, item[0], item[1], now)):
+            self._launch(wl, placement)
+        self._write_in_chunks(refusals, lambda tx, item: self._refuse(tx, item[0], item[1],
+                                                                       now))
 
     # -- scheduling --------------------------------------------------------------------
-    def _schedule(self, wl: Workload, world: World, state: FleetState,
-                  pristine: FleetState) -> list[ReplicaBinding]:
+    def _ask(self, wl: Workload, world: World) -> WorkloadAsk:
         tenant = world.tenants.get(wl.metadata.namespace or "")
-        ask = WorkloadAsk(
+        return WorkloadAsk(
             tenant=wl.metadata.namespace or "", replicas=wl.spec.replicas,
             contract=wl.spec.contract,
             tenant_jurisdictions=frozenset(tenant.spec.allowed_jurisdictions) if tenant else
             frozenset(),
             tenant_isolation=tenant.spec.isolation if tenant else "shared")
-        decision = place_contract(state, ask, policy=self.policy, pristine=pristine)
-        if not decision.placed:
-            self._unschedulable(wl, decision)
-            return []
-        now = self.clock.now()
+
+    def _write_in_chunks(self, items: list[T], write: Callable[[Transaction, T], R],
+                         size: int = 100) -> list[R]:
+        """Many decisions per transaction (a commit per decision would bound throughput by
+        the disk); a chunk that meets a concurrent change is retried one item at a time,
+        so one conflict costs only its own item (which the next pass decides again)."""
+        done: list[R] = []
+        for start in range(0, len(items), size):
+            chunk = items[start:start + size]
+            try:
+                with self.store.write() as tx:
+                    results = [write(tx, item) for item in chunk]
+                done += results
+                continue
+            except (Conflict, NotFound, AlreadyExists):
+                pass
+            for item in chunk:
+                try:
+                    with self.store.write() as tx:
+                        done.append(write(tx, item))
+                except (Conflict, NotFound, AlreadyExists):
+                    continue
+        return done
+
+    def _bind(self, tx: Transaction, wl: Workload, decision: ContractDecision,
+              now: datetime) -> tuple[Workload, Placement]:
+        """The Placement (with its Bound status) and the Workload's Bound status, together."""
         attempt = wl.status.attempt + 1
-        placement: dict[str, Any] = {
+        replicas = []
+        for b in decision.bindings:
+            r: dict[str, Any] = {"replica": b.replica, "node": b.node, "gpus": list(b.gpus),
+                                 "cpuMilli": b.cpu_milli, "memoryMiB": b.memory_mib}
+            if b.milli is not None:
+                r["gpuMilli"] = b.milli
+            replicas.append(r)
+        spec: dict[str, Any] = {
+            "workload": wl.metadata.name, "workloadUid": wl.metadata.uid, "attempt": attempt,
+            "replicas": replicas,
+            "evidence": [{"clause": e.clause, "holds": True, "message": e.message}
+                         for e in decision.evidence]}
+        if wl.spec.replicas > 1:
+            spec["tier"] = "any"
+        placement = {
             "apiVersion": "stratum.dev/v1alpha1", "kind": "Placement",
             "metadata": {"name": wl.metadata.name, "namespace": wl.metadata.namespace,
                          "labels": {"stratum.dev/workload": wl.metadata.name}},
-            "spec": {"workload": wl.metadata.name, "workloadUid": wl.metadata.uid,
-                     "attempt": attempt, "tier": "any" if wl.spec.replicas > 1 else None,
-                     "replicas": [{"replica": b.replica, "node": b.node, "gpus": list(b.gpus),
-                                   "gpuMilli": b.milli, "cpuMilli": b.cpu_milli,
-                                   "memoryMiB": b.memory_mib} for b in decision.bindings],
-                     "evidence": [{"clause": e.clause, "holds": True, "message": e.message}
-                                  for e in decision.evidence]},
-        }
-        placement["spec"] = {k: v for k, v in placement["spec"].items() if v is not None}
-        for r in placement["spec"]["replicas"]:
-            if r["gpuMilli"] is None:
-                del r["gpuMilli"]
+            "spec": spec, "status": {"phase": "Bound", "conditions": []}}
         body = wire(wl)
         body["status"].update({
             "phase": "Bound", "placement": wl.metadata.name, "attempt": attempt,
             "boundAt": _iso(now), "message": decision.summary, "reasons": [],
             "observedGeneration": wl.metadata.generation})
-        try:
-            with self.store.write() as tx:
-                if tx.find("Placement", wl.metadata.namespace or "", wl.metadata.name):
-                    tx.delete("Placement", wl.metadata.namespace or "", wl.metadata.name)
-                created = tx.create(placement)
-                tx.replace({**created, "status": {"phase": "Bound", "conditions": []}},
-                           status_only=True)
-                tx.replace(body, status_only=True)
-                record_event(tx, wl, reason="Bound", at=now, message="; ".join(
-                    e.message for e in decision.evidence))
-        except (Conflict, NotFound):
-            return []  # the workload changed meanwhile; the next pass decides again
-        self._launch(wl, Placement.model_validate({**placement, "status": {"phase": "Bound"}}))
-        return list(decision.bindings)
+        ns = wl.metadata.namespace or ""
+        if tx.find("Placement", ns, wl.metadata.name):
+            tx.delete("Placement", ns, wl.metadata.name)
+        created = tx.create(placement)
+        tx.replace(body, status_only=True)
+        record_event(tx, wl, reason="Bound", at=now,
+                     message="; ".join(e.message for e in decision.evidence))
+        return wl, Placement.model_validate(created)
 
-    def _unschedulable(self, wl: Workload, decision: ContractDecision) -> None:
+    def _refuse(self, tx: Transaction, wl: Workload, decision: ContractDecision,
+                now: datetime) -> None:
         phase = "Pending" if decision.ever_possible else "Rejected"
-        reasons = [{"clause": r.clause, "excluded": r.excluded, "message": r.message}
-                   for r in decision.reasons]
-        if wl.status.phase == phase and wl.status.message == decision.summary:
-            return
-        now = self.clock.now()
         body = wire(wl)
-        body["status"].update({"phase": phase, "message": decision.summary, "reasons": reasons,
-                               "observedGeneration": wl.metadata.generation})
-        try:
-            with self.store.write() as tx:
-                tx.replace(body, status_only=True)
-                record_event(tx, wl, reason="Rejected" if phase == "Rejected" else
-                             "Unschedulable", message=decision.summary, at=now,
-                             type="Warning")
-        except (Conflict, NotFound):
-            return
+        body["status"].update({
+            "phase": phase, "message": decision.summary, "observedGeneration":
+            wl.metadata.generation, "reasons": [
+                {"clause": r.clause, "excluded": r.excluded, "message": r.message}
+                for r in decision.reasons]})
+        tx.replace(body, status_only=True)
+        record_event(tx, wl, reason="Rejected" if phase == "Rejected" else "Unschedulable",
+                     message=decision.summary, at=now, type="Warning")
 
     # -- running -----------------------------------------------------------------------
     def _launch(self, wl: Workload, placement: Placement) -> None:
@@ -418,6 +451,11 @@ def _breaches(wl: Workload, placement: Placement, run: RunObservation | None,
             seen.add((b.clause, b.message))
             unique.append(b)
     return unique
+
+
+def _same_refusal(wl: Workload, decision: ContractDecision) -> bool:
+    phase = "Pending" if decision.ever_possible else "Rejected"
+    return wl.status.phase == phase and wl.status.message == decision.summary
 
 
 def _fleet_signature(world: World) -> str:
