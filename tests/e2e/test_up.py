@@ -90,6 +90,23 @@ def test_up_runs_the_demo_and_heals_an_injected_fault(tmp_path: Path) -> None:
         assert plan["newlyBound"] == ["research/h200-pretrain"]
         assert plan["displaced"] == ["research/chat-us"]
         assert plan["after"]["gpus"] == plan["before"]["gpus"] - 48 + 128
+        scenario = tmp_path / "scenario.yaml"
+        scenario.write_text("faults:\n  - {at: 0, kind: power-cap, site: edge-lyon, kw: 0.05}\n"
+                            "  - {at: 60, kind: link-degrade, node: edge-lyon-l4-001, gpu: 0}\n")
+        played = run_cli("fault", "run", "-f", str(scenario), env=env)
+        assert played.returncode == 0, played.stderr
+        assert "t+0s" in played.stdout and "t+60s" in played.stdout
+        edge = wait_until(lambda: (s := phases(url)["research/edge-vision"])
+                          and s["phase"] == "Violated" and s)
+        assert edge["violations"][-1]["clause"] == "compute.power"  # report-only: stays put
+        assert run_cli("fault", "clear", env=env).returncode == 0
+        assert wait_until(lambda: phases(url)["research/edge-vision"]["phase"] == "Running")
+        bad = tmp_path / "bad-scenario.yaml"
+        bad.write_text("faults:\n  - {at: -1, kind: gpu-fail, node: x, gpu: 0}\n")
+        refused = run_cli("fault", "run", "-f", str(bad), env=env)
+        assert refused.returncode == 2 and "faults[0].at: expected seconds >= 0" in refused.stderr
+        missing = run_cli("plan", "-f", str(tmp_path / "nope.yaml"), env=env)
+        assert missing.returncode == 2 and "No such file" in missing.stderr
     finally:
         first = stop(proc)
     assert "38 objects created, 0 reused" in first

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from stratum.cli.output import EXIT_USAGE, console, fail, fail_api, print_json, print_table
+from stratum.cli.output import (
+    EXIT_USAGE,
+    console,
+    fail,
+    fail_api,
+    print_json,
+    print_table,
+    read_one_document,
+)
 
 app = typer.Typer(help="Inject faults into the simulated fleet.", no_args_is_help=True)
 
@@ -96,18 +104,10 @@ def run_scenario(
     """Play a scenario: inject each fault at its simulated time, then return."""
     from stratum.backends.simulated.faults import parse_scenario
     from stratum.core.errors import ApiError
-    from stratum.core.manifests import load_documents
 
+    document = read_one_document(filename, "a mapping with a list under 'faults'")
     try:
-        docs = load_documents(filename.read_text(encoding="utf-8"), str(filename))
-    except OSError as err:
-        fail(f"{filename}: {err.strerror}", code=EXIT_USAGE)
-    except ApiError as err:
-        fail_api(err)
-    if len(docs) != 1:
-        fail(f"{filename}: expected one document with a list under 'faults'", code=EXIT_USAGE)
-    try:
-        scheduled = parse_scenario(docs[0].data, str(filename))
+        scheduled = parse_scenario(document, str(filename))
     except ValueError as err:
         fail(str(err), code=EXIT_USAGE)
     out = console()

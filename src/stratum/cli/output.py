@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -44,6 +45,22 @@ def fail_api(err: ApiError, hint: str | None = None) -> NoReturn:
         lines.append(hint)
     fail("\n".join(lines), code=EXIT_UNREACHABLE if isinstance(err, Unavailable)
          else EXIT_REFUSED)
+
+
+def read_one_document(path: Path, what: str) -> Any:
+    """The single YAML/JSON document of a file the user named; exit 2 (usage) if it is
+    missing, malformed or holds more or fewer than one document."""
+    from stratum.core.manifests import load_documents
+
+    try:
+        docs = load_documents(path.read_text(encoding="utf-8"), str(path))
+    except OSError as err:
+        fail(f"{path}: {err.strerror}", code=EXIT_USAGE)
+    except ApiError as err:
+        fail(err.message, code=EXIT_USAGE)
+    if len(docs) != 1:
+        fail(f"{path}: expected one document ({what}), got {len(docs)}", code=EXIT_USAGE)
+    return docs[0].data
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from stratum.cli.output import EXIT_USAGE, console, fail, fail_api, print_json, print_table
+from stratum.cli.output import (
+    EXIT_USAGE,
+    console,
+    fail,
+    fail_api,
+    print_json,
+    print_table,
+    read_one_document,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,20 +34,12 @@ def plan(
     from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Site, Tenant, Workload
     from stratum.cli.resources import _client
     from stratum.core.errors import ApiError
-    from stratum.core.manifests import load_documents
     from stratum.core.validation import causes_from, summarise
     from stratum.scheduling import planning
 
+    document = read_one_document(filename, "a FleetChange")
     try:
-        docs = load_documents(filename.read_text(encoding="utf-8"), str(filename))
-    except OSError as err:
-        fail(f"{filename}: {err.strerror}", code=EXIT_USAGE)
-    except ApiError as err:
-        fail_api(err)
-    if len(docs) != 1:
-        fail(f"{filename}: expected one FleetChange document, got {len(docs)}", code=EXIT_USAGE)
-    try:
-        change = planning.FleetChange.model_validate(docs[0].data)
+        change = planning.FleetChange.model_validate(document)
     except ValidationError as err:
         fail(f"{filename}: {summarise(causes_from(err))}", code=EXIT_USAGE)
 
