@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -31,17 +31,24 @@ from stratum.backends.base import (
 )
 from stratum.core.clock import Clock
 from stratum.core.errors import AlreadyExists, Conflict, NotFound
+from stratum.core.governance import GpuDemand, GpuUsage, gpu_demand
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.events import record_event
 from stratum.reconcile.world import World, key_of, wire
 from stratum.scheduling.contracts import (
     ContractDecision,
+    FleetNode,
     FleetState,
+    ReplicaBinding,
     WorkloadAsk,
     place_contract,
+    replica_milli,
+    replica_request,
 )
 from stratum.scheduling.fleet import HOLDING_PHASES, fleet_nodes, held_devices
 from stratum.scheduling.policies import make_policy
+from stratum.scheduling.queue import FairQueue, QueueItem, Victim, choose_victims
+from stratum.scheduling.request import MILLI
 from stratum.store.objects import ObjectStore, Transaction
 
 DURATION_ANNOTATION = "sim.stratum.dev/duration-seconds"
@@ -99,9 +106,6 @@ class WorkloadController:
                     pending.append(again)
         if not pending:
             return
-        pending.sort(key=lambda w: (-w.spec.contract.lifecycle.priority,
-                                    w.metadata.creation_timestamp or self.clock.now(),
-                                    key_of(w)))
         # Placements as they are after the transitions above (released ones hold nothing).
         with self.store.read() as tx:
             live = [Placement.model_validate(p) for p in tx.list("Placement").items]
@@ -111,17 +115,32 @@ class WorkloadController:
         pristine = FleetState.build(nodes, pristine=True)
         binds: list[tuple[Workload, ContractDecision]] = []
         refusals: list[tuple[Workload, ContractDecision]] = []
-        for wl in pending:
+        book = _Book(world, live, nodes)
+        by_key = {key_of(w): w for w in pending}
+        # A gang that waits keeps the devices it is nearest to fitting on free of work ranked
+        # after it (backfill goes elsewhere), so that a stream of small work cannot starve it.
+        reserved: frozenset[str] = frozenset()
+        for item in book.queue(pending):
+            wl = by_key[item.key]
+            ask = book.ask(wl, reserved)
             started = time.perf_counter()
-            decision = place_contract(state, self._ask(wl, world), policy=self.policy,
-                                      pristine=pristine)
+            decision = place_contract(state, ask, policy=self.policy, pristine=pristine)
             self.metrics.scheduler_decision.labels(
                 "bound" if decision.placed else "unschedulable" if decision.ever_possible
                 else "rejected").observe(time.perf_counter() - started)
+            if not decision.placed and decision.ever_possible:
+                preempted = self._preempt(wl, ask, world, book, binds)
+                if preempted is not None:
+                    state = preempted
+                    continue
             if decision.placed:
                 state = state.bind(wl.metadata.namespace or "", decision.bindings)
                 binds.append((wl, decision))
-            elif not _same_refusal(wl, decision):
+                book.charge(wl, decision)
+                continue
+            if decision.waiting_on and not reserved and item.demand[0] > MILLI:
+                reserved = frozenset(decision.waiting_on)
+            if not _same_refusal(wl, decision):
                 refusals.append((wl, decision))
         now = self.clock.now()
         for wl, placement in self._write_in_chunks(binds, lambda tx, item: self._bind(
@@ -131,14 +150,58 @@ class WorkloadController:
                                                                        now))
 
     # -- scheduling --------------------------------------------------------------------
-    def _ask(self, wl: Workload, world: World) -> WorkloadAsk:
-        tenant = world.tenants.get(wl.metadata.namespace or "")
-        return WorkloadAsk(
-            tenant=wl.metadata.namespace or "", replicas=wl.spec.replicas,
-            contract=wl.spec.contract,
-            tenant_jurisdictions=frozenset(tenant.spec.allowed_jurisdictions) if tenant else
-            frozenset(),
-            tenant_isolation=tenant.spec.isolation if tenant else "shared")
+    def _preempt(self, wl: Workload, ask: WorkloadAsk, world: World, book: _Book,
+                 binds: list[tuple[Workload, ContractDecision]]) -> FleetState | None:
+        """Evict the cheapest set of lower-priority preemptible work that lets `wl` bind:
+        one transaction sets the victims Pending (with the reason and an Event), releases
+        their Placements and binds `wl`; the backends stop and launch after it commits.
+        Returns the fleet as it is afterwards."""
+        priority = wl.spec.contract.lifecycle.priority
+        candidates = []
+        for key in book.holding:
+            victim = world.workloads.get(key)
+            if victim is None or key == key_of(wl):
+                continue
+            life = victim.spec.contract.lifecycle
+            if life.preemptible and life.priority < priority:
+                candidates.append(Victim(key, life.priority, book.milli_of(key),
+                                         book.age(victim)))
+        if not candidates:
+            return None
+        this_pass = [(w.metadata.namespace or "", b) for w, d in binds for b in d.bindings]
+        chosen = choose_victims(ask, candidates, lambda keys: book.fleet_without(
+            keys, this_pass), policy=self.policy)
+        if chosen is None:
+            return None
+        now = self.clock.now()
+        victims = [world.workloads[k] for k in chosen.victims]
+        who = f"{key_of(wl)} (priority {priority})"
+        try:
+            with self.store.write() as tx:
+                for victim in victims:
+                    body = wire(victim)
+                    message = f"preempted by {who} to free the devices it needs"
+                    body["status"].update({
+                        "phase": "Pending", "message": message, "reasons": [
+                            {"clause": "lifecycle.preemptible", "excluded": 0,
+                             "message": message}]})
+                    tx.replace(body, status_only=True)
+                    p = wire(book.holding[key_of(victim)])
+                    p["status"]["phase"] = "Released"
+                    tx.replace(p, status_only=True)
+                    record_event(tx, victim, reason="Preempted", type="Warning", at=now,
+                                 message=message)
+                _, placement = self._bind(tx, wl, chosen.decision, now)
+                record_event(tx, wl, reason="Preempting", at=now,
+                             message="evicted " + ", ".join(chosen.victims))
+        except (Conflict, NotFound, AlreadyExists):
+            return None
+        for victim in victims:
+            self._stop(key_of(victim), victim)
+            book.release(key_of(victim))
+        self._launch(wl, placement)
+        book.charge(wl, chosen.decision)
+        return chosen.state.bind(wl.metadata.namespace or "", chosen.decision.bindings)
 
     def _write_in_chunks(self, items: list[T], write: Callable[[Transaction, T], R],
                          size: int = 100) -> list[R]:
@@ -167,20 +230,14 @@ class WorkloadController:
               now: datetime) -> tuple[Workload, Placement]:
         """The Placement (with its Bound status) and the Workload's Bound status, together."""
         attempt = wl.status.attempt + 1
-        replicas = []
-        for b in decision.bindings:
-            r: dict[str, Any] = {"replica": b.replica, "node": b.node, "gpus": list(b.gpus),
-                                 "cpuMilli": b.cpu_milli, "memoryMiB": b.memory_mib}
-            if b.milli is not None:
-                r["gpuMilli"] = b.milli
-            replicas.append(r)
+        replicas = [_replica_wire(b) for b in decision.bindings]
         spec: dict[str, Any] = {
             "workload": wl.metadata.name, "workloadUid": wl.metadata.uid, "attempt": attempt,
             "replicas": replicas,
             "evidence": [{"clause": e.clause, "holds": True, "message": e.message}
                          for e in decision.evidence]}
-        if wl.spec.replicas > 1:
-            spec["tier"] = "any"
+        if decision.tier is not None:
+            spec["tier"] = decision.tier
         placement = {
             "apiVersion": "stratum.dev/v1alpha1", "kind": "Placement",
             "metadata": {"name": wl.metadata.name, "namespace": wl.metadata.namespace,
@@ -406,6 +463,114 @@ class WorkloadController:
         for key in runs:
             if key not in world.workloads:
                 self._stop(key, None)
+
+
+def _replica_wire(b: ReplicaBinding) -> dict[str, Any]:
+    wire_b: dict[str, Any] = {
+        "replica": b.replica, "node": b.node, "gpus": list(b.gpus), "gpuMilli": b.milli,
+        "cpuMilli": b.cpu_milli, "memoryMiB": b.memory_mib, "migInstance": b.mig_instance,
+        "cpuSet": b.cpu_list, "numaNode": b.numa_node, "nic": b.nic}
+    return {k: v for k, v in wire_b.items() if v is not None}
+
+
+class _Book:
+    """What one pass knows about tenants: GPU quota use (governance's arithmetic), shares of
+    the fleet for the fair-share queue, and the devices each bound workload holds."""
+
+    def __init__(self, world: World, live: list[Placement], nodes: list[FleetNode]) -> None:
+        self.world = world
+        self.nodes = nodes
+        self.model_of = {n.name: n.model for n in nodes}
+        self.holding = {f"{p.metadata.namespace}/{p.spec.workload}": p for p in live
+                        if p.status.phase in HOLDING_PHASES}
+        self.quota: dict[str, GpuUsage] = {}
+        self.share: dict[str, tuple[float, float, float]] = {}
+        for key, placement in self.holding.items():
+            workload = world.workloads.get(key)
+            if workload is not None:
+                self._add(workload, self._models(placement.spec.replicas), +1)
+        capacity = (float(sum(len(n.gpu_models) for n in nodes) * MILLI),
+                    float(sum(n.cpu_milli for n in nodes)),
+                    float(sum(n.memory_mib for n in nodes)))
+        self.fair = FairQueue((), capacity, dict(self.share), {
+            name: t.spec.fair_share_weight for name, t in world.tenants.items()})
+
+    def _models(self, replicas: Any) -> tuple[str, ...]:
+        return tuple(sorted({self.model_of.get(r.node, "") for r in replicas} - {""}))
+
+    def _add(self, wl: Workload, models: tuple[str, ...], sign: int) -> None:
+        ns = wl.metadata.namespace or ""
+        demand = gpu_demand(wire(wl))
+        self.quota.setdefault(ns, GpuUsage()).add(GpuDemand(demand.milli, models), sign)
+        vector = _vector(wl)
+        used = self.share.get(ns, (0.0, 0.0, 0.0))
+        self.share[ns] = (used[0] + sign * vector[0], used[1] + sign * vector[1],
+                          used[2] + sign * vector[2])
+
+    def queue(self, pending: list[Workload]) -> FairQueue:
+        self.fair.items = [QueueItem(key_of(w), w.metadata.namespace or "",
+                                     w.spec.contract.lifecycle.priority, self.age(w),
+                                     _vector(w)) for w in pending]
+        return self.fair
+
+    def age(self, wl: Workload) -> float:
+        created = wl.metadata.creation_timestamp
+        return created.timestamp() if created else 0.0
+
+    def milli_of(self, key: str) -> int:
+        workload = self.world.workloads.get(key)
+        return gpu_demand(wire(workload)).milli if workload else 0
+
+    def ask(self, wl: Workload, reserved: frozenset[str]) -> WorkloadAsk:
+        ns = wl.metadata.namespace or ""
+        tenant = self.world.tenants.get(ns)
+        total: int | None = None
+        by_model: dict[str, int] = {}
+        if tenant is not None:
+            quota = tenant.spec.quota
+            used = self.quota.get(ns, GpuUsage())
+            if quota.gpus is not None:
+                total = quota.gpus * MILLI - used.milli
+            by_model = {m: limit * MILLI - used.milli_by_model.get(m, 0)
+                        for m, limit in quota.gpus_by_model.items()}
+        return WorkloadAsk(
+            tenant=ns, replicas=wl.spec.replicas, contract=wl.spec.contract,
+            tenant_jurisdictions=frozenset(tenant.spec.allowed_jurisdictions) if tenant else
+            frozenset(),
+            tenant_isolation=tenant.spec.isolation if tenant else "shared",
+            quota_left_milli=total, model_quota_left_milli=by_model, avoid_nodes=reserved)
+
+    def charge(self, wl: Workload, decision: ContractDecision) -> None:
+        models = tuple(sorted({self.model_of.get(b.node, "") for b in decision.bindings}
+                              - {""}))
+        self._add(wl, models, +1)
+        self.fair.charge(wl.metadata.namespace or "", _vector(wl))
+
+    def release(self, key: str) -> None:
+        placement = self.holding.pop(key, None)
+        workload = self.world.workloads.get(key)
+        if placement is not None and workload is not None:
+            self._add(workload, self._models(placement.spec.replicas), -1)
+            self.fair.charge(workload.metadata.namespace or "", _vector(workload), -1)
+
+    def fleet_without(self, keys: frozenset[str],
+                      this_pass: list[tuple[str, ReplicaBinding]]) -> FleetState:
+        kept = [p for k, p in self.holding.items() if k not in keys]
+        held, tenants = held_devices(kept)
+        held += [b.held() for _, b in this_pass]
+        on = {k: set(v) for k, v in tenants.items()}
+        for ns, b in this_pass:
+            on.setdefault(b.node, set()).add(ns)
+        nodes = [replace(n, tenants=frozenset(on.get(n.name, ()))) for n in self.nodes]
+        return FleetState.build(nodes, held)
+
+
+def _vector(wl: Workload) -> tuple[float, float, float]:
+    """What the whole workload asks for: milli-GPU, milli-CPU, MiB."""
+    request = replica_request(wl.spec.contract)
+    n = wl.spec.replicas
+    return (float(replica_milli(wl.spec.contract) * n), float(request.cpu_milli * n),
+            float(request.memory_mib * n))
 
 
 def _breaches(wl: Workload, placement: Placement, run: RunObservation | None,
