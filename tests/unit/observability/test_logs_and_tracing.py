@@ -48,7 +48,7 @@ def test_tracing_off_is_a_no_op_that_never_imports_the_sdk() -> None:
             "from stratum.observability import tracing\n"
             "from stratum.server.app import create_app\n"
             "from stratum.server.settings import ServerSettings\n"
-            f"create_app(ServerSettings(database_url='sqlite://'))\n"
+            "create_app(ServerSettings(database_url='sqlite://'))\n"
             "with tracing.span('x', a=1) as s:\n"
             "    s.set_attribute('b', 2)\n"
             "assert s is tracing.NO_SPAN and not tracing.enabled()\n"
