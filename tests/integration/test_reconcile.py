@@ -257,3 +257,32 @@ def test_a_plan_answers_what_if_on_a_copy_of_the_fleet(fleet: Fleet) -> None:
     assert 0 < result.before.allocated_gpu_pct < 100
     with fleet.store.read() as tx:
         assert tx.current_resource_version() == version, "a plan must change nothing"
+
+
+def test_one_broken_cluster_backs_off_without_holding_up_the_others(store: ObjectStore) -> None:
+    from stratum.backends.base import ClusterRequest, InventoryNode
+    from stratum.core.errors import BackendError
+
+    class FlakyBackend(SimulatedBackend):
+        calls = 0
+
+        def inventory(self, cluster: ClusterRequest) -> list[InventoryNode]:
+            if cluster.name == "edge-lyon":
+                FlakyBackend.calls += 1
+                raise BackendError("edge gateway unreachable")
+            return super().inventory(cluster)
+
+    fleet = Fleet(store)
+    fleet.backend = FlakyBackend(clock=fleet.clock, seed=7)
+    fleet.manager = ControllerManager(store, {"simulated": fleet.backend}, clock=fleet.clock)
+    fleet.apply(demo_manifests())
+    world = fleet.settle(passes=4, seconds=0.1)
+    assert world.clusters["fra-1-hgx"].status.phase == "Ready"
+    edge = world.clusters["edge-lyon"]
+    assert edge.status.phase == "Degraded"
+    assert "edge gateway unreachable" in edge.status.conditions[0].message
+    assert world.workloads["research/llama-finetune"].status.phase == "Running"
+    assert FlakyBackend.calls == 1, "backing off: no retry within the first half second"
+    fleet.settle(passes=1, seconds=1.0)
+    fleet.settle(passes=1, seconds=0.1)
+    assert FlakyBackend.calls == 2

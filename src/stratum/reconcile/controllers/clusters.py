@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from stratum.api.v1alpha1 import Cluster, Node
@@ -9,9 +10,12 @@ from stratum.api.v1alpha1.meta import Condition, ConditionStatus
 from stratum.backends.base import Backend, ClusterRequest, InventoryNode, PoolRequest
 from stratum.core.clock import Clock
 from stratum.core.errors import Conflict, NotFound
+from stratum.reconcile.backoff import KeyedBackoff
 from stratum.reconcile.events import record_event
 from stratum.reconcile.world import World, wire
 from stratum.store.objects import ObjectStore
+
+log = logging.getLogger("stratum.reconcile.clusters")
 
 
 class ClusterController:
@@ -20,6 +24,7 @@ class ClusterController:
         self.backends = backends
         self.clock = clock
         self._synced: dict[str, tuple[str, int]] = {}  # cluster -> (uid, generation) known
+        self.backoff = KeyedBackoff()
 
     def reconcile(self, world: World) -> None:
         for name, cluster in sorted(world.clusters.items()):
@@ -32,7 +37,19 @@ class ClusterController:
             current = (cluster.metadata.uid or "", cluster.metadata.generation or 0)
             if known == current and cluster.status.observed_generation == current[1]:
                 continue
-            self._sync(cluster, backend, world)
+            now = self.clock.now()
+            if not self.backoff.ready(name, now, cluster.metadata.generation):
+                continue
+            try:
+                self._sync(cluster, backend, world)
+                self.backoff.succeeded(name)
+            except (Conflict, NotFound):
+                continue  # changed meanwhile: the next pass reads it again
+            except Exception as err:  # one broken cluster must not stop the others
+                delay = self.backoff.failed(name, now, err, cluster.metadata.generation)
+                log.warning("cluster %s: %s (next try in %.1fs)", name, err, delay)
+                self._set_status(cluster, "Degraded", type(err).__name__, str(err)[:1000],
+                                 world)
         for name in set(self._synced) - set(world.clusters):
             for backend in self.backends.values():
                 backend.forget_cluster(name)
