@@ -6,7 +6,7 @@ import pytest
 
 from stratum.scheduling.fragmentation import WorkloadMix
 from stratum.scheduling.policies import POLICY_NAMES, make_policy
-from stratum.scheduling.policies.stratum import LearnedMix, StratumPolicy
+from stratum.scheduling.policies.stratum import LearnedMix, StratumConfig, StratumPolicy
 from stratum.scheduling.request import Request
 from stratum.scheduling.snapshot import NodeSpec, Snapshot
 
@@ -102,3 +102,55 @@ def test_unknown_policy_and_fgd_without_mix() -> None:
         make_policy("nope", seed=1)
     with pytest.raises(ValueError, match="typical"):
         make_policy("fgd", seed=1)
+
+
+def _wide_fleet(n: int) -> Snapshot:
+    return Snapshot.build([NodeSpec(f"n{i}", 96_000, 393_216, 8, "G2") for i in range(n)])
+
+
+def _scored_rows(policy: StratumPolicy) -> list[int]:
+    """Record how many rows each decision (re)scores."""
+    seen: list[int] = []
+    inner = policy._score_rows
+
+    def spy(snapshot: Snapshot, rows: object, request: Request) -> object:
+        seen.append(len(rows))  # type: ignore[arg-type]
+        return inner(snapshot, rows, request)  # type: ignore[arg-type]
+
+    policy._score_rows = spy  # type: ignore[assignment,method-assign]
+    return seen
+
+
+def test_stratum_scores_only_feasible_rows() -> None:
+    snap = _wide_fleet(6)
+    for i in range(5):  # leave one node with CPU for a big request
+        cpu_hog = Request(cpu_milli=90_000)
+        snap = snap.allocate(snap.decide(i, (), cpu_hog, 0.0), request=cpu_hog)
+    policy = StratumPolicy(seed=1)
+    seen = _scored_rows(policy)
+    big = Request(cpu_milli=20_000, gpu_count=1, gpu_milli=1000)
+    d = policy.place(snap, big)
+    assert d.node == 5 and seen == [1]
+
+
+def test_stratum_bounds_rescoring_after_a_mix_refresh() -> None:
+    """After the learned mix is refreshed, rows scored under the old mix are rescored at most
+    ``rescore_budget`` per decision, while rows whose node changed are always rescored."""
+    snap = _wide_fleet(20)
+    small = StratumPolicy(seed=3, config=StratumConfig(rescore_budget=4))
+    full = StratumPolicy(seed=3, config=StratumConfig(rescore_budget=10_000))
+    seen = _scored_rows(small)
+    seen_full = _scored_rows(full)
+    stream = [SHARE, WHOLE] * 6
+    bounded_snap = snap
+    for r in stream:
+        d_small = small.place(bounded_snap, r)
+        d_full = full.place(snap, r)
+        snap = snap.allocate(d_full, request=r)
+        bounded_snap = bounded_snap.allocate(d_small, request=r)
+    # First request of each shape scores every node; refreshes at 1, 2, 4, 8 requests seen
+    # then rescore at most the budget plus the one node changed by the last decision.
+    assert seen[0] == 20 and seen[1] == 20
+    assert max(seen[2:]) <= 4 + 2
+    assert all(d.placed for d in (d_small, d_full))
+    assert max(seen_full[2:]) == 20  # without the bound, a refresh rescores the whole fleet

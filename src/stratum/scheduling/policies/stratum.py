@@ -47,6 +47,10 @@ class StratumConfig:
     refresh_every: int = 4096
     #: scale of the sigmoid that turns a fragmentation drop into a 0..100 score
     scale: float = 1000.0
+    #: after a mix refresh, rows still scored under the previous mix are rescored at most this
+    #: many per decision (rows whose node changed are always rescored): bounds the latency of
+    #: a refresh on a large fleet; a fleet of at most this many nodes is rescored at once
+    rescore_budget: int = 2048
 
 
 class LearnedMix:
@@ -85,7 +89,10 @@ class LearnedMix:
 
 @dataclass(slots=True)
 class _ShapeScores:
+    #: node generation each row was scored at (-1: never)
     generation: IntArray
+    #: mix epoch each row was scored under
+    epoch: IntArray
     score: IntArray
     gpu: IntArray
 
@@ -104,6 +111,7 @@ class StratumPolicy:
         self._node_frag_generation: IntArray = np.zeros(0, dtype=np.int64)
         self._lineage = -1
         self._next_refresh = 1
+        self._epoch = 0
         self._cache: dict[Shape, _ShapeScores] = {}
 
     @property
@@ -125,18 +133,16 @@ class StratumPolicy:
             self._frag = BlendedFrag(self._mix, snapshot.models, self.config.capacity_weight)
             self._node_frag = np.zeros(snapshot.size)
             self._node_frag_generation = np.full(snapshot.size, -1, dtype=np.int64)
-            self._cache.clear()
+            # Cached scores stay usable under the new mix until rescored (see _scores).
+            self._epoch += 1
 
     def _score_rows(
         self, snapshot: Snapshot, rows: IntArray, request: Request
     ) -> tuple[FloatArray, IntArray]:
         """Best quantised score per row and the GPU that gets it (for a share)."""
-        assert self._frag is not None
-        frag = self._frag
         cpu = snapshot.cpu_free[rows]
         g = snapshot.gpu_free[rows]
         model = snapshot.model_idx[rows]
-        before = self._before(snapshot, rows)
         cpu_after = cpu - request.cpu_milli
         d, w = g.shape
         if request.is_sharing:
@@ -151,7 +157,9 @@ class StratumPolicy:
             uc = c_idx[first]
             after = g[ur].copy()
             after[np.arange(len(ur)), uc] -= m
-            f_after = frag(cpu_after[ur], after, model[ur])
+            before, f_after = self._frag_before_after(
+                snapshot, rows, cpu_after[ur], after, model[ur]
+            )
             drop = before[ur] - f_after
             s_u = self._quantise(drop)
             s = np.full((d, w), -1.0)
@@ -162,42 +170,68 @@ class StratumPolicy:
             full = g == MILLI
             take = full & (np.cumsum(full, axis=1) <= request.gpu_count)
             g = np.where(take, 0, g)
-        drop = before - frag(cpu_after, g, model)
+        before, f_after = self._frag_before_after(snapshot, rows, cpu_after, g, model)
+        drop = before - f_after
         return self._quantise(drop), np.zeros(d, dtype=np.int64)
 
-    def _before(self, snapshot: Snapshot, rows: IntArray) -> FloatArray:
+    def _frag_before_after(
+        self, snapshot: Snapshot, rows: IntArray, cpu: IntArray, gpu: IntArray, model: IntArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """F of ``rows`` as they are (cached per node generation), and F of the after-states
+        given as (cpu, gpu, model): one call of the fragment function for both, since most
+        decisions score a handful of rows and the call's fixed cost dominates."""
         assert self._frag is not None
         generation = snapshot.node_generation
         stale = rows[self._node_frag_generation[rows] != generation[rows]]
         if len(stale):
-            self._node_frag[stale] = self._frag(
-                snapshot.cpu_free[stale], snapshot.gpu_free[stale], snapshot.model_idx[stale]
+            k = len(stale)
+            f = self._frag(
+                np.concatenate((snapshot.cpu_free[stale], cpu)),
+                np.concatenate((snapshot.gpu_free[stale], gpu)),
+                np.concatenate((snapshot.model_idx[stale], model)),
             )
+            self._node_frag[stale] = f[:k]
             self._node_frag_generation[stale] = generation[stale]
+            after: FloatArray = f[k:]
+        else:
+            after = self._frag(cpu, gpu, model)
         before: FloatArray = self._node_frag[rows]
-        return before
+        return before, after
 
     def _quantise(self, drop: FloatArray) -> FloatArray:
         with np.errstate(over="ignore"):
             out: FloatArray = np.floor(100.0 / (1.0 + np.exp(-drop / self.config.scale)))
         return out
 
-    def _scores(self, snapshot: Snapshot, request: Request) -> _ShapeScores:
+    def _scores(self, snapshot: Snapshot, request: Request, feasible: BoolArray) -> _ShapeScores:
+        """Scores of the request's shape, current on every feasible row.
+
+        Only feasible rows are (re)scored: rows whose node changed since they were scored,
+        and, after a mix refresh, up to ``rescore_budget`` rows still scored under an older
+        mix (their scores stay valid for their node's state, only the mix aged).
+        """
         entry = self._cache.get(request.shape)
         if entry is None:
             n = snapshot.size
             entry = _ShapeScores(
                 generation=np.full(n, -1, dtype=np.int64),
+                epoch=np.full(n, self._epoch, dtype=np.int64),
                 score=np.zeros(n, dtype=np.int64),
                 gpu=np.zeros(n, dtype=np.int64),
             )
             self._cache[request.shape] = entry
-        rows = np.flatnonzero(entry.generation != snapshot.node_generation)
+        changed = feasible & (entry.generation != snapshot.node_generation)
+        aged = feasible & ~changed & (entry.epoch != self._epoch)
+        rows = np.flatnonzero(changed)
+        if aged.any():
+            budget = max(self.config.rescore_budget - len(rows), 0)
+            rows = np.union1d(rows, np.flatnonzero(aged)[:budget])
         if len(rows):
             score, gpu = self._score_rows(snapshot, rows, request)
             entry.score[rows] = np.maximum(score, 0).astype(np.int64)
             entry.gpu[rows] = gpu
             entry.generation[rows] = snapshot.node_generation[rows]
+            entry.epoch[rows] = self._epoch
         return entry
 
     def place(self, snapshot: Snapshot, request: Request) -> Decision:
@@ -205,7 +239,7 @@ class StratumPolicy:
         feasible = snapshot.feasible(request)
         if not feasible.any():
             return snapshot.fail(request)
-        entry = self._scores(snapshot, request)
+        entry = self._scores(snapshot, request, feasible)
         node = self._tie.pick(snapshot, entry.score, feasible)
         if request.is_sharing:
             gpus: tuple[int, ...] = (int(entry.gpu[node]),)
