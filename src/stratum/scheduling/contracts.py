@@ -88,6 +88,7 @@ class Held:
     mig_instance: str | None = None
     cpu_set: frozenset[int] = frozenset()
     numa_node: int | None = None
+    dedicated_for: str = ""  # the tenant whose dedicated-node contract holds this
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +113,9 @@ class ReplicaBinding:
     def nic(self) -> str | None:
         return ",".join(self.nics) if self.nics else None
 
-    def held(self) -> Held:
+    def held(self, dedicated_for: str = "") -> Held:
         return Held(self.node, self.gpus, self.milli or MILLI, self.cpu_milli, self.memory_mib,
-                    self.mig_instance, frozenset(self.cpu_set), self.numa_node)
+                    self.mig_instance, frozenset(self.cpu_set), self.numa_node, dedicated_for)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,7 @@ class ContractDecision:
     # Nodes a waiting gang came closest to fitting on: the caller may keep smaller work off
     # them so that the gang is not starved (backfill goes elsewhere).
     waiting_on: tuple[str, ...] = ()
+    dedicated: bool = False  # bind with dedicated=True: no other tenant joins these nodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,7 @@ class FleetState:
     min_gpu_memory: FloatArray  # smallest GPU memory on the node (0: unknown or no GPU)
     all_nvlink: BoolArray
     tenants_on: dict[str, frozenset[str]]
+    dedicated: Mapping[str, str]  # node -> the tenant holding it under dedicated-node
     gpu_ok: BoolArray  # (N, W): the GPU exists and is healthy
     gpu_power: FloatArray  # (N, W) watts
     gpu_rdma: FloatArray  # (N, W) RDMA Gb/s of the GPU's rail NIC share
@@ -264,6 +267,7 @@ class FleetState:
         mig_used: dict[int, list[int]] = {}
         cpus_used: dict[int, set[int]] = {}
         numa_mem: dict[int, dict[int, int]] = {}
+        dedicated: dict[str, str] = {}
         if nodes and not pristine:
             gpu = snap.gpu_free.copy()
             cpu = snap.cpu_free.copy()
@@ -289,6 +293,8 @@ class FleetState:
                 mem[i] -= h.memory_mib
                 if h.cpu_set:
                     cpus_used.setdefault(i, set()).update(h.cpu_set)
+                if h.dedicated_for:
+                    dedicated[h.node] = h.dedicated_for
                 if h.numa_node is not None:
                     per = numa_mem.setdefault(i, {})
                     per[h.numa_node] = per.get(h.numa_node, 0) + h.memory_mib
@@ -315,16 +321,20 @@ class FleetState:
             all_nvlink=np.array([bool(n.gpu_nvlink) and all(n.gpu_nvlink) for n in nodes],
                                 dtype=np.bool_),
             tenants_on={} if pristine else {k: frozenset(v) for k, v in tenants.items() if v},
-            gpu_ok=gpu_ok, gpu_power=gpu_power, gpu_rdma=gpu_rdma,
+            dedicated=dedicated, gpu_ok=gpu_ok, gpu_power=gpu_power, gpu_rdma=gpu_rdma,
             mig_used={i: tuple(v) for i, v in mig_used.items()},
             cpus_used={i: frozenset(v) for i, v in cpus_used.items()},
             numa_mem_used=numa_mem, site_power_used=site_power, site_budget=site_budget,
             tier_keys=tier_keys, tier_names=tier_names, layout_of=layout_of,
             layouts=tuple(layouts))
 
-    def bind(self, tenant: str, bindings: Sequence[ReplicaBinding]) -> FleetState:
+    def bind(self, tenant: str, bindings: Sequence[ReplicaBinding], *,
+             dedicated: bool = False) -> FleetState:
+        """`dedicated`: the contract (or its tenant) asks for dedicated-node isolation, so
+        no other tenant may come onto these nodes while it holds them."""
         snap = self.snapshot
         tenants = dict(self.tenants_on)
+        owners = dict(self.dedicated)
         mig = dict(self.mig_used)
         cpus = dict(self.cpus_used)
         numa = {k: dict(v) for k, v in self.numa_mem_used.items()}
@@ -349,8 +359,10 @@ class FleetState:
                 per[b.numa_node] = per.get(b.numa_node, 0) + b.memory_mib
             power[self.site_of[i]] += b.power_w
             tenants[b.node] = tenants.get(b.node, frozenset()) | {tenant}
+            if dedicated:
+                owners[b.node] = tenant
         return replace(self, snapshot=snap, tenants_on=tenants, mig_used=mig, cpus_used=cpus,
-                       numa_mem_used=numa, site_power_used=power)
+                       numa_mem_used=numa, site_power_used=power, dedicated=owners)
 
     def layout(self, i: int) -> NodeLayout | None:
         return self.nodes[i].layout
@@ -517,6 +529,12 @@ def _filters(state: FleetState, ask: WorkloadAsk, shape: _Shape) -> list[_Filter
                 others[state.index[name]] = False
         filters.append(_Filter("isolation", "hold other tenants' work (dedicated-node)",
                                others))
+    if state.dedicated:
+        free = everywhere.copy()
+        for name, owner in state.dedicated.items():
+            if owner != ask.tenant and name in state.index:
+                free[state.index[name]] = False
+        filters.append(_Filter("isolation", "are dedicated to another tenant", free))
     if ask.model_quota_left_milli and shape.kind != "cpu":
         need = replica_milli(c)
         left_ok = np.array([ask.model_quota_left_milli.get(m, 1 << 62) >= need
@@ -951,7 +969,9 @@ def place_contract(state: FleetState, ask: WorkloadAsk, *, policy: Policy | None
                                 evidence=tuple(_evidence(state, ask, shape, attempt.bindings,
                                                          tier)),
                                 summary=f"{len(attempt.bindings)} replica(s) bound"
-                                + (f" at tier {tier}" if tier else ""), tier=tier)
+                                + (f" at tier {tier}" if tier else ""), tier=tier,
+                                dedicated="dedicated-node" in (ask.contract.isolation,
+                                                               ask.tenant_isolation))
     reasons = attempt.reasons
     summary = f"0/{total} nodes can take it now: " + ", ".join(
         r.message for r in reasons) if reasons else "no nodes in the fleet"

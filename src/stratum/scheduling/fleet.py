@@ -73,10 +73,13 @@ def held_devices(placements: Iterable[Placement]) -> tuple[list[Held], dict[str,
     for p in placements:
         if p.status.phase not in HOLDING_PHASES:
             continue
+        # A dedicated-node contract says so in its evidence: no other tenant joins it.
+        owner = (p.metadata.namespace or "") if any(
+            e.clause == "isolation" and e.holds for e in p.spec.evidence) else ""
         for r in p.spec.replicas:
             held.append(Held(node=r.node, gpus=tuple(r.gpus), milli=r.gpu_milli or MILLI,
                              cpu_milli=r.cpu_milli, memory_mib=r.memory_mib,
                              mig_instance=r.mig_instance, cpu_set=parse_cpus(r.cpu_set),
-                             numa_node=r.numa_node))
+                             numa_node=r.numa_node, dedicated_for=owner))
             tenants.setdefault(r.node, set()).add(p.metadata.namespace or "")
     return held, {k: frozenset(v) for k, v in tenants.items()}

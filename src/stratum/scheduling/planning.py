@@ -137,7 +137,7 @@ def _place_all(waiting: list[Workload], fleet: list[FleetNode], held: list[Held]
         if decision.placed:
             new = [Held(b.node, b.gpus, b.milli or MILLI, b.cpu_milli, b.memory_mib)
                    for b in decision.bindings]
-            state = state.bind(ask.tenant, decision.bindings)
+            state = state.bind(ask.tenant, decision.bindings, dedicated=decision.dedicated)
             results[_key(wl)] = ("binds", tuple(b.node for b in decision.bindings), new)
         else:
             results[_key(wl)] = (decision.summary or "does not fit", (), [])

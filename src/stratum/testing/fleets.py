@@ -90,7 +90,8 @@ def exact_placed_gpus(nodes: Sequence[FleetNode], gangs: Sequence[Gang], *,
     for j, gang in enumerate(gangs):
         ok = [i for i, n in enumerate(nodes) if len(n.gpu_models) >= gang.gpus
               and (not gang.models or n.model in gang.models)]
-        tiers = TIERS[:TIERS.index(gang.across) + 1]
+        # One replica has no other to be near: the across clause does not bind it.
+        tiers = TIERS[:TIERS.index(gang.across if gang.replicas > 1 else "any") + 1]
         loosest = tiers[-1]
         domains: dict[str, list[int]] = {}
         for i in ok:

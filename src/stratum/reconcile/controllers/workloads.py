@@ -134,7 +134,8 @@ class WorkloadController:
                     state = preempted
                     continue
             if decision.placed:
-                state = state.bind(wl.metadata.namespace or "", decision.bindings)
+                state = state.bind(wl.metadata.namespace or "", decision.bindings,
+                                   dedicated=decision.dedicated)
                 binds.append((wl, decision))
                 book.charge(wl, decision)
                 continue
@@ -168,7 +169,8 @@ class WorkloadController:
                                          book.age(victim)))
         if not candidates:
             return None
-        this_pass = [(w.metadata.namespace or "", b) for w, d in binds for b in d.bindings]
+        this_pass = [(w.metadata.namespace or "", b, d.dedicated) for w, d in binds
+                     for b in d.bindings]
         chosen = choose_victims(ask, candidates, lambda keys: book.fleet_without(
             keys, this_pass), policy=self.policy)
         if chosen is None:
@@ -201,7 +203,8 @@ class WorkloadController:
             book.release(key_of(victim))
         self._launch(wl, placement)
         book.charge(wl, chosen.decision)
-        return chosen.state.bind(wl.metadata.namespace or "", chosen.decision.bindings)
+        return chosen.state.bind(wl.metadata.namespace or "", chosen.decision.bindings,
+                                 dedicated=chosen.decision.dedicated)
 
     def _write_in_chunks(self, items: list[T], write: Callable[[Transaction, T], R],
                          size: int = 100) -> list[R]:
@@ -554,12 +557,12 @@ class _Book:
             self.fair.charge(workload.metadata.namespace or "", _vector(workload), -1)
 
     def fleet_without(self, keys: frozenset[str],
-                      this_pass: list[tuple[str, ReplicaBinding]]) -> FleetState:
+                      this_pass: list[tuple[str, ReplicaBinding, bool]]) -> FleetState:
         kept = [p for k, p in self.holding.items() if k not in keys]
         held, tenants = held_devices(kept)
-        held += [b.held() for _, b in this_pass]
+        held += [b.held(ns if dedicated else "") for ns, b, dedicated in this_pass]
         on = {k: set(v) for k, v in tenants.items()}
-        for ns, b in this_pass:
+        for ns, b, _ in this_pass:
             on.setdefault(b.node, set()).add(ns)
         nodes = [replace(n, tenants=frozenset(on.get(n.name, ()))) for n in self.nodes]
         return FleetState.build(nodes, held)
