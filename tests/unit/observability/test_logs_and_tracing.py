@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,29 @@ def test_spans_go_to_a_configured_exporter() -> None:
     assert spans["reconcile.workloads"].parent.span_id == spans["reconcile.pass"].context.span_id
     assert spans["reconcile.pass"].attributes["stratum.resource_version"] == 7
     assert not tracing.enabled()
+
+
+def test_api_requests_are_server_spans_named_by_route_template(tmp_path: Path) -> None:
+    import httpx
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tests.conftest import LiveServer
+
+    exporter = InMemorySpanExporter()
+    tracing.configure(exporter=exporter)
+    try:
+        server = LiveServer(f"sqlite:///{tmp_path / 's.db'}").start()
+        try:
+            httpx.get(f"{server.url}/apis/stratum.dev/v1alpha1/namespaces/a/workloads/w1",
+                      headers=server.headers)
+            server.app.state.manager.run_once()
+        finally:
+            server.stop()
+    finally:
+        tracing.shutdown()
+    spans = exporter.get_finished_spans()
+    route = "/apis/stratum.dev/v1alpha1/namespaces/{namespace}/workloads/{name}"
+    request = next(s for s in spans if s.name == f"GET {route}")
+    assert request.attributes["http.route"] == route
+    assert request.attributes["http.response.status_code"] == 404
+    assert "reconcile.pass" in {s.name for s in spans}
