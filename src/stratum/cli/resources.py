@@ -271,6 +271,7 @@ def describe(
     if status:
         out.print("[bold]Status[/bold]")
         print_yaml_indented(status)
+    _print_clauses(obj)
     out.print("[bold]Conditions[/bold]" + ("" if conditions else ": none"))
     if conditions:
         print_table(["TYPE", "STATUS", "REASON", "MESSAGE"],
@@ -282,6 +283,21 @@ def describe(
                     [[since("spec", "lastTimestamp")(e), e["spec"].get("type", ""),
                       e["spec"].get("reason", ""), _times(e["spec"]),
                       e["spec"].get("message", "")] for e in events])
+
+
+def _print_clauses(obj: dict[str, Any]) -> None:
+    """A Placement's evidence, or a refused Workload's reasons: one line per clause."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if obj.get("kind") == "Placement" and spec.get("evidence"):
+        console().print("[bold]Evidence[/bold]")
+        print_table(["CLAUSE", "HOLDS", "EVIDENCE"],
+                    [[e.get("clause", ""), "yes" if e.get("holds", True) else "NO",
+                      e.get("message", "")] for e in spec["evidence"]])
+    elif obj.get("kind") == "Workload" and status.get("reasons"):
+        console().print(f"[bold]Why {status.get('phase', 'not placed')}[/bold]")
+        print_table(["CLAUSE", "EXCLUDED", "REASON"],
+                    [[r.get("clause", ""), str(r.get("excluded", 0)), r.get("message", "")]
+                     for r in status["reasons"]])
 
 
 def _times(spec: dict[str, Any]) -> str:
