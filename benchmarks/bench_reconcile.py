@@ -24,7 +24,7 @@ from stratum.testing.demo import demo_manifests
 
 
 def fleet() -> list[dict[str, Any]]:
-    return demo_manifests() + [{
+    return [*demo_manifests(), {
         "apiVersion": "stratum.dev/v1alpha1", "kind": "Cluster",
         "metadata": {"name": "use1-big"},
         "spec": {"site": "us-east-1", "nodePools": [

@@ -1,1 +1,1 @@
-"""testing"""
+"""Test helpers shipped with Stratum: fake clock, fleet scenarios, factories."""
