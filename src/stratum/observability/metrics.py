@@ -204,8 +204,8 @@ class Metrics:
             "nodes out: counted once per clause when a contract turns Pending or Rejected "
             "or its reasons change (not on every retry).", ["clause"], registry=r)
         self.scheduler_preemptions = Counter(
-            "stratum_scheduler_preemptions", "Bound contracts evicted for higher-priority "
-            "work (the engine does not preempt yet: stays 0).", registry=r)
+            "stratum_scheduler_preemptions", "Bound contracts evicted (set Pending, devices "
+            "released) to let a higher-priority contract bind: one per victim.", registry=r)
         # -- contracts ------------------------------------------------------------------
         self.contract_violations = Counter(
             "stratum_contract_violations", "Contract violations by tenant and clause.",

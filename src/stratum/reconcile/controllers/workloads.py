@@ -198,6 +198,7 @@ class WorkloadController:
                              message="evicted " + ", ".join(chosen.victims))
         except (Conflict, NotFound, AlreadyExists):
             return None
+        self.metrics.scheduler_preemptions.inc(len(victims))
         for victim in victims:
             self._stop(key_of(victim), victim)
             book.release(key_of(victim))
