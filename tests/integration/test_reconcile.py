@@ -28,7 +28,8 @@ class Fleet:
         self.service = ObjectService(store)
         self.backend = SimulatedBackend(clock=self.clock, seed=7)
         self.manager = ControllerManager(store, {"simulated": self.backend}, clock=self.clock,
-                                         settings=ManagerSettings(telemetry_seconds=3600))
+                                         settings=ManagerSettings(telemetry_seconds=3600,
+                                                                  usage_flush_seconds=3600))
 
     def apply(self, docs: list[dict[str, Any]]) -> None:
         self.service.apply_many(self.service.validate_batch(docs))
@@ -286,3 +287,68 @@ def test_one_broken_cluster_backs_off_without_holding_up_the_others(store: Objec
     fleet.settle(passes=1, seconds=1.0)
     fleet.settle(passes=1, seconds=0.1)
     assert FlakyBackend.calls == 2
+
+
+def test_deny_policies_hold_at_placement_not_only_at_admission(fleet: Fleet) -> None:
+    """The demo's policy keeps personal data in EU jurisdictions: admission lets such a
+    workload in (EU sites exist), and the scheduler must never bind it elsewhere."""
+    personal = {"sovereignty": {"dataClassification": "personal"}}
+    fleet.apply([
+        {"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
+         "metadata": {"name": "notes-anywhere", "namespace": "research"},
+         "spec": {"type": "inference", "replicas": 3, "contract": {
+             **personal, "compute": {"gpuMilli": 300}}}},
+        {"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
+         "metadata": {"name": "notes-on-l40s", "namespace": "research"},
+         "spec": {"type": "inference", "contract": {
+             **personal, "compute": {"gpus": 1, "models": ["L40S-48GB"]}}}}])
+    world = fleet.settle(passes=3)
+    anywhere = world.placements["research/notes-anywhere"]
+    for r in anywhere.spec.replicas:
+        site = world.sites[world.nodes[r.node].spec.site]
+        assert "EU" in site.spec.jurisdictions, f"{r.node} is at {site.metadata.name}"
+    l40s = world.workloads["research/notes-on-l40s"]
+    assert l40s.status.phase in ("Pending", "Rejected")
+    policy = [r for r in l40s.status.reasons if r.clause == "policy"]
+    assert policy and policy[0].excluded == 6, l40s.status.reasons
+    assert "personal-data-stays-in-eu" in policy[0].message
+
+
+def test_bindings_and_releases_join_the_audit_chain(fleet: Fleet) -> None:
+    from stratum.core.audit import verify
+    from stratum.store import audit
+
+    node = fleet.placement("research/llama-finetune").spec.replicas[0].node
+    fleet.backend.inject({"kind": "gpu-fail", "node": node, "gpu": 0})
+    fleet.settle(passes=2)
+    with fleet.store.read() as tx:
+        records = audit.records(tx)
+        result = verify(records, expected=audit.appended(tx))
+    assert result.ok, result
+    by_controller = [(r["spec"]["action"], r["spec"]["object"]["name"]) for r in records
+                     if r["spec"]["actor"] == "system:controller-manager"]
+    assert by_controller.count(("create", "llama-finetune")) == 2  # bound, then re-bound
+    assert ("status", "llama-finetune") in by_controller  # released after the violation
+
+
+def test_tenants_accrue_gpu_hours_and_cost_from_what_ran(store: ObjectStore) -> None:
+    fleet = Fleet(store)
+    fleet.manager = ControllerManager(store, {"simulated": fleet.backend}, clock=fleet.clock,
+                                      settings=ManagerSettings(usage_flush_seconds=60))
+    fleet.apply(demo_manifests())
+    fleet.settle(passes=3, seconds=1)
+    before = World.read(store).tenants["research"].status.usage
+    fleet.settle(passes=4, seconds=1200)  # three intervals: an hour of simulated running
+    world = World.read(store)
+    usage = world.tenants["research"].status.usage
+    running = [p for k, p in world.placements.items()
+               if k.startswith("research/") and p.status.phase == "Running"]
+    gpus = sum(len(r.gpus) * (r.gpu_milli or 1000) / 1000 for p in running
+               for r in p.spec.replicas)
+    assert usage.gpu_hours - before.gpu_hours == pytest.approx(gpus * 1.0, rel=0.02)
+    assert usage.currency is None or usage.currency == "EUR"
+    # research pays EUR in Frankfurt (H100 2.40/h) and USD in us-east-1: kept apart.
+    assert usage.cost > before.cost
+    assert usage.cost_other_currencies.get("USD", 0) > 0
+    assert usage.period_start is not None and usage.period_start.day == 1
+    assert usage.gpus > 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,6 +236,22 @@ def judge_sites(*, workload: WireObject, tenant: WireObject, sites: Sequence[Wir
 
 
 # -- budget ------------------------------------------------------------------------------
+def period_start(at: datetime, period: str) -> datetime:
+    """The start (UTC midnight) of the budget period that contains `at`."""
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    if period == "quarter":
+        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+    if period == "year":
+        return day.replace(month=1, day=1)
+    raise ValueError(f"unknown budget period {period!r}")
+
+
 def price_per_gpu_hour(site: WireObject, models: Sequence[str]) -> float:
     """The cheapest GPU-hour at `site` among the models the workload allows."""
     pricing = _get(site, "spec", "pricing") or {}

@@ -23,6 +23,7 @@ from stratum.observability import tracing
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.controllers.clusters import ClusterController
 from stratum.reconcile.controllers.nodes import NodeController
+from stratum.reconcile.controllers.tenants import TenantController
 from stratum.reconcile.controllers.workloads import WorkloadController
 from stratum.reconcile.telemetry import FleetTelemetry
 from stratum.reconcile.world import World
@@ -39,6 +40,7 @@ class ManagerSettings:
     poll_seconds: float = 0.2
     lease_seconds: float = 15.0
     telemetry_seconds: float = 10.0
+    usage_flush_seconds: float = 10.0
     max_backoff_seconds: float = 30.0
     seed: int = 0
 
@@ -74,6 +76,8 @@ class ControllerManager:
                                     telemetry_seconds=self.settings.telemetry_seconds)
         self.workloads = WorkloadController(store, backends, self.clock, seed=self.settings.seed,
                                             metrics=self.metrics)
+        self.tenants = TenantController(store, self.clock,
+                                        flush_seconds=self.settings.usage_flush_seconds)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -97,6 +101,8 @@ class ControllerManager:
                 self.nodes.reconcile(world, observations)
             with timed.labels("workloads").time(), tracing.span("reconcile.workloads"):
                 self.workloads.reconcile(world, observations)
+            with timed.labels("tenants").time(), tracing.span("reconcile.tenants"):
+                self.tenants.reconcile(world)
             span.set_attribute("stratum.resource_version", world.resource_version)
         self.passes += 1
         return world

@@ -21,7 +21,7 @@ Samples = dict[tuple[str, ...], float]
 
 
 @dataclass(frozen=True, slots=True)
-class _Use:
+class GpuUse:
     """GPUs one running placement holds at one site, and their price per hour."""
 
     tenant: str
@@ -212,7 +212,7 @@ class FleetTelemetry:
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         self._last_at: datetime | None = None
-        self._running: list[_Use] = []
+        self._running: list[GpuUse] = []
         self._contracts: dict[str, _Seen] | None = None
 
     def update(self, world: World, observations: list[Observation], now: datetime) -> None:
@@ -231,7 +231,7 @@ class FleetTelemetry:
                     m.tenant_cost.labels(use.tenant, use.currency).inc(
                         use.gpus * seconds / 3600 * use.price_per_hour)
         self._last_at = now
-        self._running = _running_uses(world)
+        self._running = running_uses(world)
 
 
     def _count_contract_events(self, world: World) -> None:
@@ -270,8 +270,9 @@ class FleetTelemetry:
                     m.scheduler_failures.labels(reason.clause).inc()
 
 
-def _running_uses(world: World) -> list[_Use]:
-    uses: list[_Use] = []
+def running_uses(world: World) -> list[GpuUse]:
+    """GPUs held by every Running placement, with the price per hour at its site."""
+    uses: list[GpuUse] = []
     for p in world.placements.values():
         if p.status.phase != "Running":
             continue
@@ -283,5 +284,5 @@ def _running_uses(world: World) -> list[_Use]:
             price, currency = _price(world.sites.get(node.spec.site),
                                      models.get(r.gpus[0], ""))
             share = (r.gpu_milli or MILLI) / MILLI
-            uses.append(_Use(p.metadata.namespace or "", len(r.gpus) * share, price, currency))
+            uses.append(GpuUse(p.metadata.namespace or "", len(r.gpus) * share, price, currency))
     return uses

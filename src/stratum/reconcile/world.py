@@ -10,6 +10,7 @@ from stratum.api.v1alpha1 import (
     HardwareProfile,
     Node,
     Placement,
+    Policy,
     Resource,
     Site,
     Tenant,
@@ -43,6 +44,7 @@ class World:
     tenants: dict[str, Tenant] = field(default_factory=dict)
     workloads: dict[str, Workload] = field(default_factory=dict)
     placements: dict[str, Placement] = field(default_factory=dict)
+    policies: dict[str, Policy] = field(default_factory=dict)
     resource_version: int = 0
 
     @classmethod
@@ -51,7 +53,7 @@ class World:
             return cls(sites=_typed(tx, Site), profiles=_typed(tx, HardwareProfile),
                        clusters=_typed(tx, Cluster), nodes=_typed(tx, Node),
                        tenants=_typed(tx, Tenant), workloads=_typed(tx, Workload),
-                       placements=_typed(tx, Placement),
+                       placements=_typed(tx, Placement), policies=_typed(tx, Policy),
                        resource_version=tx.current_resource_version())
 
 

@@ -151,6 +151,9 @@ class WorkloadAsk:
     quota_left_milli: int | None = None
     model_quota_left_milli: Mapping[str, int] = field(default_factory=dict)
     avoid_nodes: frozenset[str] = frozenset()  # reserved for a waiting gang
+    # Sites the tenant's deny policies allow (None: no policy restricts), and why others not.
+    policy_sites: frozenset[str] | None = None
+    policy_reason: str = "ruled out by a policy"
 
     def without_now(self) -> WorkloadAsk:
         """The same contract with what only holds now (quota, reservations) taken away."""
@@ -489,6 +492,10 @@ def _filters(state: FleetState, ask: WorkloadAsk, shape: _Shape) -> list[_Filter
         filters.append(_Filter("sovereignty.denyProviders",
                                f"run by {'/'.join(sov.deny_providers)}",
                                per_site(lambda s: s.provider not in sov.deny_providers)))
+    if ask.policy_sites is not None:
+        allowed_sites = ask.policy_sites
+        filters.append(_Filter("policy", f"at sites {ask.policy_reason}",
+                               per_site(lambda s: s.site in allowed_sites)))
     if request.gpu_count:
         has = state.snapshot.gpu_count >= (shape.k if shape.kind == "whole" else 1)
         if request.gpu_models:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -63,6 +64,10 @@ class TenantUsage(WireModel):
     gpus_by_model: dict[str, float] = Field(default_factory=dict)
     gpu_hours: float = 0.0
     cost: float = 0.0
+    currency: str | None = Field(default=None, description="of `cost`: the budget's")
+    cost_other_currencies: dict[str, float] = Field(
+        default_factory=dict, description="work priced in other currencies, not converted")
+    period_start: datetime | None = Field(default=None, description="of the budget period")
 
 
 class TenantStatus(Status):

@@ -29,9 +29,10 @@ from stratum.backends.base import (
     ReplicaLaunch,
     RunObservation,
 )
+from stratum.core.audit import digest
 from stratum.core.clock import Clock
 from stratum.core.errors import AlreadyExists, Conflict, NotFound
-from stratum.core.governance import GpuDemand, GpuUsage, gpu_demand
+from stratum.core.governance import GpuDemand, GpuUsage, gpu_demand, judge_sites
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.events import record_event
 from stratum.reconcile.world import World, key_of, wire
@@ -49,6 +50,7 @@ from stratum.scheduling.fleet import HOLDING_PHASES, fleet_nodes, held_devices
 from stratum.scheduling.policies import make_policy
 from stratum.scheduling.queue import FairQueue, QueueItem, Victim, choose_victims
 from stratum.scheduling.request import MILLI
+from stratum.store import audit
 from stratum.store.objects import ObjectStore, Transaction
 
 DURATION_ANNOTATION = "sim.stratum.dev/duration-seconds"
@@ -75,6 +77,7 @@ class WorkloadController:
         self.clock = clock
         self.seed = seed
         self._fleet_signature = ""
+        self._policy_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
         # One policy for the life of the controller: it learns the workload mix online.
         self.policy = make_policy("stratum", seed=seed)
         self.metrics = metrics or Metrics()
@@ -115,7 +118,7 @@ class WorkloadController:
         pristine = FleetState.build(nodes, pristine=True)
         binds: list[tuple[Workload, ContractDecision]] = []
         refusals: list[tuple[Workload, ContractDecision]] = []
-        book = _Book(world, live, nodes)
+        book = _Book(world, live, nodes, lambda wl: self._policy_sites(wl, world))
         by_key = {key_of(w): w for w in pending}
         # A gang that waits keeps the devices it is nearest to fitting on free of work ranked
         # after it (backfill goes elsewhere), so that a stream of small work cannot starve it.
@@ -257,6 +260,7 @@ class WorkloadController:
             tx.delete("Placement", ns, wl.metadata.name)
         created = tx.create(placement)
         tx.replace(body, status_only=True)
+        _audit(tx, "create", created)
         record_event(tx, wl, reason="Bound", at=now,
                      message="; ".join(e.message for e in decision.evidence))
         return wl, Placement.model_validate(created)
@@ -273,6 +277,38 @@ class WorkloadController:
         tx.replace(body, status_only=True)
         record_event(tx, wl, reason="Rejected" if phase == "Rejected" else "Unschedulable",
                      message=decision.summary, at=now, type="Warning")
+
+    def _policy_sites(self, wl: Workload, world: World) -> dict[str, Any]:
+        """The sites the tenant's deny policies allow this workload (CEL, as at admission):
+        placement, remediation and preemption never bind outside them. Cached per version
+        of the workload, the policies and the sites, since CEL is not cheap."""
+        if not any(p.spec.action == "deny" for p in world.policies.values()):
+            return {}
+        key = (wl.metadata.uid, wl.metadata.generation,
+               tuple(sorted((k, p.metadata.resource_version)
+                            for k, p in world.policies.items())),
+               tuple(sorted((k, s.metadata.resource_version) for k, s in world.sites.items())),
+               (world.tenants[wl.metadata.namespace or ""].metadata.resource_version
+                if (wl.metadata.namespace or "") in world.tenants else None))
+        cached = self._policy_cache.get(key)
+        if cached is not None:
+            return cached
+        tenant = world.tenants.get(wl.metadata.namespace or "")
+        verdict = judge_sites(workload=wire(wl), tenant=wire(tenant) if tenant else {},
+                              sites=[wire(s) for s in world.sites.values()],
+                              policies=[wire(p) for p in world.policies.values()])
+        refused = [r for v in verdict.sites if not v.allowed for r in v.reasons
+                   if r.startswith("policy ")]
+        result: dict[str, Any] = {}
+        if refused:
+            result = {"policy_sites": frozenset(verdict.allowed_sites)
+                      | {v.site for v in verdict.sites
+                         if not any(r.startswith("policy ") for r in v.reasons)},
+                      "policy_reason": refused[0]}
+        if len(self._policy_cache) > 10_000:
+            self._policy_cache.clear()
+        self._policy_cache[key] = result
+        return result
 
     # -- running -----------------------------------------------------------------------
     def _launch(self, wl: Workload, placement: Placement) -> None:
@@ -429,7 +465,7 @@ class WorkloadController:
                 updated = tx.replace(body, status_only=True)
                 p = wire(placement)
                 p["status"]["phase"] = phase if phase in ("Succeeded", "Failed") else "Released"
-                tx.replace(p, status_only=True)
+                _audit(tx, "status", tx.replace(p, status_only=True), before=wire(placement))
                 record_event(tx, wl, reason=reason, message=message, at=now,
                              type="Warning" if warning else "Normal")
         except (Conflict, NotFound):
@@ -481,8 +517,10 @@ class _Book:
     """What one pass knows about tenants: GPU quota use (governance's arithmetic), shares of
     the fleet for the fair-share queue, and the devices each bound workload holds."""
 
-    def __init__(self, world: World, live: list[Placement], nodes: list[FleetNode]) -> None:
+    def __init__(self, world: World, live: list[Placement], nodes: list[FleetNode],
+                 policies: Callable[[Workload], dict[str, Any]] = lambda _: {}) -> None:
         self.world = world
+        self.policies = policies
         self.nodes = nodes
         self.model_of = {n.name: n.model for n in nodes}
         self.holding = {f"{p.metadata.namespace}/{p.spec.workload}": p for p in live
@@ -542,7 +580,8 @@ class _Book:
             tenant_jurisdictions=frozenset(tenant.spec.allowed_jurisdictions) if tenant else
             frozenset(),
             tenant_isolation=tenant.spec.isolation if tenant else "shared",
-            quota_left_milli=total, model_quota_left_milli=by_model, avoid_nodes=reserved)
+            quota_left_milli=total, model_quota_left_milli=by_model, avoid_nodes=reserved,
+            **self.policies(wl))
 
     def charge(self, wl: Workload, decision: ContractDecision) -> None:
         models = tuple(sorted({self.model_of.get(b.node, "") for b in decision.bindings}
@@ -620,6 +659,21 @@ def _breaches(wl: Workload, placement: Placement, run: RunObservation | None,
             seen.add((b.clause, b.message))
             unique.append(b)
     return unique
+
+
+# Who the audit log names for the controllers' own writes.
+CONTROLLER_ACTOR = "system:controller-manager"
+
+
+def _audit(tx: Transaction, action: str, after: dict[str, Any],
+           before: dict[str, Any] | None = None) -> None:
+    """Binding and releasing devices are the writes compliance asks about: they join the
+    hash-chained audit log in the same transaction, as API writes do."""
+    meta = after["metadata"]
+    audit.append(tx, actor=CONTROLLER_ACTOR, action=action,
+                 object_ref={"kind": after["kind"], "namespace": meta.get("namespace"),
+                             "name": meta["name"], "uid": meta.get("uid")},
+                 source=None, before=digest(before), after=digest(after))
 
 
 def _same_refusal(wl: Workload, decision: ContractDecision) -> bool:
