@@ -2,8 +2,10 @@
 
 Queue: priority first; within a priority the tenant with the smallest dominant share
 (dominant-resource fairness: the largest of its GPU, CPU and memory shares of the fleet,
-divided by its fair-share weight) goes next; then age. Shares move as work binds during
-the pass, so one tenant cannot take a whole pass's capacity while another waits.
+divided by its fair-share weight) goes next; then the largest request (GPUs, as batch
+placement orders them: big gangs first, small work fills the gaps); then age. Shares move
+as work binds during the pass, so one tenant cannot take a whole pass's capacity while
+another waits.
 
 Preemption: lower-priority preemptible work is evicted only when that lets the contract
 bind, and the set evicted is the cheapest found: candidates are added lowest priority and
@@ -53,7 +55,7 @@ class FairQueue:
         left = list(self.items)
         while left:
             best = min(left, key=lambda it: (-it.priority, self.dominant_share(it.tenant),
-                                             it.age, it.key))
+                                             -it.demand[0], it.age, it.key))
             left.remove(best)
             yield best
 
