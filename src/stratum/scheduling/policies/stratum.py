@@ -18,6 +18,7 @@ What it does differently from FGD, each kept because it measured better on the o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from numpy.typing import NDArray
 
 from stratum.scheduling.decision import Decision
 from stratum.scheduling.fragmentation import BlendedFrag, Shape, WorkloadMix
+from stratum.scheduling.gapvalue import GapValue, Pattern
 from stratum.scheduling.policies.ranking import TieBreak
 from stratum.scheduling.request import MILLI, Request
 from stratum.scheduling.snapshot import Snapshot
@@ -51,6 +53,9 @@ class StratumConfig:
     #: many per decision (rows whose node changed are always rescored): bounds the latency of
     #: a refresh on a large fleet; a fleet of at most this many nodes is rescored at once
     rescore_budget: int = 2048
+    #: weight of the look-ahead over GPU shares (gapvalue.py): a share's score is lowered by
+    #: this x 1000 x the pattern value it spoils on its GPU; 0 turns the look-ahead off
+    gap_loss_weight: float = 10.0
 
 
 class LearnedMix:
@@ -106,6 +111,7 @@ class StratumPolicy:
         self._learned = LearnedMix(self.config.half_life)
         self._mix: WorkloadMix | None = None
         self._frag: BlendedFrag | None = None
+        self._gap: GapValue | None = None
         # F(node) under the current mix, valid where its generation matches the snapshot's.
         self._node_frag: FloatArray = np.zeros(0)
         self._node_frag_generation: IntArray = np.zeros(0, dtype=np.int64)
@@ -131,6 +137,9 @@ class StratumPolicy:
             self._next_refresh = seen * 2 if seen * 2 <= every else (seen // every + 1) * every
             self._mix = self._learned.typical(self.config.coverage)
             self._frag = BlendedFrag(self._mix, snapshot.models, self.config.capacity_weight)
+            if self.config.gap_loss_weight:
+                previous = self._gap.patterns if self._gap is not None else ()
+                self._gap = _gap_value(self._mix, previous) or self._gap
             self._node_frag = np.zeros(snapshot.size)
             self._node_frag_generation = np.full(snapshot.size, -1, dtype=np.int64)
             # Cached scores stay usable under the new mix until rescored (see _scores).
@@ -161,6 +170,9 @@ class StratumPolicy:
                 snapshot, rows, cpu_after[ur], after, model[ur]
             )
             drop = before[ur] - f_after
+            if self._gap is not None:
+                loss = self._gap.loss(g[ur, uc], m)
+                drop -= self.config.gap_loss_weight * MILLI * loss
             s_u = self._quantise(drop)
             s = np.full((d, w), -1.0)
             s[r_idx, c_idx] = s_u[inverse.reshape(-1)]
@@ -246,3 +258,13 @@ class StratumPolicy:
         else:
             gpus = snapshot.tightest_gpus(node, request)
         return snapshot.decide(node, gpus, request, float(entry.score[node]))
+
+
+def _gap_value(mix: WorkloadMix, start: Sequence[Pattern] = ()) -> GapValue | None:
+    """Pattern values of the mix's GPU shares (None when it has none)."""
+    share = (mix.count == 1) & (mix.milli > 0) & (mix.milli < MILLI)
+    if not share.any():
+        return None
+    sizes, inverse = np.unique(mix.milli[share], return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1), weights=mix.weight[share]).astype(np.float64)
+    return GapValue(sizes.astype(np.int64), counts, start)
