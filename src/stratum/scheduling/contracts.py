@@ -824,11 +824,10 @@ def _gang(state: FleetState, rows: IntArray, cap: IntArray, shape: _Shape,
             break
         preferred: tuple[int, ...] = ()
         if policy_first and policy is not None and tries == 1:
-            sub = _policy_view(state, rows[cand], shape)
-            decision = policy.place(sub, shape.request)
-            if decision.placed:
-                local = int(cand[decision.node])
-                preferred = decision.gpus
+            picked = _policy_pick(state, rows[cand], shape, policy)
+            if picked is not None:
+                local = int(cand[picked[0]])
+                preferred = picked[1]
             else:
                 local = int(cand[0])
         else:
@@ -858,6 +857,33 @@ def _gang(state: FleetState, rows: IntArray, cap: IntArray, shape: _Shape,
             return [], (f"spread across {shape.spread}s needs {need} domains, the replicas "
                         f"fit in {len(per_domain)}")
     return bindings, ""
+
+
+def _policy_pick(state: FleetState, rows: IntArray, shape: _Shape,
+                 policy: Policy) -> tuple[int, tuple[int, ...]] | None:
+    """The policy's choice among `rows` (ascending): its position in `rows` and its GPUs.
+
+    Without a per-GPU restriction the policy scores the fleet's own snapshot with every other
+    row made infeasible (no free CPU), so that its per-node cache, kept by snapshot lineage
+    and node generation, carries over from one decision to the next: only the nodes that
+    changed are scored again. With one (RDMA Gb/s per GPU) it gets a subset snapshot.
+    (So one policy follows one line of states, as a controller pass does; states that
+    branch from one state, as batch placement's trial orders do, take a policy each.)"""
+    if shape.min_rdma:
+        decision = policy.place(_policy_view(state, rows, shape), shape.request)
+        return (decision.node, decision.gpus) if decision.placed else None
+    snap = state.snapshot
+    eligible = np.zeros(len(snap.cpu_free), dtype=np.bool_)
+    eligible[rows] = True
+    cpu = np.where(eligible, snap.cpu_free, -1)
+    cpu.flags.writeable = False
+    decision = policy.place(replace(snap, cpu_free=cpu), shape.request)
+    if not decision.placed:
+        return None
+    pos = int(np.searchsorted(rows, decision.node))
+    if pos >= len(rows) or int(rows[pos]) != decision.node:
+        return None
+    return pos, decision.gpus
 
 
 def _policy_view(state: FleetState, rows: IntArray, shape: _Shape) -> Snapshot:
