@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
 
 CAPACITY = 1000
 _EPS = 1e-9
@@ -164,9 +165,21 @@ class GapValue:
         """y_m; a size outside the mix is worth what the mix's shares fitting in it are."""
         return float(self._price.get(milli, self.value[min(milli, CAPACITY)]))
 
-    def loss(self, gap: IntArray, milli: int) -> FloatArray:
-        """V(h) - y_m - V(h - m) for gaps h >= m (in GPUs; >= 0 up to rounding)."""
-        out: FloatArray = np.maximum(
-            self.value[gap] - self.price(milli) - self.value[gap - milli], 0.0
-        )
+    def loss(
+        self,
+        gap: IntArray,
+        milli: int,
+        live_before: BoolArray | None = None,
+        live_after: BoolArray | None = None,
+    ) -> FloatArray:
+        """V(h) - y_m - V(h - m) for gaps h >= m (in GPUs, >= 0). ``live_before`` and
+        ``live_after`` say, per gap, whether shares can still come to fill it before and after
+        the placement (their node keeps CPU for them); a dead gap is worth nothing."""
+        before = self.value[gap]
+        after = self.value[gap - milli]
+        if live_before is not None:
+            before = before * live_before
+        if live_after is not None:
+            after = after * live_after
+        out: FloatArray = np.maximum(before - self.price(milli) - after, 0.0)
         return out

@@ -68,3 +68,16 @@ def test_stratum_keeps_the_gap_of_a_470_for_another_470() -> None:
         choices[weight] = policy.place(snap, _share(320)).gpus
     assert choices[0.0] == (0,)
     assert choices[10.0] == (1,)
+
+
+def test_a_dead_gap_costs_nothing_to_fill() -> None:
+    """On a node with no CPU left for shares, the 530 beside a 470 will never see a second
+    470: putting the 320 there spoils nothing."""
+    gap = GapValue(np.array([470, 320, 650]), np.array([10.0, 5.0, 5.0]))
+    h = np.array([530])
+    dead = np.array([False])
+    assert gap.loss(h, 320)[0] > 0.1
+    assert gap.loss(h, 320, live_before=dead, live_after=dead)[0] == 0.0
+    # A gap still alive after the placement keeps its value: 470 + 470 still loses nothing.
+    live = np.array([True])
+    assert gap.loss(h, 470, live_before=live, live_after=dead)[0] == pytest.approx(0.0)

@@ -56,6 +56,9 @@ class StratumConfig:
     #: weight of the look-ahead over GPU shares (gapvalue.py): a share's score is lowered by
     #: this x 1000 x the pattern value it spoils on its GPU; 0 turns the look-ahead off
     gap_loss_weight: float = 10.0
+    #: a gap on a node left with less CPU than the mix's shares ask for on average is worth
+    #: nothing to the look-ahead (no share can come to fill it)
+    gap_cpu_aware: bool = True
 
 
 class LearnedMix:
@@ -112,6 +115,7 @@ class StratumPolicy:
         self._mix: WorkloadMix | None = None
         self._frag: BlendedFrag | None = None
         self._gap: GapValue | None = None
+        self._gap_cpu = 0
         # F(node) under the current mix, valid where its generation matches the snapshot's.
         self._node_frag: FloatArray = np.zeros(0)
         self._node_frag_generation: IntArray = np.zeros(0, dtype=np.int64)
@@ -140,6 +144,7 @@ class StratumPolicy:
             if self.config.gap_loss_weight:
                 previous = self._gap.patterns if self._gap is not None else ()
                 self._gap = _gap_value(self._mix, previous) or self._gap
+                self._gap_cpu = _share_cpu(self._mix) if self.config.gap_cpu_aware else 0
             self._node_frag = np.zeros(snapshot.size)
             self._node_frag_generation = np.full(snapshot.size, -1, dtype=np.int64)
             # Cached scores stay usable under the new mix until rescored (see _scores).
@@ -171,7 +176,12 @@ class StratumPolicy:
             )
             drop = before[ur] - f_after
             if self._gap is not None:
-                loss = self._gap.loss(g[ur, uc], m)
+                if self._gap_cpu:
+                    loss = self._gap.loss(
+                        g[ur, uc], m, cpu[ur] >= self._gap_cpu, cpu_after[ur] >= self._gap_cpu
+                    )
+                else:
+                    loss = self._gap.loss(g[ur, uc], m)
                 drop -= self.config.gap_loss_weight * MILLI * loss
             s_u = self._quantise(drop)
             s = np.full((d, w), -1.0)
@@ -258,6 +268,15 @@ class StratumPolicy:
         else:
             gpus = snapshot.tightest_gpus(node, request)
         return snapshot.decide(node, gpus, request, float(entry.score[node]))
+
+
+def _share_cpu(mix: WorkloadMix) -> int:
+    """The mean CPU of the mix's GPU shares, weighted by frequency (0 without shares)."""
+    share = (mix.count == 1) & (mix.milli > 0) & (mix.milli < MILLI)
+    if not share.any():
+        return 0
+    w = mix.weight[share]
+    return int((mix.cpu[share] * w).sum() / w.sum())
 
 
 def _gap_value(mix: WorkloadMix, start: Sequence[Pattern] = ()) -> GapValue | None:
