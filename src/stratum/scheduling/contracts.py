@@ -824,9 +824,10 @@ def _gang(state: FleetState, rows: IntArray, cap: IntArray, shape: _Shape,
             break
         preferred: tuple[int, ...] = ()
         if policy_first and policy is not None and tries == 1:
-            picked = _policy_pick(state, rows[cand], shape, policy)
+            pool = cand[_unbroken_last(state, rows[cand], shape)]
+            picked = _policy_pick(state, rows[pool], shape, policy)
             if picked is not None:
-                local = int(cand[picked[0]])
+                local = int(pool[picked[0]])
                 preferred = picked[1]
             else:
                 local = int(cand[0])
@@ -857,6 +858,28 @@ def _gang(state: FleetState, rows: IntArray, cap: IntArray, shape: _Shape,
             return [], (f"spread across {shape.spread}s needs {need} domains, the replicas "
                         f"fit in {len(per_domain)}")
     return bindings, ""
+
+
+def _unbroken_last(state: FleetState, rows: IntArray, shape: _Shape) -> IntArray:
+    """Positions in `rows` a single GPU replica may take without breaking what gangs need:
+    nodes already partly used if any fits; else nodes in a rack or NVLink domain already
+    partly used; else all. Whole servers in untouched racks and domains stay whole for the
+    gangs of the rack and NVLink tiers (the policy then chooses among what is left)."""
+    if shape.kind not in ("whole", "share"):
+        return np.arange(len(rows))
+    snap = state.snapshot
+    used = snap.gpu_free_total < snap.gpu_count * MILLI
+    mask = used[rows]
+    if mask.any():
+        return np.flatnonzero(mask)
+    near = np.zeros(len(rows), dtype=np.bool_)
+    for tier in ("rack", "nvlink-domain"):
+        keys = state.tier_keys[tier]
+        hit = np.zeros(len(state.tier_names[tier]) + 1, dtype=np.bool_)
+        hit[keys[used]] = True  # -1 (no domain) lands in the spare last slot
+        hit[-1] = False
+        near |= hit[keys[rows]]
+    return np.flatnonzero(near) if near.any() else np.arange(len(rows))
 
 
 def _policy_pick(state: FleetState, rows: IntArray, shape: _Shape,
