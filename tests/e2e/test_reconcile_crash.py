@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from stratum.client.http import StratumClient
 from stratum.store.objects import ObjectStore
 from stratum.testing.demo import demo_manifests
 from stratum.testing.invariants import store_problems
-from tests.conftest import ADMIN_TOKEN, POSTGRES_URL, ServerProcess, _postgres_schema_url
+from tests.conftest import ADMIN_TOKEN, ServerProcess, postgres_schema
 
 FAST = ("--speed", "600", "--lease-seconds", "3")
 
@@ -88,16 +87,8 @@ def test_kill_9_mid_reconcile_loses_nothing_and_binds_nothing_twice(
 def postgres_url() -> Iterator[str]:
     """Several replicas share one store only on PostgreSQL (SQLite is one file for one
     server), so this test runs there alone, on a private schema."""
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield _postgres_schema_url(schema)
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema() as url:
+        yield url
 
 
 def test_two_replicas_on_one_postgres_act_once_and_fail_over(

@@ -11,6 +11,7 @@ or update from the whole object, which is what `stratum apply` sends.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -133,23 +134,26 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         return JSONResponse(await to_thread.run_sync(
             lambda: service.get(kind, namespace, name, ctx=ctx)))
 
-    async def replace_object(request: Request, name: str, namespace: str | None = None,
-                             dry_run: str | None = Query(None, alias="dryRun")) -> Any:
+    async def write_body(request: Request, name: str, namespace: str | None,
+                         dry_run: str | None, write: Callable[..., Any]) -> tuple[Any, Any]:
+        """Validate the body against the URL, then run one service write off the loop."""
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         obj = service.validate(await _body(request), kind=kind, namespace=namespace, name=name)
         ctx = context(request)
-        return _respond(await to_thread.run_sync(
-            lambda: service.replace(obj, dry_run=_dry_run(dry_run), ctx=ctx)), ctx)
+        dry = _dry_run(dry_run)
+        return await to_thread.run_sync(lambda: write(service, obj, dry, ctx)), ctx
+
+    async def replace_object(request: Request, name: str, namespace: str | None = None,
+                             dry_run: str | None = Query(None, alias="dryRun")) -> Any:
+        result, ctx = await write_body(request, name, namespace, dry_run, lambda s, o, d, c:
+                                       s.replace(o, dry_run=d, ctx=c))
+        return _respond(result, ctx)
 
     async def apply_object(request: Request, name: str, namespace: str | None = None,
                            dry_run: str | None = Query(None, alias="dryRun")) -> Any:
-        service = _service(request)
-        namespace = namespace if model.NAMESPACED else None
-        obj = service.validate(await _body(request), kind=kind, namespace=namespace, name=name)
-        ctx = context(request)
-        result = await to_thread.run_sync(
-            lambda: service.apply(obj, dry_run=_dry_run(dry_run), ctx=ctx))
+        result, ctx = await write_body(request, name, namespace, dry_run, lambda s, o, d, c:
+                                       s.apply(o, dry_run=d, ctx=c))
         return _respond(result.object, ctx, 201 if result.action == "created" else 200)
 
     async def delete_object(request: Request, name: str, namespace: str | None = None,
@@ -164,12 +168,9 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
 
     async def replace_status(request: Request, name: str, namespace: str | None = None,
                              dry_run: str | None = Query(None, alias="dryRun")) -> Any:
-        service = _service(request)
-        namespace = namespace if model.NAMESPACED else None
-        obj = service.validate(await _body(request), kind=kind, namespace=namespace, name=name)
-        ctx = context(request)
-        return _respond(await to_thread.run_sync(
-            lambda: service.replace_status(obj, dry_run=_dry_run(dry_run), ctx=ctx)), ctx)
+        result, ctx = await write_body(request, name, namespace, dry_run, lambda s, o, d, c:
+                                       s.replace_status(o, dry_run=d, ctx=c))
+        return _respond(result, ctx)
 
     item = f"{base}/{{name}}"
     router.add_api_route(base, list_objects, methods=["GET"], tags=tag,
