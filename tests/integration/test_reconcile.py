@@ -352,3 +352,74 @@ def test_tenants_accrue_gpu_hours_and_cost_from_what_ran(store: ObjectStore) -> 
     assert usage.cost_other_currencies.get("USD", 0) > 0
     assert usage.period_start is not None and usage.period_start.day == 1
     assert usage.gpus > 0
+
+
+def _eu(world: World, node: str) -> bool:
+    return "EU" in world.sites[world.nodes[node].spec.site].spec.jurisdictions
+
+
+def test_personal_data_never_leaves_the_eu_under_faults(fleet: Fleet) -> None:
+    """Only the tenant-wide policy keeps it in the EU (the contract names no jurisdiction):
+    losing its nodes moves it to other EU nodes; losing every EU node leaves it Pending
+    rather than placed in the US, where capacity is free."""
+    fleet.apply([{"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
+                  "metadata": {"name": "patient-notes", "namespace": "research"},
+                  "spec": {"type": "inference", "replicas": 2, "contract": {
+                      "sovereignty": {"dataClassification": "personal"},
+                      "compute": {"gpus": 1}, "lifecycle": {"onViolation": "replace"}}}}])
+    world = fleet.settle(passes=3)
+    first = [r.node for r in world.placements["research/patient-notes"].spec.replicas]
+    assert all(_eu(world, n) for n in first)
+    for node in first:
+        fleet.backend.inject({"kind": "node-down", "node": node})
+    world = fleet.settle(passes=4)
+    again = [r.node for r in world.placements["research/patient-notes"].spec.replicas]
+    assert world.workloads["research/patient-notes"].status.attempt >= 2
+    assert not set(again) & set(first) and all(_eu(world, n) for n in again)
+    for node in world.nodes.values():  # now every EU node goes down
+        if _eu(world, node.metadata.name) and node.metadata.name not in first:
+            fleet.backend.inject({"kind": "node-down", "node": node.metadata.name})
+    world = fleet.settle(passes=4)
+    wl = world.workloads["research/patient-notes"]
+    assert wl.status.phase == "Pending"
+    live = world.placements["research/patient-notes"]
+    assert live.status.phase not in ("Bound", "Running") or all(
+        _eu(world, r.node) for r in live.spec.replicas)
+    assert any(r.clause == "policy" and r.excluded == 6 for r in wl.status.reasons)
+
+
+def test_personal_data_preempts_in_the_eu_rather_than_moving_to_the_us(
+        store: ObjectStore) -> None:
+    fleet = Fleet(store)
+    docs = [d for d in demo_manifests() if d["kind"] != "Workload"]
+    # Fill every EU GPU with preemptible low-priority work; the US stays empty.
+    filler = [{"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
+               "metadata": {"name": f"filler-{i:02d}", "namespace": "health-eu"},
+               "spec": {"type": "batch", "contract": {
+                   "compute": {"gpus": 8}, "sovereignty": {"jurisdictions": ["EU"],
+                                                           "siteKinds": ["datacenter"]},
+                   "lifecycle": {"priority": -100, "preemptible": True}}}}
+              for i in range(12)]
+    fleet.apply(docs)
+    fleet.settle(passes=2)
+    store_tenant = {"apiVersion": "stratum.dev/v1alpha1", "kind": "Tenant",
+                    "metadata": {"name": "health-eu"},
+                    "spec": {"quota": {"gpus": 200}, "allowedJurisdictions": ["EU"]}}
+    fleet.apply([store_tenant, *filler])
+    world = fleet.settle(passes=3)
+    assert sum(w.status.phase == "Running" for w in world.workloads.values()) == 12
+    fleet.apply([{"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
+                  "metadata": {"name": "urgent-notes", "namespace": "research"},
+                  "spec": {"type": "inference", "contract": {
+                      "sovereignty": {"dataClassification": "personal"},
+                      "compute": {"gpus": 2, "models": ["H100-SXM5-80GB"]},
+                      "lifecycle": {"priority": 500}}}}])
+    world = fleet.settle(passes=4)
+    urgent = world.workloads["research/urgent-notes"]
+    assert urgent.status.phase == "Running", urgent.status.message
+    assert all(_eu(world, r.node)
+               for r in world.placements["research/urgent-notes"].spec.replicas)
+    victims = [k for k, w in world.workloads.items()
+               if k.startswith("health-eu/filler") and w.status.phase == "Pending"]
+    assert victims, "an EU filler made room"
+    assert all("Preempted" in fleet.events(k.split("/")[1]) for k in victims)
