@@ -423,3 +423,27 @@ def test_personal_data_preempts_in_the_eu_rather_than_moving_to_the_us(
                if k.startswith("health-eu/filler") and w.status.phase == "Pending"]
     assert victims, "an EU filler made room"
     assert all("Preempted" in fleet.events(k.split("/")[1]) for k in victims)
+
+
+def test_a_workload_whose_launch_keeps_failing_backs_off_alone(store: ObjectStore) -> None:
+    from stratum.backends.base import LaunchSpec
+    from stratum.core.errors import BackendError
+
+    class FlakyBackend(SimulatedBackend):
+        calls = 0
+
+        def launch(self, spec: LaunchSpec) -> None:
+            if spec.key == "research/chat-us":
+                FlakyBackend.calls += 1
+                raise BackendError("image pull failed")
+            super().launch(spec)
+
+    fleet = Fleet(store)
+    fleet.backend = FlakyBackend(clock=fleet.clock, seed=7)
+    fleet.manager = ControllerManager(store, {"simulated": fleet.backend}, clock=fleet.clock)
+    fleet.apply(demo_manifests())
+    world = fleet.settle(passes=6, seconds=0.2)
+    phases = {k: w.status.phase for k, w in world.workloads.items()}
+    assert phases.pop("research/chat-us") == "Bound"  # bound and recorded, not running
+    assert set(phases.values()) == {"Running"}, "the others went on"
+    assert 2 <= FlakyBackend.calls <= 3, "retried with growing delays, not every pass"

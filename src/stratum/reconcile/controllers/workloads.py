@@ -14,6 +14,7 @@ every step is idempotent, so a crash at any line is repaired by the next pass.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -34,6 +35,7 @@ from stratum.core.clock import Clock
 from stratum.core.errors import AlreadyExists, Conflict, NotFound
 from stratum.core.governance import GpuDemand, GpuUsage, gpu_demand, judge_sites
 from stratum.observability.metrics import Metrics
+from stratum.reconcile.backoff import KeyedBackoff
 from stratum.reconcile.events import record_event
 from stratum.reconcile.world import World, key_of, wire
 from stratum.scheduling.contracts import (
@@ -53,6 +55,7 @@ from stratum.scheduling.request import MILLI
 from stratum.store import audit
 from stratum.store.objects import ObjectStore, Transaction
 
+log = logging.getLogger("stratum.reconcile.workloads")
 DURATION_ANNOTATION = "sim.stratum.dev/duration-seconds"
 T = TypeVar("T")
 R = TypeVar("R")
@@ -78,6 +81,7 @@ class WorkloadController:
         self.seed = seed
         self._fleet_signature = ""
         self._policy_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.backoff = KeyedBackoff()
         # One policy for the life of the controller: it learns the workload mix online.
         self.policy = make_policy("stratum", seed=seed)
         self.metrics = metrics or Metrics()
@@ -91,22 +95,31 @@ class WorkloadController:
         fleet_changed = signature != self._fleet_signature
         self._fleet_signature = signature
         pending: list[Workload] = []
+        now = self.clock.now()
         for key, wl in world.workloads.items():
+            if not self.backoff.ready(key, now, wl.metadata.generation):
+                continue
             phase = wl.status.phase
             placement = world.placements.get(key)
-            if phase in TERMINAL:
-                self._stop(key, wl)
-            elif phase in (None, "Pending") or (phase == "Rejected" and fleet_changed):
-                pending.append(wl)
-            elif phase in ("Bound", "Running"):
-                # A contract broken now and to be re-placed is placed again in this pass.
-                again = self._watch(wl, placement, runs.get(key), seen_nodes)
-                if again is not None:
-                    pending.append(again)
-            elif phase == "Violated":
-                again = self._remediate(wl, placement, runs.get(key), seen_nodes)
-                if again is not None:
-                    pending.append(again)
+            try:
+                if phase in TERMINAL:
+                    self._stop(key, wl)
+                elif phase in (None, "Pending") or (phase == "Rejected" and fleet_changed):
+                    pending.append(wl)
+                elif phase in ("Bound", "Running"):
+                    # A contract broken now and to be re-placed is placed again in this pass.
+                    again = self._watch(wl, placement, runs.get(key), seen_nodes)
+                    if again is not None:
+                        pending.append(again)
+                elif phase == "Violated":
+                    again = self._remediate(wl, placement, runs.get(key), seen_nodes)
+                    if again is not None:
+                        pending.append(again)
+                self.backoff.succeeded(key)
+            except Exception as err:  # one broken workload must not stop the others
+                delay = self.backoff.failed(key, now, err, wl.metadata.generation)
+                log.warning("workload %s: %s: %s (next try in %.1fs)", key,
+                            type(err).__name__, err, delay)
         if not pending:
             return
         # Placements as they are after the transitions above (released ones hold nothing).
@@ -149,7 +162,7 @@ class WorkloadController:
         now = self.clock.now()
         for wl, placement in self._write_in_chunks(binds, lambda tx, item: self._bind(
                 tx, item[0], item[1], now)):
-            self._launch(wl, placement)
+            self._launch_or_back_off(wl, placement)
         self._write_in_chunks(refusals, lambda tx, item: self._refuse(tx, item[0], item[1],
                                                                        now))
 
@@ -205,7 +218,7 @@ class WorkloadController:
         for victim in victims:
             self._stop(key_of(victim), victim)
             book.release(key_of(victim))
-        self._launch(wl, placement)
+        self._launch_or_back_off(wl, placement)
         book.charge(wl, chosen.decision)
         return chosen.state.bind(wl.metadata.namespace or "", chosen.decision.bindings,
                                  dedicated=chosen.decision.dedicated)
@@ -323,6 +336,17 @@ class WorkloadController:
             workload_type=wl.spec.type, image=wl.spec.run.image,
             command=tuple(wl.spec.run.command), env=tuple(sorted(wl.spec.run.env.items())),
             duration_seconds=float(duration) if duration else None))
+
+    def _launch_or_back_off(self, wl: Workload, placement: Placement) -> None:
+        """Launch right after the binding committed; if the backend fails, the binding
+        stands and the next pass (after this workload's backoff) launches it again."""
+        try:
+            self._launch(wl, placement)
+        except Exception as err:
+            delay = self.backoff.failed(key_of(wl), self.clock.now(), err,
+                                        wl.metadata.generation)
+            log.warning("workload %s: launch failed: %s (next try in %.1fs)", key_of(wl),
+                        err, delay)
 
     def _backend_for(self, wl: Workload) -> Backend | None:
         # One backend per server today; with several, the placement's nodes name it.
