@@ -7,6 +7,7 @@ between the two, so a control-plane outage leaves running work alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -34,6 +35,9 @@ class ClusterRequest:
     name: str
     site: str
     pools: tuple[PoolRequest, ...]
+    # The Cluster's credentials in plaintext (kubeconfig, bootstrap token): for the backend
+    # to use, never to log; kept out of repr.
+    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

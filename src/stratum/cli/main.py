@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import typer
 
-from stratum.cli import bench, discover, faults, governance, plan, resources, serve, top, up
+from stratum.cli import (
+    bench,
+    discover,
+    faults,
+    governance,
+    plan,
+    resources,
+    secrets,
+    serve,
+    top,
+    up,
+)
 
 app = typer.Typer(
     name="stratum",
@@ -27,6 +38,7 @@ plan.register(app)
 top.register(app)
 app.add_typer(faults.app, name="fault")
 app.add_typer(bench.app, name="bench")
+app.add_typer(secrets.app, name="secrets")
 
 
 def run() -> None:

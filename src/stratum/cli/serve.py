@@ -52,6 +52,11 @@ def serve(
         help="Send OpenTelemetry traces of API requests and reconcile passes to this "
              "OTLP/HTTP endpoint (needs `pip install stratum[otel]`). Default: no tracing.")
     ] = None,
+    secret_key_file: Annotated[Path | None, typer.Option(
+        "--secret-key-file", envvar="STRATUM_SECRET_KEY_FILE",
+        help="Keys that encrypt stored credentials, newest first, one a line; the file must "
+             "be mode 0600. Default: $STRATUM_SECRET_KEYS, else $STRATUM_HOME/secret.key, "
+             "which a server on an SQLite store creates when it is missing.")] = None,
 ) -> None:
     """Run the Stratum API server until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     import uvicorn
@@ -68,10 +73,11 @@ def serve(
              code=2)
     url = database_url or default_database_url()
     setup_logging(level=log_level, fmt=log_format)
+    key_file = secret_key_file or _default_key_file(url)
     settings = ServerSettings(database_url=url, host=host, port=port,
                               max_body_bytes=max_body_bytes, controllers=controllers,
                               simulation_speed=speed, seed=seed, lease_seconds=lease_seconds,
-                              otlp_endpoint=otlp_endpoint)
+                              otlp_endpoint=otlp_endpoint, secret_key_file=key_file)
     try:
         app = create_app(settings)
         admin_token = bootstrap_admin(app.state.tokens, admin_token_file)
@@ -93,6 +99,30 @@ def serve(
     typer.echo(f"Stratum API on http://{host}:{port} (store: {shown}); "
                f"OpenAPI at http://{host}:{port}/docs", err=True)
     server.run()
+
+
+def _default_key_file(url: str) -> Path | None:
+    """$STRATUM_HOME/secret.key when no key is configured: used if it exists, created (mode
+    0600) for an SQLite store. Replicas on PostgreSQL must share their keys, so none is
+    made for them: configure STRATUM_SECRET_KEYS or --secret-key-file on each."""
+    import os
+
+    from stratum.server.secrets import DEFAULT_KEY_FILE, ENV_KEYS, create_key_file
+    from stratum.store.database import stratum_home
+
+    if (os.environ.get(ENV_KEYS) or "").strip():
+        return None
+    path = stratum_home() / DEFAULT_KEY_FILE
+    if path.exists():
+        return path
+    if not url.startswith("sqlite"):
+        typer.echo(f"No secret key ({ENV_KEYS} or --secret-key-file): this server will "
+                   "refuse to store cluster credentials.", err=True)
+        return None
+    create_key_file(path)
+    typer.echo(f"Made a secret key for stored credentials in {path} (mode 0600): back it "
+               "up; without it they cannot be read.", err=True)
+    return path
 
 
 def _graceful_server(config: Any, notifier: ChangeNotifier) -> Any:

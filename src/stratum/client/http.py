@@ -142,6 +142,12 @@ class StratumClient:
         result: dict[str, Any] = self.request("GET", f"{PREFIX}/audit/verify")
         return result
 
+    def rotate_secrets(self, *, dry_run: bool = False) -> dict[str, Any]:
+        """Re-encrypt every stored secret with the server's newest key (platform admins)."""
+        result: dict[str, Any] = self.request("POST", f"{PREFIX}/secrets/rotate",
+                                              params=_dry(dry_run))
+        return result
+
     # -- verbs -------------------------------------------------------------------------
     def get(self, kind: str | type[Resource], name: str,
             namespace: str | None = None) -> WireObject:

@@ -10,6 +10,8 @@ from stratum.api.v1alpha1 import API_VERSION, BY_KIND, KINDS, Resource
 from stratum.core.errors import Cause, Invalid
 
 _KNOWN_KINDS = ", ".join(k.KIND for k in KINDS)
+# Fields whose values an error message must never echo (they hold secrets).
+SENSITIVE_FIELDS = frozenset({"credentials"})
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -41,7 +43,8 @@ def causes_from(err: ValidationError, prefix: str = "") -> list[Cause]:
             message, reason = "required field is missing", "FieldValueRequired"
         else:
             message = str(e["msg"]).removeprefix("Value error, ")
-            if "input" in e and kind not in ("model_type", "dict_type", "value_error"):
+            if "input" in e and kind not in ("model_type", "dict_type", "value_error") \
+                    and not SENSITIVE_FIELDS.intersection(str(p) for p in e["loc"]):
                 message += f" (got {_short(e['input'])})"
             reason = "FieldValueInvalid"
         causes.append(Cause(field=path, message=message, reason=reason))

@@ -19,6 +19,7 @@ from datetime import timedelta
 from stratum.backends.base import Backend, Observation
 from stratum.core.clock import Clock, SystemClock
 from stratum.core.errors import TemporaryError
+from stratum.core.secrets import Keyring
 from stratum.observability import tracing
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.controllers.clusters import ClusterController
@@ -63,7 +64,8 @@ class Backoff:
 class ControllerManager:
     def __init__(self, store: ObjectStore, backends: dict[str, Backend], *,
                  clock: Clock | None = None, settings: ManagerSettings | None = None,
-                 identity: str | None = None, metrics: Metrics | None = None) -> None:
+                 identity: str | None = None, metrics: Metrics | None = None,
+                 keyring: Keyring | None = None) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
         self.telemetry = FleetTelemetry(self.metrics)
@@ -71,7 +73,7 @@ class ControllerManager:
         self.clock = clock or SystemClock()
         self.settings = settings or ManagerSettings()
         self.identity = identity or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
-        self.clusters = ClusterController(store, backends, self.clock)
+        self.clusters = ClusterController(store, backends, self.clock, keyring=keyring)
         self.nodes = NodeController(store, self.clock,
                                     telemetry_seconds=self.settings.telemetry_seconds)
         self.workloads = WorkloadController(store, backends, self.clock, seed=self.settings.seed,

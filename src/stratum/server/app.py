@@ -19,7 +19,8 @@ from stratum.observability.metrics import Metrics
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.server.instrumentation import RequestMetrics
 from stratum.server.limits import BodySizeLimit
-from stratum.server.routers import governance, health, metrics, resources, simulation
+from stratum.server.routers import governance, health, metrics, resources, secrets, simulation
+from stratum.server.secrets import load_keyring
 from stratum.server.security import authenticate
 from stratum.server.services.governance import GovernanceService
 from stratum.server.services.objects import ObjectService
@@ -32,6 +33,7 @@ from stratum.store.objects import ObjectStore
 
 def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> FastAPI:
     """Build the app. The store is opened (and migrated) here unless one is handed in."""
+    keyring = load_keyring(key_file=settings.secret_key_file, keys=settings.secret_keys)
     store = store or ObjectStore.open(settings.database_url)
     notifier = ChangeNotifier()
     registry = Metrics()
@@ -42,7 +44,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     manager = ControllerManager(store, {"simulated": simulator},
                                 settings=ManagerSettings(seed=settings.seed,
                                                          lease_seconds=settings.lease_seconds),
-                                metrics=registry)
+                                metrics=registry, keyring=keyring)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -64,7 +66,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
         notifier.notify()
         manager.wake()
 
-    app.state.objects = ObjectService(store, on_write=written)
+    app.state.objects = ObjectService(store, on_write=written, keyring=keyring)
     app.state.tokens = TokenService(store)
     app.state.governance = GovernanceService(store)
     app.state.settings = settings
@@ -75,6 +77,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     app.include_router(metrics.router)
     app.include_router(resources.build_router())
     app.include_router(governance.build_router())
+    app.include_router(secrets.build_router())
     # Fault injection changes the fleet: as guarded as every other API route.
     app.include_router(simulation.router, dependencies=[Depends(authenticate)])
     install_error_handlers(app)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from stratum.server.limits import DEFAULT_MAX_BODY_BYTES
 
@@ -20,3 +21,7 @@ class ServerSettings:
     lease_seconds: float = 15.0
     # OTLP/HTTP endpoint for traces (None: $STRATUM_OTLP_ENDPOINT, else no tracing).
     otlp_endpoint: str | None = None
+    # Keys that seal credentials at rest: this file (mode 0600), else these keys
+    # (comma-separated, newest first; None: $STRATUM_SECRET_KEYS), else none.
+    secret_key_file: Path | None = None
+    secret_keys: str | None = field(default=None, repr=False)

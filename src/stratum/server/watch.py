@@ -15,6 +15,7 @@ from anyio import to_thread
 
 from stratum.core import access
 from stratum.core.errors import ApiError
+from stratum.core.secrets import redact
 from stratum.server.security import RequestContext
 from stratum.server.services.objects import ObjectService
 from stratum.server.status import status_body
@@ -93,7 +94,7 @@ async def watch_stream(service: ObjectService, notifier: ChangeNotifier, *, kind
             since = change.resource_version
             labels = change.object.get("metadata", {}).get("labels") or {}
             if selector.matches(labels) and access.can_see(principal, change.object):
-                yield _line(change.type, change.object)
+                yield _line(change.type, redact(change.object))
         if changes:
             continue
         now = asyncio.get_running_loop().time()

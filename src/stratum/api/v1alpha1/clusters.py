@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from stratum.api.v1alpha1.meta import ObjectName, Resource, Status, WireModel
 
 BackendKind = Literal["simulated", "local", "agent", "kubernetes"]
+CredentialName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$")]
 
 
 class NodePool(WireModel):
@@ -31,6 +32,12 @@ class ClusterSpec(WireModel):
     template: TemplateReference | None = None
     node_pools: list[NodePool] = Field(default_factory=list)
     backend_config: dict[str, Any] = Field(default_factory=dict)
+    # None rather than {}: a Cluster without secrets keeps the wire form it always had.
+    credentials: dict[CredentialName, str] | None = Field(
+        default=None, max_length=32,
+        description="Secrets the backend needs (a kubeconfig, an agent bootstrap token), by "
+                    "name. Encrypted at rest; the API shows each as '***:<fingerprint>', and "
+                    "sending that form back keeps the stored value.")
 
 
 class ClusterStatus(Status):

@@ -10,6 +10,7 @@ from stratum.api.v1alpha1.meta import Condition, ConditionStatus
 from stratum.backends.base import Backend, ClusterRequest, InventoryNode, PoolRequest
 from stratum.core.clock import Clock
 from stratum.core.errors import Conflict, NotFound
+from stratum.core.secrets import Keyring, open_credentials
 from stratum.reconcile.backoff import KeyedBackoff
 from stratum.reconcile.events import record_event
 from stratum.reconcile.world import World, wire
@@ -19,8 +20,10 @@ log = logging.getLogger("stratum.reconcile.clusters")
 
 
 class ClusterController:
-    def __init__(self, store: ObjectStore, backends: dict[str, Backend], clock: Clock) -> None:
+    def __init__(self, store: ObjectStore, backends: dict[str, Backend], clock: Clock, *,
+                 keyring: Keyring | None = None) -> None:
         self.store = store
+        self.keyring = keyring
         self.backends = backends
         self.clock = clock
         self._synced: dict[str, tuple[str, int]] = {}  # cluster -> (uid, generation) known
@@ -71,8 +74,11 @@ class ClusterController:
             self._set_status(cluster, "Pending", "SiteNotFound",
                              f"Site {cluster.spec.site!r} does not exist", world)
             return
+        # Decrypted here, for the backend only; an unreadable secret degrades the cluster.
+        credentials = open_credentials(self.keyring, wire(cluster))
         inventory = backend.inventory(ClusterRequest(cluster.metadata.name, cluster.spec.site,
-                                                     tuple(pools)))  # outside any transaction
+                                                     tuple(pools), credentials)
+                                      )  # outside any transaction
         self._write_nodes(cluster, inventory, world)
         self._synced[cluster.metadata.name] = (cluster.metadata.uid or "",
                                                cluster.metadata.generation or 0)

@@ -1,7 +1,8 @@
 """Object service: validation, scoping rules and write semantics for every kind.
 
 Routers stay thin: they parse the request and call one function here. Every write goes
-through one store transaction, so a batch is applied all or nothing.
+through one store transaction, so a batch is applied all or nothing. Secrets are sealed
+here before the store sees them, and every object this service returns has them redacted.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from stratum.core import access
 from stratum.core.audit import digest
 from stratum.core.errors import ApiError, Cause, Conflict, Forbidden, Invalid, NotFound
 from stratum.core.policies import compile_expression
+from stratum.core.secrets import SECRET_PATHS, Keyring, redact, reseal, seal, secret_count
 from stratum.core.selectors import parse_selector
 from stratum.core.validation import identify, parse_object, to_wire
 from stratum.server.security import RequestContext
-from stratum.server.services.admission import AdmissionCache, tenant_usage
-from stratum.store import audit
+from stratum.server.services.admission import AdmissionCache, list_all, tenant_usage
+from stratum.store import audit, history
 from stratum.store.objects import ObjectStore, Page, Transaction, WireObject
 
 ApplyAction = Literal["created", "configured", "unchanged"]
@@ -35,10 +37,19 @@ class ApplyResult:
     object: WireObject
 
 
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    objects: int
+    secrets: int
+    key_id: str
+
+
 class ObjectService:
-    def __init__(self, store: ObjectStore, on_write: Callable[[], None] | None = None) -> None:
+    def __init__(self, store: ObjectStore, on_write: Callable[[], None] | None = None,
+                 keyring: Keyring | None = None) -> None:
         self.store = store
         self._on_write = on_write or (lambda: None)
+        self.keyring = keyring
 
     # -- validation --------------------------------------------------------------------
     def validate(self, data: Any, *, kind: str | None = None, namespace: str | None = None,
@@ -120,10 +131,10 @@ class ObjectService:
         with self.store.write(dry_run=dry_run) as tx:
             self._check_write(tx, obj, set(), ctx)
             self._admit(AdmissionCache(tx), obj, None, ctx, batch=False)
-            created = tx.create(_for_create(obj))
+            created = tx.create(seal(self.keyring, _for_create(obj), None))
             self._audit(tx, ctx, "create", None, created)
         self._notify(dry_run)
-        return created
+        return redact(created)
 
     def replace(self, obj: Resource, *, dry_run: bool = False,
                 ctx: RequestContext | None = None) -> WireObject:
@@ -132,10 +143,10 @@ class ObjectService:
             self._check_write(tx, obj, set(), ctx)
             existing = self._existing(tx, obj, ctx)
             self._admit(AdmissionCache(tx), obj, existing, ctx, batch=False)
-            replaced = tx.replace(to_wire(obj))
+            replaced = tx.replace(seal(self.keyring, to_wire(obj), existing))
             self._audit(tx, ctx, "update", existing, replaced)
         self._notify(dry_run)
-        return replaced
+        return redact(replaced)
 
     def replace_status(self, obj: Resource, *, dry_run: bool = False,
                        ctx: RequestContext | None = None) -> WireObject:
@@ -149,7 +160,7 @@ class ObjectService:
             replaced = tx.replace(to_wire(obj), status_only=True)
             self._audit(tx, ctx, "status", existing, replaced)
         self._notify(dry_run)
-        return replaced
+        return redact(replaced)
 
     def apply(self, obj: Resource, *, dry_run: bool = False,
               ctx: RequestContext | None = None) -> ApplyResult:
@@ -181,14 +192,14 @@ class ObjectService:
         existing = tx.find(obj.KIND, obj.metadata.namespace or "", obj.metadata.name)
         self._admit(cache, obj, existing, ctx, batch=batch)
         if existing is None:
-            created = tx.create(_for_create(obj))
+            created = tx.create(seal(self.keyring, _for_create(obj), None))
             self._audit(tx, ctx, "create", None, created)
-            return ApplyResult("created", created)
-        updated = tx.replace(to_wire(obj))
+            return ApplyResult("created", redact(created))
+        updated = tx.replace(seal(self.keyring, to_wire(obj), existing))
         same = updated["metadata"]["resourceVersion"] == existing["metadata"]["resourceVersion"]
         if not same:
             self._audit(tx, ctx, "update", existing, updated)
-        return ApplyResult("unchanged" if same else "configured", updated)
+        return ApplyResult("unchanged" if same else "configured", redact(updated))
 
     def _existing(self, tx: Transaction, obj: Resource, ctx: RequestContext) -> WireObject:
         found = tx.find(obj.KIND, obj.metadata.namespace or "", obj.metadata.name)
@@ -237,7 +248,7 @@ class ObjectService:
             deleted = tx.delete(kind, namespace or "", name, resource_version)
             self._audit(tx, ctx, "delete", deleted, None)
         self._notify(dry_run)
-        return deleted
+        return redact(deleted)
 
     def _refuse_if_namespace_in_use(self, tx: Transaction, tenant: str) -> None:
         for model in KINDS:
@@ -256,7 +267,7 @@ class ObjectService:
                      namespace=namespace, name=name)
         with self.store.read() as tx:
             found = tx.get(kind, namespace or "", name)
-            return tenant_usage(tx, [found])[0] if kind == "Tenant" else found
+            return tenant_usage(tx, [found])[0] if kind == "Tenant" else redact(found)
 
     def list(self, kind: str, *, namespace: str | None = None, label_selector: str | None = None,
              limit: int | None = None, continue_token: str | None = None,
@@ -277,7 +288,38 @@ class ObjectService:
                            continue_token=continue_token, namespaces=namespaces, names=names)
             if kind == "Tenant":
                 tenant_usage(tx, page.items)
+            if kind in SECRET_PATHS:
+                page.items[:] = [redact(item) for item in page.items]
             return page
+
+    # -- secrets -----------------------------------------------------------------------
+    def rotate_secrets(self, *, dry_run: bool = False,
+                       ctx: RequestContext | None = None) -> Rotation:
+        """Seal every stored secret again under the newest key, in one transaction: the
+        objects (a new resourceVersion each, audited) and their past versions in the change
+        feed, so that no value sealed under a retired key is left behind."""
+        ctx = ctx or RequestContext()
+        if not ctx.principal.is_admin:
+            raise Forbidden("rotating the secret keys is for platform admins")
+        if self.keyring is None:
+            raise Invalid("this server has no secret key to rotate to: set "
+                          "STRATUM_SECRET_KEYS or start it with --secret-key-file")
+        keyring = self.keyring
+        objects = values = 0
+        with self.store.write(dry_run=dry_run) as tx:
+            for kind in SECRET_PATHS:
+                # History first, so that the versions written below are sealed only once.
+                history.rewrite(tx, kind, lambda body: reseal(keyring, body, strict=False))
+                for item in list_all(tx, kind):
+                    fresh = reseal(keyring, item)
+                    if fresh is None:
+                        continue
+                    updated = tx.replace(fresh)
+                    self._audit(tx, ctx, "update", item, updated)
+                    objects += 1
+                    values += secret_count(fresh)
+        self._notify(dry_run)
+        return Rotation(objects=objects, secrets=values, key_id=keyring.key_id)
 
     def _notify(self, dry_run: bool) -> None:
         if not dry_run:
