@@ -97,5 +97,35 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                                  ref_template="#/components/schemas/{model}")
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(defs.get("$defs", {}))
+    _document_errors(schema)
     app.openapi_schema = schema
     return schema
+
+
+STATUS_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["apiVersion", "kind", "status", "code", "reason", "message"],
+    "properties": {
+        "apiVersion": {"type": "string"}, "kind": {"const": "Status"},
+        "status": {"const": "Failure"}, "code": {"type": "integer"},
+        "reason": {"type": "string"}, "message": {"type": "string"},
+        "details": {"type": "object", "properties": {"causes": {"type": "array", "items": {
+            "type": "object", "properties": {"field": {"type": "string"},
+                                             "message": {"type": "string"},
+                                             "reason": {"type": "string"}}}}}}}}
+
+
+def _document_errors(schema: dict[str, Any]) -> None:
+    """Every error is a Status body (status.py renders them all): say so on every
+    operation, for 4xx (400 undecodable body, 401, 403, 404, 409, 413, 422 invalid...) and
+    503 (the store is down), in place of FastAPI's own 422 shape, which is never sent."""
+    schema["components"]["schemas"]["Status"] = STATUS_SCHEMA
+    error = {"description": "Refused: a Status body with reason, message and causes",
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            responses["4XX"] = error
+            responses["503"] = {**error, "description": "The store cannot be reached"}
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema["components"]["schemas"].pop(name, None)
