@@ -40,7 +40,7 @@ def test_key_file_made_then_rotate_then_old_key_retired(tmp_path: Path) -> None:
     env = {"STRATUM_SERVER": server.url, "STRATUM_CONFIG": str(tmp_path / "cli.yaml")}
     try:
         assert (key_file.stat().st_mode & 0o777) == 0o600
-        assert f"Made a secret key for stored credentials in {key_file}" in server.read_log()
+        assert f"made a secret key for stored credentials in {key_file}" in server.read_log()
         applied = run_cli("apply", "-f", str(manifest), env=env)
         assert applied.returncode == 0, applied.stderr
         shown = run_cli("get", "cluster", "agents-fra", "-o", "yaml", env=env)

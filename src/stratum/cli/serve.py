@@ -105,6 +105,7 @@ def _default_key_file(url: str) -> Path | None:
     """$STRATUM_HOME/secret.key when no key is configured: used if it exists, created (mode
     0600) for an SQLite store. Replicas on PostgreSQL must share their keys, so none is
     made for them: configure STRATUM_SECRET_KEYS or --secret-key-file on each."""
+    import logging
     import os
 
     from stratum.server.secrets import DEFAULT_KEY_FILE, ENV_KEYS, create_key_file
@@ -115,13 +116,14 @@ def _default_key_file(url: str) -> Path | None:
     path = stratum_home() / DEFAULT_KEY_FILE
     if path.exists():
         return path
+    log = logging.getLogger("stratum.server")
     if not url.startswith("sqlite"):
-        typer.echo(f"No secret key ({ENV_KEYS} or --secret-key-file): this server will "
-                   "refuse to store cluster credentials.", err=True)
+        log.warning("no secret key (%s or --secret-key-file): this server will refuse to "
+                    "store cluster credentials", ENV_KEYS)
         return None
     create_key_file(path)
-    typer.echo(f"Made a secret key for stored credentials in {path} (mode 0600): back it "
-               "up; without it they cannot be read.", err=True)
+    log.warning("made a secret key for stored credentials in %s (mode 0600): back it up; "
+                "without it they cannot be read", path)
     return path
 
 
