@@ -26,7 +26,11 @@ from typing import Any
 
 import httpx
 
+from stratum.core.tokens import new_token
+
 REPO = Path(__file__).resolve().parent.parent
+TOKEN = new_token().value
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 API = "/apis/stratum.dev/v1alpha1"
 
 FLOOR_APP = """
@@ -60,9 +64,14 @@ def wait_ready(url: str) -> None:
 
 def start_stratum(database_url: str, home: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
+    token_file = home / "admin-token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    # The controllers stay off: this measures the API and the store, not the scheduler.
     proc = subprocess.Popen(
         [sys.executable, "-m", "stratum", "serve", "--port", str(port), "--database-url",
-         database_url, "--log-level", "warning"],
+         database_url, "--log-level", "warning", "--no-controllers",
+         "--admin-token-file", str(token_file)],
         env={**os.environ, "STRATUM_HOME": str(home)}, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -94,7 +103,7 @@ async def drive(url: str, clients: int, total: int, make: Any) -> tuple[float, l
     counter = iter(range(total))
 
     async def one_client() -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        async with httpx.AsyncClient(base_url=url, timeout=60, headers=AUTH) as http:
             for i in counter:
                 method, path, body = make(i)
                 t0 = time.perf_counter()
@@ -113,9 +122,56 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def watch_latencies(url: str, n: int) -> list[float]:
+    """Open a watch, then write `n` objects one at a time; for each, the time from sending
+    the write to its event arriving on the watch (ms)."""
+    import json
+    import threading
+
+    arrived: dict[str, float] = {}
+    ready = threading.Event()
+
+    def watch() -> None:
+        with httpx.stream("GET", f"{url}{API}/namespaces/bench/workloads", headers=AUTH,
+                          params={"watch": "true", "resourceVersion": current_rv(url)},
+                          timeout=60) as r:
+            ready.set()
+            for line in r.iter_lines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                name = event["object"].get("metadata", {}).get("name", "")
+                if name.startswith("watched-"):
+                    arrived[name] = time.perf_counter()
+                    if len(arrived) == n:
+                        return
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    ready.wait(10)
+    time.sleep(0.2)
+    sent: dict[str, float] = {}
+    with httpx.Client(base_url=url, headers=AUTH, timeout=30) as http:
+        for i in range(n):
+            body = workload(i)
+            name = f"watched-{i:04d}"
+            body["metadata"]["name"] = name
+            sent[name] = time.perf_counter()
+            http.patch(f"{API}/namespaces/bench/workloads/{name}", json=body).raise_for_status()
+            time.sleep(0.01)
+    thread.join(30)
+    return [(arrived[k] - sent[k]) * 1000 for k in sent if k in arrived]
+
+
+def current_rv(url: str) -> str:
+    page = httpx.get(f"{url}{API}/namespaces/bench/workloads", headers=AUTH,
+                     params={"limit": 1}).json()
+    return str(page["metadata"]["resourceVersion"])
+
+
 def measure_store(name: str, url: str, floor_p50: float, clients: int,
                   total: int) -> list[dict[str, Any]]:
-    httpx.patch(f"{url}{API}/tenants/bench", json={
+    httpx.patch(f"{url}{API}/tenants/bench", headers=AUTH, json={
         "apiVersion": "stratum.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": "bench"},
         "spec": {}}).raise_for_status()
     rows = []
@@ -132,9 +188,13 @@ def measure_store(name: str, url: str, floor_p50: float, clients: int,
         "GET", f"{API}/namespaces/bench/workloads?limit=100", None)))
     rows.append({"store": name, "operation": "list (100 per page)", "requests": 200,
                  "per_s": 200 / secs, "p50_ms": pct(lat, .5), "p99_ms": pct(lat, .99)})
+    lat = watch_latencies(url, 200)
+    rows.append({"store": name, "operation": "watch delivery (write -> event)",
+                 "requests": len(lat), "per_s": 0.0, "p50_ms": pct(lat, .5),
+                 "p99_ms": pct(lat, .99)})
     batch = [workload(100_000 + i) for i in range(1000)]
     t0 = time.perf_counter()
-    r = httpx.post(f"{url}{API}/apply", json={"apiVersion": "stratum.dev/v1alpha1",
+    r = httpx.post(f"{url}{API}/apply", headers=AUTH, json={"apiVersion": "stratum.dev/v1alpha1",
                                                "kind": "List", "items": batch}, timeout=300)
     r.raise_for_status()
     took = time.perf_counter() - t0

@@ -62,12 +62,15 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
                               "AI workloads with resource contracts.")
     app.state.store = store
     app.state.notifier = notifier
-    def written() -> None:  # wake watchers and the controllers alike
+    tokens = TokenService(store)
+
+    def written() -> None:  # wake watchers and the controllers; re-read who callers are
         notifier.notify()
         manager.wake()
+        tokens.forget()
 
     app.state.objects = ObjectService(store, on_write=written, keyring=keyring)
-    app.state.tokens = TokenService(store)
+    app.state.tokens = tokens
     app.state.governance = GovernanceService(store)
     app.state.settings = settings
     app.state.simulator = simulator

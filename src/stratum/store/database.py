@@ -52,7 +52,9 @@ def make_engine(url: str) -> Engine:
                       "sqlite:////path/stratum.db or postgresql://host/db") from err
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No pre-ping: it costs a round trip per transaction; a dropped connection fails that
+    # one transaction (503, retried by clients) and the pool replaces it.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:

@@ -307,9 +307,10 @@ class WorkloadController:
         if cached is not None:
             return cached
         tenant = world.tenants.get(wl.metadata.namespace or "")
-        verdict = judge_sites(workload=wire(wl), tenant=wire(tenant) if tenant else {},
-                              sites=[wire(s) for s in world.sites.values()],
-                              policies=[wire(p) for p in world.policies.values()])
+        # CEL sees every field, null when unset: the same shape admission gives it.
+        verdict = judge_sites(workload=_full(wl), tenant=_full(tenant) if tenant else {},
+                              sites=[_full(s) for s in world.sites.values()],
+                              policies=[_full(p) for p in world.policies.values()])
         refused = [r for v in verdict.sites if not v.allowed for r in v.reasons
                    if r.startswith("policy ")]
         result: dict[str, Any] = {}
@@ -698,6 +699,11 @@ def _audit(tx: Transaction, action: str, after: dict[str, Any],
                  object_ref={"kind": after["kind"], "namespace": meta.get("namespace"),
                              "name": meta["name"], "uid": meta.get("uid")},
                  source=None, before=digest(before), after=digest(after))
+
+
+def _full(obj: Any) -> dict[str, Any]:
+    dumped: dict[str, Any] = obj.model_dump(mode="json", by_alias=True)
+    return dumped
 
 
 def _same_refusal(wl: Workload, decision: ContractDecision) -> bool:

@@ -66,13 +66,18 @@ class AdmissionCache:
         """Refuse (Forbidden, naming every reason) or return the warnings."""
         ns = workload.metadata.namespace or ""
         wire = workload.model_dump(mode="json", by_alias=True)
-        usage = self.usage(ns)
+        tenant = self.tenant(ns)
+        quota = tenant.get("spec", {}).get("quota") or {}
+        # Without a GPU quota the tenant's other workloads decide nothing: don't read them
+        # (reading every workload on every write makes a tenant's writes O(n) each).
+        limited = quota.get("gpus") is not None or bool(quota.get("gpusByModel"))
+        usage = self.usage(ns) if limited else GpuUsage()
         others = GpuUsage(usage.milli, dict(usage.milli_by_model))
         old = governance.gpu_demand(existing) if existing is not None and \
             governance.is_active(existing) else None
         if old is not None:
             others.add(old, -1)
-        decision = governance.admit(workload=wire, tenant=self.tenant(ns), usage=others,
+        decision = governance.admit(workload=wire, tenant=tenant, usage=others,
                                     sites=self.sites, policies=self.policies)
         if decision.denials:
             raise Forbidden(

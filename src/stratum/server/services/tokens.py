@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,6 +60,9 @@ def _stamp(at: datetime | None) -> str | None:
     return None if at is None else at.isoformat().replace("+00:00", "Z")
 
 
+PRINCIPAL_TTL_SECONDS = 1.0
+
+
 class TokenService:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
@@ -66,6 +70,15 @@ class TokenService:
         # is deliberately slow. Revocation and expiry are still read on every request.
         self._verified: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+        # sha256(token) -> (principal, monotonic deadline): a principal is reused for at
+        # most PRINCIPAL_TTL_SECONDS, and forgotten at once when this server writes anything
+        # (a revocation, a Tenant's members) — other replicas see such a change within the TTL.
+        self._principals: dict[str, tuple[Principal, float]] = {}
+
+    def forget(self) -> None:
+        """Drop cached principals: called on every write this server makes."""
+        with self._lock:
+            self._principals.clear()
 
     # -- authentication ----------------------------------------------------------------
     def authenticate(self, header: str | None) -> Principal:
@@ -81,6 +94,10 @@ class TokenService:
             raise Unauthorized("the token is not a Stratum token")
         token_id, secret = parsed
         key = hashlib.sha256(value.encode()).hexdigest()
+        with self._lock:
+            cached = self._principals.get(key)
+        if cached is not None and time.monotonic() < cached[1]:
+            return cached[0]
         with self.store.read() as tx:
             record = find_token(tx, token_id)
             now = tx.clock.now()
@@ -108,8 +125,16 @@ class TokenService:
                 roles[record.tenant] = str(record.role)
         elif record.role in PLATFORM_ROLES:
             platform_role = record.role
-        return Principal(subject=record.subject, platform_role=platform_role,
-                         tenant_roles=roles, token_id=record.id)
+        principal = Principal(subject=record.subject, platform_role=platform_role,
+                              tenant_roles=roles, token_id=record.id)
+        ttl = PRINCIPAL_TTL_SECONDS
+        if record.expires_at is not None:
+            ttl = min(ttl, (record.expires_at - now).total_seconds())
+        with self._lock:
+            if len(self._principals) >= _CACHE_SIZE:
+                self._principals.clear()
+            self._principals[key] = (principal, time.monotonic() + ttl)
+        return principal
 
     # -- lifecycle ---------------------------------------------------------------------
     def create(self, principal: Principal, *, name: str, subject: str | None = None,
@@ -173,7 +198,9 @@ class TokenService:
                              object_ref={"kind": "Token", "name": record.id}, source=source,
                              before=digest(_public(record)), after=digest(_public(after)))
                 record = after
-            return token_wire(record, now)
+            result = token_wire(record, now)
+        self.forget()  # after the commit: the revoked token is refused from now on
+        return result
 
     def bootstrap(self, value: str | None = None) -> CreatedToken | None:
         """The first platform-admin token, made only while the store holds no token at all.
