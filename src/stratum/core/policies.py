@@ -7,6 +7,8 @@ and a typo in a field name is an error rather than a silent false.
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,12 +66,32 @@ def compile_expression(expression: str, *, field: str = "spec.expression") -> An
     return program
 
 
-def _run(program: Any, activation: dict[str, Any]) -> Outcome:
+_converted = threading.local()
+
+
+def _to_cel(value: Any) -> Any:
+    """json_to_cel, remembered for the last few objects of this thread: judging one
+    workload over every site and policy converts it once, not once per evaluation. Callers
+    hand in objects they do not change afterwards (each judgement builds its own)."""
     from celpy.adapter import json_to_cel
+
+    memo: dict[int, tuple[Any, Any]] = getattr(_converted, "memo", None) or {}
+    _converted.memo = memo
+    hit = memo.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    cel = json_to_cel(value)
+    if len(memo) >= 32:
+        memo.clear()
+    memo[id(value)] = (value, cel)  # holding `value` keeps its id from being reused
+    return cel
+
+
+def _run(program: Any, activation: dict[str, Any]) -> Outcome:
     from celpy.evaluation import CELEvalError
 
     try:
-        value = program.evaluate({k: json_to_cel(v) for k, v in activation.items()})
+        value = program.evaluate({k: _to_cel(v) for k, v in activation.items()})
     except CELEvalError as err:
         return Outcome(False, str(err.args[0]) if err.args else str(err))
     if isinstance(value, CELEvalError):
@@ -82,9 +104,47 @@ def _run(program: Any, activation: dict[str, Any]) -> Outcome:
     return Outcome(bool(value))
 
 
+_PATH = re.compile(r"\b(workload|tenant|site)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
+_results: dict[tuple[str, str], Outcome] = {}
+
+
+def _projection(expression: str, activation: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The values of every `variable.a.b.c` path the expression names, as a cache key; None
+    when it uses a variable whole (then any field could matter). A path is followed as far
+    as the object has it, so `labels['x']` or `env.exists(...)` key on the whole map."""
+    parts = []
+    for match in _PATH.finditer(expression):
+        root, dotted = match.group(1), match.group(2)
+        if not dotted:
+            return None
+        value: Any = activation[root]
+        for name in dotted[1:].split("."):
+            if not isinstance(value, Mapping) or name not in value:
+                break
+            value = value[name]
+        parts.append(f"{root}{dotted}={json.dumps(value, sort_keys=True, default=str)}")
+    return "|".join(parts)
+
+
 def evaluate(expression: str, *, workload: Mapping[str, Any], tenant: Mapping[str, Any],
              site: Mapping[str, Any] | None) -> Outcome:
-    """Whether the expression holds for this workload, tenant and site."""
-    program = compile_expression(expression)
-    return _run(program, {"workload": dict(workload), "tenant": dict(tenant),
-                          "site": dict(site or {})})
+    """Whether the expression holds for this workload, tenant and site. Results are
+    remembered per expression and per value of the paths it reads: judging a thousand
+    look-alike workloads over every site runs CEL a handful of times, not thousands."""
+    activation = {"workload": workload, "tenant": tenant, "site": site or _NO_SITE}
+    key = _projection(expression, activation)
+    if key is not None:
+        with _lock:
+            known = _results.get((expression, key))
+        if known is not None:
+            return known
+    outcome = _run(compile_expression(expression), dict(activation))
+    if key is not None:
+        with _lock:
+            if len(_results) > 50_000:
+                _results.clear()
+            _results[(expression, key)] = outcome
+    return outcome
+
+
+_NO_SITE: Mapping[str, Any] = {}

@@ -81,6 +81,7 @@ class WorkloadController:
         self.seed = seed
         self._fleet_signature = ""
         self._policy_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._dumps: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.backoff = KeyedBackoff()
         # One policy for the life of the controller: it learns the workload mix online.
         self.policy = make_policy("stratum", seed=seed)
@@ -291,6 +292,17 @@ class WorkloadController:
         record_event(tx, wl, reason="Rejected" if phase == "Rejected" else "Unschedulable",
                      message=decision.summary, at=now, type="Warning")
 
+    def _full_of(self, obj: Any) -> dict[str, Any]:
+        """The full dump of a site, tenant or policy, once per version (shared objects:
+        CEL converts each once, however many workloads are judged against it)."""
+        key = (obj.KIND, obj.metadata.name, obj.metadata.resource_version)
+        found = self._dumps.get(key)
+        if found is None:
+            if len(self._dumps) > 10_000:
+                self._dumps.clear()
+            found = self._dumps[key] = _full(obj)
+        return found
+
     def _policy_sites(self, wl: Workload, world: World) -> dict[str, Any]:
         """The sites the tenant's deny policies allow this workload (CEL, as at admission):
         placement, remediation and preemption never bind outside them. Cached per version
@@ -308,9 +320,9 @@ class WorkloadController:
             return cached
         tenant = world.tenants.get(wl.metadata.namespace or "")
         # CEL sees every field, null when unset: the same shape admission gives it.
-        verdict = judge_sites(workload=_full(wl), tenant=_full(tenant) if tenant else {},
-                              sites=[_full(s) for s in world.sites.values()],
-                              policies=[_full(p) for p in world.policies.values()])
+        verdict = judge_sites(workload=_full(wl), tenant=self._full_of(tenant) if tenant else {},
+                              sites=[self._full_of(s) for s in world.sites.values()],
+                              policies=[self._full_of(p) for p in world.policies.values()])
         refused = [r for v in verdict.sites if not v.allowed for r in v.reasons
                    if r.startswith("policy ")]
         result: dict[str, Any] = {}
