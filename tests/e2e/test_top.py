@@ -4,6 +4,7 @@ well with `get events` and `describe`."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -85,7 +86,9 @@ def test_top_once_shows_sites_gpus_contracts_then_the_fault_and_the_violation(
 def test_top_refreshes_in_place_in_a_terminal(
         demo: tuple[LiveServer, StratumClient, dict[str, str]], tmp_path: Path) -> None:
     if shutil.which("tmux") is None:
-        pytest.skip("needs tmux")
+        # .ci/run installs tmux: in CI a missing tmux is a failure, not a skip.
+        assert not os.environ.get("CI"), "tmux is missing on CI: .ci/run should install it"
+        pytest.skip("needs tmux (Debian package tmux) for a real terminal")
     _, client, env = demo
     socket = f"stratum-top-{uuid.uuid4().hex[:8]}"
     command = " ".join([*(f"{k}={shlex.quote(v)}" for k, v in env.items()),
