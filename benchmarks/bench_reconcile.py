@@ -50,7 +50,7 @@ def main() -> None:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         store = ObjectStore.open(url)
         service = ObjectService(store)
-        service.apply_many(service.validate_batch(fleet()))
+        service.apply_documents(fleet())
         manager = ControllerManager(store, {"simulated": SimulatedBackend(speed=60)})
         manager.start()
         try:
@@ -62,7 +62,7 @@ def main() -> None:
                     break
                 time.sleep(0.1)
             began = time.monotonic()
-            service.apply_many(service.validate_batch(workloads(args.workloads)))
+            service.apply_documents(workloads(args.workloads))
             applied = time.monotonic() - began
             bound_at = None
             while time.monotonic() < deadline + 300:

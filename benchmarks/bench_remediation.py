@@ -45,7 +45,7 @@ def main() -> None:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         store = ObjectStore.open(url)
         service = ObjectService(store)
-        service.apply_many(service.validate_batch(demo_manifests()))
+        service.apply_documents(demo_manifests())
         backend = SimulatedBackend(speed=60)
         manager = ControllerManager(store, {"simulated": backend}, settings=ManagerSettings())
         manager.start()

@@ -56,7 +56,7 @@ class Fleet:
 def fleet(store: ObjectStore) -> Iterator[Fleet]:
     f = Fleet(store)
     service = ObjectService(store)
-    service.apply_many(service.validate_batch(demo_manifests()))
+    service.apply_documents(demo_manifests())
     f.settle()
     yield f
 

@@ -32,7 +32,7 @@ class Fleet:
                                                                   usage_flush_seconds=3600))
 
     def apply(self, docs: list[dict[str, Any]]) -> None:
-        self.service.apply_many(self.service.validate_batch(docs))
+        self.service.apply_documents(docs)
 
     def settle(self, passes: int = 4, seconds: float = 5.0) -> World:
         for _ in range(passes):

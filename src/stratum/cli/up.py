@@ -42,7 +42,7 @@ def up(
     try:
         store = ObjectStore.open(url)
         service = ObjectService(store)
-        results = service.apply_many(service.validate_batch(demo_manifests()))
+        results = service.apply_documents(demo_manifests())
         store.close()
     except ApiError as err:
         fail(f"could not prepare the demo fleet in {url}: {err.message}", code=3)

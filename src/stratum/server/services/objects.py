@@ -166,6 +166,11 @@ class ObjectService:
               ctx: RequestContext | None = None) -> ApplyResult:
         return self.apply_many([obj], dry_run=dry_run, ctx=ctx)[0]
 
+    def apply_documents(self, items: Any, *, dry_run: bool = False,
+                        ctx: RequestContext | None = None) -> list[ApplyResult]:
+        """Validate raw manifests (naming the first bad one), then apply them all or none."""
+        return self.apply_many(self.validate_batch(items), dry_run=dry_run, ctx=ctx)
+
     def apply_many(self, objs: list[Resource], *, dry_run: bool = False,
                    ctx: RequestContext | None = None) -> list[ApplyResult]:
         """Create or update each object, in dependency order, in one transaction."""
