@@ -69,11 +69,25 @@ def start_stratum(database_url: str, home: Path) -> tuple[subprocess.Popen[bytes
     token_file.chmod(0o600)
     # The controllers stay off: this measures the API and the store, not the scheduler.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stratum", "serve", "--port", str(port), "--database-url",
-         database_url, "--log-level", "warning", "--no-controllers",
-         "--admin-token-file", str(token_file)],
-        env={**os.environ, "STRATUM_HOME": str(home)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "stratum",
+            "serve",
+            "--port",
+            str(port),
+            "--database-url",
+            database_url,
+            "--log-level",
+            "warning",
+            "--no-controllers",
+            "--admin-token-file",
+            str(token_file),
+        ],
+        env={**os.environ, "STRATUM_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     wait_ready(f"{url}/readyz")
     return proc, url
@@ -83,18 +97,33 @@ def start_floor(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     (tmp / "floor_app.py").write_text(FLOOR_APP)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"], cwd=tmp,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "floor_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     wait_ready(f"{url}/floor")
     return proc, url
 
 
 def workload(i: int) -> dict[str, Any]:
-    return {"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-            "metadata": {"name": f"w-{i:06d}", "namespace": "bench", "labels": {"b": "1"}},
-            "spec": {"type": "batch", "contract": {"compute": {"gpuMilli": 250}}}}
+    return {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Workload",
+        "metadata": {"name": f"w-{i:06d}", "namespace": "bench", "labels": {"b": "1"}},
+        "spec": {"type": "batch", "contract": {"compute": {"gpuMilli": 250}}},
+    }
 
 
 async def drive(url: str, clients: int, total: int, make: Any) -> tuple[float, list[float]]:
@@ -132,9 +161,13 @@ def watch_latencies(url: str, n: int) -> list[float]:
     ready = threading.Event()
 
     def watch() -> None:
-        with httpx.stream("GET", f"{url}{API}/namespaces/bench/workloads", headers=AUTH,
-                          params={"watch": "true", "resourceVersion": current_rv(url)},
-                          timeout=60) as r:
+        with httpx.stream(
+            "GET",
+            f"{url}{API}/namespaces/bench/workloads",
+            headers=AUTH,
+            params={"watch": "true", "resourceVersion": current_rv(url)},
+            timeout=60,
+        ) as r:
             ready.set()
             for line in r.iter_lines():
                 if not line.strip():
@@ -164,43 +197,112 @@ def watch_latencies(url: str, n: int) -> list[float]:
 
 
 def current_rv(url: str) -> str:
-    page = httpx.get(f"{url}{API}/namespaces/bench/workloads", headers=AUTH,
-                     params={"limit": 1}).json()
+    page = httpx.get(
+        f"{url}{API}/namespaces/bench/workloads", headers=AUTH, params={"limit": 1}
+    ).json()
     return str(page["metadata"]["resourceVersion"])
 
 
-def measure_store(name: str, url: str, floor_p50: float, clients: int,
-                  total: int) -> list[dict[str, Any]]:
-    httpx.patch(f"{url}{API}/tenants/bench", headers=AUTH, json={
-        "apiVersion": "stratum.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": "bench"},
-        "spec": {}}).raise_for_status()
+def measure_store(
+    name: str, url: str, floor_p50: float, clients: int, total: int
+) -> list[dict[str, Any]]:
+    httpx.patch(
+        f"{url}{API}/tenants/bench",
+        headers=AUTH,
+        json={
+            "apiVersion": "stratum.dev/v1alpha1",
+            "kind": "Tenant",
+            "metadata": {"name": "bench"},
+            "spec": {},
+        },
+    ).raise_for_status()
     rows = []
-    secs, lat = asyncio.run(drive(url, clients, total, lambda i: (
-        "PATCH", f"{API}/namespaces/bench/workloads/w-{i:06d}", workload(i))))
-    rows.append({"store": name, "operation": "apply (PATCH, one object)", "requests": total,
-                 "per_s": total / secs, "p50_ms": pct(lat, .5), "p99_ms": pct(lat, .99)})
-    secs, lat = asyncio.run(drive(url, clients, total, lambda i: (
-        "GET", f"{API}/namespaces/bench/workloads/w-{i % total:06d}", None)))
-    rows.append({"store": name, "operation": "get", "requests": total, "per_s": total / secs,
-                 "p50_ms": pct(lat, .5), "p99_ms": pct(lat, .99),
-                 "p50_vs_floor": pct(lat, .5) / floor_p50})
-    secs, lat = asyncio.run(drive(url, clients, 200, lambda i: (
-        "GET", f"{API}/namespaces/bench/workloads?limit=100", None)))
-    rows.append({"store": name, "operation": "list (100 per page)", "requests": 200,
-                 "per_s": 200 / secs, "p50_ms": pct(lat, .5), "p99_ms": pct(lat, .99)})
+    secs, lat = asyncio.run(
+        drive(
+            url,
+            clients,
+            total,
+            lambda i: ("PATCH", f"{API}/namespaces/bench/workloads/w-{i:06d}", workload(i)),
+        )
+    )
+    rows.append(
+        {
+            "store": name,
+            "operation": "apply (PATCH, one object)",
+            "requests": total,
+            "per_s": total / secs,
+            "p50_ms": pct(lat, 0.5),
+            "p99_ms": pct(lat, 0.99),
+        }
+    )
+    secs, lat = asyncio.run(
+        drive(
+            url,
+            clients,
+            total,
+            lambda i: ("GET", f"{API}/namespaces/bench/workloads/w-{i % total:06d}", None),
+        )
+    )
+    rows.append(
+        {
+            "store": name,
+            "operation": "get",
+            "requests": total,
+            "per_s": total / secs,
+            "p50_ms": pct(lat, 0.5),
+            "p99_ms": pct(lat, 0.99),
+            "p50_vs_floor": pct(lat, 0.5) / floor_p50,
+        }
+    )
+    secs, lat = asyncio.run(
+        drive(
+            url,
+            clients,
+            200,
+            lambda i: ("GET", f"{API}/namespaces/bench/workloads?limit=100", None),
+        )
+    )
+    rows.append(
+        {
+            "store": name,
+            "operation": "list (100 per page)",
+            "requests": 200,
+            "per_s": 200 / secs,
+            "p50_ms": pct(lat, 0.5),
+            "p99_ms": pct(lat, 0.99),
+        }
+    )
     lat = watch_latencies(url, 200)
-    rows.append({"store": name, "operation": "watch delivery (write -> event)",
-                 "requests": len(lat), "per_s": 0.0, "p50_ms": pct(lat, .5),
-                 "p99_ms": pct(lat, .99)})
+    rows.append(
+        {
+            "store": name,
+            "operation": "watch delivery (write -> event)",
+            "requests": len(lat),
+            "per_s": 0.0,
+            "p50_ms": pct(lat, 0.5),
+            "p99_ms": pct(lat, 0.99),
+        }
+    )
     batch = [workload(100_000 + i) for i in range(1000)]
     t0 = time.perf_counter()
-    r = httpx.post(f"{url}{API}/apply", headers=AUTH, json={"apiVersion": "stratum.dev/v1alpha1",
-                                               "kind": "List", "items": batch}, timeout=300)
+    r = httpx.post(
+        f"{url}{API}/apply",
+        headers=AUTH,
+        json={"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": batch},
+        timeout=300,
+    )
     r.raise_for_status()
     took = time.perf_counter() - t0
-    rows.append({"store": name, "operation": "apply -f (1,000 objects, one transaction)",
-                 "requests": 1, "per_s": 1000 / took, "p50_ms": took * 1000,
-                 "p99_ms": took * 1000})
+    rows.append(
+        {
+            "store": name,
+            "operation": "apply -f (1,000 objects, one transaction)",
+            "requests": 1,
+            "per_s": 1000 / took,
+            "p50_ms": took * 1000,
+            "p99_ms": took * 1000,
+        }
+    )
     return rows
 
 
@@ -208,8 +310,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--postgres", default=os.environ.get(
-        "STRATUM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "STRATUM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench-api")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -218,12 +324,21 @@ def main() -> None:
         tmp = Path(tmpdir)
         floor, floor_url = start_floor(tmp)
         try:
-            secs, lat = asyncio.run(drive(floor_url, args.clients, args.requests,
-                                          lambda i: ("GET", "/floor", None)))
-            floor_p50 = pct(lat, .5)
-            rows.append({"store": "-", "operation": "bare FastAPI GET (floor)",
-                         "requests": args.requests, "per_s": args.requests / secs,
-                         "p50_ms": floor_p50, "p99_ms": pct(lat, .99), "p50_vs_floor": 1.0})
+            secs, lat = asyncio.run(
+                drive(floor_url, args.clients, args.requests, lambda i: ("GET", "/floor", None))
+            )
+            floor_p50 = pct(lat, 0.5)
+            rows.append(
+                {
+                    "store": "-",
+                    "operation": "bare FastAPI GET (floor)",
+                    "requests": args.requests,
+                    "per_s": args.requests / secs,
+                    "p50_ms": floor_p50,
+                    "p99_ms": pct(lat, 0.99),
+                    "p50_vs_floor": 1.0,
+                }
+            )
         finally:
             floor.terminate()
             floor.wait()
@@ -233,8 +348,10 @@ def main() -> None:
         with psycopg.connect(args.postgres, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
         sep = "&" if "?" in args.postgres else "?"
-        stores = {"sqlite": f"sqlite:///{tmp / 'bench.db'}",
-                  "postgresql": f"{args.postgres}{sep}options=-csearch_path%3D{schema}"}
+        stores = {
+            "sqlite": f"sqlite:///{tmp / 'bench.db'}",
+            "postgresql": f"{args.postgres}{sep}options=-csearch_path%3D{schema}",
+        }
         try:
             for name, db in stores.items():
                 proc, url = start_stratum(db, tmp)
@@ -255,8 +372,10 @@ def main() -> None:
     print(f"{'store':<11}{'operation':<44}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p50/floor':>11}")
     for r in rows:
         ratio = f"{r['p50_vs_floor']:.2f}x" if "p50_vs_floor" in r else ""
-        print(f"{r['store']:<11}{r['operation']:<44}{r['per_s']:>9.0f}{r['p50_ms']:>9.2f}"
-              f"{r['p99_ms']:>9.2f}{ratio:>11}")
+        print(
+            f"{r['store']:<11}{r['operation']:<44}{r['per_s']:>9.0f}{r['p50_ms']:>9.2f}"
+            f"{r['p99_ms']:>9.2f}{ratio:>11}"
+        )
     print(f"CSV: {args.out / 'results.csv'}")
 
 

@@ -30,8 +30,13 @@ from stratum.scheduling.policies import make_policy
 from stratum.testing.fleets import fleet_node
 
 REPO = Path(__file__).resolve().parents[1]
-SITES = (("eu-1", "DE", ("EU",)), ("eu-2", "FR", ("EU",)), ("eu-3", "NL", ("EU",)),
-         ("us-1", "US", ("US",)), ("us-2", "US", ("US",)))
+SITES = (
+    ("eu-1", "DE", ("EU",)),
+    ("eu-2", "FR", ("EU",)),
+    ("eu-3", "NL", ("EU",)),
+    ("us-1", "US", ("US",)),
+    ("us-2", "US", ("US",)),
+)
 TRAYS_PER_RACK = 18  # GB200 NVL72: 18 compute trays of 4 GPUs = 72 GPUs in one NVLink domain
 SERVERS_PER_RACK = 4
 
@@ -45,15 +50,30 @@ def synthetic_fleet(total: int) -> list[FleetNode]:
         racks = max(1, per_site // 4 // TRAYS_PER_RACK)
         for r in range(racks):
             for t in range(TRAYS_PER_RACK):
-                nodes.append(fleet_node(f"{site}-nvl{r:03d}-{t:02d}", "gb200-nvl72-tray",
-                                        site=site, rack=f"nvl{r:03d}", country=country,
-                                        jurisdictions=law))
+                nodes.append(
+                    fleet_node(
+                        f"{site}-nvl{r:03d}-{t:02d}",
+                        "gb200-nvl72-tray",
+                        site=site,
+                        rack=f"nvl{r:03d}",
+                        country=country,
+                        jurisdictions=law,
+                    )
+                )
         rest = per_site - racks * TRAYS_PER_RACK
         for i in range(rest):
             profile = ("hgx-h100-80gb", "hgx-a100-80gb", "pcie-l40s-8gpu")[i % 3]
             rack = f"{profile.split('-')[1]}{i // 3 // SERVERS_PER_RACK:03d}"
-            nodes.append(fleet_node(f"{site}-{profile.split('-')[1]}-{i:05d}", profile,
-                                    site=site, rack=rack, country=country, jurisdictions=law))
+            nodes.append(
+                fleet_node(
+                    f"{site}-{profile.split('-')[1]}-{i:05d}",
+                    profile,
+                    site=site,
+                    rack=rack,
+                    country=country,
+                    jurisdictions=law,
+                )
+            )
     return nodes
 
 
@@ -72,20 +92,37 @@ def ask(replicas: int, contract: dict[str, object]) -> WorkloadAsk:
 
 
 CASES = {
-    "64-replica gang, 8 GPUs each, NVLink within, up to rdma across": ask(64, {
-        "compute": {"gpus": 8, "cpuCores": 32, "memoryGiB": 256},
-        "topology": {"withinReplica": "nvlink", "acrossReplicas": "rdma"}}),
-    "64-replica gang, 1 GPU each, one NVLink domain (an NVL72 rack)": ask(64, {
-        "compute": {"gpus": 1, "cpuCores": 4, "memoryGiB": 32},
-        "topology": {"acrossReplicas": "nvlink-domain"}}),
-    "8-replica gang, 4 GPUs each, rack tier": ask(8, {
-        "compute": {"gpus": 4, "cpuCores": 16, "memoryGiB": 128},
-        "topology": {"withinReplica": "nvlink", "acrossReplicas": "rack"}}),
+    "64-replica gang, 8 GPUs each, NVLink within, up to rdma across": ask(
+        64,
+        {
+            "compute": {"gpus": 8, "cpuCores": 32, "memoryGiB": 256},
+            "topology": {"withinReplica": "nvlink", "acrossReplicas": "rdma"},
+        },
+    ),
+    "64-replica gang, 1 GPU each, one NVLink domain (an NVL72 rack)": ask(
+        64,
+        {
+            "compute": {"gpus": 1, "cpuCores": 4, "memoryGiB": 32},
+            "topology": {"acrossReplicas": "nvlink-domain"},
+        },
+    ),
+    "8-replica gang, 4 GPUs each, rack tier": ask(
+        8,
+        {
+            "compute": {"gpus": 4, "cpuCores": 16, "memoryGiB": 128},
+            "topology": {"withinReplica": "nvlink", "acrossReplicas": "rack"},
+        },
+    ),
     "one MIG 1g.10gb": ask(1, {"compute": {"migProfile": "1g.10gb"}}),
     "one whole GPU": ask(1, {"compute": {"gpus": 1, "cpuCores": 4, "memoryGiB": 32}}),
-    "one whole GPU, EU, NUMA-aligned": ask(1, {
-        "compute": {"gpus": 1, "cpuCores": 4, "memoryGiB": 32},
-        "topology": {"numaAligned": True}, "sovereignty": {"jurisdictions": ["EU"]}}),
+    "one whole GPU, EU, NUMA-aligned": ask(
+        1,
+        {
+            "compute": {"gpus": 1, "cpuCores": 4, "memoryGiB": 32},
+            "topology": {"numaAligned": True},
+            "sovereignty": {"jurisdictions": ["EU"]},
+        },
+    ),
 }
 
 
@@ -105,8 +142,10 @@ def main() -> None:
     started = time.perf_counter()
     base = FleetState.build(nodes, held)
     build_s = time.perf_counter() - started
-    print(f"{len(nodes)} nodes, {gpus} GPUs, {len(held)} nodes pre-filled; "
-          f"FleetState.build {build_s:.2f} s")
+    print(
+        f"{len(nodes)} nodes, {gpus} GPUs, {len(held)} nodes pre-filled; "
+        f"FleetState.build {build_s:.2f} s"
+    )
     rows = []
     for name, a in CASES.items():
         policy = make_policy("stratum", seed=0)
@@ -127,12 +166,18 @@ def main() -> None:
                 placed += 1
                 tiers[d.tier or "-"] = tiers.get(d.tier or "-", 0) + 1
                 state = state.bind("bench", d.bindings)
-        rows.append({"case": name, "decisions": len(times), "placed": placed,
-                     "tiers": " ".join(f"{k}:{v}" for k, v in sorted(tiers.items())),
-                     "p50_ms": round(statistics.median(times), 2),
-                     "p99_ms": round(percentile(times, 99), 2),
-                     "max_ms": round(max(times), 2),
-                     "cold_p50_ms": round(statistics.median(cold), 2)})
+        rows.append(
+            {
+                "case": name,
+                "decisions": len(times),
+                "placed": placed,
+                "tiers": " ".join(f"{k}:{v}" for k, v in sorted(tiers.items())),
+                "p50_ms": round(statistics.median(times), 2),
+                "p99_ms": round(percentile(times, 99), 2),
+                "max_ms": round(max(times), 2),
+                "cold_p50_ms": round(statistics.median(cold), 2),
+            }
+        )
     out = REPO / "results" / "bench-contract-latency"
     out.mkdir(parents=True, exist_ok=True)
     with (out / "latency.csv").open("w", newline="") as f:
@@ -142,8 +187,10 @@ def main() -> None:
     print("| case | decisions | placed | tiers | p50 ms | p99 ms | max ms | cold p50 ms |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['case']} | {r['decisions']} | {r['placed']} | {r['tiers']} | "
-              f"{r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['cold_p50_ms']} |")
+        print(
+            f"| {r['case']} | {r['decisions']} | {r['placed']} | {r['tiers']} | "
+            f"{r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['cold_p50_ms']} |"
+        )
 
 
 if __name__ == "__main__":

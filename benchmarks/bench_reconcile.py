@@ -24,21 +24,41 @@ from stratum.testing.demo import demo_manifests
 
 
 def fleet() -> list[dict[str, Any]]:
-    return [*demo_manifests(), {
-        "apiVersion": "stratum.dev/v1alpha1", "kind": "Cluster",
-        "metadata": {"name": "use1-big"},
-        "spec": {"site": "us-east-1", "nodePools": [
-            {"name": "l40s", "profile": "pcie-l40s-8gpu", "count": 150}]}},
-        {"apiVersion": "stratum.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": "load"},
-         "spec": {"displayName": "Load test (no quota)"}}]
+    return [
+        *demo_manifests(),
+        {
+            "apiVersion": "stratum.dev/v1alpha1",
+            "kind": "Cluster",
+            "metadata": {"name": "use1-big"},
+            "spec": {
+                "site": "us-east-1",
+                "nodePools": [{"name": "l40s", "profile": "pcie-l40s-8gpu", "count": 150}],
+            },
+        },
+        {
+            "apiVersion": "stratum.dev/v1alpha1",
+            "kind": "Tenant",
+            "metadata": {"name": "load"},
+            "spec": {"displayName": "Load test (no quota)"},
+        },
+    ]
 
 
 def workloads(n: int) -> list[dict[str, Any]]:
-    return [{"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-             "metadata": {"name": f"load-{i:05d}", "namespace": "load"},
-             "spec": {"type": "inference", "contract": {"compute": {
-                 "gpuMilli": 250 + (i % 3) * 125, "cpuCores": 2, "memoryGiB": 8}}}}
-            for i in range(n)]
+    return [
+        {
+            "apiVersion": "stratum.dev/v1alpha1",
+            "kind": "Workload",
+            "metadata": {"name": f"load-{i:05d}", "namespace": "load"},
+            "spec": {
+                "type": "inference",
+                "contract": {
+                    "compute": {"gpuMilli": 250 + (i % 3) * 125, "cpuCores": 2, "memoryGiB": 8}
+                },
+            },
+        }
+        for i in range(n)
+    ]
 
 
 def main() -> None:
@@ -57,8 +77,9 @@ def main() -> None:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:  # the fleet's nodes registered and Ready
                 world = World.read(store)
-                if len(world.nodes) >= 170 and all(w.status.phase == "Running"
-                                                   for w in world.workloads.values()):
+                if len(world.nodes) >= 170 and all(
+                    w.status.phase == "Running" for w in world.workloads.values()
+                ):
                     break
                 time.sleep(0.1)
             began = time.monotonic()
@@ -79,9 +100,11 @@ def main() -> None:
             store.close()
     if bound_at is None:
         raise SystemExit("not every workload was bound in time")
-    print(f"{args.workloads} workloads on {store.engine.url.get_backend_name()}: applied in "
-          f"{applied:.2f} s (one transaction); all Bound {bound_at:.2f} s after the apply "
-          f"began ({args.workloads / bound_at:.0f} workloads/s end to end)")
+    print(
+        f"{args.workloads} workloads on {store.engine.url.get_backend_name()}: applied in "
+        f"{applied:.2f} s (one transaction); all Bound {bound_at:.2f} s after the apply "
+        f"began ({args.workloads / bound_at:.0f} workloads/s end to end)"
+    )
 
 
 if __name__ == "__main__":

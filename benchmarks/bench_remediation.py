@@ -52,31 +52,42 @@ def main() -> None:
         wall: list[float] = []
         recorded: list[float] = []
         try:
-            world = wait_for(store, lambda w: KEY in w.workloads and
-                             w.workloads[KEY].status.phase == "Running")
+            world = wait_for(
+                store, lambda w: KEY in w.workloads and w.workloads[KEY].status.phase == "Running"
+            )
             for i in range(args.repeats):
                 attempt = world.workloads[KEY].status.attempt
                 node = world.placements[KEY].spec.replicas[0].node
                 fault = backend.inject({"kind": "gpu-fail", "node": node, "gpu": i % 8})
                 manager.wake()  # as the fault API does
                 began = time.monotonic()
-                world = wait_for(store, lambda w, a=attempt: w.workloads[KEY].status.phase ==
-                                 "Running" and w.workloads[KEY].status.attempt > a)
+                world = wait_for(
+                    store,
+                    lambda w, a=attempt: (
+                        w.workloads[KEY].status.phase == "Running"
+                        and w.workloads[KEY].status.attempt > a
+                    ),
+                )
                 wall.append(time.monotonic() - began)
                 recorded.append(world.workloads[KEY].status.last_remediation_seconds or 0.0)
                 backend.clear(fault.id)
-                print(f"repeat {i + 1}: GPU {i % 8} on {node} failed -> running again on "
-                      f"{sorted({r.node for r in world.placements[KEY].spec.replicas})} after "
-                      f"{wall[-1]:.2f} s (recorded {recorded[-1]:.2f} s)")
+                print(
+                    f"repeat {i + 1}: GPU {i % 8} on {node} failed -> running again on "
+                    f"{sorted({r.node for r in world.placements[KEY].spec.replicas})} after "
+                    f"{wall[-1]:.2f} s (recorded {recorded[-1]:.2f} s)"
+                )
         finally:
             manager.stop()
             store.close()
 
     def p90(xs: list[float]) -> float:
         return sorted(xs)[min(len(xs) - 1, int(0.9 * len(xs)))]
-    print(f"\ntime to remediate over {len(wall)} GPU failures: wall-clock median "
-          f"{statistics.median(wall):.2f} s, p90 {p90(wall):.2f} s; recorded median "
-          f"{statistics.median(recorded):.2f} s, p90 {p90(recorded):.2f} s")
+
+    print(
+        f"\ntime to remediate over {len(wall)} GPU failures: wall-clock median "
+        f"{statistics.median(wall):.2f} s, p90 {p90(wall):.2f} s; recorded median "
+        f"{statistics.median(recorded):.2f} s, p90 {p90(recorded):.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -38,20 +38,32 @@ from stratum.testing.fleets import Gang, exact_placed_gpus, tier_domain, trainin
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINING = (  # (replicas, GPUs per replica, across-replica clause), weight
-    ((2, 8, "rack"), 3), ((4, 8, "rack"), 2), ((8, 8, "rdma"), 1), ((2, 4, "nvlink-domain"), 2),
-    ((8, 4, "nvlink-domain"), 2), ((16, 4, "nvlink-domain"), 1), ((4, 4, "rack"), 2),
+    ((2, 8, "rack"), 3),
+    ((4, 8, "rack"), 2),
+    ((8, 8, "rdma"), 1),
+    ((2, 4, "nvlink-domain"), 2),
+    ((8, 4, "nvlink-domain"), 2),
+    ((16, 4, "nvlink-domain"), 1),
+    ((4, 4, "rack"), 2),
     ((4, 8, "site"), 1),
 )
 INFERENCE = (((1, 1, "any"), 4), ((1, 2, "any"), 2), ((1, 4, "any"), 1))
 SMALL_TRAINING = (  # gangs sized for the small fleet that the exact solver handles
-    ((2, 8, "rack"), 3), ((3, 8, "rdma"), 1), ((2, 4, "nvlink-domain"), 2),
-    ((4, 4, "nvlink-domain"), 2), ((3, 4, "rack"), 1),
+    ((2, 8, "rack"), 3),
+    ((3, 8, "rdma"), 1),
+    ((2, 4, "nvlink-domain"), 2),
+    ((4, 4, "nvlink-domain"), 2),
+    ((3, 4, "rack"), 1),
 )
 STRANDED_BELOW = 4
 
 
-def mix(seed: int, capacity: int, load: float = 1.1,
-        training: Sequence[tuple[tuple[int, int, str], int]] = TRAINING) -> list[Gang]:
+def mix(
+    seed: int,
+    capacity: int,
+    load: float = 1.1,
+    training: Sequence[tuple[tuple[int, int, str], int]] = TRAINING,
+) -> list[Gang]:
     rng = np.random.default_rng(seed)
     out: list[Gang] = []
     total = 0
@@ -65,9 +77,16 @@ def mix(seed: int, capacity: int, load: float = 1.1,
 
 
 def ask_of(gang: Gang) -> WorkloadAsk:
-    return WorkloadAsk("bench", gang.replicas, Contract.model_validate({
-        "compute": {"gpus": gang.gpus, "cpuCores": 4, "memoryGiB": 32},
-        "topology": {"withinReplica": "nvlink", "acrossReplicas": gang.across}}))
+    return WorkloadAsk(
+        "bench",
+        gang.replicas,
+        Contract.model_validate(
+            {
+                "compute": {"gpus": gang.gpus, "cpuCores": 4, "memoryGiB": 32},
+                "topology": {"withinReplica": "nvlink", "acrossReplicas": gang.across},
+            }
+        ),
+    )
 
 
 def tier_of(nodes: Sequence[FleetNode], names: Sequence[str]) -> str:
@@ -112,15 +131,16 @@ def run_stratum(nodes: list[FleetNode], gangs: list[Gang]) -> tuple[Placed, Flee
     return out, state, statistics.median(times) * 1000
 
 
-def run_batch(nodes: list[FleetNode], gangs: list[Gang],
-              max_orders: int = 200) -> tuple[Placed, FleetState, float]:
+def run_batch(
+    nodes: list[FleetNode], gangs: list[Gang], max_orders: int = 200
+) -> tuple[Placed, FleetState, float]:
     """The gangs as one batch; also the time per contract (ms)."""
     t = time.perf_counter()
-    result = place_batch(FleetState.build(nodes), [ask_of(g) for g in gangs],
-                         max_orders=max_orders)
+    result = place_batch(FleetState.build(nodes), [ask_of(g) for g in gangs], max_orders=max_orders)
     ms = (time.perf_counter() - t) * 1000 / max(1, len(gangs))
-    placed: Placed = [[b.node for b in d.bindings] if d is not None else None
-                      for d in result.decisions]
+    placed: Placed = [
+        [b.node for b in d.bindings] if d is not None else None for d in result.decisions
+    ]
     return placed, result.state, ms
 
 
@@ -144,25 +164,34 @@ def run_first_fit(nodes: list[FleetNode], gangs: list[Gang]) -> tuple[Placed, li
     return out, free
 
 
-def figures(nodes: list[FleetNode], gangs: list[Gang], placed: list[list[str] | None],
-            free: list[int]) -> dict[str, float]:
+def figures(
+    nodes: list[FleetNode], gangs: list[Gang], placed: list[list[str] | None], free: list[int]
+) -> dict[str, float]:
     capacity = sum(len(n.gpu_models) for n in nodes)
     gpus = sum(g.replicas * g.gpus for g, p in zip(gangs, placed, strict=True) if p)
     multi = [(g, p) for g, p in zip(gangs, placed, strict=True) if p and g.replicas > 1]
     best = sum(1 for g, p in multi if tier_of(nodes, p) == best_tier(nodes, g))
     looser = sum(1 for g, p in multi if TIERS.index(tier_of(nodes, p)) > TIERS.index(g.across))
-    stranded = sum(f for f, n in zip(free, nodes, strict=True)
-                   if 0 < f < STRANDED_BELOW and f < len(n.gpu_models))
-    return {"placed_gpu_pct": 100 * gpus / capacity, "placed_gpus": gpus,
-            "gangs_placed": len(multi),
-            "best_tier_pct": 100 * best / len(multi) if multi else 100.0,
-            "looser_than_clause_pct": 100 * looser / len(multi) if multi else 0.0,
-            "stranded_gpu_pct": 100 * stranded / capacity}
+    stranded = sum(
+        f
+        for f, n in zip(free, nodes, strict=True)
+        if 0 < f < STRANDED_BELOW and f < len(n.gpu_models)
+    )
+    return {
+        "placed_gpu_pct": 100 * gpus / capacity,
+        "placed_gpus": gpus,
+        "gangs_placed": len(multi),
+        "best_tier_pct": 100 * best / len(multi) if multi else 100.0,
+        "looser_than_clause_pct": 100 * looser / len(multi) if multi else 0.0,
+        "stranded_gpu_pct": 100 * stranded / capacity,
+    }
 
 
 def free_after(nodes: list[FleetNode], state: FleetState) -> list[int]:
-    return [int((state.snapshot.gpu_free[i, :len(n.gpu_models)] == 1000).sum())
-            for i, n in enumerate(nodes)]
+    return [
+        int((state.snapshot.gpu_free[i, : len(n.gpu_models)] == 1000).sum())
+        for i, n in enumerate(nodes)
+    ]
 
 
 def large(seeds: Sequence[int], out: Path) -> None:
@@ -172,33 +201,63 @@ def large(seeds: Sequence[int], out: Path) -> None:
     for seed in seeds:
         gangs = mix(seed, capacity)
         placed, state, ms = run_stratum(nodes, gangs)
-        rows.append({"seed": seed, "engine": "stratum", "median_ms": round(ms, 2),
-                     **figures(nodes, gangs, placed, free_after(nodes, state))})
+        rows.append(
+            {
+                "seed": seed,
+                "engine": "stratum",
+                "median_ms": round(ms, 2),
+                **figures(nodes, gangs, placed, free_after(nodes, state)),
+            }
+        )
         placed_b, state_b, ms_b = run_batch(nodes, gangs)
-        rows.append({"seed": seed, "engine": "stratum-batch", "median_ms": round(ms_b, 2),
-                     **figures(nodes, gangs, placed_b, free_after(nodes, state_b))})
+        rows.append(
+            {
+                "seed": seed,
+                "engine": "stratum-batch",
+                "median_ms": round(ms_b, 2),
+                **figures(nodes, gangs, placed_b, free_after(nodes, state_b)),
+            }
+        )
         ff, free = run_first_fit(nodes, gangs)
-        rows.append({"seed": seed, "engine": "first-fit", "median_ms": 0.0,
-                     **figures(nodes, gangs, ff, free)})
+        rows.append(
+            {
+                "seed": seed,
+                "engine": "first-fit",
+                "median_ms": 0.0,
+                **figures(nodes, gangs, ff, free),
+            }
+        )
     _write(out / "large.csv", rows)
-    print(f"\nB3 large: {len(nodes)} nodes, {capacity} GPUs (2 sites x (4 racks x 4 HGX H100 + "
-          f"2 NVL72 racks)), 110% demand, seeds {seeds[0]}..{seeds[-1]} (median over seeds)")
-    print("| engine | GPUs placed % | gangs at best tier % | gangs looser than clause % | "
-          "stranded GPUs % | median decision ms (batch: ms per contract) |")
+    print(
+        f"\nB3 large: {len(nodes)} nodes, {capacity} GPUs (2 sites x (4 racks x 4 HGX H100 + "
+        f"2 NVL72 racks)), 110% demand, seeds {seeds[0]}..{seeds[-1]} (median over seeds)"
+    )
+    print(
+        "| engine | GPUs placed % | gangs at best tier % | gangs looser than clause % | "
+        "stranded GPUs % | median decision ms (batch: ms per contract) |"
+    )
     print("|---|---|---|---|---|---|")
     for engine in ("stratum", "stratum-batch", "first-fit"):
         mine = [r for r in rows if r["engine"] == engine]
-        med = {k: statistics.median(float(r[k]) for r in mine)
-               for k in ("placed_gpu_pct", "best_tier_pct", "looser_than_clause_pct",
-                         "stranded_gpu_pct", "median_ms")}
-        print(f"| {engine} | {med['placed_gpu_pct']:.1f} | {med['best_tier_pct']:.1f} | "
-              f"{med['looser_than_clause_pct']:.1f} | {med['stranded_gpu_pct']:.2f} | "
-              f"{med['median_ms']:.2f} |")
+        med = {
+            k: statistics.median(float(r[k]) for r in mine)
+            for k in (
+                "placed_gpu_pct",
+                "best_tier_pct",
+                "looser_than_clause_pct",
+                "stranded_gpu_pct",
+                "median_ms",
+            )
+        }
+        print(
+            f"| {engine} | {med['placed_gpu_pct']:.1f} | {med['best_tier_pct']:.1f} | "
+            f"{med['looser_than_clause_pct']:.1f} | {med['stranded_gpu_pct']:.2f} | "
+            f"{med['median_ms']:.2f} |"
+        )
 
 
 def small(seeds: Sequence[int], out: Path) -> None:
-    nodes = training_fleet(sites=1, hgx_racks=2, hgx_per_rack=2, nvl72_racks=1,
-                           trays_per_rack=6)
+    nodes = training_fleet(sites=1, hgx_racks=2, hgx_per_rack=2, nvl72_racks=1, trays_per_rack=6)
     capacity = sum(len(n.gpu_models) for n in nodes)
     rows: list[dict[str, Any]] = []
     for seed in seeds:
@@ -216,37 +275,61 @@ def small(seeds: Sequence[int], out: Path) -> None:
         def pct(x: int, best: int = best) -> float:
             return round(100 * x / best, 2) if best else 100.0
 
-        rows.append({"seed": seed, "contracts": len(gangs), "optimum": best, "proved": proved,
-                     "stratum": ours, "stratum_batch_greedy": ours_g, "stratum_batch": ours_b,
-                     "first_fit": blind, "batch_ms_per_contract": round(ms_b, 2),
-                     "stratum_pct_of_optimum": pct(ours),
-                     "batch_greedy_pct_of_optimum": pct(ours_g),
-                     "batch_pct_of_optimum": pct(ours_b)})
+        rows.append(
+            {
+                "seed": seed,
+                "contracts": len(gangs),
+                "optimum": best,
+                "proved": proved,
+                "stratum": ours,
+                "stratum_batch_greedy": ours_g,
+                "stratum_batch": ours_b,
+                "first_fit": blind,
+                "batch_ms_per_contract": round(ms_b, 2),
+                "stratum_pct_of_optimum": pct(ours),
+                "batch_greedy_pct_of_optimum": pct(ours_g),
+                "batch_pct_of_optimum": pct(ours_b),
+            }
+        )
     _write(out / "small.csv", rows)
-    print(f"\nB3 small: {len(nodes)} nodes, {capacity} GPUs (2 racks x 2 HGX H100 + 6 trays of "
-          f"one NVL72 rack), 130% demand, against CP-SAT")
-    print("| seed | contracts | optimum GPUs | proved | Stratum (arrival) | Stratum (batch, "
-          "order only) | Stratum (batch) | first-fit (blind) | arrival % | batch order only "
-          "% | batch % |")
+    print(
+        f"\nB3 small: {len(nodes)} nodes, {capacity} GPUs (2 racks x 2 HGX H100 + 6 trays of "
+        f"one NVL72 rack), 130% demand, against CP-SAT"
+    )
+    print(
+        "| seed | contracts | optimum GPUs | proved | Stratum (arrival) | Stratum (batch, "
+        "order only) | Stratum (batch) | first-fit (blind) | arrival % | batch order only "
+        "% | batch % |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['seed']} | {r['contracts']} | {r['optimum']} | {r['proved']} | "
-              f"{r['stratum']} | {r['stratum_batch_greedy']} | {r['stratum_batch']} | "
-              f"{r['first_fit']} | {r['stratum_pct_of_optimum']} | "
-              f"{r['batch_greedy_pct_of_optimum']} | {r['batch_pct_of_optimum']} |")
+        print(
+            f"| {r['seed']} | {r['contracts']} | {r['optimum']} | {r['proved']} | "
+            f"{r['stratum']} | {r['stratum_batch_greedy']} | {r['stratum_batch']} | "
+            f"{r['first_fit']} | {r['stratum_pct_of_optimum']} | "
+            f"{r['batch_greedy_pct_of_optimum']} | {r['batch_pct_of_optimum']} |"
+        )
     optimum = sum(float(r["optimum"]) for r in rows)
     for label, pct_col, column in (
-            ("arrival order, one try each", "stratum_pct_of_optimum", "stratum"),
-            ("batch, priority and size order only", "batch_greedy_pct_of_optimum",
-             "stratum_batch_greedy"),
-            ("batch (place_batch)", "batch_pct_of_optimum", "stratum_batch")):
+        ("arrival order, one try each", "stratum_pct_of_optimum", "stratum"),
+        (
+            "batch, priority and size order only",
+            "batch_greedy_pct_of_optimum",
+            "stratum_batch_greedy",
+        ),
+        ("batch (place_batch)", "batch_pct_of_optimum", "stratum_batch"),
+    ):
         values = [float(r[pct_col]) for r in rows]
         total = 100 * sum(float(r[column]) for r in rows) / optimum
-        print(f"Stratum ({label}) / optimum: median {statistics.median(values):.1f}%, "
-              f"min {min(values):.1f}%, mean {statistics.mean(values):.1f}%, "
-              f"total {total:.1f}%")
-    print("place_batch ms per contract: median "
-          f"{statistics.median(float(r['batch_ms_per_contract']) for r in rows):.2f}")
+        print(
+            f"Stratum ({label}) / optimum: median {statistics.median(values):.1f}%, "
+            f"min {min(values):.1f}%, mean {statistics.mean(values):.1f}%, "
+            f"total {total:.1f}%"
+        )
+    print(
+        "place_batch ms per contract: median "
+        f"{statistics.median(float(r['batch_ms_per_contract']) for r in rows):.2f}"
+    )
 
 
 def _write(path: Path, rows: list[dict[str, Any]]) -> None:

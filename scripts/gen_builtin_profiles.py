@@ -35,12 +35,25 @@ HEADER = (
 )
 
 
-def gpu(index: int, model: str, *, numa: int, switch: str | None = None,
-        domain: str | None = None, peers: list[int] | None = None) -> dict[str, Any]:
+def gpu(
+    index: int,
+    model: str,
+    *,
+    numa: int,
+    switch: str | None = None,
+    domain: str | None = None,
+    peers: list[int] | None = None,
+) -> dict[str, Any]:
     m = get_model(model)
     out: dict[str, Any] = {
-        "index": index, "model": m.model, "family": m.family, "architecture": m.architecture,
-        "memoryGiB": m.memory_gib, "pcieGen": m.pcie_gen, "pcieWidth": 16, "numaNode": numa,
+        "index": index,
+        "model": m.model,
+        "family": m.family,
+        "architecture": m.architecture,
+        "memoryGiB": m.memory_gib,
+        "pcieGen": m.pcie_gen,
+        "pcieWidth": 16,
+        "numaNode": numa,
     }
     if switch:
         out["pcieSwitch"] = switch
@@ -51,15 +64,30 @@ def gpu(index: int, model: str, *, numa: int, switch: str | None = None,
         out["nvlinkGbpsPerLink"] = m.nvlink_gbps_per_link
     out["migCapable"] = m.mig_capable
     if m.mig_profiles:
-        out["migProfiles"] = [{"name": p.name, "slices": p.slices, "memoryGiB": p.memory_gib,
-                               "maxInstances": p.max_instances} for p in m.mig_profiles]
+        out["migProfiles"] = [
+            {
+                "name": p.name,
+                "slices": p.slices,
+                "memoryGiB": p.memory_gib,
+                "maxInstances": p.max_instances,
+            }
+            for p in m.mig_profiles
+        ]
     out["powerW"] = m.tdp_w
     out["idlePowerW"] = m.idle_w
     return out
 
 
-def nic(name: str, *, speed: float, numa: int | None, layer: str = "InfiniBand",
-        rdma: bool = True, switch: str | None = None, model: str | None = None) -> dict[str, Any]:
+def nic(
+    name: str,
+    *,
+    speed: float,
+    numa: int | None,
+    layer: str = "InfiniBand",
+    rdma: bool = True,
+    switch: str | None = None,
+    model: str | None = None,
+) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name}
     if model:
         out["model"] = model
@@ -79,26 +107,49 @@ def two_sockets(model: str, cores: int, threads: int, memory_gib: float) -> list
         cpus = set(range(s * cores, (s + 1) * cores))
         if threads == 2:
             cpus |= {c + total // 2 for c in cpus}
-        sockets.append({"id": s, "model": model, "cores": cores, "threadsPerCore": threads,
-                        "numaNodes": [{"id": s, "cpus": format_cpulist(cpus),
-                                       "memoryGiB": memory_gib / 2}]})
+        sockets.append(
+            {
+                "id": s,
+                "model": model,
+                "cores": cores,
+                "threadsPerCore": threads,
+                "numaNodes": [{"id": s, "cpus": format_cpulist(cpus), "memoryGiB": memory_gib / 2}],
+            }
+        )
     return sockets
 
 
 def one_socket(model: str, cores: int, threads: int, memory_gib: float) -> list[dict[str, Any]]:
     cpus = format_cpulist(set(range(cores * threads)))
-    return [{"id": 0, "model": model, "cores": cores, "threadsPerCore": threads,
-             "numaNodes": [{"id": 0, "cpus": cpus, "memoryGiB": memory_gib}]}]
+    return [
+        {
+            "id": 0,
+            "model": model,
+            "cores": cores,
+            "threadsPerCore": threads,
+            "numaNodes": [{"id": 0, "cpus": cpus, "memoryGiB": memory_gib}],
+        }
+    ]
 
 
 def hgx8(model: str) -> list[dict[str, Any]]:
     """8 SXM GPUs in one NVSwitch domain; two GPUs per PCIe switch, four per socket."""
-    return [gpu(i, model, numa=i // 4, switch=f"pcie-sw{i // 2}", domain="nvl0",
-                peers=[j for j in range(8) if j != i]) for i in range(8)]
+    return [
+        gpu(
+            i,
+            model,
+            numa=i // 4,
+            switch=f"pcie-sw{i // 2}",
+            domain="nvl0",
+            peers=[j for j in range(8) if j != i],
+        )
+        for i in range(8)
+    ]
 
 
-def profile(name: str, spec: dict[str, Any], *, cite: list[str], labels: dict[str, str]) -> \
-        tuple[list[str], dict[str, Any]]:
+def profile(
+    name: str, spec: dict[str, Any], *, cite: list[str], labels: dict[str, str]
+) -> tuple[list[str], dict[str, Any]]:
     doc = {
         "apiVersion": "stratum.dev/v1alpha1",
         "kind": "HardwareProfile",
@@ -111,174 +162,331 @@ def profile(name: str, spec: dict[str, Any], *, cite: list[str], labels: dict[st
 def machines() -> list[tuple[list[str], dict[str, Any]]]:
     out = []
     # ---- DGX A100 640GB ---------------------------------------------------------------
-    out.append(profile("hgx-a100-80gb", {
-        "description": "8x A100 SXM4 80GB on 6 NVSwitch (one NVLink domain), 2x AMD EPYC "
-                       "7742, 2 TB, 8x HDR 200 Gb/s compute NICs (one per GPU, two GPUs and "
-                       "two NICs per PCIe switch) + 2 storage NICs. NUMA modelled as NPS1.",
-        "vendor": "NVIDIA", "model": "DGX A100 640GB", "architecture": "x86_64",
-        "sockets": two_sockets("AMD EPYC 7742", 64, 2, 2048),
-        "memoryGiB": 2048,
-        "gpus": hgx8("A100-SXM4-80GB"),
-        "nvlink": {"kind": "nvswitch", "switches": 6, "scope": "node", "domainGpus": 8},
-        "nics": [nic(f"mlx5_{i}", speed=200, numa=i // 4, switch=f"pcie-sw{i // 2}",
-                     model="ConnectX-6") for i in range(8)]
-        + [nic(f"mlx5_{8 + i}", speed=200, numa=i, layer="Ethernet", model="ConnectX-6")
-           for i in range(2)],
-        "power": {"idleW": 1500, "maxW": 6500},
-    }, cite=["NVIDIA DGX A100 datasheet: https://www.nvidia.com/content/dam/en-zz/Solutions/"
-             "Data-Center/nvidia-dgx-a100-80gb-datasheet.pdf",
-             "8x A100 80GB, 6x NVSwitch, 2x EPYC 7742 (64 cores), 2 TB, 8x single-port "
-             "ConnectX-6 200 Gb/s HDR + 2x dual-port ConnectX-6, 6.5 kW max.",
-             "Idle power is an estimate (not in the datasheet)."],
-        labels={"stratum.dev/gpu-model": "A100-SXM4-80GB"}))
+    out.append(
+        profile(
+            "hgx-a100-80gb",
+            {
+                "description": "8x A100 SXM4 80GB on 6 NVSwitch (one NVLink domain), 2x AMD EPYC "
+                "7742, 2 TB, 8x HDR 200 Gb/s compute NICs (one per GPU, two GPUs and "
+                "two NICs per PCIe switch) + 2 storage NICs. NUMA modelled as NPS1.",
+                "vendor": "NVIDIA",
+                "model": "DGX A100 640GB",
+                "architecture": "x86_64",
+                "sockets": two_sockets("AMD EPYC 7742", 64, 2, 2048),
+                "memoryGiB": 2048,
+                "gpus": hgx8("A100-SXM4-80GB"),
+                "nvlink": {"kind": "nvswitch", "switches": 6, "scope": "node", "domainGpus": 8},
+                "nics": [
+                    nic(
+                        f"mlx5_{i}",
+                        speed=200,
+                        numa=i // 4,
+                        switch=f"pcie-sw{i // 2}",
+                        model="ConnectX-6",
+                    )
+                    for i in range(8)
+                ]
+                + [
+                    nic(f"mlx5_{8 + i}", speed=200, numa=i, layer="Ethernet", model="ConnectX-6")
+                    for i in range(2)
+                ],
+                "power": {"idleW": 1500, "maxW": 6500},
+            },
+            cite=[
+                "NVIDIA DGX A100 datasheet: https://www.nvidia.com/content/dam/en-zz/Solutions/"
+                "Data-Center/nvidia-dgx-a100-80gb-datasheet.pdf",
+                "8x A100 80GB, 6x NVSwitch, 2x EPYC 7742 (64 cores), 2 TB, 8x single-port "
+                "ConnectX-6 200 Gb/s HDR + 2x dual-port ConnectX-6, 6.5 kW max.",
+                "Idle power is an estimate (not in the datasheet).",
+            ],
+            labels={"stratum.dev/gpu-model": "A100-SXM4-80GB"},
+        )
+    )
     # ---- DGX H100 ---------------------------------------------------------------------
-    out.append(profile("hgx-h100-80gb", {
-        "description": "8x H100 SXM5 80GB on 4 NVSwitch (one NVLink domain, 900 GB/s per "
-                       "GPU), 2x Xeon Platinum 8480C, 2 TB, 8x ConnectX-7 400 Gb/s NDR (one "
-                       "per GPU) + 2x BlueField-3 400 Gb/s Ethernet.",
-        "vendor": "NVIDIA", "model": "DGX H100", "architecture": "x86_64",
-        "sockets": two_sockets("Intel Xeon Platinum 8480C", 56, 2, 2048),
-        "memoryGiB": 2048,
-        "gpus": hgx8("H100-SXM5-80GB"),
-        "nvlink": {"kind": "nvswitch", "switches": 4, "scope": "node", "domainGpus": 8},
-        "nics": [nic(f"mlx5_{i}", speed=400, numa=i // 4, switch=f"pcie-sw{i // 2}",
-                     model="ConnectX-7") for i in range(8)]
-        + [nic(f"mlx5_bf{i}", speed=400, numa=i, layer="Ethernet", model="BlueField-3")
-           for i in range(2)],
-        "power": {"idleW": 2000, "maxW": 10200},
-    }, cite=["NVIDIA DGX H100 datasheet: https://resources.nvidia.com/en-us-dgx-systems/"
-             "ai-enterprise-dgx",
-             "8x H100 80GB, 4x NVSwitch, 2x Xeon Platinum 8480C (56 cores), 2 TB, 8x "
-             "ConnectX-7 (400 Gb/s), 2x BlueField-3, ~10.2 kW max.",
-             "Idle power is an estimate (not in the datasheet)."],
-        labels={"stratum.dev/gpu-model": "H100-SXM5-80GB"}))
+    out.append(
+        profile(
+            "hgx-h100-80gb",
+            {
+                "description": "8x H100 SXM5 80GB on 4 NVSwitch (one NVLink domain, 900 GB/s per "
+                "GPU), 2x Xeon Platinum 8480C, 2 TB, 8x ConnectX-7 400 Gb/s NDR (one "
+                "per GPU) + 2x BlueField-3 400 Gb/s Ethernet.",
+                "vendor": "NVIDIA",
+                "model": "DGX H100",
+                "architecture": "x86_64",
+                "sockets": two_sockets("Intel Xeon Platinum 8480C", 56, 2, 2048),
+                "memoryGiB": 2048,
+                "gpus": hgx8("H100-SXM5-80GB"),
+                "nvlink": {"kind": "nvswitch", "switches": 4, "scope": "node", "domainGpus": 8},
+                "nics": [
+                    nic(
+                        f"mlx5_{i}",
+                        speed=400,
+                        numa=i // 4,
+                        switch=f"pcie-sw{i // 2}",
+                        model="ConnectX-7",
+                    )
+                    for i in range(8)
+                ]
+                + [
+                    nic(f"mlx5_bf{i}", speed=400, numa=i, layer="Ethernet", model="BlueField-3")
+                    for i in range(2)
+                ],
+                "power": {"idleW": 2000, "maxW": 10200},
+            },
+            cite=[
+                "NVIDIA DGX H100 datasheet: https://resources.nvidia.com/en-us-dgx-systems/"
+                "ai-enterprise-dgx",
+                "8x H100 80GB, 4x NVSwitch, 2x Xeon Platinum 8480C (56 cores), 2 TB, 8x "
+                "ConnectX-7 (400 Gb/s), 2x BlueField-3, ~10.2 kW max.",
+                "Idle power is an estimate (not in the datasheet).",
+            ],
+            labels={"stratum.dev/gpu-model": "H100-SXM5-80GB"},
+        )
+    )
     # ---- DGX H200 ---------------------------------------------------------------------
-    out.append(profile("hgx-h200-141gb", {
-        "description": "8x H200 SXM 141GB on 4 NVSwitch (one NVLink domain, 900 GB/s per "
-                       "GPU), 2x Xeon Platinum 8480C, 2 TB, 8x ConnectX-7 400 Gb/s + 2x "
-                       "BlueField-3.",
-        "vendor": "NVIDIA", "model": "DGX H200", "architecture": "x86_64",
-        "sockets": two_sockets("Intel Xeon Platinum 8480C", 56, 2, 2048),
-        "memoryGiB": 2048,
-        "gpus": hgx8("H200-SXM-141GB"),
-        "nvlink": {"kind": "nvswitch", "switches": 4, "scope": "node", "domainGpus": 8},
-        "nics": [nic(f"mlx5_{i}", speed=400, numa=i // 4, switch=f"pcie-sw{i // 2}",
-                     model="ConnectX-7") for i in range(8)]
-        + [nic(f"mlx5_bf{i}", speed=400, numa=i, layer="Ethernet", model="BlueField-3")
-           for i in range(2)],
-        "power": {"idleW": 2000, "maxW": 10200},
-    }, cite=["NVIDIA DGX H200 datasheet: https://resources.nvidia.com/en-us-dgx-systems/"
-             "dgx-h200-datasheet",
-             "8x H200 141GB (1,128 GB total), 4x NVSwitch, 2x Xeon Platinum 8480C, 2 TB, "
-             "8x ConnectX-7 + 2x BlueField-3, ~10.2 kW max.",
-             "Idle power is an estimate (not in the datasheet)."],
-        labels={"stratum.dev/gpu-model": "H200-SXM-141GB"}))
+    out.append(
+        profile(
+            "hgx-h200-141gb",
+            {
+                "description": "8x H200 SXM 141GB on 4 NVSwitch (one NVLink domain, 900 GB/s per "
+                "GPU), 2x Xeon Platinum 8480C, 2 TB, 8x ConnectX-7 400 Gb/s + 2x "
+                "BlueField-3.",
+                "vendor": "NVIDIA",
+                "model": "DGX H200",
+                "architecture": "x86_64",
+                "sockets": two_sockets("Intel Xeon Platinum 8480C", 56, 2, 2048),
+                "memoryGiB": 2048,
+                "gpus": hgx8("H200-SXM-141GB"),
+                "nvlink": {"kind": "nvswitch", "switches": 4, "scope": "node", "domainGpus": 8},
+                "nics": [
+                    nic(
+                        f"mlx5_{i}",
+                        speed=400,
+                        numa=i // 4,
+                        switch=f"pcie-sw{i // 2}",
+                        model="ConnectX-7",
+                    )
+                    for i in range(8)
+                ]
+                + [
+                    nic(f"mlx5_bf{i}", speed=400, numa=i, layer="Ethernet", model="BlueField-3")
+                    for i in range(2)
+                ],
+                "power": {"idleW": 2000, "maxW": 10200},
+            },
+            cite=[
+                "NVIDIA DGX H200 datasheet: https://resources.nvidia.com/en-us-dgx-systems/"
+                "dgx-h200-datasheet",
+                "8x H200 141GB (1,128 GB total), 4x NVSwitch, 2x Xeon Platinum 8480C, 2 TB, "
+                "8x ConnectX-7 + 2x BlueField-3, ~10.2 kW max.",
+                "Idle power is an estimate (not in the datasheet).",
+            ],
+            labels={"stratum.dev/gpu-model": "H200-SXM-141GB"},
+        )
+    )
     # ---- GB200 NVL72 compute tray -----------------------------------------------------
     tray_gpus = []
     for i in range(4):
-        g = gpu(i, "GB200-186GB", numa=i // 2, domain="nvl72",
-                peers=[j for j in range(4) if j != i])
+        g = gpu(
+            i, "GB200-186GB", numa=i // 2, domain="nvl72", peers=[j for j in range(4) if j != i]
+        )
         tray_gpus.append(g)
-    out.append(profile("gb200-nvl72-tray", {
-        "description": "One compute tray of a GB200 NVL72 rack: 2 Grace CPUs (72 Arm "
-                       "Neoverse V2 cores, 480 GB LPDDR5X each) and 4 Blackwell GPUs (186 GB "
-                       "HBM3e). 18 trays of one rack share one 72-GPU NVLink domain through "
-                       "9 NVLink switch trays (18 switch chips): nvlink.scope is rack, so "
-                       "nodes of this profile in the same rack form the domain. 4x ConnectX-7 "
-                       "400 Gb/s (one per GPU) + 2x BlueField-3.",
-        "vendor": "NVIDIA", "model": "GB200 NVL72 compute tray", "architecture": "aarch64",
-        "sockets": [
-            {"id": s, "model": "NVIDIA Grace", "cores": 72, "threadsPerCore": 1,
-             "numaNodes": [{"id": s, "cpus": format_cpulist(set(range(72 * s, 72 * (s + 1)))),
-                            "memoryGiB": 480}]}
-            for s in range(2)],
-        "memoryGiB": 960,
-        "gpus": tray_gpus,
-        "nvlink": {"kind": "nvswitch", "switches": 18, "scope": "rack", "domainGpus": 72,
-                   "domainNodes": 18},
-        "nics": [nic(f"mlx5_{i}", speed=400, numa=i // 2, model="ConnectX-7")
-                 for i in range(4)]
-        + [nic(f"mlx5_bf{i}", speed=400, numa=i, layer="Ethernet", model="BlueField-3")
-           for i in range(2)],
-        "power": {"idleW": 1200, "maxW": 5900},
-    }, cite=["NVIDIA GB200 NVL72: https://www.nvidia.com/en-us/data-center/gb200-nvl72/",
-             "Rack: 36 Grace CPUs, 72 Blackwell GPUs, 13.4 TB HBM3e, up to 17 TB LPDDR5X, "
-             "130 TB/s NVLink in one domain; 18 compute trays of 2 CPUs + 4 GPUs.",
-             "Tray power is an estimate: ~120 kW per rack (OEM rack guides) less the switch "
-             "trays, over 18 compute trays."],
-        labels={"stratum.dev/gpu-model": "GB200-186GB"}))
+    out.append(
+        profile(
+            "gb200-nvl72-tray",
+            {
+                "description": "One compute tray of a GB200 NVL72 rack: 2 Grace CPUs (72 Arm "
+                "Neoverse V2 cores, 480 GB LPDDR5X each) and 4 Blackwell GPUs (186 GB "
+                "HBM3e). 18 trays of one rack share one 72-GPU NVLink domain through "
+                "9 NVLink switch trays (18 switch chips): nvlink.scope is rack, so "
+                "nodes of this profile in the same rack form the domain. 4x ConnectX-7 "
+                "400 Gb/s (one per GPU) + 2x BlueField-3.",
+                "vendor": "NVIDIA",
+                "model": "GB200 NVL72 compute tray",
+                "architecture": "aarch64",
+                "sockets": [
+                    {
+                        "id": s,
+                        "model": "NVIDIA Grace",
+                        "cores": 72,
+                        "threadsPerCore": 1,
+                        "numaNodes": [
+                            {
+                                "id": s,
+                                "cpus": format_cpulist(set(range(72 * s, 72 * (s + 1)))),
+                                "memoryGiB": 480,
+                            }
+                        ],
+                    }
+                    for s in range(2)
+                ],
+                "memoryGiB": 960,
+                "gpus": tray_gpus,
+                "nvlink": {
+                    "kind": "nvswitch",
+                    "switches": 18,
+                    "scope": "rack",
+                    "domainGpus": 72,
+                    "domainNodes": 18,
+                },
+                "nics": [
+                    nic(f"mlx5_{i}", speed=400, numa=i // 2, model="ConnectX-7") for i in range(4)
+                ]
+                + [
+                    nic(f"mlx5_bf{i}", speed=400, numa=i, layer="Ethernet", model="BlueField-3")
+                    for i in range(2)
+                ],
+                "power": {"idleW": 1200, "maxW": 5900},
+            },
+            cite=[
+                "NVIDIA GB200 NVL72: https://www.nvidia.com/en-us/data-center/gb200-nvl72/",
+                "Rack: 36 Grace CPUs, 72 Blackwell GPUs, 13.4 TB HBM3e, up to 17 TB LPDDR5X, "
+                "130 TB/s NVLink in one domain; 18 compute trays of 2 CPUs + 4 GPUs.",
+                "Tray power is an estimate: ~120 kW per rack (OEM rack guides) less the switch "
+                "trays, over 18 compute trays.",
+            ],
+            labels={"stratum.dev/gpu-model": "GB200-186GB"},
+        )
+    )
     # ---- 8x L40S PCIe -----------------------------------------------------------------
-    out.append(profile("pcie-l40s-8gpu", {
-        "description": "8x L40S 48GB PCIe (no NVLink), 4 per CPU socket behind one PCIe "
-                       "switch each, 2x Xeon Gold 6448Y, 1 TB, 2x ConnectX-7 200 Gb/s (one per "
-                       "switch) for RoCE. A representative configuration of the chassis.",
-        "vendor": "Supermicro", "model": "SYS-521GE-TNRT", "architecture": "x86_64",
-        "sockets": two_sockets("Intel Xeon Gold 6448Y", 32, 2, 1024),
-        "memoryGiB": 1024,
-        "gpus": [gpu(i, "L40S-48GB", numa=i // 4, switch=f"pcie-sw{i // 4}") for i in range(8)],
-        "nics": [nic(f"mlx5_{i}", speed=200, numa=i, layer="Ethernet", switch=f"pcie-sw{i}",
-                     model="ConnectX-7") for i in range(2)],
-        "power": {"idleW": 700, "maxW": 4200},
-    }, cite=["NVIDIA L40S datasheet: https://www.nvidia.com/en-us/data-center/l40s/ (48 GB, "
-             "350 W, PCIe Gen4 x16, no NVLink, no MIG)",
-             "Chassis: https://www.supermicro.com/en/products/system/gpu/5u/sys-521ge-tnrt "
-             "(dual 4th Gen Xeon, up to 10 double-width GPUs behind PCIe switches).",
-             "Node power is an estimate: 8x 350 W GPUs + CPUs, memory, fans."],
-        labels={"stratum.dev/gpu-model": "L40S-48GB"}))
+    out.append(
+        profile(
+            "pcie-l40s-8gpu",
+            {
+                "description": "8x L40S 48GB PCIe (no NVLink), 4 per CPU socket behind one PCIe "
+                "switch each, 2x Xeon Gold 6448Y, 1 TB, 2x ConnectX-7 200 Gb/s (one per "
+                "switch) for RoCE. A representative configuration of the chassis.",
+                "vendor": "Supermicro",
+                "model": "SYS-521GE-TNRT",
+                "architecture": "x86_64",
+                "sockets": two_sockets("Intel Xeon Gold 6448Y", 32, 2, 1024),
+                "memoryGiB": 1024,
+                "gpus": [
+                    gpu(i, "L40S-48GB", numa=i // 4, switch=f"pcie-sw{i // 4}") for i in range(8)
+                ],
+                "nics": [
+                    nic(
+                        f"mlx5_{i}",
+                        speed=200,
+                        numa=i,
+                        layer="Ethernet",
+                        switch=f"pcie-sw{i}",
+                        model="ConnectX-7",
+                    )
+                    for i in range(2)
+                ],
+                "power": {"idleW": 700, "maxW": 4200},
+            },
+            cite=[
+                "NVIDIA L40S datasheet: https://www.nvidia.com/en-us/data-center/l40s/ (48 GB, "
+                "350 W, PCIe Gen4 x16, no NVLink, no MIG)",
+                "Chassis: https://www.supermicro.com/en/products/system/gpu/5u/sys-521ge-tnrt "
+                "(dual 4th Gen Xeon, up to 10 double-width GPUs behind PCIe switches).",
+                "Node power is an estimate: 8x 350 W GPUs + CPUs, memory, fans.",
+            ],
+            labels={"stratum.dev/gpu-model": "L40S-48GB"},
+        )
+    )
     # ---- 4x L4 PCIe -------------------------------------------------------------------
-    out.append(profile("pcie-l4-4gpu", {
-        "description": "4x L4 24GB low-profile PCIe (2 per socket, on CPU root ports), 2x "
-                       "Xeon Gold 6430, 512 GB, 2x 25 GbE.",
-        "vendor": "Dell", "model": "PowerEdge R760", "architecture": "x86_64",
-        "sockets": two_sockets("Intel Xeon Gold 6430", 32, 2, 512),
-        "memoryGiB": 512,
-        "gpus": [gpu(i, "L4-24GB", numa=i // 2) for i in range(4)],
-        "nics": [nic(f"eno{i + 1}", speed=25, numa=0, layer="Ethernet", rdma=False,
-                     model="Broadcom BCM57414") for i in range(2)],
-        "power": {"idleW": 250, "maxW": 1100},
-    }, cite=["NVIDIA L4 datasheet: https://www.nvidia.com/en-us/data-center/l4/ (24 GB, 72 W, "
-             "PCIe Gen4 x16 low profile)",
-             "Server: Dell PowerEdge R760 technical guide, https://www.dell.com/support/manuals/"
-             "en-us/poweredge-r760/ (2x 4th Gen Xeon, up to 4 single-width GPUs).",
-             "Node power is an estimate."],
-        labels={"stratum.dev/gpu-model": "L4-24GB"}))
+    out.append(
+        profile(
+            "pcie-l4-4gpu",
+            {
+                "description": "4x L4 24GB low-profile PCIe (2 per socket, on CPU root ports), 2x "
+                "Xeon Gold 6430, 512 GB, 2x 25 GbE.",
+                "vendor": "Dell",
+                "model": "PowerEdge R760",
+                "architecture": "x86_64",
+                "sockets": two_sockets("Intel Xeon Gold 6430", 32, 2, 512),
+                "memoryGiB": 512,
+                "gpus": [gpu(i, "L4-24GB", numa=i // 2) for i in range(4)],
+                "nics": [
+                    nic(
+                        f"eno{i + 1}",
+                        speed=25,
+                        numa=0,
+                        layer="Ethernet",
+                        rdma=False,
+                        model="Broadcom BCM57414",
+                    )
+                    for i in range(2)
+                ],
+                "power": {"idleW": 250, "maxW": 1100},
+            },
+            cite=[
+                "NVIDIA L4 datasheet: https://www.nvidia.com/en-us/data-center/l4/ (24 GB, 72 W, "
+                "PCIe Gen4 x16 low profile)",
+                "Server: Dell PowerEdge R760 technical guide, https://www.dell.com/support/manuals/"
+                "en-us/poweredge-r760/ (2x 4th Gen Xeon, up to 4 single-width GPUs).",
+                "Node power is an estimate.",
+            ],
+            labels={"stratum.dev/gpu-model": "L4-24GB"},
+        )
+    )
     # ---- edge box ---------------------------------------------------------------------
-    out.append(profile("edge-l4-1gpu", {
-        "description": "Edge server with one L4 24GB: 1x Xeon D-2775TE (16 cores), 128 GB, "
-                       "2x 25 GbE. One NUMA node.",
-        "vendor": "Lenovo", "model": "ThinkEdge SE360 V2", "architecture": "x86_64",
-        "sockets": one_socket("Intel Xeon D-2775TE", 16, 2, 128),
-        "memoryGiB": 128,
-        "gpus": [gpu(0, "L4-24GB", numa=0)],
-        "nics": [nic(f"eth{i}", speed=25, numa=0, layer="Ethernet", rdma=False)
-                 for i in range(2)],
-        "power": {"idleW": 80, "maxW": 300},
-    }, cite=["Lenovo ThinkEdge SE360 V2 product guide: https://lenovopress.lenovo.com/"
-             "lp1770-thinkedge-se360-v2-server (Xeon D-2700, one NVIDIA L4).",
-             "NVIDIA L4: https://www.nvidia.com/en-us/data-center/l4/. Power is an estimate."],
-        labels={"stratum.dev/gpu-model": "L4-24GB"}))
+    out.append(
+        profile(
+            "edge-l4-1gpu",
+            {
+                "description": "Edge server with one L4 24GB: 1x Xeon D-2775TE (16 cores), 128 GB, "
+                "2x 25 GbE. One NUMA node.",
+                "vendor": "Lenovo",
+                "model": "ThinkEdge SE360 V2",
+                "architecture": "x86_64",
+                "sockets": one_socket("Intel Xeon D-2775TE", 16, 2, 128),
+                "memoryGiB": 128,
+                "gpus": [gpu(0, "L4-24GB", numa=0)],
+                "nics": [
+                    nic(f"eth{i}", speed=25, numa=0, layer="Ethernet", rdma=False) for i in range(2)
+                ],
+                "power": {"idleW": 80, "maxW": 300},
+            },
+            cite=[
+                "Lenovo ThinkEdge SE360 V2 product guide: https://lenovopress.lenovo.com/"
+                "lp1770-thinkedge-se360-v2-server (Xeon D-2700, one NVIDIA L4).",
+                "NVIDIA L4: https://www.nvidia.com/en-us/data-center/l4/. Power is an estimate.",
+            ],
+            labels={"stratum.dev/gpu-model": "L4-24GB"},
+        )
+    )
     # ---- CPU only ---------------------------------------------------------------------
-    out.append(profile("cpu-only-2s-epyc", {
-        "description": "CPU-only node: 2x AMD EPYC 9654 (96 cores, SMT2), 1.5 TB DDR5, 2x 100 "
-                       "GbE. NUMA modelled as NPS1.",
-        "vendor": "generic", "model": "2-socket EPYC 9004 server", "architecture": "x86_64",
-        "sockets": two_sockets("AMD EPYC 9654", 96, 2, 1536),
-        "memoryGiB": 1536,
-        "nics": [nic(f"ens{i + 1}", speed=100, numa=i, layer="Ethernet", rdma=False)
-                 for i in range(2)],
-        "power": {"idleW": 300, "maxW": 1200},
-    }, cite=["AMD EPYC 9654: https://www.amd.com/en/products/processors/server/epyc/"
-             "4th-generation-9004-and-8004-series/amd-epyc-9654.html (96 cores, 360 W TDP).",
-             "Node power is an estimate: 2x 360 W CPUs + memory, NICs, fans."],
-        labels={}))
+    out.append(
+        profile(
+            "cpu-only-2s-epyc",
+            {
+                "description": "CPU-only node: 2x AMD EPYC 9654 (96 cores, SMT2), 1.5 TB DDR5, 2x 100 "
+                "GbE. NUMA modelled as NPS1.",
+                "vendor": "generic",
+                "model": "2-socket EPYC 9004 server",
+                "architecture": "x86_64",
+                "sockets": two_sockets("AMD EPYC 9654", 96, 2, 1536),
+                "memoryGiB": 1536,
+                "nics": [
+                    nic(f"ens{i + 1}", speed=100, numa=i, layer="Ethernet", rdma=False)
+                    for i in range(2)
+                ],
+                "power": {"idleW": 300, "maxW": 1200},
+            },
+            cite=[
+                "AMD EPYC 9654: https://www.amd.com/en/products/processors/server/epyc/"
+                "4th-generation-9004-and-8004-series/amd-epyc-9654.html (96 cores, 360 W TDP).",
+                "Node power is an estimate: 2x 360 W CPUs + memory, NICs, fans.",
+            ],
+            labels={},
+        )
+    )
     return out
 
 
 # Alibaba openb models: the trace names the GPU only; G2 and G3 are anonymised.
 OPENB_MODELS: dict[str, tuple[str | None, str | None]] = {
-    "P100": ("P100-PCIE-16GB", "P100"), "T4": ("T4-16GB", "T4"),
-    "V100M16": ("V100-SXM2-16GB", "V100"), "V100M32": ("V100-SXM2-32GB", "V100"),
-    "A10": ("A10-24GB", "A10"), "G2": (None, None), "G3": (None, None),
+    "P100": ("P100-PCIE-16GB", "P100"),
+    "T4": ("T4-16GB", "T4"),
+    "V100M16": ("V100-SXM2-16GB", "V100"),
+    "V100M32": ("V100-SXM2-32GB", "V100"),
+    "A10": ("A10-24GB", "A10"),
+    "G2": (None, None),
+    "G3": (None, None),
 }
 
 
@@ -290,12 +498,18 @@ def openb_counts() -> list[tuple[tuple[str, int, int, int], int]]:
     """
     if OPENB_NODES.exists():
         rows = list(csv.DictReader(OPENB_NODES.read_text().splitlines()))
-        count = Counter((r["model"], int(r["gpu"]), int(r["cpu_milli"]) // 1000,
-                         int(r["memory_mib"])) for r in rows)
+        count = Counter(
+            (r["model"], int(r["gpu"]), int(r["cpu_milli"]) // 1000, int(r["memory_mib"]))
+            for r in rows
+        )
     else:
         rows = list(csv.DictReader(OPENB_SNAPSHOT.read_text().splitlines()))
-        count = Counter({(r["model"], int(r["gpus"]), int(r["vcpus"]), int(r["memory_mib"])):
-                         int(r["nodes"]) for r in rows})
+        count = Counter(
+            {
+                (r["model"], int(r["gpus"]), int(r["vcpus"]), int(r["memory_mib"])): int(r["nodes"])
+                for r in rows
+            }
+        )
     return sorted(count.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
@@ -320,36 +534,64 @@ def openb() -> list[tuple[list[str], dict[str, Any]]]:
             entry: dict[str, Any] = {"index": i, "model": model}
             if canonical:
                 m = get_model(canonical)
-                entry.update({"family": family, "architecture": m.architecture,
-                              "memoryGiB": m.memory_gib, "numaNode": 0, "powerW": m.tdp_w,
-                              "idlePowerW": m.idle_w})
+                entry.update(
+                    {
+                        "family": family,
+                        "architecture": m.architecture,
+                        "memoryGiB": m.memory_gib,
+                        "numaNode": 0,
+                        "powerW": m.tdp_w,
+                        "idlePowerW": m.idle_w,
+                    }
+                )
                 tdp += m.tdp_w
                 idle += m.idle_w
             else:
                 entry.update({"memoryGiB": 0, "numaNode": 0})
             gpu_list.append(entry)
         name = f"openb-{model.lower()}-{gpus}gpu-{vcpus}c-{int(memory_gib)}g"
-        note = (" The trace anonymises this GPU model: its memory and power are unknown (0)."
-                if canonical is None else "")
-        out.append(profile(name, {
-            "description": f"Node shape of the Alibaba openb GPU trace: {gpus}x {model}, "
-                           f"{vcpus} vCPUs, {memory_gib:g} GiB. The trace gives no sockets, "
-                           "NUMA, PCIe or NVLink layout: one socket and one NUMA node are "
-                           f"assumed, no links.{note} Node power is an estimate.",
-            "vendor": "Alibaba (trace)", "model": f"openb {model} node",
-            "sockets": [{"id": 0, "cores": vcpus, "threadsPerCore": 1,
-                         "numaNodes": [{"id": 0, "cpus": f"0-{vcpus - 1}",
-                                        "memoryGiB": memory_gib}]}],
-            "memoryGiB": memory_gib,
-            "gpus": gpu_list,
-            "power": {"idleW": round(60 + idle + vcpus * 1.0), "maxW": round(200 + tdp + vcpus
-                                                                             * 4.0)},
-        }, cite=["Alibaba cluster-trace-gpu-v2023 (openb), openb_node_list_gpu_node.csv: "
-                 "https://github.com/alibaba/clusterdata/tree/master/cluster-trace-gpu-v2023",
-                 "Weng et al., Beware of Fragmentation: Scheduling GPU-Sharing Workloads with "
-                 "Fragmentation Gradient Descent, USENIX ATC '23.",
-                 f"GPU model as the trace names it ({model}); family {family or 'unknown'}."],
-            labels={"stratum.dev/source": "alibaba-openb", "stratum.dev/gpu-model": model}))
+        note = (
+            " The trace anonymises this GPU model: its memory and power are unknown (0)."
+            if canonical is None
+            else ""
+        )
+        out.append(
+            profile(
+                name,
+                {
+                    "description": f"Node shape of the Alibaba openb GPU trace: {gpus}x {model}, "
+                    f"{vcpus} vCPUs, {memory_gib:g} GiB. The trace gives no sockets, "
+                    "NUMA, PCIe or NVLink layout: one socket and one NUMA node are "
+                    f"assumed, no links.{note} Node power is an estimate.",
+                    "vendor": "Alibaba (trace)",
+                    "model": f"openb {model} node",
+                    "sockets": [
+                        {
+                            "id": 0,
+                            "cores": vcpus,
+                            "threadsPerCore": 1,
+                            "numaNodes": [
+                                {"id": 0, "cpus": f"0-{vcpus - 1}", "memoryGiB": memory_gib}
+                            ],
+                        }
+                    ],
+                    "memoryGiB": memory_gib,
+                    "gpus": gpu_list,
+                    "power": {
+                        "idleW": round(60 + idle + vcpus * 1.0),
+                        "maxW": round(200 + tdp + vcpus * 4.0),
+                    },
+                },
+                cite=[
+                    "Alibaba cluster-trace-gpu-v2023 (openb), openb_node_list_gpu_node.csv: "
+                    "https://github.com/alibaba/clusterdata/tree/master/cluster-trace-gpu-v2023",
+                    "Weng et al., Beware of Fragmentation: Scheduling GPU-Sharing Workloads with "
+                    "Fragmentation Gradient Descent, USENIX ATC '23.",
+                    f"GPU model as the trace names it ({model}); family {family or 'unknown'}.",
+                ],
+                labels={"stratum.dev/source": "alibaba-openb", "stratum.dev/gpu-model": model},
+            )
+        )
     return out
 
 
@@ -367,12 +609,17 @@ def outputs() -> dict[Path, str]:
     real, trace = machines(), openb()
     return {
         OPENB_SNAPSHOT: openb_snapshot(),
-        PACKAGE_DIR / "machines.yaml": render(real, "Real machines, each citing its public "
-                                                    "spec sheet."),
-        PACKAGE_DIR / "alibaba-openb.yaml": render(trace, "Node shapes of the Alibaba openb GPU "
-                                                          "trace."),
-        EXAMPLES_FILE: render(real + trace, "Real machines (each citing its spec sheet), then "
-                                            "the node shapes of the Alibaba openb GPU trace."),
+        PACKAGE_DIR / "machines.yaml": render(
+            real, "Real machines, each citing its public spec sheet."
+        ),
+        PACKAGE_DIR / "alibaba-openb.yaml": render(
+            trace, "Node shapes of the Alibaba openb GPU trace."
+        ),
+        EXAMPLES_FILE: render(
+            real + trace,
+            "Real machines (each citing its spec sheet), then "
+            "the node shapes of the Alibaba openb GPU trace.",
+        ),
     }
 
 

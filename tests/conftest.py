@@ -19,8 +19,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
-POSTGRES_URL = os.environ.get("STRATUM_TEST_POSTGRES_URL",
-                              "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "STRATUM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 def _admin_token() -> str:
@@ -85,8 +86,9 @@ def store(database_url: str) -> Iterator[Any]:
 class LiveServer:
     """uvicorn serving the real app on a loopback port, in a thread of this process."""
 
-    def __init__(self, database_url: str, max_body_bytes: int = 1024 * 1024,
-                 controllers: bool = False) -> None:
+    def __init__(
+        self, database_url: str, max_body_bytes: int = 1024 * 1024, controllers: bool = False
+    ) -> None:
         import uvicorn
 
         from stratum.server.app import create_app
@@ -94,14 +96,24 @@ class LiveServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(ServerSettings(database_url=database_url, port=self.port,
-                                             max_body_bytes=max_body_bytes,
-                                             controllers=controllers))
+        self.app = create_app(
+            ServerSettings(
+                database_url=database_url,
+                port=self.port,
+                max_body_bytes=max_body_bytes,
+                controllers=controllers,
+            )
+        )
         self.token = ADMIN_TOKEN
         self.headers = dict(AUTH)
         self.app.state.tokens.bootstrap(ADMIN_TOKEN)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -135,12 +147,20 @@ def client(live_server: LiveServer) -> Iterator[Any]:
         yield c
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the real `stratum` command in a child process."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "stratum", *args], capture_output=True,
-                          text=True, env=full_env, input=input, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "stratum", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=input,
+        timeout=timeout,
+        check=False,
+    )
 
 
 class ServerProcess:
@@ -162,11 +182,25 @@ class ServerProcess:
         token_file.write_text(self.token + "\n")
         self.log = open(self.home / f"serve-{self.port}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stratum", "serve", "--port", str(self.port),
-             "--database-url", self.database_url, "--log-level", "warning",
-             "--admin-token-file", str(token_file),
-             *self.extra_args],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "stratum",
+                "serve",
+                "--port",
+                str(self.port),
+                "--database-url",
+                self.database_url,
+                "--log-level",
+                "warning",
+                "--admin-token-file",
+                str(token_file),
+                *self.extra_args,
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         import httpx
 
         deadline = time.monotonic() + 30

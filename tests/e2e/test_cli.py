@@ -19,8 +19,7 @@ def env_for(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
     return {"STRATUM_SERVER": server.url, "STRATUM_CONFIG": str(tmp_path / "cli.yaml")}
 
 
-def test_apply_examples_get_describe_delete(server_process: ServerProcess,
-                                            tmp_path: Path) -> None:
+def test_apply_examples_get_describe_delete(server_process: ServerProcess, tmp_path: Path) -> None:
     env = env_for(server_process, tmp_path)
     applied = run_cli("apply", "-f", str(EXAMPLES), env=env)
     assert applied.returncode == 0, applied.stderr
@@ -31,8 +30,15 @@ def test_apply_examples_get_describe_delete(server_process: ServerProcess,
 
     table = run_cli("get", "sites", env=env)
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "KIND", "PROVIDER", "COUNTRY", "JURISDICTIONS",
-                                "POWER-KW", "AGE"]
+    assert lines[0].split() == [
+        "NAME",
+        "KIND",
+        "PROVIDER",
+        "COUNTRY",
+        "JURISDICTIONS",
+        "POWER-KW",
+        "AGE",
+    ]
     assert [line.split()[0] for line in lines[1:]] == ["edge-lyon", "fra-1", "us-east-1"]
     # Columns line up: every row's second column starts where its header does.
     col = lines[0].index("KIND")
@@ -40,16 +46,24 @@ def test_apply_examples_get_describe_delete(server_process: ServerProcess,
 
     as_json = json.loads(run_cli("get", "workloads", "-A", "-o", "json", env=env).stdout)
     assert sorted(i["metadata"]["name"] for i in as_json["items"]) == [
-        "embeddings-batch", "llama-pretrain", "triage-assistant"]
+        "embeddings-batch",
+        "llama-pretrain",
+        "triage-assistant",
+    ]
     one = run_cli("get", "wl", "llama-pretrain", "-n", "research", "-o", "yaml", env=env)
     assert "withinReplica: nvlink" in one.stdout
-    selected = run_cli("get", "sites", "-l", "region in (eu-central,us-east)", "-o", "name",
-                       env=env)
+    selected = run_cli(
+        "get", "sites", "-l", "region in (eu-central,us-east)", "-o", "name", env=env
+    )
     assert selected.stdout.split() == ["site/fra-1", "site/us-east-1"]
     described = run_cli("describe", "workload", "llama-pretrain", "-n", "research", env=env)
     assert described.returncode == 0
-    for text in ("Workload research/llama-pretrain", "Spec", "minRdmaGbpsPerGpu: 400.0",
-                 "Unschedulable"):
+    for text in (
+        "Workload research/llama-pretrain",
+        "Spec",
+        "minRdmaGbpsPerGpu: 400.0",
+        "Unschedulable",
+    ):
         assert text in described.stdout
 
     deleted = run_cli("delete", "-f", str(EXAMPLES / "08-workloads.yaml"), env=env)
@@ -64,23 +78,28 @@ def test_exit_codes_scripts_can_trust(server_process: ServerProcess, tmp_path: P
     assert run_cli("get", "gadgets", env=env).returncode == 2
     assert run_cli("get", "sites", "-o", "xml", env=env).returncode == 2
     assert run_cli("get", "workload", "x", env=env).returncode == 2  # namespaced, no -n
-    unreachable = run_cli("get", "sites", env={**env, "STRATUM_SERVER":
-                                               f"http://127.0.0.1:{free_port()}"})
+    unreachable = run_cli(
+        "get", "sites", env={**env, "STRATUM_SERVER": f"http://127.0.0.1:{free_port()}"}
+    )
     assert unreachable.returncode == 3 and "cannot reach" in unreachable.stderr
 
 
-def test_an_invalid_document_names_file_document_and_field(server_process: ServerProcess,
-                                                           tmp_path: Path) -> None:
+def test_an_invalid_document_names_file_document_and_field(
+    server_process: ServerProcess, tmp_path: Path
+) -> None:
     env = env_for(server_process, tmp_path)
     bad = tmp_path / "fleet.yaml"
     sites = (EXAMPLES / "01-sites.yaml").read_text()
     line = len(sites.splitlines()) + 2  # after the separator
-    bad.write_text(sites + """---
+    bad.write_text(
+        sites
+        + """---
 apiVersion: stratum.dev/v1alpha1
 kind: Site
 metadata: {name: broken}
 spec: {kind: datacenter, provider: x, country: Germany, colour: red}
-""")
+"""
+    )
     result = run_cli("apply", "-f", str(bad), env=env)
     assert result.returncode == 1
     assert f"{bad} document 4 (line {line}), Site broken:" in result.stderr, result.stderr
@@ -106,14 +125,21 @@ def test_config_file_and_environment(server_process: ServerProcess, tmp_path: Pa
 
 
 def test_sigterm_stops_the_server_gracefully_even_with_a_watch_open(
-        server_process: ServerProcess) -> None:
+    server_process: ServerProcess,
+) -> None:
     watch = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import httpx\n"
-            f"with httpx.stream('GET', '{server_process.url}/apis/stratum.dev/v1alpha1/sites',"
-            f" params={{'watch': 'true'}}, headers={AUTH!r}, timeout=None) as r:\n"
-            "    assert r.status_code == 200, r.status_code\n"
-            "    for line in r.iter_lines(): pass\n")])
+        [
+            sys.executable,
+            "-c",
+            (
+                "import httpx\n"
+                f"with httpx.stream('GET', '{server_process.url}/apis/stratum.dev/v1alpha1/sites',"
+                f" params={{'watch': 'true'}}, headers={AUTH!r}, timeout=None) as r:\n"
+                "    assert r.status_code == 200, r.status_code\n"
+                "    for line in r.iter_lines(): pass\n"
+            ),
+        ]
+    )
     time.sleep(1.0)
     started = time.monotonic()
     code = server_process.stop(signal.SIGTERM)
@@ -125,18 +151,27 @@ def test_sigterm_stops_the_server_gracefully_even_with_a_watch_open(
 
 
 def _big_file(path: Path, namespace: str, n: int) -> Path:
-    docs = [f"apiVersion: stratum.dev/v1alpha1\nkind: Tenant\nmetadata: {{name: {namespace}}}\n"
-            "spec: {}\n"]
-    docs += [f"apiVersion: stratum.dev/v1alpha1\nkind: Workload\nmetadata: {{name: w-{i:05d}, "
-             f"namespace: {namespace}, labels: {{batch: crash}}}}\nspec:\n  type: batch\n"
-             f"  contract:\n    compute: {{gpuMilli: {100 + i % 800}}}\n" for i in range(n)]
+    docs = [
+        f"apiVersion: stratum.dev/v1alpha1\nkind: Tenant\nmetadata: {{name: {namespace}}}\n"
+        "spec: {}\n"
+    ]
+    docs += [
+        f"apiVersion: stratum.dev/v1alpha1\nkind: Workload\nmetadata: {{name: w-{i:05d}, "
+        f"namespace: {namespace}, labels: {{batch: crash}}}}\nspec:\n  type: batch\n"
+        f"  contract:\n    compute: {{gpuMilli: {100 + i % 800}}}\n"
+        for i in range(n)
+    ]
     path.write_text("---\n".join(docs))
     return path
 
 
 def _count(url: str, namespace: str) -> int:
-    page = httpx.get(f"{url}/apis/stratum.dev/v1alpha1/namespaces/{namespace}/workloads",
-                     params={"limit": 5000}, timeout=60, headers=AUTH).json()
+    page = httpx.get(
+        f"{url}/apis/stratum.dev/v1alpha1/namespaces/{namespace}/workloads",
+        params={"limit": 5000},
+        timeout=60,
+        headers=AUTH,
+    ).json()
     return len(page["items"])
 
 
@@ -149,17 +184,27 @@ def test_kill_9_mid_apply_leaves_all_or_nothing(database_url: str, tmp_path: Pat
     env = {"STRATUM_SERVER": server.url, "STRATUM_CONFIG": str(tmp_path / "c.yaml")}
     # Calibrate: how long does the server take over such a file (a dry run does all the work)?
     began = time.monotonic()
-    dry = run_cli("apply", "-f", str(_big_file(tmp_path / "dry.yaml", "dry", n)), "--dry-run",
-                  env=env, timeout=300)
+    dry = run_cli(
+        "apply",
+        "-f",
+        str(_big_file(tmp_path / "dry.yaml", "dry", n)),
+        "--dry-run",
+        env=env,
+        timeout=300,
+    )
     took = time.monotonic() - began
     assert dry.returncode == 0, dry.stderr
     killed_mid_apply = False
     for attempt, fraction in enumerate((0.6, 0.4, 0.25, 0.15)):
         namespace = f"big{attempt}"
         big = _big_file(tmp_path / f"{namespace}.yaml", namespace, n)
-        apply = subprocess.Popen([sys.executable, "-m", "stratum", "apply", "-f", str(big)],
-                                 env={**os.environ, **env}, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+        apply = subprocess.Popen(
+            [sys.executable, "-m", "stratum", "apply", "-f", str(big)],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(took * fraction)
         assert server.proc is not None
         server.proc.kill()  # SIGKILL: no cleanup, no graceful anything

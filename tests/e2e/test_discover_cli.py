@@ -27,8 +27,7 @@ def test_discover_from_a_directory_of_saved_outputs_as_json(tmp_path: Path) -> N
     assert profile.metadata.name == "a100-host"
     assert len(spec.gpus) == 8 and spec.nvlink is not None and spec.nvlink.kind == "nvswitch"
     assert [n.name for n in spec.nics] == [f"mlx5_{i}" for i in range(8)]
-    assert {(n.speed_gbps, n.link_layer, n.rdma) for n in spec.nics} == {(100.0, "Ethernet",
-                                                                          True)}
+    assert {(n.speed_gbps, n.link_layer, n.rdma) for n in spec.nics} == {(100.0, "Ethernet", True)}
     assert spec.links is not None and spec.links.classes[0][1] == "NV12"
     assert "warning:" in done.stderr and "no source names the model" in done.stderr
     assert "warning" not in done.stdout

@@ -19,9 +19,21 @@ from tests.conftest import EXAMPLES, ServerProcess, free_port, run_cli
 def test_serve_prints_the_first_admin_token_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "stratum", "serve", "--port", str(port),
-                             "--database-url", url, "--no-controllers"],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stratum",
+            "serve",
+            "--port",
+            str(port),
+            "--database-url",
+            url,
+            "--no-controllers",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stderr is not None
         token = ""
@@ -34,8 +46,11 @@ def test_serve_prints_the_first_admin_token_once(tmp_path: Path) -> None:
         r = None
         for _ in range(100):
             try:
-                r = httpx.get(f"http://127.0.0.1:{port}/apis/stratum.dev/v1alpha1/whoami",
-                              headers={"Authorization": f"Bearer {token}"}, timeout=1)
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/apis/stratum.dev/v1alpha1/whoami",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=1,
+                )
                 break
             except httpx.TransportError:
                 import time
@@ -47,8 +62,9 @@ def test_serve_prints_the_first_admin_token_once(tmp_path: Path) -> None:
         proc.communicate(timeout=20)
 
 
-def test_admin_token_file_login_tokens_report_and_audit(server_process: ServerProcess,
-                                                        tmp_path: Path) -> None:
+def test_admin_token_file_login_tokens_report_and_audit(
+    server_process: ServerProcess, tmp_path: Path
+) -> None:
     token_file = server_process.home / "admin-token"
     assert (token_file.stat().st_mode & 0o777) == 0o600
     config = tmp_path / "cli.yaml"
@@ -56,23 +72,35 @@ def test_admin_token_file_login_tokens_report_and_audit(server_process: ServerPr
     anonymous = {**env, "STRATUM_TOKEN": ""}
     refused = run_cli("get", "sites", env=anonymous)
     assert refused.returncode == 1 and "authentication required" in refused.stderr
-    login = run_cli("login", "--server", server_process.url, env=anonymous,
-                    input=token_file.read_text())
+    login = run_cli(
+        "login", "--server", server_process.url, env=anonymous, input=token_file.read_text()
+    )
     assert login.returncode == 0, login.stderr
     assert "as admin (platform-admin)" in login.stdout
     assert (config.stat().st_mode & 0o777) == 0o600
     applied = run_cli("apply", "-f", str(EXAMPLES), env=anonymous)
     assert applied.returncode == 0, applied.stderr
-    assert "Warning: Workload research/embeddings-batch: policy no-preemptible-at-the-edge" \
+    assert (
+        "Warning: Workload research/embeddings-batch: policy no-preemptible-at-the-edge"
         in applied.stderr
+    )
     tenants = run_cli("get", "tenants", env=anonymous)
     # Use counts active workloads only (the controllers may have settled some already).
-    assert re.search(r"research\s+shared\s+[\d.]+/64 H100-SXM5-80GB:\d+/48",
-                     tenants.stdout), tenants.stdout
+    assert re.search(r"research\s+shared\s+[\d.]+/64 H100-SXM5-80GB:\d+/48", tenants.stdout), (
+        tenants.stdout
+    )
     assert "0/30000 GPU-h (0%)/month" in tenants.stdout
 
-    made = run_cli("token", "create", "grace-laptop", "--subject", "grace@example.org",
-                   "--ttl", "1d", env=anonymous)
+    made = run_cli(
+        "token",
+        "create",
+        "grace-laptop",
+        "--subject",
+        "grace@example.org",
+        "--ttl",
+        "1d",
+        env=anonymous,
+    )
     assert made.returncode == 0, made.stderr
     grace = made.stdout.strip()
     as_grace = {**env, "STRATUM_TOKEN": grace}
@@ -82,8 +110,11 @@ def test_admin_token_file_login_tokens_report_and_audit(server_process: ServerPr
     report = run_cli("report", "sovereignty", "-o", "csv", env=as_grace)
     rows = list(csv.DictReader(io.StringIO(report.stdout)))
     assert {r["tenant"] for r in rows} == {"research"}
-    full = json.loads(run_cli("report", "sovereignty", "-o", "json", "--tenant", "health-eu",
-                              env=anonymous).stdout)
+    full = json.loads(
+        run_cli(
+            "report", "sovereignty", "-o", "json", "--tenant", "health-eu", env=anonymous
+        ).stdout
+    )
     assert [r["workload"] for r in full] == ["triage-assistant"]
     assert full[0]["dataClassification"] == "personal"
     table = run_cli("report", "sovereignty", env=anonymous)

@@ -21,11 +21,22 @@ FAST = ("--speed", "600", "--lease-seconds", "3")
 
 
 def small_jobs(n: int, prefix: str = "job") -> list[dict[str, Any]]:
-    return [{"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-             "metadata": {"name": f"{prefix}-{i:04d}", "namespace": "research",
-                          "annotations": {"sim.stratum.dev/duration-seconds": "36000"}},
-             "spec": {"type": "batch", "contract": {"compute": {
-                 "gpuMilli": 100 + (i * 37) % 400, "cpuCores": 1}}}} for i in range(n)]
+    return [
+        {
+            "apiVersion": "stratum.dev/v1alpha1",
+            "kind": "Workload",
+            "metadata": {
+                "name": f"{prefix}-{i:04d}",
+                "namespace": "research",
+                "annotations": {"sim.stratum.dev/duration-seconds": "36000"},
+            },
+            "spec": {
+                "type": "batch",
+                "contract": {"compute": {"gpuMilli": 100 + (i * 37) % 400, "cpuCores": 1}},
+            },
+        }
+        for i in range(n)
+    ]
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 60.0) -> Any:
@@ -40,8 +51,10 @@ def wait_until(check: Callable[[], Any], timeout: float = 60.0) -> Any:
 
 
 def phases(client: StratumClient) -> dict[str, str | None]:
-    return {f"{w['metadata']['namespace']}/{w['metadata']['name']}": w["status"].get("phase")
-            for w in client.list("Workload")}
+    return {
+        f"{w['metadata']['namespace']}/{w['metadata']['name']}": w["status"].get("phase")
+        for w in client.list("Workload")
+    }
 
 
 def settled(client: StratumClient, expected: int) -> bool:
@@ -50,15 +63,18 @@ def settled(client: StratumClient, expected: int) -> bool:
 
 
 def test_kill_9_mid_reconcile_loses_nothing_and_binds_nothing_twice(
-        database_url: str, tmp_path: Path) -> None:
+    database_url: str, tmp_path: Path
+) -> None:
     server = ServerProcess(database_url, tmp_path, *FAST).start()
     docs = demo_manifests() + small_jobs(150)
     expected = sum(d["kind"] == "Workload" for d in docs)
     with StratumClient(server.url, ADMIN_TOKEN) as client:
         client.apply_list(docs)
         # Let the controllers get well into binding, then pull the plug.
-        wait_until(lambda: sum(v == "Bound" or v == "Running"
-                               for v in phases(client).values()) >= 10, timeout=60)
+        wait_until(
+            lambda: sum(v == "Bound" or v == "Running" for v in phases(client).values()) >= 10,
+            timeout=60,
+        )
     assert server.proc is not None
     server.proc.kill()
     assert server.stop() == -signal.SIGKILL
@@ -92,7 +108,8 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_two_replicas_on_one_postgres_act_once_and_fail_over(
-        postgres_url: str, tmp_path: Path) -> None:
+    postgres_url: str, tmp_path: Path
+) -> None:
     database_url = postgres_url
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -103,7 +120,7 @@ def test_two_replicas_on_one_postgres_act_once_and_fail_over(
     try:
         with StratumClient(a.url, ADMIN_TOKEN) as ca, StratumClient(b.url, ADMIN_TOKEN) as cb:
             ca.apply_list(docs[: len(docs) // 2])
-            cb.apply_list(docs[len(docs) // 2:])
+            cb.apply_list(docs[len(docs) // 2 :])
             wait_until(lambda: settled(ca, expected), timeout=90)
         store = ObjectStore.open(database_url)
         try:

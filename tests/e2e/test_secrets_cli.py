@@ -82,8 +82,16 @@ def test_a_key_file_others_may_read_is_refused(tmp_path: Path) -> None:
     key_file = tmp_path / "keys"
     key_file.write_text(run_cli("secrets", "generate-key").stdout)
     os.chmod(key_file, 0o644)
-    started = run_cli("serve", "--database-url", f"sqlite:///{tmp_path / 's.db'}",
-                      "--port", "0", "--secret-key-file", str(key_file), timeout=60)
+    started = run_cli(
+        "serve",
+        "--database-url",
+        f"sqlite:///{tmp_path / 's.db'}",
+        "--port",
+        "0",
+        "--secret-key-file",
+        str(key_file),
+        timeout=60,
+    )
     assert started.returncode != 0
     assert f"secret key file {key_file} may be read by others (mode 0644)" in started.stderr
     assert f"chmod 600 {key_file}" in started.stderr

@@ -23,10 +23,23 @@ def start_up(home: Path, port: int) -> subprocess.Popen[str]:
     token_file = home / "admin-token"
     token_file.write_text(ADMIN_TOKEN + "\n")
     return subprocess.Popen(
-        [sys.executable, "-m", "stratum", "up", "--port", str(port), "--speed", "600",
-         "--admin-token-file", str(token_file)],
-        env={**os.environ, "STRATUM_HOME": str(home)}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "stratum",
+            "up",
+            "--port",
+            str(port),
+            "--speed",
+            "600",
+            "--admin-token-file",
+            str(token_file),
+        ],
+        env={**os.environ, "STRATUM_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 40.0) -> Any:
@@ -44,8 +57,9 @@ def wait_until(check: Callable[[], Any], timeout: float = 40.0) -> Any:
 
 
 def phases(url: str) -> dict[str, Any]:
-    items = httpx.get(f"{url}{API}/workloads", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                      timeout=10).json()["items"]
+    items = httpx.get(
+        f"{url}{API}/workloads", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
+    ).json()["items"]
     return {f"{i['metadata']['namespace']}/{i['metadata']['name']}": i["status"] for i in items}
 
 
@@ -61,43 +75,62 @@ def test_up_runs_the_demo_and_heals_an_injected_fault(tmp_path: Path) -> None:
     env = {"STRATUM_SERVER": url, "STRATUM_CONFIG": str(tmp_path / "cli.yaml")}
     proc = start_up(tmp_path, port)
     try:
-        running = wait_until(lambda: (s := phases(url)) and len(s) == 5 and all(
-            v.get("phase") == "Running" for v in s.values()) and s)
+        running = wait_until(
+            lambda: (
+                (s := phases(url))
+                and len(s) == 5
+                and all(v.get("phase") == "Running" for v in s.values())
+                and s
+            )
+        )
         assert running["research/llama-finetune"]["attempt"] == 1
         sites = run_cli("get", "sites", env=env)
         assert sites.returncode == 0 and "fra-1" in sites.stdout
-        placement = httpx.get(f"{url}{API}/namespaces/research/placements/llama-finetune",
-                              headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+        placement = httpx.get(
+            f"{url}{API}/namespaces/research/placements/llama-finetune",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        ).json()
         node = placement["spec"]["replicas"][0]["node"]
         injected = run_cli("fault", "inject", "gpu-fail", "--node", node, "--gpu", "3", env=env)
         assert injected.returncode == 0, injected.stderr
         assert f"GPU 3 on node {node} failed" in injected.stdout
-        healed = wait_until(lambda: (s := phases(url)["research/llama-finetune"])
-                            and s["phase"] == "Running" and s["attempt"] == 2 and s)
+        healed = wait_until(
+            lambda: (
+                (s := phases(url)["research/llama-finetune"])
+                and s["phase"] == "Running"
+                and s["attempt"] == 2
+                and s
+            )
+        )
         assert healed["violations"][-1]["clause"] == "compute"
         assert healed["lastRemediationSeconds"] < 15
         described = run_cli("describe", "workload", "llama-finetune", "-n", "research", env=env)
         assert "ContractViolated" in described.stdout and "remediated" in described.stdout
         listed = run_cli("fault", "list", env=env)
         assert "gpu-fail" in listed.stdout
-        bad = run_cli("fault", "inject", "gpu-fail", "--node", "no-such-node", "--gpu", "0",
-                      env=env)
+        bad = run_cli(
+            "fault", "inject", "gpu-fail", "--node", "no-such-node", "--gpu", "0", env=env
+        )
         assert bad.returncode == 1 and "is not a simulated node" in bad.stderr
-        planned = run_cli("plan", "-f", str(EXAMPLES / "reference" / "fleet-change.yaml"),
-                          "-o", "json", env=env)
+        planned = run_cli(
+            "plan", "-f", str(EXAMPLES / "reference" / "fleet-change.yaml"), "-o", "json", env=env
+        )
         assert planned.returncode == 0, planned.stderr
         plan = json.loads(planned.stdout)
         assert plan["newlyBound"] == ["research/h200-pretrain"]
         assert plan["displaced"] == ["research/chat-us"]
         assert plan["after"]["gpus"] == plan["before"]["gpus"] - 48 + 128
         scenario = tmp_path / "scenario.yaml"
-        scenario.write_text("faults:\n  - {at: 0, kind: power-cap, site: edge-lyon, kw: 0.05}\n"
-                            "  - {at: 60, kind: link-degrade, node: edge-lyon-l4-001, gpu: 0}\n")
+        scenario.write_text(
+            "faults:\n  - {at: 0, kind: power-cap, site: edge-lyon, kw: 0.05}\n"
+            "  - {at: 60, kind: link-degrade, node: edge-lyon-l4-001, gpu: 0}\n"
+        )
         played = run_cli("fault", "run", "-f", str(scenario), env=env)
         assert played.returncode == 0, played.stderr
         assert "t+0s" in played.stdout and "t+60s" in played.stdout
-        edge = wait_until(lambda: (s := phases(url)["research/edge-vision"])
-                          and s["phase"] == "Violated" and s)
+        edge = wait_until(
+            lambda: (s := phases(url)["research/edge-vision"]) and s["phase"] == "Violated" and s
+        )
         assert edge["violations"][-1]["clause"] == "compute.power"  # report-only: stays put
         assert run_cli("fault", "clear", env=env).returncode == 0
         assert wait_until(lambda: phases(url)["research/edge-vision"]["phase"] == "Running")

@@ -31,14 +31,21 @@ def everything(client: StratumClient) -> list[dict[str, Any]]:
 
 
 def tenant(name: str) -> dict[str, Any]:
-    return {"apiVersion": "stratum.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": name},
-            "spec": {}}
+    return {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Tenant",
+        "metadata": {"name": name},
+        "spec": {},
+    }
 
 
 def workload(name: str, ns: str = "team-a", **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-            "metadata": {"name": name, "namespace": ns},
-            "spec": {"type": "training", **spec}}
+    return {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Workload",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"type": "training", **spec},
+    }
 
 
 def test_apply_examples_then_read_them_back(client: StratumClient) -> None:
@@ -53,8 +60,9 @@ def test_apply_examples_then_read_them_back(client: StratumClient) -> None:
     assert wl["metadata"]["generation"] == 1
     assert len(client.list("Workload")) == 3
     assert len(client.list("Workload", namespace="research")) == 2
-    assert [s["metadata"]["name"] for s in client.list("Site", label_selector="region=eu-central")
-            ] == ["fra-1"]
+    assert [
+        s["metadata"]["name"] for s in client.list("Site", label_selector="region=eu-central")
+    ] == ["fra-1"]
 
 
 def test_apply_changes_bump_generation_and_report_configured(client: StratumClient) -> None:
@@ -136,24 +144,43 @@ def test_scope_rules(client: StratumClient, live_server: LiveServer) -> None:
     with pytest.raises(Invalid, match="cluster-scoped: remove metadata.namespace"):
         client.create({**tenant("x"), "metadata": {"name": "x", "namespace": "y"}})
     client.create(tenant("team-a"))
-    r = httpx.post(f"{live_server.url}{API}/namespaces/team-b/workloads",
-                   json=workload("w", ns="team-a"), headers=AUTH)
+    r = httpx.post(
+        f"{live_server.url}{API}/namespaces/team-b/workloads",
+        json=workload("w", ns="team-a"),
+        headers=AUTH,
+    )
     assert r.status_code == 422
     assert "URL says 'team-b'" in r.json()["message"]
-    r = httpx.put(f"{live_server.url}{API}/namespaces/team-a/workloads/other",
-                  json=workload("w"), headers=AUTH)
+    r = httpx.put(
+        f"{live_server.url}{API}/namespaces/team-a/workloads/other",
+        json=workload("w"),
+        headers=AUTH,
+    )
     assert r.status_code == 422 and "metadata.name" in r.json()["message"]
     with pytest.raises(Forbidden, match="written by the server only"):
-        client.create({"apiVersion": "stratum.dev/v1alpha1", "kind": "AuditRecord",
-                       "metadata": {"name": "a"}, "spec": {
-                           "sequence": 1, "timestamp": "2026-01-01T00:00:00Z", "actor": "me",
-                           "action": "create", "object": {"kind": "Site", "name": "x"}}})
+        client.create(
+            {
+                "apiVersion": "stratum.dev/v1alpha1",
+                "kind": "AuditRecord",
+                "metadata": {"name": "a"},
+                "spec": {
+                    "sequence": 1,
+                    "timestamp": "2026-01-01T00:00:00Z",
+                    "actor": "me",
+                    "action": "create",
+                    "object": {"kind": "Site", "name": "x"},
+                },
+            }
+        )
 
 
 def test_published_templates_are_immutable(client: StratumClient) -> None:
-    tmpl = {"apiVersion": "stratum.dev/v1alpha1", "kind": "ClusterTemplate",
-            "metadata": {"name": "pod-1.0.0"},
-            "spec": {"version": "1.0.0", "published": True, "body": {"site": "x"}}}
+    tmpl = {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "ClusterTemplate",
+        "metadata": {"name": "pod-1.0.0"},
+        "spec": {"version": "1.0.0", "published": True, "body": {"site": "x"}},
+    }
     client.create(tmpl)
     tmpl["spec"]["body"] = {"site": "y"}
     with pytest.raises(Invalid, match="published and immutable"):
@@ -163,20 +190,27 @@ def test_published_templates_are_immutable(client: StratumClient) -> None:
     assert client.apply(tmpl)["metadata"]["labels"] == {"featured": "yes"}
 
 
-def test_list_pages_and_selectors_over_http(client: StratumClient,
-                                            live_server: LiveServer) -> None:
-    client.apply_list([{"apiVersion": "stratum.dev/v1alpha1", "kind": "Site",
-                        "metadata": {"name": f"s{i:02d}", "labels": {"odd": str(i % 2)}},
-                        "spec": {"kind": "edge", "provider": "p", "country": "FR"}}
-                       for i in range(12)])
+def test_list_pages_and_selectors_over_http(client: StratumClient, live_server: LiveServer) -> None:
+    client.apply_list(
+        [
+            {
+                "apiVersion": "stratum.dev/v1alpha1",
+                "kind": "Site",
+                "metadata": {"name": f"s{i:02d}", "labels": {"odd": str(i % 2)}},
+                "spec": {"kind": "edge", "provider": "p", "country": "FR"},
+            }
+            for i in range(12)
+        ]
+    )
     r = httpx.get(f"{live_server.url}{API}/sites", params={"limit": 5}, headers=AUTH)
     page = r.json()
     assert len(page["items"]) == 5 and page["metadata"]["continue"]
     assert page["kind"] == "SiteList"
     assert len(client.list("Site", limit=5)) == 12
     assert len(client.list("Site", label_selector="odd=1")) == 6
-    r = httpx.get(f"{live_server.url}{API}/sites", params={"labelSelector": "odd in ("},
-                  headers=AUTH)
+    r = httpx.get(
+        f"{live_server.url}{API}/sites", params={"labelSelector": "odd in ("}, headers=AUTH
+    )
     assert r.status_code == 422 and r.json()["reason"] == "Invalid"
 
 
@@ -204,16 +238,18 @@ def test_watch_streams_changes_and_resumes(client: StratumClient) -> None:
     assert events[1]["object"]["spec"]["replicas"] == 2
     # A watcher that reconnects from the first event's version sees only what came after.
     resumed = []
-    for event in client.watch("Workload", resource_version=events[0]["object"]["metadata"][
-            "resourceVersion"], timeout=20):
+    for event in client.watch(
+        "Workload", resource_version=events[0]["object"]["metadata"]["resourceVersion"], timeout=20
+    ):
         resumed.append(event["type"])
         if len(resumed) == 2:
             break
     assert resumed == ["MODIFIED", "DELETED"]
 
 
-def test_watch_from_a_compacted_version_is_gone(client: StratumClient,
-                                               live_server: LiveServer) -> None:
+def test_watch_from_a_compacted_version_is_gone(
+    client: StratumClient, live_server: LiveServer
+) -> None:
     for i in range(3):
         client.create(tenant(f"t{i}"))
     with live_server.app.state.store.write() as tx:
@@ -234,11 +270,16 @@ def test_health_readiness_and_openapi(live_server: LiveServer) -> None:
     assert {r["kind"] for r in discovery["resources"]} == {k.KIND for k in KINDS}
 
 
-def test_many_clients_updating_one_object_lose_no_update(client: StratumClient,
-                                                         live_server: LiveServer) -> None:
+def test_many_clients_updating_one_object_lose_no_update(
+    client: StratumClient, live_server: LiveServer
+) -> None:
     client.create(tenant("team-a"))
-    client.create({**workload("counter"), "metadata": {
-        "name": "counter", "namespace": "team-a", "labels": {"n": "0"}}})
+    client.create(
+        {
+            **workload("counter"),
+            "metadata": {"name": "counter", "namespace": "team-a", "labels": {"n": "0"}},
+        }
+    )
     conflicts = [0]
 
     def bump(times: int) -> None:
@@ -252,6 +293,7 @@ def test_many_clients_updating_one_object_lose_no_update(client: StratumClient,
                         break
                     except Conflict:
                         conflicts[0] += 1
+
     threads = [threading.Thread(target=bump, args=(6,)) for _ in range(6)]
     for t in threads:
         t.start()

@@ -105,7 +105,8 @@ def check_replica_devices(hw: Hardware, wl: Workload, placement: Placement) -> N
         if c.compute.mig_profile:
             profile = c.compute.mig_profile
             assert r.mig_instance is not None and r.mig_instance.startswith(
-                f"{profile} on GPU {r.gpus[0]} slots ")
+                f"{profile} on GPU {r.gpus[0]} slots "
+            )
             first, last = (int(x) for x in r.mig_instance.rsplit(" ", 1)[1].split("-"))
             size, starts = MIG_STARTS[profile]
             assert last - first + 1 == size and first in starts, r.mig_instance
@@ -133,8 +134,12 @@ def check_across(hw: Hardware, wl: Workload, placement: Placement) -> None:
     tier = placement.spec.tier
     if tier == "nvlink-domain":
         # One rack-scale NVLink domain (GB200 NVL72) or one server.
-        domains = {(hw.rack(n), hw.layout(n).domain[0]) if hw.layout(n).nvlink_scope == "rack"
-                   else (n, hw.layout(n).domain[0]) for n in nodes}
+        domains = {
+            (hw.rack(n), hw.layout(n).domain[0])
+            if hw.layout(n).nvlink_scope == "rack"
+            else (n, hw.layout(n).domain[0])
+            for n in nodes
+        }
         assert len(domains) == 1, domains
     elif tier == "rack":
         assert len({hw.rack(n) for n in nodes}) == 1
@@ -166,8 +171,9 @@ def check_no_device_twice(hw: Hardware, placements: list[Placement]) -> None:
                     shared[key] = shared.get(key, 0) + r.gpu_milli
                     assert shared[key] <= 1000
                 else:
-                    assert key not in whole, f"GPU {key} given to {whole[key]} and " \
-                                             f"{p.metadata.name}"
+                    assert key not in whole, (
+                        f"GPU {key} given to {whole[key]} and {p.metadata.name}"
+                    )
                     whole[key] = p.metadata.name
             taken = parse_cpus(r.cpu_set)
             assert not cpus.get(r.node, set()) & taken, f"CPUs given twice on {r.node}"
@@ -179,20 +185,29 @@ def check_no_device_twice(hw: Hardware, placements: list[Placement]) -> None:
 
 
 BOUND = {  # workload -> tier its placement reports (None: one replica, no tier)
-    "lab/nvl-gang": "nvlink-domain", "lab/rack-train": "rack", "lab/rdma-train": "rdma",
-    "web/numa-infer": None, "web/pcie-pair": None, "web/frac-chat": "rack",
-    "lab/mig-embed": None, "lab/mig-tiny": "nvlink-domain", "clinic/dedicated-triage": None,
-    "clinic/sovereign-nl": None, "lab/spread-serve": "rdma",
+    "lab/nvl-gang": "nvlink-domain",
+    "lab/rack-train": "rack",
+    "lab/rdma-train": "rdma",
+    "web/numa-infer": None,
+    "web/pcie-pair": None,
+    "web/frac-chat": "rack",
+    "lab/mig-embed": None,
+    "lab/mig-tiny": "nvlink-domain",
+    "clinic/dedicated-triage": None,
+    "clinic/sovereign-nl": None,
+    "lab/spread-serve": "rdma",
 }
 
 
 def test_every_bound_contract_holds_on_the_hardware(demo: Fleet) -> None:
     world = World.read(demo.store)
-    assert len(world.nodes) == 40 and all(n.status.phase == "Ready"
-                                          for n in world.nodes.values())
+    assert len(world.nodes) == 40 and all(n.status.phase == "Ready" for n in world.nodes.values())
     phases = {k: w.status.phase for k, w in world.workloads.items()}
-    assert phases == {**{k: "Running" for k in BOUND}, "lab/never-eu-l40s": "Rejected",
-                      "lab/nvl-full-rack": "Pending"}
+    assert phases == {
+        **{k: "Running" for k in BOUND},
+        "lab/never-eu-l40s": "Rejected",
+        "lab/nvl-full-rack": "Pending",
+    }
     hw = Hardware(world)
     live = [world.placements[k] for k in BOUND]
     for key, tier in BOUND.items():
@@ -219,24 +234,28 @@ def test_every_bound_contract_holds_on_the_hardware(demo: Fleet) -> None:
     holders = {p.metadata.namespace for p in live for r in p.spec.replicas if r.node == node}
     assert holders == {"clinic"}
     # Sovereignty: the NL-only contract is at ams-1; the US ones at iad-1.
-    assert {world.nodes[r.node].spec.site for r in
-            world.placements["clinic/sovereign-nl"].spec.replicas} == {"ams-1"}
+    assert {
+        world.nodes[r.node].spec.site for r in world.placements["clinic/sovereign-nl"].spec.replicas
+    } == {"ams-1"}
     for key in ("web/numa-infer", "web/pcie-pair", "web/frac-chat"):
-        assert {world.nodes[r.node].spec.site for r in world.placements[key].spec.replicas} == \
-            {"iad-1"}
+        assert {world.nodes[r.node].spec.site for r in world.placements[key].spec.replicas} == {
+            "iad-1"
+        }
     # Evidence says the same thing in words.
     words = {e.clause: e.message for e in gang.spec.evidence}
     assert "share NVLink/NVSwitch domain fra-2/fra2-nvl1/nvl72" in words["topology.withinReplica"]
     assert words["topology.acrossReplicas"].startswith(
         "tier nvlink-domain (clause allows up to nvlink-domain): all 8 replicas in NVLink "
-        "domain fra-2/fra2-nvl1/nvl72")
+        "domain fra-2/fra2-nvl1/nvl72"
+    )
     assert "site fra-2 in DE, jurisdictions EU/GDPR" in words["sovereignty"]
     assert "of 900 kW" in words["site.powerBudgetKW"]
     numa = {e.clause: e.message for e in world.placements["web/numa-infer"].spec.evidence}
     r = world.placements["web/numa-infer"].spec.replicas[0]
     assert numa["topology.numaAligned"] == (
         f"replica 0: CPUs {r.cpu_set}, 131072 MiB and NIC {r.nic} on NUMA {r.numa_node} with "
-        f"its GPUs {r.gpus[0]}-{r.gpus[1]}")
+        f"its GPUs {r.gpus[0]}-{r.gpus[1]}"
+    )
     assert "Bound" in events_of(demo, "lab", "nvl-gang")
 
 
@@ -247,7 +266,9 @@ def test_infeasible_contracts_carry_per_clause_counts(demo: Fleet) -> None:
     assert never.status.message.startswith("never satisfiable by the fleet the tenant may use")
     # 40 nodes: the 4 L40S servers are outside the EU, the other 36 have no L40S.
     assert {r.clause: r.excluded for r in never.status.reasons} == {
-        "sovereignty.jurisdictions": 4, "compute.models": 36}
+        "sovereignty.jurisdictions": 4,
+        "compute.models": 36,
+    }
     assert "Rejected" in events_of(demo, "lab", "never-eu-l40s")
 
     later = world.workloads["lab/nvl-full-rack"]
@@ -255,7 +276,10 @@ def test_infeasible_contracts_carry_per_clause_counts(demo: Fleet) -> None:
     # 22 nodes have no GB200, the 8 trays nvl-gang holds have no 4 free GPUs, and the one
     # NVLink domain left has room for 10 of the 18 replicas.
     assert {r.clause: r.excluded for r in later.status.reasons} == {
-        "compute.models": 22, "compute": 8, "topology.acrossReplicas[nvlink-domain]": 1}
+        "compute.models": 22,
+        "compute": 8,
+        "topology.acrossReplicas[nvlink-domain]": 1,
+    }
     assert "0 of 1 nvlink-domain domain(s) have room for 18 replicas" in later.status.message
     assert "Unschedulable" in events_of(demo, "lab", "nvl-full-rack")
     assert "lab/nvl-full-rack" not in world.placements

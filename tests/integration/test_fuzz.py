@@ -35,8 +35,12 @@ from tests.integration.test_api import examples
 API = "/apis/stratum.dev/v1alpha1"
 EXAMPLES_PER_OPERATION = 8
 BUDGET_SECONDS = 60.0
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture
@@ -45,8 +49,11 @@ def fuzz_server(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live
     applied, so that some generated names find objects."""
     monkeypatch.setenv(ENV_KEYS, Keyring.generate_key())
     server = LiveServer(f"sqlite:///{tmp_path / 'stratum.db'}").start()
-    httpx.post(f"{server.url}{API}/apply", headers=AUTH, timeout=30, json={
-        "apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": examples()},
+    httpx.post(
+        f"{server.url}{API}/apply",
+        headers=AUTH,
+        timeout=30,
+        json={"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": examples()},
     ).raise_for_status()
     yield server
     server.stop()
@@ -65,8 +72,15 @@ def _plans(operation: Any) -> list[tuple[str, Any, int]]:
     if operation.method.upper() in ("POST", "PUT", "PATCH"):  # a body to break
         plans.append(("negative", operation.as_strategy(GenerationMode.NEGATIVE), 4))
     if "{namespace}" in operation.path:
-        plans.append(("in research", operation.as_strategy(
-            GenerationMode.POSITIVE, path_parameters={"namespace": "research"}), 4))
+        plans.append(
+            (
+                "in research",
+                operation.as_strategy(
+                    GenerationMode.POSITIVE, path_parameters={"namespace": "research"}
+                ),
+                4,
+            )
+        )
     return plans
 
 
@@ -91,16 +105,20 @@ def test_fuzz_every_operation_from_the_openapi_schema(fuzz_server: LiveServer) -
                 after = _state(http)
                 assert after == before, (
                     f"{case.operation.label} answered {response.status_code} but changed "
-                    f"the state: {before} -> {after}\n{case.as_curl_command()}")
+                    f"the state: {before} -> {after}\n{case.as_curl_command()}"
+                )
 
         for operation in operations:
             over_budget = time.monotonic() - started > BUDGET_SECONDS
             for label, strategy, examples_wanted in _plans(operation):
-                run = settings(max_examples=1 if over_budget else examples_wanted,
-                               derandomize=True, database=None, deadline=None,
-                               phases=[Phase.explicit, Phase.generate],
-                               suppress_health_check=list(HealthCheck),
-                               )(given(case=strategy)(check))
+                run = settings(
+                    max_examples=1 if over_budget else examples_wanted,
+                    derandomize=True,
+                    database=None,
+                    deadline=None,
+                    phases=[Phase.explicit, Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                )(given(case=strategy)(check))
                 try:
                     run()
                 except Unsatisfiable:

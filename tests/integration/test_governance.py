@@ -28,14 +28,20 @@ def member_tenant(name: str, **members: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def two_tenants(client: StratumClient,
-                live_server: LiveServer) -> Iterator[dict[str, StratumClient]]:
+def two_tenants(
+    client: StratumClient, live_server: LiveServer
+) -> Iterator[dict[str, StratumClient]]:
     """Tenants a and b, each with a workload named x; clients for ada (member of a), vic
     (viewer of a) and bob (member of b)."""
-    client.apply_list([member_tenant("a", ada="member", vic="viewer"),
-                       member_tenant("b", bob="member"),
-                       workload("x", ns="a"), workload("x", ns="b"),
-                       workload("secret-b", ns="b")])
+    client.apply_list(
+        [
+            member_tenant("a", ada="member", vic="viewer"),
+            member_tenant("b", bob="member"),
+            workload("x", ns="a"),
+            workload("x", ns="b"),
+            workload("secret-b", ns="b"),
+        ]
+    )
     clients = {}
     for user in ("ada", "vic", "bob"):
         made = client.create_token(f"{user}-laptop", subject=user)
@@ -52,8 +58,9 @@ def routes(live_server: LiveServer) -> list[tuple[str, str]]:
 
 
 def _fill(path: str, namespace: str, name: str) -> str:
-    return path.replace("{namespace}", namespace).replace("{name}", name) \
-        .replace("{token_id}", name)
+    return (
+        path.replace("{namespace}", namespace).replace("{name}", name).replace("{token_id}", name)
+    )
 
 
 def test_every_route_but_health_and_docs_needs_a_token(live_server: LiveServer) -> None:
@@ -61,8 +68,12 @@ def test_every_route_but_health_and_docs_needs_a_token(live_server: LiveServer) 
     for method, path in routes(live_server):
         if path in OPEN_PATHS:
             continue
-        r = httpx.request(method, live_server.url + _fill(path, "a", "x"),
-                          json={}, headers={"Authorization": "Bearer stt_nope"})
+        r = httpx.request(
+            method,
+            live_server.url + _fill(path, "a", "x"),
+            json={},
+            headers={"Authorization": "Bearer stt_nope"},
+        )
         assert r.status_code == 401, (method, path, r.status_code)
         assert r.headers["www-authenticate"].startswith("Bearer")
         checked += 1
@@ -71,7 +82,8 @@ def test_every_route_but_health_and_docs_needs_a_token(live_server: LiveServer) 
 
 
 def test_a_tenant_cannot_see_or_guess_another_tenants_objects(
-        two_tenants: dict[str, StratumClient], live_server: LiveServer) -> None:
+    two_tenants: dict[str, StratumClient], live_server: LiveServer
+) -> None:
     ada = two_tenants["ada"]
     headers = dict(ada._http.headers)
     # Generated over the route table: every namespaced route answers for tenant b (which
@@ -84,8 +96,13 @@ def test_a_tenant_cannot_see_or_guess_another_tenants_objects(
         for ns in ("b", "zz-nowhere"):
             body = workload("x", ns=ns) if "/workloads" in path else {}
             params = {"watch": "true"} if method == "GET" and path.endswith("s") else {}
-            r = httpx.request(method, live_server.url + _fill(path, ns, "x"), params=params,
-                              json=body, headers=headers)
+            r = httpx.request(
+                method,
+                live_server.url + _fill(path, ns, "x"),
+                params=params,
+                json=body,
+                headers=headers,
+            )
             answers.append((r.status_code, r.text.replace(ns, "NS")))
         assert answers[0] == answers[1], (method, path, answers)
         if "/workloads" in path:
@@ -93,8 +110,9 @@ def test_a_tenant_cannot_see_or_guess_another_tenants_objects(
         compared += 1
     assert compared > 30
     # Lists and gets across namespaces show only a's objects.
-    assert [(w["metadata"]["namespace"], w["metadata"]["name"])
-            for w in ada.list("Workload")] == [("a", "x")]
+    assert [(w["metadata"]["namespace"], w["metadata"]["name"]) for w in ada.list("Workload")] == [
+        ("a", "x")
+    ]
     assert [t["metadata"]["name"] for t in ada.list("Tenant")] == ["a"]
     with pytest.raises(NotFound) as err:
         ada.get("Tenant", "b")
@@ -111,8 +129,9 @@ def test_a_tenant_cannot_see_or_guess_another_tenants_objects(
     assert "b" not in str(r.json()["metadata"].get("continue") or "")
 
 
-def test_watches_and_events_stay_inside_the_tenant(two_tenants: dict[str, StratumClient],
-                                                  client: StratumClient) -> None:
+def test_watches_and_events_stay_inside_the_tenant(
+    two_tenants: dict[str, StratumClient], client: StratumClient
+) -> None:
     ada = two_tenants["ada"]
     seen: list[tuple[str, str]] = []
 
@@ -128,10 +147,18 @@ def test_watches_and_events_stay_inside_the_tenant(two_tenants: dict[str, Stratu
     thread.start()
     time.sleep(0.5)
     client.create(workload("new-b", ns="b"))
-    client.create({"apiVersion": "stratum.dev/v1alpha1", "kind": "Event",
-                   "metadata": {"name": "e1", "namespace": "b"},
-                   "spec": {"involvedObject": {"kind": "Workload", "name": "x"},
-                            "reason": "Secret", "message": "b's business"}})
+    client.create(
+        {
+            "apiVersion": "stratum.dev/v1alpha1",
+            "kind": "Event",
+            "metadata": {"name": "e1", "namespace": "b"},
+            "spec": {
+                "involvedObject": {"kind": "Workload", "name": "x"},
+                "reason": "Secret",
+                "message": "b's business",
+            },
+        }
+    )
     client.create(workload("done", ns="a"))
     thread.join(timeout=20)
     assert seen == [("ADDED", "a"), ("ADDED", "a")]
@@ -142,8 +169,9 @@ def test_watches_and_events_stay_inside_the_tenant(two_tenants: dict[str, Stratu
         next(ada.watch("Workload", namespace="b", timeout=5))
 
 
-def test_roles(two_tenants: dict[str, StratumClient], client: StratumClient,
-               live_server: LiveServer) -> None:
+def test_roles(
+    two_tenants: dict[str, StratumClient], client: StratumClient, live_server: LiveServer
+) -> None:
     ada, vic, bob = two_tenants["ada"], two_tenants["vic"], two_tenants["bob"]
     assert ada.whoami()["tenantRoles"] == {"a": "member"}
     ada.create(workload("mine", ns="a"))
@@ -151,9 +179,14 @@ def test_roles(two_tenants: dict[str, StratumClient], client: StratumClient,
     with pytest.raises(Forbidden, match="viewer"):
         vic.create(workload("nope", ns="a"))
     with pytest.raises(Forbidden):
-        ada.create({"apiVersion": "stratum.dev/v1alpha1", "kind": "Site",
-                    "metadata": {"name": "s"},
-                    "spec": {"kind": "edge", "provider": "p", "country": "FR"}})
+        ada.create(
+            {
+                "apiVersion": "stratum.dev/v1alpha1",
+                "kind": "Site",
+                "metadata": {"name": "s"},
+                "spec": {"kind": "edge", "provider": "p", "country": "FR"},
+            }
+        )
     with pytest.raises(Forbidden):
         ada.replace_status({**ada.get("Workload", "mine", "a"), "status": {"phase": "Running"}})
     with pytest.raises(NotFound):
@@ -171,8 +204,9 @@ def test_roles(two_tenants: dict[str, StratumClient], client: StratumClient,
     assert {t["subject"] for t in bob.list_tokens()} == {"bob"}
 
 
-def test_token_lifecycle_expiry_and_revocation(client: StratumClient,
-                                               live_server: LiveServer) -> None:
+def test_token_lifecycle_expiry_and_revocation(
+    client: StratumClient, live_server: LiveServer
+) -> None:
     made = client.create_token("short", subject="ada", expires_in_seconds=1)
     assert made["token"].startswith("stt_") and made["state"] == "active"
     listed = {t["id"]: t for t in client.list_tokens()}
@@ -196,11 +230,13 @@ def test_token_lifecycle_expiry_and_revocation(client: StratumClient,
 
 
 def test_policies_deny_warn_and_refuse_bad_expressions(client: StratumClient) -> None:
-    client.apply_list(examples()[:0] + [d for d in examples()
-                                        if d["kind"] in ("Site", "Tenant", "Policy")])
+    client.apply_list(
+        examples()[:0] + [d for d in examples() if d["kind"] in ("Site", "Tenant", "Policy")]
+    )
     personal_us = workload("pii", ns="research")
-    personal_us["spec"]["contract"] = {"sovereignty": {"jurisdictions": ["US"],
-                                                       "dataClassification": "personal"}}
+    personal_us["spec"]["contract"] = {
+        "sovereignty": {"jurisdictions": ["US"], "dataClassification": "personal"}
+    }
     with pytest.raises(Forbidden) as err:
         client.create(personal_us)
     assert "policy personal-data-stays-in-eu" in err.value.message
@@ -208,13 +244,21 @@ def test_policies_deny_warn_and_refuse_bad_expressions(client: StratumClient) ->
     preemptible = workload("cheap", ns="research")
     preemptible["spec"]["contract"] = {"lifecycle": {"preemptible": True}}
     client.create(preemptible)
-    assert client.warnings == ["policy no-preemptible-at-the-edge: preemptible work on edge "
-                               "sites is discouraged (little spare capacity) (at edge-lyon)"]
+    assert client.warnings == [
+        "policy no-preemptible-at-the-edge: preemptible work on edge "
+        "sites is discouraged (little spare capacity) (at edge-lyon)"
+    ]
     with pytest.raises(Forbidden, match="health-eu-on-dedicated-nodes"):
         client.create(workload("shared", ns="health-eu"))
-    bad = {"apiVersion": "stratum.dev/v1alpha1", "kind": "Policy", "metadata": {"name": "bad"},
-           "spec": {"expression": "workload.spec.type == 'training' &&\n (site.spec.kind ==",
-                    "message": "m"}}
+    bad = {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Policy",
+        "metadata": {"name": "bad"},
+        "spec": {
+            "expression": "workload.spec.type == 'training' &&\n (site.spec.kind ==",
+            "message": "m",
+        },
+    }
     with pytest.raises(Invalid) as compile_err:
         client.create(bad)
     assert "line 2, column" in compile_err.value.message
@@ -224,8 +268,7 @@ def test_policies_deny_warn_and_refuse_bad_expressions(client: StratumClient) ->
 def test_quota_and_budget_refuse_at_the_boundary(client: StratumClient) -> None:
     client.apply_list([d for d in examples() if d["kind"] in ("Site", "Tenant")])
 
-    def h100s(name: str, gpus: int, replicas: int = 1, hours: int | None = None
-              ) -> dict[str, Any]:
+    def h100s(name: str, gpus: int, replicas: int = 1, hours: int | None = None) -> dict[str, Any]:
         w = workload(name, ns="research", replicas=replicas)
         w["spec"]["contract"] = {"compute": {"gpus": gpus, "models": ["H100-SXM5-80GB"]}}
         if hours:
@@ -254,8 +297,9 @@ def test_quota_and_budget_refuse_at_the_boundary(client: StratumClient) -> None:
         client.create(h100s("any", 1))
 
 
-def test_audit_chain_records_writes_and_catches_tampering(client: StratumClient,
-                                                         live_server: LiveServer) -> None:
+def test_audit_chain_records_writes_and_catches_tampering(
+    client: StratumClient, live_server: LiveServer
+) -> None:
     from sqlalchemy import delete, select, update
 
     from stratum.store.tables import ObjectRow
@@ -267,8 +311,11 @@ def test_audit_chain_records_writes_and_catches_tampering(client: StratumClient,
     client.delete("Workload", "w", "team-a")
     records = client.list("AuditRecord")
     assert [(r["spec"]["action"], r["spec"]["object"]["kind"]) for r in records] == [
-        ("create", "Tenant"), ("create", "Workload"), ("update", "Workload"),
-        ("delete", "Workload")]
+        ("create", "Tenant"),
+        ("create", "Workload"),
+        ("update", "Workload"),
+        ("delete", "Workload"),
+    ]
     assert records[0]["spec"]["actor"] == "admin"
     assert records[0]["spec"]["sourceAddress"] == "127.0.0.1"
     assert records[2]["spec"]["beforeDigest"] == records[1]["spec"]["afterDigest"]
@@ -282,8 +329,11 @@ def test_audit_chain_records_writes_and_catches_tampering(client: StratumClient,
     # Straight in the database, it can: and verification says which record.
     engine = live_server.app.state.store.engine
     with engine.begin() as conn:
-        row = conn.execute(select(ObjectRow.id, ObjectRow.body).where(
-            ObjectRow.kind == "AuditRecord", ObjectRow.name == "000000000002")).one()
+        row = conn.execute(
+            select(ObjectRow.id, ObjectRow.body).where(
+                ObjectRow.kind == "AuditRecord", ObjectRow.name == "000000000002"
+            )
+        ).one()
         body = dict(row.body)
         body["spec"] = {**body["spec"], "actor": "mallory"}
         conn.execute(update(ObjectRow).where(ObjectRow.id == row.id).values(body=body))
@@ -292,8 +342,11 @@ def test_audit_chain_records_writes_and_catches_tampering(client: StratumClient,
     assert [p["sequence"] for p in result["problems"]] == [2]
     assert "edited" in result["problems"][0]["message"]
     with engine.begin() as conn:
-        conn.execute(delete(ObjectRow).where(ObjectRow.kind == "AuditRecord",
-                                             ObjectRow.name == "000000000003"))
+        conn.execute(
+            delete(ObjectRow).where(
+                ObjectRow.kind == "AuditRecord", ObjectRow.name == "000000000003"
+            )
+        )
     problems = client.verify_audit()["problems"]
     assert any(p["sequence"] == 3 and "missing" in p["message"] for p in problems)
     assert re.search(r"record 2 was edited", str(problems))

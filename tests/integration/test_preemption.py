@@ -22,28 +22,70 @@ V1 = "stratum.dev/v1alpha1"
 
 
 def fleet_docs(*pools: dict[str, Any]) -> list[dict[str, Any]]:
-    return [to_wire(p) for p in builtin_profiles() if p.metadata.name in {
-        "hgx-h100-80gb", "pcie-l40s-8gpu"}] + [
-        {"apiVersion": V1, "kind": "Site", "metadata": {"name": "fra-9"},
-         "spec": {"kind": "datacenter", "provider": "own", "country": "DE",
-                  "jurisdictions": ["EU"]}},
-        {"apiVersion": V1, "kind": "Cluster", "metadata": {"name": "fra-9-dgx"},
-         "spec": {"site": "fra-9", "backend": "simulated", "nodePools": list(pools)}},
-        *[{"apiVersion": V1, "kind": "Tenant", "metadata": {"name": t},
-           "spec": {"quota": {"gpus": 200}}} for t in ("lab", "svc")]]
+    return [
+        to_wire(p)
+        for p in builtin_profiles()
+        if p.metadata.name in {"hgx-h100-80gb", "pcie-l40s-8gpu"}
+    ] + [
+        {
+            "apiVersion": V1,
+            "kind": "Site",
+            "metadata": {"name": "fra-9"},
+            "spec": {
+                "kind": "datacenter",
+                "provider": "own",
+                "country": "DE",
+                "jurisdictions": ["EU"],
+            },
+        },
+        {
+            "apiVersion": V1,
+            "kind": "Cluster",
+            "metadata": {"name": "fra-9-dgx"},
+            "spec": {"site": "fra-9", "backend": "simulated", "nodePools": list(pools)},
+        },
+        *[
+            {
+                "apiVersion": V1,
+                "kind": "Tenant",
+                "metadata": {"name": t},
+                "spec": {"quota": {"gpus": 200}},
+            }
+            for t in ("lab", "svc")
+        ],
+    ]
 
 
-def workload(name: str, gpus: int, *, tenant: str = "lab", replicas: int = 1,
-             priority: int = 0, preemptible: bool = False, models: tuple[str, ...] = (),
-             across: str = "any", seconds: int | None = None) -> dict[str, Any]:
+def workload(
+    name: str,
+    gpus: int,
+    *,
+    tenant: str = "lab",
+    replicas: int = 1,
+    priority: int = 0,
+    preemptible: bool = False,
+    models: tuple[str, ...] = (),
+    across: str = "any",
+    seconds: int | None = None,
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": tenant}
     if seconds is not None:
         meta["annotations"] = {"sim.stratum.dev/duration-seconds": str(seconds)}
-    return {"apiVersion": V1, "kind": "Workload", "metadata": meta, "spec": {
-        "type": "training", "replicas": replicas, "run": {"image": "example/train:1"},
-        "contract": {"compute": {"gpus": gpus, "models": list(models)},
-                     "topology": {"acrossReplicas": across},
-                     "lifecycle": {"priority": priority, "preemptible": preemptible}}}}
+    return {
+        "apiVersion": V1,
+        "kind": "Workload",
+        "metadata": meta,
+        "spec": {
+            "type": "training",
+            "replicas": replicas,
+            "run": {"image": "example/train:1"},
+            "contract": {
+                "compute": {"gpus": gpus, "models": list(models)},
+                "topology": {"acrossReplicas": across},
+                "lifecycle": {"priority": priority, "preemptible": preemptible},
+            },
+        },
+    }
 
 
 def events_of(fleet: Fleet, tenant: str, name: str) -> list[dict[str, Any]]:
@@ -62,11 +104,19 @@ def phases(world: World) -> dict[str, str | None]:
     return {k.split("/")[1]: w.status.phase for k, w in world.workloads.items()}
 
 
-def test_preemption_evicts_the_cheapest_victim_that_frees_the_topology(
-        store: ObjectStore) -> None:
+def test_preemption_evicts_the_cheapest_victim_that_frees_the_topology(store: ObjectStore) -> None:
     fleet = Fleet(store)
-    fleet.apply(fleet_docs({"name": "h100", "profile": "hgx-h100-80gb", "count": 3,
-                            "rackPrefix": "r", "nodesPerRack": 3}))
+    fleet.apply(
+        fleet_docs(
+            {
+                "name": "h100",
+                "profile": "hgx-h100-80gb",
+                "count": 3,
+                "rackPrefix": "r",
+                "nodesPerRack": 3,
+            }
+        )
+    )
     fleet.settle(passes=2)
     # One node shared by a non-preemptible 4-GPU job (the lowest priority of all) and the
     # cheapest preemptible one; two nodes each held whole by a preemptible 8-GPU job.
@@ -74,12 +124,17 @@ def test_preemption_evicts_the_cheapest_victim_that_frees_the_topology(
     fleet.settle(passes=1)
     fleet.apply([workload("half", 4, priority=-5, preemptible=True)])
     fleet.settle(passes=1)
-    fleet.apply([workload("whole-a", 8, priority=0, preemptible=True),
-                 workload("whole-b", 8, priority=-1, preemptible=True, tenant="svc")])
+    fleet.apply(
+        [
+            workload("whole-a", 8, priority=0, preemptible=True),
+            workload("whole-b", 8, priority=-1, preemptible=True, tenant="svc"),
+        ]
+    )
     world = fleet.settle(passes=2)
     assert set(phases(world).values()) == {"Running"}
-    nodes = {k.split("/")[1]: {r.node for r in p.spec.replicas}
-             for k, p in world.placements.items()}
+    nodes = {
+        k.split("/")[1]: {r.node for r in p.spec.replicas} for k, p in world.placements.items()
+    }
     assert nodes["keep"] == nodes["half"], "best fit puts the two halves on one node"
     assert len(nodes["keep"] | nodes["whole-a"] | nodes["whole-b"]) == 3
     before = preemptions(fleet)
@@ -90,18 +145,26 @@ def test_preemption_evicts_the_cheapest_victim_that_frees_the_topology(
     fleet.apply([workload("urgent", 8, priority=100, tenant="lab")])
     fleet.manager.run_once()
     world = World.read(fleet.store)
-    assert phases(world) == {"keep": "Running", "half": "Running", "whole-a": "Running",
-                             "whole-b": "Pending", "urgent": "Bound"}
+    assert phases(world) == {
+        "keep": "Running",
+        "half": "Running",
+        "whole-a": "Running",
+        "whole-b": "Pending",
+        "urgent": "Bound",
+    }
     assert {r.node for r in world.placements["lab/urgent"].spec.replicas} == nodes["whole-b"]
     assert world.placements["svc/whole-b"].status.phase == "Released"
     victim = world.workloads["svc/whole-b"]
-    assert victim.status.message == \
-        "preempted by lab/urgent (priority 100) to free the devices it needs"
+    assert (
+        victim.status.message
+        == "preempted by lab/urgent (priority 100) to free the devices it needs"
+    )
     assert [r.clause for r in victim.status.reasons] == ["lifecycle.preemptible"]
     preempted = [e for e in events_of(fleet, "svc", "whole-b") if e["reason"] == "Preempted"]
     assert len(preempted) == 1 and preempted[0]["type"] == "Warning"
-    assert [e["message"] for e in events_of(fleet, "lab", "urgent")
-            if e["reason"] == "Preempting"] == ["evicted svc/whole-b"]
+    assert [
+        e["message"] for e in events_of(fleet, "lab", "urgent") if e["reason"] == "Preempting"
+    ] == ["evicted svc/whole-b"]
     assert preemptions(fleet) == before + 1
     assert "whole-b" not in {k.split("/")[1] for k in fleet.backend._runs}
 
@@ -136,20 +199,34 @@ def _stream(fleet: Fleet, passes: int) -> int | None:
     """16 one-GPU jobs fill a rack of two HGX servers (ending one after another), then a
     16-GPU gang arrives, and every pass two more one-GPU jobs; an L40S server in another
     rack is where backfill may go. The pass the gang binds in, or None."""
-    fleet.apply(fleet_docs(
-        {"name": "h100", "profile": "hgx-h100-80gb", "count": 2, "rackPrefix": "gang-r",
-         "nodesPerRack": 2},
-        {"name": "l40s", "profile": "pcie-l40s-8gpu", "count": 1, "rackPrefix": "side-r"}))
+    fleet.apply(
+        fleet_docs(
+            {
+                "name": "h100",
+                "profile": "hgx-h100-80gb",
+                "count": 2,
+                "rackPrefix": "gang-r",
+                "nodesPerRack": 2,
+            },
+            {"name": "l40s", "profile": "pcie-l40s-8gpu", "count": 1, "rackPrefix": "side-r"},
+        )
+    )
     fleet.settle(passes=2)
-    fleet.apply([workload(f"fill-{i:02d}", 1, tenant="svc", models=("H100-SXM5-80GB",),
-                          seconds=10 * (i + 1)) for i in range(16)])
+    fleet.apply(
+        [
+            workload(
+                f"fill-{i:02d}", 1, tenant="svc", models=("H100-SXM5-80GB",), seconds=10 * (i + 1)
+            )
+            for i in range(16)
+        ]
+    )
     world = fleet.settle(passes=1, seconds=1)
     assert sum(p == "Running" or p == "Bound" for p in phases(world).values()) == 16
-    fleet.apply([workload("gang", 8, replicas=2, across="rack",
-                          models=("H100-SXM5-80GB",))])
+    fleet.apply([workload("gang", 8, replicas=2, across="rack", models=("H100-SXM5-80GB",))])
     for n in range(passes):
-        fleet.apply([workload(f"small-{n:02d}-{j}", 1, tenant="svc", seconds=100)
-                     for j in range(2)])
+        fleet.apply(
+            [workload(f"small-{n:02d}-{j}", 1, tenant="svc", seconds=100) for j in range(2)]
+        )
         world = fleet.settle(passes=1, seconds=10)
         if world.workloads["lab/gang"].status.phase in ("Bound", "Running"):
             return n + 1
@@ -160,7 +237,8 @@ PASSES = 20  # the fill jobs end within 16 passes
 
 
 def test_a_gang_behind_a_stream_of_small_jobs_binds_within_bounded_passes(
-        store: ObjectStore) -> None:
+    store: ObjectStore,
+) -> None:
     fleet = Fleet(store)
     bound_at = _stream(fleet, PASSES)
     assert bound_at is not None and bound_at <= 18, "starved"
@@ -172,23 +250,36 @@ def test_a_gang_behind_a_stream_of_small_jobs_binds_within_bounded_passes(
     side = {n for n, node in world.nodes.items() if node.spec.profile == "pcie-l40s-8gpu"}
     gang_at = gang.metadata.creation_timestamp
     assert gang_at is not None
-    before = [p for k, p in world.placements.items() if "/small-" in k
-              and p.metadata.creation_timestamp and p.metadata.creation_timestamp < gang_at]
+    before = [
+        p
+        for k, p in world.placements.items()
+        if "/small-" in k
+        and p.metadata.creation_timestamp
+        and p.metadata.creation_timestamp < gang_at
+    ]
     assert len(before) >= 8 and all(r.node in side for p in before for r in p.spec.replicas)
 
 
 def test_without_the_reservation_the_same_stream_starves_the_gang(
-        store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The counterfactual: with the reservation rule off, freed GPUs go to the small jobs
     that arrive after the gang, and it is still waiting after the same passes."""
 
     def no_reservation(*args: Any, **kwargs: Any) -> ContractDecision:
         decision = place_contract(*args, **kwargs)
-        return ContractDecision(decision.placed, decision.bindings, decision.evidence,
-                                decision.reasons, decision.ever_possible, decision.summary,
-                                decision.tier, (), decision.dedicated)
+        return ContractDecision(
+            decision.placed,
+            decision.bindings,
+            decision.evidence,
+            decision.reasons,
+            decision.ever_possible,
+            decision.summary,
+            decision.tier,
+            (),
+            decision.dedicated,
+        )
 
-    monkeypatch.setattr("stratum.reconcile.controllers.workloads.place_contract",
-                        no_reservation)
+    monkeypatch.setattr("stratum.reconcile.controllers.workloads.place_contract", no_reservation)
     fleet = Fleet(store)
     assert _stream(fleet, PASSES) is None

@@ -25,7 +25,8 @@ from tests.unit.observability.test_dashboards import DASHBOARDS, expand, express
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(
     PROMETHEUS is None and not os.environ.get("CI"),
-    reason="needs Debian's prometheus (apt-get install prometheus; .ci/run installs it)")
+    reason="needs Debian's prometheus (apt-get install prometheus; .ci/run installs it)",
+)
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
@@ -52,18 +53,37 @@ class Prometheus:
         token.write_text(ADMIN_TOKEN)
         token.chmod(0o600)
         config = tmp / "prometheus.yml"
-        config.write_text(json.dumps({  # JSON is YAML
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
-                       "evaluation_interval": "1s"},
-            "scrape_configs": [{
-                "job_name": "stratum", "static_configs": [{"targets": [target]}],
-                "authorization": {"type": "Bearer", "credentials_file": str(token)}}]}))
+        config.write_text(
+            json.dumps(
+                {  # JSON is YAML
+                    "global": {
+                        "scrape_interval": "1s",
+                        "scrape_timeout": "1s",
+                        "evaluation_interval": "1s",
+                    },
+                    "scrape_configs": [
+                        {
+                            "job_name": "stratum",
+                            "static_configs": [{"targets": [target]}],
+                            "authorization": {"type": "Bearer", "credentials_file": str(token)},
+                        }
+                    ],
+                }
+            )
+        )
         self.log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn",
-             "--storage.tsdb.retention.time=1h"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+                "--storage.tsdb.retention.time=1h",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         r = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=5)
@@ -92,8 +112,14 @@ def demo(tmp_path: Path) -> Iterator[tuple[LiveServer, StratumClient]]:
     client = StratumClient(server.url, server.token)
     try:
         client.apply_list(demo_manifests())
-        wait_for(lambda: (ws := client.list("Workload")) and len(ws) == 5 and all(
-            w["status"].get("phase") == "Running" for w in ws), "the demo to run")
+        wait_for(
+            lambda: (
+                (ws := client.list("Workload"))
+                and len(ws) == 5
+                and all(w["status"].get("phase") == "Running" for w in ws)
+            ),
+            "the demo to run",
+        )
         yield server, client
     finally:
         client.close()
@@ -105,11 +131,20 @@ def prometheus(demo: tuple[LiveServer, StratumClient], tmp_path: Path) -> Iterat
     server, _ = demo
     prom = Prometheus(tmp_path, f"127.0.0.1:{server.port}")
     try:
-        wait_for(lambda: httpx.get(f"{prom.url}/-/ready", timeout=2).status_code == 200,
-                 "prometheus to be ready")
-        wait_for(lambda: [t for t in httpx.get(f"{prom.url}/api/v1/targets", timeout=2)
-                          .json()["data"]["activeTargets"] if t["health"] == "up"],
-                 "the stratum target to be up")
+        wait_for(
+            lambda: httpx.get(f"{prom.url}/-/ready", timeout=2).status_code == 200,
+            "prometheus to be ready",
+        )
+        wait_for(
+            lambda: [
+                t
+                for t in httpx.get(f"{prom.url}/api/v1/targets", timeout=2).json()["data"][
+                    "activeTargets"
+                ]
+                if t["health"] == "up"
+            ],
+            "the stratum target to be up",
+        )
         yield prom
     finally:
         prom.stop()
@@ -125,14 +160,19 @@ def bound_gpus(client: StratumClient) -> dict[str, float]:
     return out
 
 
-def test_prometheus_sees_what_the_api_reports(demo: tuple[LiveServer, StratumClient],
-                                              prometheus: Prometheus) -> None:
+def test_prometheus_sees_what_the_api_reports(
+    demo: tuple[LiveServer, StratumClient], prometheus: Prometheus
+) -> None:
     _, client = demo
     expected = bound_gpus(client)
     assert set(expected) == {"research", "health-eu"}
-    wait_for(lambda: prometheus.by("sum by (tenant) (stratum_tenant_allocated_gpus)",
-                                   "tenant") == pytest.approx(expected),
-             f"Prometheus to count {expected} bound GPUs per tenant")
+    wait_for(
+        lambda: (
+            prometheus.by("sum by (tenant) (stratum_tenant_allocated_gpus)", "tenant")
+            == pytest.approx(expected)
+        ),
+        f"Prometheus to count {expected} bound GPUs per tenant",
+    )
     nodes = len(client.list("Node"))
     assert prometheus.by("sum(stratum_nodes)", "") == {"": nodes}
     running = prometheus.by('sum by (tenant) (stratum_contracts{phase="Running"})', "tenant")
@@ -142,15 +182,19 @@ def test_prometheus_sees_what_the_api_reports(demo: tuple[LiveServer, StratumCli
     node = placement["spec"]["replicas"][0]["node"]
     client.inject_fault({"kind": "gpu-fail", "node": node, "gpu": 3})
     violations = 'stratum_contract_violations_total{tenant="research",clause="compute"}'
-    wait_for(lambda: prometheus.by(violations, "clause") == {"compute": 1.0},
-             "Prometheus to see one compute violation")
+    wait_for(
+        lambda: prometheus.by(violations, "clause") == {"compute": 1.0},
+        "Prometheus to see one compute violation",
+    )
     workload = client.get("Workload", "llama-finetune", "research")
     assert [v["clause"] for v in workload["status"]["violations"]] == ["compute"]
-    failed = wait_for(lambda: prometheus.query(
-        'stratum_gpus{state="failed"} == 1'), "the failed GPU")
+    failed = wait_for(
+        lambda: prometheus.query('stratum_gpus{state="failed"} == 1'), "the failed GPU"
+    )
     assert failed[0]["metric"]["site"] == client.get("Node", node)["spec"]["site"]
-    assert prometheus.by(f'stratum_gpu_utilization_ratio{{node="{node}",gpu="3"}} >= 0',
-                         "gpu") == {"3": pytest.approx(0.0)}
+    assert prometheus.by(f'stratum_gpu_utilization_ratio{{node="{node}",gpu="3"}} >= 0', "gpu") == {
+        "3": pytest.approx(0.0)
+    }
 
     # Every dashboard query is valid PromQL to Prometheus, and the fleet, tenant, contract
     # and control-plane panels have data on a running demo.
@@ -161,9 +205,12 @@ def test_prometheus_sees_what_the_api_reports(demo: tuple[LiveServer, StratumCli
                 empty.append(f"{path.stem}: {title}")
     # Panels about things that did not happen in this run: no power cap, no API or reconcile
     # errors, nothing pending, rejected or unschedulable.
-    nothing_happened = {"contracts: Violated or rejected now",
-                        "control-plane: Errors by route and code",
-                        "control-plane: Passes and errors", "fleet: Site power against budget",
-                        "scheduler: Pending contracts by tenant and priority",
-                        "scheduler: Failures by clause"}
+    nothing_happened = {
+        "contracts: Violated or rejected now",
+        "control-plane: Errors by route and code",
+        "control-plane: Passes and errors",
+        "fleet: Site power against budget",
+        "scheduler: Pending contracts by tenant and priority",
+        "scheduler: Failures by clause",
+    }
     assert set(empty) <= nothing_happened, sorted(set(empty) - nothing_happened)

@@ -27,9 +27,12 @@ class Fleet:
         self.store = store
         self.service = ObjectService(store)
         self.backend = SimulatedBackend(clock=self.clock, seed=7)
-        self.manager = ControllerManager(store, {"simulated": self.backend}, clock=self.clock,
-                                         settings=ManagerSettings(telemetry_seconds=3600,
-                                                                  usage_flush_seconds=3600))
+        self.manager = ControllerManager(
+            store,
+            {"simulated": self.backend},
+            clock=self.clock,
+            settings=ManagerSettings(telemetry_seconds=3600, usage_flush_seconds=3600),
+        )
 
     def apply(self, docs: list[dict[str, Any]]) -> None:
         self.service.apply_documents(docs)
@@ -48,10 +51,10 @@ class Fleet:
 
     def events(self, name: str) -> list[str]:
         with self.store.read() as tx:
-            items = [e for k in ("research", "health-eu") for e in
-                     tx.list("Event", namespace=k).items]
-        return [e["spec"]["reason"] for e in items
-                if e["spec"]["involvedObject"]["name"] == name]
+            items = [
+                e for k in ("research", "health-eu") for e in tx.list("Event", namespace=k).items
+            ]
+        return [e["spec"]["reason"] for e in items if e["spec"]["involvedObject"]["name"] == name]
 
 
 @pytest.fixture
@@ -65,9 +68,12 @@ def fleet(store: ObjectStore) -> Iterator[Fleet]:
 def test_the_demo_fleet_binds_every_contract_with_evidence(fleet: Fleet) -> None:
     world = World.read(fleet.store)
     assert {k: w.status.phase for k, w in world.workloads.items()} == {
-        "research/llama-finetune": "Running", "research/embeddings-batch": "Running",
-        "research/chat-us": "Running", "health-eu/triage-assistant": "Running",
-        "research/edge-vision": "Running"}
+        "research/llama-finetune": "Running",
+        "research/embeddings-batch": "Running",
+        "research/chat-us": "Running",
+        "health-eu/triage-assistant": "Running",
+        "research/edge-vision": "Running",
+    }
     assert len(world.nodes) == 20
     assert all(n.status.phase == "Ready" for n in world.nodes.values())
     train = world.placements["research/llama-finetune"]
@@ -92,7 +98,8 @@ def test_the_demo_fleet_binds_every_contract_with_evidence(fleet: Fleet) -> None
 
 
 def test_a_failed_gpu_violates_the_contract_and_it_is_replaced_on_healthy_devices(
-        fleet: Fleet) -> None:
+    fleet: Fleet,
+) -> None:
     before = fleet.placement("research/llama-finetune")
     victim = before.spec.replicas[0].node
     with fleet.store.read() as tx:
@@ -132,8 +139,7 @@ def test_report_only_contract_stays_violated_until_the_fault_clears(fleet: Fleet
     assert "ViolationCleared" in fleet.events("edge-vision")
 
 
-def test_a_lost_node_moves_its_work_to_another_node_that_keeps_every_clause(
-        fleet: Fleet) -> None:
+def test_a_lost_node_moves_its_work_to_another_node_that_keeps_every_clause(fleet: Fleet) -> None:
     before = fleet.placement("health-eu/triage-assistant")
     lost = before.spec.replicas[0].node
     fleet.backend.inject({"kind": "node-down", "node": lost})
@@ -166,8 +172,11 @@ def test_a_partition_never_stops_running_work(fleet: Fleet) -> None:
     world = fleet.settle(passes=3)
     assert world.workloads["research/chat-us"].status.phase == "Running"
     assert world.workloads["research/chat-us"].status.attempt == 1
-    assert all(n.status.phase == "NotReady" for n in world.nodes.values()
-               if n.spec.cluster == "us-east-1-l40s")
+    assert all(
+        n.status.phase == "NotReady"
+        for n in world.nodes.values()
+        if n.spec.cluster == "us-east-1-l40s"
+    )
     assert "research/chat-us" in {k for k in fleet.backend._runs}  # still running out there
 
 
@@ -181,18 +190,36 @@ def test_finished_work_succeeds_and_frees_its_devices(fleet: Fleet) -> None:
 
 
 def test_added_capacity_binds_a_contract_the_fleet_could_not_hold(fleet: Fleet) -> None:
-    fleet.apply([{"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-                  "metadata": {"name": "h200-train", "namespace": "research"},
-                  "spec": {"type": "training", "contract": {
-                      "compute": {"gpus": 8, "models": ["H200-SXM-141GB"]}}}}])
+    fleet.apply(
+        [
+            {
+                "apiVersion": "stratum.dev/v1alpha1",
+                "kind": "Workload",
+                "metadata": {"name": "h200-train", "namespace": "research"},
+                "spec": {
+                    "type": "training",
+                    "contract": {"compute": {"gpus": 8, "models": ["H200-SXM-141GB"]}},
+                },
+            }
+        ]
+    )
     world = fleet.settle(passes=2)
     wl = world.workloads["research/h200-train"]
     assert wl.status.phase == "Rejected"
     assert any(r.clause.startswith("compute") for r in wl.status.reasons)
-    fleet.apply([{"apiVersion": "stratum.dev/v1alpha1", "kind": "Cluster",
-                  "metadata": {"name": "fra-1-h200"},
-                  "spec": {"site": "fra-1", "nodePools": [
-                      {"name": "h200", "profile": "hgx-h200-141gb", "count": 2}]}}])
+    fleet.apply(
+        [
+            {
+                "apiVersion": "stratum.dev/v1alpha1",
+                "kind": "Cluster",
+                "metadata": {"name": "fra-1-h200"},
+                "spec": {
+                    "site": "fra-1",
+                    "nodePools": [{"name": "h200", "profile": "hgx-h200-141gb", "count": 2}],
+                },
+            }
+        ]
+    )
     assert fleet.settle(passes=3).workloads["research/h200-train"].status.phase == "Running"
 
 
@@ -230,22 +257,42 @@ def test_one_lease_holder_at_a_time(store: ObjectStore) -> None:
 def test_a_plan_answers_what_if_on_a_copy_of_the_fleet(fleet: Fleet) -> None:
     from stratum.scheduling.planning import FleetChange, plan
 
-    change = FleetChange.model_validate({
-        "kind": "FleetChange",
-        "add": [{"site": "fra-1", "profile": "hgx-h200-141gb", "count": 16,
-                 "cluster": "fra-1-h200"}],
-        "remove": {"sites": ["us-east-1"]},
-        "workloads": [{"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-                       "metadata": {"name": "h200-pretrain", "namespace": "research"},
-                       "spec": {"type": "training", "replicas": 4, "contract": {
-                           "compute": {"gpus": 8, "models": ["H200-SXM-141GB"]},
-                           "sovereignty": {"jurisdictions": ["EU"]}}}}]})
+    change = FleetChange.model_validate(
+        {
+            "kind": "FleetChange",
+            "add": [
+                {"site": "fra-1", "profile": "hgx-h200-141gb", "count": 16, "cluster": "fra-1-h200"}
+            ],
+            "remove": {"sites": ["us-east-1"]},
+            "workloads": [
+                {
+                    "apiVersion": "stratum.dev/v1alpha1",
+                    "kind": "Workload",
+                    "metadata": {"name": "h200-pretrain", "namespace": "research"},
+                    "spec": {
+                        "type": "training",
+                        "replicas": 4,
+                        "contract": {
+                            "compute": {"gpus": 8, "models": ["H200-SXM-141GB"]},
+                            "sovereignty": {"jurisdictions": ["EU"]},
+                        },
+                    },
+                }
+            ],
+        }
+    )
     world = World.read(fleet.store)
     with fleet.store.read() as tx:
         version = tx.current_resource_version()
-    result = plan(change, nodes=world.nodes.values(), sites=world.sites,
-                  profiles=world.profiles, tenants=world.tenants,
-                  workloads=world.workloads.values(), placements=world.placements.values())
+    result = plan(
+        change,
+        nodes=world.nodes.values(),
+        sites=world.sites,
+        profiles=world.profiles,
+        tenants=world.tenants,
+        workloads=world.workloads.values(),
+        placements=world.placements.values(),
+    )
     outcomes = {o.workload: o for o in result.outcomes}
     assert outcomes["research/h200-pretrain"].after == "binds"
     assert outcomes["research/h200-pretrain"].before != "binds"
@@ -293,15 +340,29 @@ def test_deny_policies_hold_at_placement_not_only_at_admission(fleet: Fleet) -> 
     """The demo's policy keeps personal data in EU jurisdictions: admission lets such a
     workload in (EU sites exist), and the scheduler must never bind it elsewhere."""
     personal = {"sovereignty": {"dataClassification": "personal"}}
-    fleet.apply([
-        {"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-         "metadata": {"name": "notes-anywhere", "namespace": "research"},
-         "spec": {"type": "inference", "replicas": 3, "contract": {
-             **personal, "compute": {"gpuMilli": 300}}}},
-        {"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-         "metadata": {"name": "notes-on-l40s", "namespace": "research"},
-         "spec": {"type": "inference", "contract": {
-             **personal, "compute": {"gpus": 1, "models": ["L40S-48GB"]}}}}])
+    fleet.apply(
+        [
+            {
+                "apiVersion": "stratum.dev/v1alpha1",
+                "kind": "Workload",
+                "metadata": {"name": "notes-anywhere", "namespace": "research"},
+                "spec": {
+                    "type": "inference",
+                    "replicas": 3,
+                    "contract": {**personal, "compute": {"gpuMilli": 300}},
+                },
+            },
+            {
+                "apiVersion": "stratum.dev/v1alpha1",
+                "kind": "Workload",
+                "metadata": {"name": "notes-on-l40s", "namespace": "research"},
+                "spec": {
+                    "type": "inference",
+                    "contract": {**personal, "compute": {"gpus": 1, "models": ["L40S-48GB"]}},
+                },
+            },
+        ]
+    )
     world = fleet.settle(passes=3)
     anywhere = world.placements["research/notes-anywhere"]
     for r in anywhere.spec.replicas:
@@ -325,26 +386,35 @@ def test_bindings_and_releases_join_the_audit_chain(fleet: Fleet) -> None:
         records = audit.records(tx)
         result = verify(records, expected=audit.appended(tx))
     assert result.ok, result
-    by_controller = [(r["spec"]["action"], r["spec"]["object"]["name"]) for r in records
-                     if r["spec"]["actor"] == "system:controller-manager"]
+    by_controller = [
+        (r["spec"]["action"], r["spec"]["object"]["name"])
+        for r in records
+        if r["spec"]["actor"] == "system:controller-manager"
+    ]
     assert by_controller.count(("create", "llama-finetune")) == 2  # bound, then re-bound
     assert ("status", "llama-finetune") in by_controller  # released after the violation
 
 
 def test_tenants_accrue_gpu_hours_and_cost_from_what_ran(store: ObjectStore) -> None:
     fleet = Fleet(store)
-    fleet.manager = ControllerManager(store, {"simulated": fleet.backend}, clock=fleet.clock,
-                                      settings=ManagerSettings(usage_flush_seconds=60))
+    fleet.manager = ControllerManager(
+        store,
+        {"simulated": fleet.backend},
+        clock=fleet.clock,
+        settings=ManagerSettings(usage_flush_seconds=60),
+    )
     fleet.apply(demo_manifests())
     fleet.settle(passes=3, seconds=1)
     before = World.read(store).tenants["research"].status.usage
     fleet.settle(passes=4, seconds=1200)  # three intervals: an hour of simulated running
     world = World.read(store)
     usage = world.tenants["research"].status.usage
-    running = [p for k, p in world.placements.items()
-               if k.startswith("research/") and p.status.phase == "Running"]
-    gpus = sum(len(r.gpus) * (r.gpu_milli or 1000) / 1000 for p in running
-               for r in p.spec.replicas)
+    running = [
+        p
+        for k, p in world.placements.items()
+        if k.startswith("research/") and p.status.phase == "Running"
+    ]
+    gpus = sum(len(r.gpus) * (r.gpu_milli or 1000) / 1000 for p in running for r in p.spec.replicas)
     assert usage.gpu_hours - before.gpu_hours == pytest.approx(gpus * 1.0, rel=0.02)
     assert usage.currency is None or usage.currency == "EUR"
     # research pays EUR in Frankfurt (H100 2.40/h) and USD in us-east-1: kept apart.
@@ -362,11 +432,24 @@ def test_personal_data_never_leaves_the_eu_under_faults(fleet: Fleet) -> None:
     """Only the tenant-wide policy keeps it in the EU (the contract names no jurisdiction):
     losing its nodes moves it to other EU nodes; losing every EU node leaves it Pending
     rather than placed in the US, where capacity is free."""
-    fleet.apply([{"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-                  "metadata": {"name": "patient-notes", "namespace": "research"},
-                  "spec": {"type": "inference", "replicas": 2, "contract": {
-                      "sovereignty": {"dataClassification": "personal"},
-                      "compute": {"gpus": 1}, "lifecycle": {"onViolation": "replace"}}}}])
+    fleet.apply(
+        [
+            {
+                "apiVersion": "stratum.dev/v1alpha1",
+                "kind": "Workload",
+                "metadata": {"name": "patient-notes", "namespace": "research"},
+                "spec": {
+                    "type": "inference",
+                    "replicas": 2,
+                    "contract": {
+                        "sovereignty": {"dataClassification": "personal"},
+                        "compute": {"gpus": 1},
+                        "lifecycle": {"onViolation": "replace"},
+                    },
+                },
+            }
+        ]
+    )
     world = fleet.settle(passes=3)
     first = [r.node for r in world.placements["research/patient-notes"].spec.replicas]
     assert all(_eu(world, n) for n in first)
@@ -384,43 +467,68 @@ def test_personal_data_never_leaves_the_eu_under_faults(fleet: Fleet) -> None:
     assert wl.status.phase == "Pending"
     live = world.placements["research/patient-notes"]
     assert live.status.phase not in ("Bound", "Running") or all(
-        _eu(world, r.node) for r in live.spec.replicas)
+        _eu(world, r.node) for r in live.spec.replicas
+    )
     assert any(r.clause == "policy" and r.excluded == 6 for r in wl.status.reasons)
 
 
-def test_personal_data_preempts_in_the_eu_rather_than_moving_to_the_us(
-        store: ObjectStore) -> None:
+def test_personal_data_preempts_in_the_eu_rather_than_moving_to_the_us(store: ObjectStore) -> None:
     fleet = Fleet(store)
     docs = [d for d in demo_manifests() if d["kind"] != "Workload"]
     # Fill every EU GPU with preemptible low-priority work; the US stays empty.
-    filler = [{"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-               "metadata": {"name": f"filler-{i:02d}", "namespace": "health-eu"},
-               "spec": {"type": "batch", "contract": {
-                   "compute": {"gpus": 8}, "sovereignty": {"jurisdictions": ["EU"],
-                                                           "siteKinds": ["datacenter"]},
-                   "lifecycle": {"priority": -100, "preemptible": True}}}}
-              for i in range(12)]
+    filler = [
+        {
+            "apiVersion": "stratum.dev/v1alpha1",
+            "kind": "Workload",
+            "metadata": {"name": f"filler-{i:02d}", "namespace": "health-eu"},
+            "spec": {
+                "type": "batch",
+                "contract": {
+                    "compute": {"gpus": 8},
+                    "sovereignty": {"jurisdictions": ["EU"], "siteKinds": ["datacenter"]},
+                    "lifecycle": {"priority": -100, "preemptible": True},
+                },
+            },
+        }
+        for i in range(12)
+    ]
     fleet.apply(docs)
     fleet.settle(passes=2)
-    store_tenant = {"apiVersion": "stratum.dev/v1alpha1", "kind": "Tenant",
-                    "metadata": {"name": "health-eu"},
-                    "spec": {"quota": {"gpus": 200}, "allowedJurisdictions": ["EU"]}}
+    store_tenant = {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Tenant",
+        "metadata": {"name": "health-eu"},
+        "spec": {"quota": {"gpus": 200}, "allowedJurisdictions": ["EU"]},
+    }
     fleet.apply([store_tenant, *filler])
     world = fleet.settle(passes=3)
     assert sum(w.status.phase == "Running" for w in world.workloads.values()) == 12
-    fleet.apply([{"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-                  "metadata": {"name": "urgent-notes", "namespace": "research"},
-                  "spec": {"type": "inference", "contract": {
-                      "sovereignty": {"dataClassification": "personal"},
-                      "compute": {"gpus": 2, "models": ["H100-SXM5-80GB"]},
-                      "lifecycle": {"priority": 500}}}}])
+    fleet.apply(
+        [
+            {
+                "apiVersion": "stratum.dev/v1alpha1",
+                "kind": "Workload",
+                "metadata": {"name": "urgent-notes", "namespace": "research"},
+                "spec": {
+                    "type": "inference",
+                    "contract": {
+                        "sovereignty": {"dataClassification": "personal"},
+                        "compute": {"gpus": 2, "models": ["H100-SXM5-80GB"]},
+                        "lifecycle": {"priority": 500},
+                    },
+                },
+            }
+        ]
+    )
     world = fleet.settle(passes=4)
     urgent = world.workloads["research/urgent-notes"]
     assert urgent.status.phase == "Running", urgent.status.message
-    assert all(_eu(world, r.node)
-               for r in world.placements["research/urgent-notes"].spec.replicas)
-    victims = [k for k, w in world.workloads.items()
-               if k.startswith("health-eu/filler") and w.status.phase == "Pending"]
+    assert all(_eu(world, r.node) for r in world.placements["research/urgent-notes"].spec.replicas)
+    victims = [
+        k
+        for k, w in world.workloads.items()
+        if k.startswith("health-eu/filler") and w.status.phase == "Pending"
+    ]
     assert victims, "an EU filler made room"
     assert all("Preempted" in fleet.events(k.split("/")[1]) for k in victims)
 

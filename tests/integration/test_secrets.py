@@ -27,17 +27,26 @@ KUBECONFIG = f"apiVersion: v1\nkind: Config\nusers:\n- name: ci\n  user: {{token
 
 
 def site() -> dict[str, Any]:
-    return {"apiVersion": "stratum.dev/v1alpha1", "kind": "Site",
-            "metadata": {"name": "fra-1"},
-            "spec": {"kind": "datacenter", "provider": "equinix", "country": "DE"}}
+    return {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Site",
+        "metadata": {"name": "fra-1"},
+        "spec": {"kind": "datacenter", "provider": "equinix", "country": "DE"},
+    }
 
 
 def cluster(name: str = "k8s-fra", **credentials: str) -> dict[str, Any]:
-    return {"apiVersion": "stratum.dev/v1alpha1", "kind": "Cluster",
-            "metadata": {"name": name},
-            "spec": {"site": "fra-1", "backend": "kubernetes",
-                     "credentials": credentials or {"kubeconfig": KUBECONFIG,
-                                                    "bootstrapToken": SECRET + "-2"}}}
+    return {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Cluster",
+        "metadata": {"name": name},
+        "spec": {
+            "site": "fra-1",
+            "backend": "kubernetes",
+            "credentials": credentials
+            or {"kubeconfig": KUBECONFIG, "bootstrapToken": SECRET + "-2"},
+        },
+    }
 
 
 def keyed_server(database_url: str, monkeypatch: pytest.MonkeyPatch, keys: str) -> LiveServer:
@@ -64,25 +73,30 @@ def raw_bodies(server: LiveServer, database_url: str) -> str:
     the file's bytes (and its write-ahead log); on PostgreSQL the rows' JSON text."""
     if database_url.startswith("sqlite"):
         path = Path(database_url.removeprefix("sqlite:///"))
-        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*")
-                        ).decode("latin-1")
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*")).decode("latin-1")
     with server.app.state.store.engine.connect() as conn:
-        rows = conn.execute(text("SELECT body::text FROM objects UNION ALL "
-                                 "SELECT body::text FROM changes")).scalars().all()
+        rows = (
+            conn.execute(
+                text("SELECT body::text FROM objects UNION ALL SELECT body::text FROM changes")
+            )
+            .scalars()
+            .all()
+        )
     return "\n".join(rows)
 
 
 def stored(server: LiveServer, table: str = "objects") -> list[dict[str, Any]]:
     """The Cluster bodies of one table, as the store holds them."""
     with server.app.state.store.engine.connect() as conn:
-        rows = conn.execute(text(f"SELECT body FROM {table} WHERE kind = 'Cluster'")
-                            ).scalars().all()
+        rows = (
+            conn.execute(text(f"SELECT body FROM {table} WHERE kind = 'Cluster'")).scalars().all()
+        )
     return [r if isinstance(r, dict) else json.loads(r) for r in rows]
 
 
 def test_plaintext_is_never_in_the_database_nor_in_any_answer(
-        server: LiveServer, admin: StratumClient, database_url: str,
-        caplog: pytest.LogCaptureFixture) -> None:
+    server: LiveServer, admin: StratumClient, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     answers: list[Any] = []
     answers.append(admin.apply_list([site(), cluster()]))
@@ -91,8 +105,9 @@ def test_plaintext_is_never_in_the_database_nor_in_any_answer(
     answers.append(admin.get("Cluster", "k8s-fra"))
     answers.append(admin.list("Cluster"))
     answers.append(admin.replace_status(admin.get("Cluster", "k8s-fra")))
-    with httpx.stream("GET", f"{server.url}{API}/clusters?watch=true", headers=AUTH,
-                      timeout=5) as response:
+    with httpx.stream(
+        "GET", f"{server.url}{API}/clusters?watch=true", headers=AUTH, timeout=5
+    ) as response:
         lines = response.iter_lines()
         watched = [json.loads(next(lines)) for _ in range(2)]
     answers.append(watched)
@@ -109,8 +124,10 @@ def test_plaintext_is_never_in_the_database_nor_in_any_answer(
     assert SECRET not in shown and "987654321987" not in shown
     got = admin.get("Cluster", "k8s-fra")["spec"]["credentials"]
     keys = Keyring((NEW,))
-    assert got == {"kubeconfig": f"***:{keys.fingerprint(KUBECONFIG)}",
-                   "bootstrapToken": f"***:{keys.fingerprint(SECRET + '-2')}"}
+    assert got == {
+        "kubeconfig": f"***:{keys.fingerprint(KUBECONFIG)}",
+        "bootstrapToken": f"***:{keys.fingerprint(SECRET + '-2')}",
+    }
     assert watched[0]["object"]["spec"]["credentials"]["kubeconfig"].startswith("***:")
 
     raw = raw_bodies(server, database_url)
@@ -123,7 +140,8 @@ def test_plaintext_is_never_in_the_database_nor_in_any_answer(
 
 
 def test_applying_again_is_unchanged_and_redacted_values_round_trip(
-        admin: StratumClient, server: LiveServer) -> None:
+    admin: StratumClient, server: LiveServer
+) -> None:
     admin.apply_list([site(), cluster()])
     again = admin.apply_list([site(), cluster()])
     assert [r["action"] for r in again] == ["unchanged", "unchanged"]
@@ -138,15 +156,17 @@ def test_applying_again_is_unchanged_and_redacted_values_round_trip(
     assert open_credentials(server.app.state.objects.keyring, body)["kubeconfig"] == KUBECONFIG
     # A new value is a change; a redacted value that is not the stored one is refused.
     changed = admin.apply(cluster(kubeconfig="new-config", bootstrapToken=SECRET + "-2"))
-    assert changed["spec"]["credentials"]["kubeconfig"] != before["spec"]["credentials"][
-        "kubeconfig"]
+    assert (
+        changed["spec"]["credentials"]["kubeconfig"] != before["spec"]["credentials"]["kubeconfig"]
+    )
     assert changed["metadata"]["generation"] == before["metadata"]["generation"] + 1
     with pytest.raises(Invalid, match="redacted form"):
         admin.apply(cluster(kubeconfig="***:0000000000000000"))
 
 
 def test_rotation_reseals_every_stored_secret_with_the_newest_key(
-        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = keyed_server(database_url, monkeypatch, OLD)
     try:
         with StratumClient(first.url, first.token) as c:
@@ -166,14 +186,18 @@ def test_rotation_reseals_every_stored_secret_with_the_newest_key(
             assert (result["objects"], result["secrets"]) == (1, 2)
             assert result["keyId"] == Keyring((NEW,)).key_id
             tenant_token = c.create_token("ada", subject="ada")["token"]
-            with StratumClient(second.url, tenant_token) as ada, \
-                    pytest.raises(Forbidden, match="platform admins"):
+            with (
+                StratumClient(second.url, tenant_token) as ada,
+                pytest.raises(Forbidden, match="platform admins"),
+            ):
                 ada.rotate_secrets()
         new_only = Keyring((NEW,))
         objects, history = stored(second), stored(second, "changes")
         assert len(objects) == 1 and len(history) >= 5
-        assert open_credentials(new_only, objects[0]) == {"kubeconfig": "v2",
-                                                          "bootstrapToken": "t2"}
+        assert open_credentials(new_only, objects[0]) == {
+            "kubeconfig": "v2",
+            "bootstrapToken": "t2",
+        }
         for body in objects + history:  # nothing left that only the old key opens
             assert open_credentials(new_only, body)
             with pytest.raises(UnreadableSecret):
@@ -183,19 +207,27 @@ def test_rotation_reseals_every_stored_secret_with_the_newest_key(
     third = keyed_server(database_url, monkeypatch, NEW)  # the old key retired
     try:
         with StratumClient(third.url, third.token) as c:
-            assert c.apply(cluster(kubeconfig="v2", bootstrapToken="t2"))["metadata"][
-                "resourceVersion"] == c.get("Cluster", "k8s-fra")["metadata"]["resourceVersion"]
+            assert (
+                c.apply(cluster(kubeconfig="v2", bootstrapToken="t2"))["metadata"][
+                    "resourceVersion"
+                ]
+                == c.get("Cluster", "k8s-fra")["metadata"]["resourceVersion"]
+            )
             audit = [r["spec"] for r in c.list("AuditRecord")]
             # create, the v2 apply, the rotation (the unchanged apply above writes none)
-            assert [a["action"] for a in audit if a["object"]["kind"] == "Cluster"
-                    and a["object"]["name"] == "k8s-fra"] == ["create", "update", "update"]
+            assert [
+                a["action"]
+                for a in audit
+                if a["object"]["kind"] == "Cluster" and a["object"]["name"] == "k8s-fra"
+            ] == ["create", "update", "update"]
             assert c.verify_audit()["ok"]
     finally:
         third.stop()
 
 
 def test_a_server_without_a_key_refuses_credentials_and_serves_the_rest(
-        client: StratumClient) -> None:
+    client: StratumClient,
+) -> None:
     client.apply_list([site()])
     with pytest.raises(Invalid, match="no secret key.*STRATUM_SECRET_KEYS") as err:
         client.apply(cluster())

@@ -14,10 +14,13 @@ from stratum.store.objects import ObjectStore
 
 
 def site(name: str, **labels: str) -> dict[str, Any]:
-    return {"apiVersion": "stratum.dev/v1alpha1", "kind": "Site",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {"kind": "datacenter", "provider": "equinix", "country": "DE"},
-            "status": {"nodes": 0}}
+    return {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Site",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"kind": "datacenter", "provider": "equinix", "country": "DE"},
+        "status": {"nodes": 0},
+    }
 
 
 def test_create_get_and_duplicate(store: ObjectStore) -> None:
@@ -129,8 +132,13 @@ def test_list_with_selector_and_pagination(store: ObjectStore) -> None:
 
 def test_namespaces_keep_same_names_apart(store: ObjectStore) -> None:
     def wl(ns: str) -> dict[str, Any]:
-        return {"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-                "metadata": {"name": "train", "namespace": ns}, "spec": {"type": "training"}}
+        return {
+            "apiVersion": "stratum.dev/v1alpha1",
+            "kind": "Workload",
+            "metadata": {"name": "train", "namespace": ns},
+            "spec": {"type": "training"},
+        }
+
     with store.write() as tx:
         tx.create(wl("a"))
         tx.create(wl("b"))
@@ -149,7 +157,9 @@ def test_change_feed_resumes_from_a_resource_version(store: ObjectStore) -> None
     with store.read() as tx:
         changes = tx.changes_since(mark)
     assert [(c.type, c.object["metadata"]["name"]) for c in changes] == [
-        ("ADDED", "b"), ("DELETED", "a")]
+        ("ADDED", "b"),
+        ("DELETED", "a"),
+    ]
     assert [c.resource_version for c in changes] == sorted(c.resource_version for c in changes)
     with store.write() as tx:
         tx.compact(keep=1)
@@ -181,6 +191,7 @@ def test_concurrent_writers_never_lose_an_update(store: ObjectStore) -> None:
                 except Conflict:
                     with lock:
                         conflicts += 1
+
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for t in threads:
         t.start()

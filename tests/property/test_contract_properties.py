@@ -28,29 +28,39 @@ PROFILES = ("hgx-h100-80gb", "hgx-a100-80gb", "pcie-l40s-8gpu", "gb200-nvl72-tra
 @st.composite
 def fleets(draw: st.DrawFn) -> list[FleetNode]:
     count = draw(st.integers(1, 6))
-    return [fleet_node(f"n{i}", draw(st.sampled_from(PROFILES)),
-                       rack=f"r{draw(st.integers(0, 1))}",
-                       site=f"s{draw(st.integers(0, 1))}") for i in range(count)]
+    return [
+        fleet_node(
+            f"n{i}",
+            draw(st.sampled_from(PROFILES)),
+            rack=f"r{draw(st.integers(0, 1))}",
+            site=f"s{draw(st.integers(0, 1))}",
+        )
+        for i in range(count)
+    ]
 
 
 @st.composite
 def contracts(draw: st.DrawFn) -> tuple[str, int, dict[str, Any]]:
     kind = draw(st.sampled_from(["whole", "share", "mig", "cpu"]))
-    compute: dict[str, Any] = {"cpuCores": draw(st.sampled_from([1, 4, 16])),
-                               "memoryGiB": draw(st.sampled_from([1, 64]))}
+    compute: dict[str, Any] = {
+        "cpuCores": draw(st.sampled_from([1, 4, 16])),
+        "memoryGiB": draw(st.sampled_from([1, 64])),
+    }
     topology: dict[str, Any] = {}
     if kind == "whole":
         compute["gpus"] = draw(st.sampled_from([1, 2, 4, 8]))
-        topology["withinReplica"] = draw(st.sampled_from(["any", "nvlink", "pcie-switch",
-                                                          "numa"]))
+        topology["withinReplica"] = draw(st.sampled_from(["any", "nvlink", "pcie-switch", "numa"]))
         topology["numaAligned"] = draw(st.booleans())
     elif kind == "share":
         compute["gpuMilli"] = draw(st.sampled_from([250, 500]))
     elif kind == "mig":
         compute["migProfile"] = draw(st.sampled_from(["1g.10gb", "3g.40gb", "4g.40gb"]))
     topology["acrossReplicas"] = draw(st.sampled_from(TIERS))
-    contract = {"compute": compute, "topology": topology,
-                "isolation": draw(st.sampled_from(["shared", "shared", "dedicated-node"]))}
+    contract = {
+        "compute": compute,
+        "topology": topology,
+        "isolation": draw(st.sampled_from(["shared", "shared", "dedicated-node"])),
+    }
     return draw(st.sampled_from(["a", "b"])), draw(st.integers(1, 4)), contract
 
 
@@ -82,8 +92,9 @@ def _check(nodes: list[FleetNode], bound: list[tuple[str, Contract, ContractDeci
             if contract.compute.gpus:
                 assert len(b.gpus) == contract.compute.gpus
                 if t.within_replica != "any" and len(b.gpus) > 1:
-                    key = {"nvlink": lay.domain, "pcie-switch": lay.switch,
-                           "numa": lay.numa}[t.within_replica]
+                    key = {"nvlink": lay.domain, "pcie-switch": lay.switch, "numa": lay.numa}[
+                        t.within_replica
+                    ]
                     assert len({key[g] for g in b.gpus}) == 1
                 if t.numa_aligned:
                     assert {lay.numa[g] for g in b.gpus} == {b.numa_node}
@@ -105,7 +116,8 @@ def _check(nodes: list[FleetNode], bound: list[tuple[str, Contract, ContractDeci
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fleets(), st.lists(contracts(), min_size=1, max_size=10))
 def test_every_bound_contract_holds_and_no_device_is_given_twice(
-        nodes: list[FleetNode], asks: list[tuple[str, int, dict[str, Any]]]) -> None:
+    nodes: list[FleetNode], asks: list[tuple[str, int, dict[str, Any]]]
+) -> None:
     state = FleetState.build(nodes)
     bound: list[tuple[str, Contract, ContractDecision]] = []
     for tenant, replicas, body in asks:
@@ -120,12 +132,15 @@ def test_every_bound_contract_holds_and_no_device_is_given_twice(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fleets(), st.integers(1, 6), st.sampled_from([1, 2, 4, 8]), st.sampled_from(TIERS))
 def test_a_rejected_gang_is_infeasible_on_the_empty_fleet(
-        nodes: list[FleetNode], replicas: int, gpus: int, across: str) -> None:
-    contract = Contract.model_validate({"compute": {"gpus": gpus},
-                                        "topology": {"acrossReplicas": across}})
+    nodes: list[FleetNode], replicas: int, gpus: int, across: str
+) -> None:
+    contract = Contract.model_validate(
+        {"compute": {"gpus": gpus}, "topology": {"acrossReplicas": across}}
+    )
     empty = FleetState.build(nodes, pristine=True)
-    d = place_contract(FleetState.build(nodes), WorkloadAsk("t", replicas, contract),
-                       pristine=empty)
+    d = place_contract(
+        FleetState.build(nodes), WorkloadAsk("t", replicas, contract), pristine=empty
+    )
     best, proved = exact_placed_gpus(nodes, [Gang(replicas, gpus, across)], seconds=5)
     assert proved
     if not d.placed:

@@ -23,13 +23,21 @@ from stratum.discovery.recognise import parse_text
 def machines(draw: st.DrawFn) -> HardwareProfileSpec:
     numa = draw(st.integers(1, 4))
     cores = draw(st.integers(1, 8))
-    sockets = [{"id": n, "cores": cores, "numaNodes": [
-        {"id": n, "cpus": format_cpulist(set(range(n * cores, (n + 1) * cores)))}]}
-        for n in range(numa)]
+    sockets = [
+        {
+            "id": n,
+            "cores": cores,
+            "numaNodes": [
+                {"id": n, "cpus": format_cpulist(set(range(n * cores, (n + 1) * cores)))}
+            ],
+        }
+        for n in range(numa)
+    ]
     n_gpus = draw(st.integers(0, 8))
     kind = draw(st.sampled_from(["nvswitch", "mesh", "bridge"]))
-    domain_of = draw(st.lists(st.one_of(st.none(), st.integers(0, 2)), min_size=n_gpus,
-                              max_size=n_gpus))
+    domain_of = draw(
+        st.lists(st.one_of(st.none(), st.integers(0, 2)), min_size=n_gpus, max_size=n_gpus)
+    )
     members: dict[int, list[int]] = {}
     for i, d in enumerate(domain_of):
         if d is not None:
@@ -38,22 +46,32 @@ def machines(draw: st.DrawFn) -> HardwareProfileSpec:
     for i in range(n_gpus):
         node = draw(st.one_of(st.none(), st.integers(0, numa - 1)))
         switch = draw(st.one_of(st.none(), st.integers(0, 1)))
-        gpu: dict[str, Any] = {"index": i, "model": "H100-SXM5-80GB", "memoryGiB": 80,
-                               "numaNode": node}
+        gpu: dict[str, Any] = {
+            "index": i,
+            "model": "H100-SXM5-80GB",
+            "memoryGiB": 80,
+            "numaNode": node,
+        }
         if switch is not None and node is not None:
             gpu["pcieSwitch"] = f"sw{node}-{switch}"  # a switch hangs off one NUMA node
         d = domain_of[i]
         if d is not None and len(members[d]) > 1:
-            gpu.update(nvlinkDomain=f"nvl{d}", nvlinkLinks=draw(st.integers(1, 18)),
-                       nvlinkPeers=[j for j in members[d] if j != i])
+            gpu.update(
+                nvlinkDomain=f"nvl{d}",
+                nvlinkLinks=draw(st.integers(1, 18)),
+                nvlinkPeers=[j for j in members[d] if j != i],
+            )
         gpus.append(gpu)
     nics = []
     for k in range(draw(st.integers(0, 4))):
         node = draw(st.one_of(st.none(), st.integers(0, numa - 1)))
         switch = draw(st.one_of(st.none(), st.integers(0, 1)))
-        nic: dict[str, Any] = {"name": f"mlx5_{k}", "rdma": draw(st.booleans()),
-                               "speedGbps": draw(st.sampled_from([0, 100, 200, 400])),
-                               "numaNode": node}
+        nic: dict[str, Any] = {
+            "name": f"mlx5_{k}",
+            "rdma": draw(st.booleans()),
+            "speedGbps": draw(st.sampled_from([0, 100, 200, 400])),
+            "numaNode": node,
+        }
         if switch is not None and node is not None:
             nic["pcieSwitch"] = f"sw{node}-{switch}"
         nics.append(nic)
@@ -78,16 +96,22 @@ def test_classes_are_symmetric_and_match_placement(spec: HardwareProfileSpec) ->
             assert link == topo.link(b, a)
             da = topo.gpu(int(a[3:])) if a.startswith("GPU") else topo.nic(a)
             db = topo.gpu(int(b[3:])) if b.startswith("GPU") else topo.nic(b)
-            same_domain = (a.startswith("GPU") and b.startswith("GPU")
-                           and da.nvlink_domain is not None  # type: ignore[union-attr]
-                           and da.nvlink_domain == db.nvlink_domain)  # type: ignore[union-attr]
+            same_domain = (
+                a.startswith("GPU")
+                and b.startswith("GPU")
+                and da.nvlink_domain is not None  # type: ignore[union-attr]
+                and da.nvlink_domain == db.nvlink_domain
+            )  # type: ignore[union-attr]
             assert link.is_nvlink == same_domain
             if link.is_nvlink:
                 continue
             same_switch = da.pcie_switch is not None and da.pcie_switch == db.pcie_switch
             assert (link.kind == "PIX") == same_switch
-            if da.numa_node is not None and db.numa_node is not None and \
-                    da.numa_node != db.numa_node:
+            if (
+                da.numa_node is not None
+                and db.numa_node is not None
+                and da.numa_node != db.numa_node
+            ):
                 assert link.kind == "SYS"
             if link.kind in ("PIX", "NODE"):
                 assert da.numa_node is not None and da.numa_node == db.numa_node
@@ -97,8 +121,9 @@ def test_classes_are_symmetric_and_match_placement(spec: HardwareProfileSpec) ->
 @given(machines())
 def test_derived_matrix_is_a_valid_consistent_measured_matrix(spec: HardwareProfileSpec) -> None:
     devices, classes = Topology.from_spec(spec).link_matrix()
-    measured = spec.model_copy(update={"links": LinkMatrix(
-        devices=list(devices), classes=[list(r) for r in classes])})
+    measured = spec.model_copy(
+        update={"links": LinkMatrix(devices=list(devices), classes=[list(r) for r in classes])}
+    )
     again = Topology.from_spec(HardwareProfileSpec.model_validate(measured.model_dump()))
     assert again.inconsistencies() == []
     assert again.link_matrix() == (devices, classes)
@@ -120,8 +145,7 @@ def test_groupings_agree_with_link_classes(spec: HardwareProfileSpec) -> None:
         if best is None:
             assert not topo.nics
             continue
-        assert all(topo.link(g.device, best.name) <= topo.link(g.device, n.name)
-                   for n in topo.nics)
+        assert all(topo.link(g.device, best.name) <= topo.link(g.device, n.name) for n in topo.nics)
         assert topo.bandwidth_gbps(g.device, best.name) > 0
 
 
@@ -129,8 +153,9 @@ def render_topo(spec: HardwareProfileSpec) -> str:
     """The matrix as `nvidia-smi topo -m` prints it, with its affinity columns and legend."""
     topo = Topology.from_spec(spec)
     devices, classes = topo.link_matrix()
-    shown = [d if d.startswith("GPU") else f"NIC{pos - len(topo.gpus)}"
-             for pos, d in enumerate(devices)]
+    shown = [
+        d if d.startswith("GPU") else f"NIC{pos - len(topo.gpus)}" for pos, d in enumerate(devices)
+    ]
     cpus = {n.id: n.cpus for s in spec.sockets for n in s.numa_nodes}
     lines = ["\t" + "\t".join(shown) + "\tCPU Affinity\tNUMA Affinity\tGPU NUMA ID"]
     for name, row in zip(shown, classes, strict=True):

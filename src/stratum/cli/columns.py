@@ -21,6 +21,7 @@ def _path(*keys: str, default: str = "") -> Getter:
         if isinstance(value, bool):
             return "true" if value else "false"
         return default if value is None else str(value)
+
     return get
 
 
@@ -38,6 +39,7 @@ def age(obj: dict[str, Any], now: datetime | None = None) -> str:
 
 def since(*keys: str) -> Getter:
     """How long ago the timestamp at `keys` was: 5s, 3m, 2h, 4d."""
+
     def get(obj: dict[str, Any], now: datetime | None = None) -> str:
         value: Any = obj
         for key in keys:
@@ -50,6 +52,7 @@ def since(*keys: str) -> Getter:
             if seconds >= size:
                 return f"{seconds // size}{unit}"
         return f"{max(seconds, 0)}s"
+
     return get
 
 
@@ -59,6 +62,7 @@ def _count(*keys: str) -> Getter:
         for key in keys:
             value = value.get(key, {}) if isinstance(value, dict) else {}
         return str(len(value)) if isinstance(value, list) else "0"
+
     return get
 
 
@@ -102,8 +106,11 @@ def _budget_use(obj: dict[str, Any]) -> str:
     if budget.get("gpuHours") is not None:
         used, limit, unit = usage.get("gpuHours", 0), budget["gpuHours"], "GPU-h"
     else:
-        used, limit, unit = usage.get("cost", 0), budget.get("amount"), \
-            budget.get("currency", "EUR")
+        used, limit, unit = (
+            usage.get("cost", 0),
+            budget.get("amount"),
+            budget.get("currency", "EUR"),
+        )
     pct = 100 * float(used) / float(limit) if limit else 0.0
     return f"{float(used):g}/{float(limit):g} {unit} ({pct:.0f}%)/{budget.get('period', 'month')}"
 
@@ -124,57 +131,124 @@ NAMESPACE: Column = ("NAMESPACE", _path("metadata", "namespace"))
 AGE: Column = ("AGE", age)
 
 COLUMNS: dict[str, list[Column]] = {
-    "Site": [NAME, ("KIND", _path("spec", "kind")), ("PROVIDER", _path("spec", "provider")),
-             ("COUNTRY", _path("spec", "country")),
-             ("JURISDICTIONS", _path("spec", "jurisdictions", default="-")),
-             ("POWER-KW", _path("spec", "powerBudgetKW", default="-")), AGE],
-    "HardwareProfile": [NAME, ("GPUS", _gpu_models), ("NICS", _count("spec", "nics")),
-                        ("MAX-W", _path("spec", "power", "maxW", default="-")), AGE],
-    "Cluster": [NAME, ("SITE", _path("spec", "site")), ("BACKEND", _path("spec", "backend")),
-                ("POOLS", _pools), ("PHASE", _path("status", "phase", default="-")), AGE],
-    "Node": [NAME, ("CLUSTER", _path("spec", "cluster")), ("SITE", _path("spec", "site")),
-             ("PROFILE", _path("spec", "profile", default="-")),
-             ("PHASE", _path("status", "phase", default="-")), AGE],
-    "ClusterTemplate": [NAME, ("VERSION", _path("spec", "version")),
-                        ("PUBLISHED", _path("spec", "published")), AGE],
-    "WorkloadTemplate": [NAME, ("VERSION", _path("spec", "version")),
-                         ("PUBLISHED", _path("spec", "published")), AGE],
-    "Tenant": [NAME, ("ISOLATION", _path("spec", "isolation")), ("GPUS", _gpu_use),
-               ("BUDGET", _budget_use),
-               ("JURISDICTIONS", _path("spec", "allowedJurisdictions", default="any")),
-               ("WEIGHT", _path("spec", "fairShareWeight")), AGE],
-    "Policy": [NAME, ("ACTION", _path("spec", "action")),
-               ("MESSAGE", _path("spec", "message")), AGE],
-    "Workload": [NAME, ("TYPE", _path("spec", "type")), ("REPLICAS", _path("spec", "replicas")),
-                 ("GPUS/REPLICA", _gpus_per_replica),
-                 ("PHASE", _path("status", "phase", default="-")), AGE],
-    "Placement": [NAME, ("WORKLOAD", _path("spec", "workload")),
-                  ("REPLICAS", _count("spec", "replicas")),
-                  ("TIER", _path("spec", "tier", default="-")),
-                  ("PHASE", _path("status", "phase", default="-")), AGE],
-    "Event": [("LAST SEEN", since("spec", "lastTimestamp")), ("TYPE", _path("spec", "type")),
-              ("REASON", _path("spec", "reason")), ("OBJECT", _involved),
-              ("COUNT", _path("spec", "count")), ("MESSAGE", _path("spec", "message"))],
-    "AuditRecord": [NAME, ("SEQ", _path("spec", "sequence")), ("ACTOR", _path("spec", "actor")),
-                    ("ACTION", _path("spec", "action")), AGE],
+    "Site": [
+        NAME,
+        ("KIND", _path("spec", "kind")),
+        ("PROVIDER", _path("spec", "provider")),
+        ("COUNTRY", _path("spec", "country")),
+        ("JURISDICTIONS", _path("spec", "jurisdictions", default="-")),
+        ("POWER-KW", _path("spec", "powerBudgetKW", default="-")),
+        AGE,
+    ],
+    "HardwareProfile": [
+        NAME,
+        ("GPUS", _gpu_models),
+        ("NICS", _count("spec", "nics")),
+        ("MAX-W", _path("spec", "power", "maxW", default="-")),
+        AGE,
+    ],
+    "Cluster": [
+        NAME,
+        ("SITE", _path("spec", "site")),
+        ("BACKEND", _path("spec", "backend")),
+        ("POOLS", _pools),
+        ("PHASE", _path("status", "phase", default="-")),
+        AGE,
+    ],
+    "Node": [
+        NAME,
+        ("CLUSTER", _path("spec", "cluster")),
+        ("SITE", _path("spec", "site")),
+        ("PROFILE", _path("spec", "profile", default="-")),
+        ("PHASE", _path("status", "phase", default="-")),
+        AGE,
+    ],
+    "ClusterTemplate": [
+        NAME,
+        ("VERSION", _path("spec", "version")),
+        ("PUBLISHED", _path("spec", "published")),
+        AGE,
+    ],
+    "WorkloadTemplate": [
+        NAME,
+        ("VERSION", _path("spec", "version")),
+        ("PUBLISHED", _path("spec", "published")),
+        AGE,
+    ],
+    "Tenant": [
+        NAME,
+        ("ISOLATION", _path("spec", "isolation")),
+        ("GPUS", _gpu_use),
+        ("BUDGET", _budget_use),
+        ("JURISDICTIONS", _path("spec", "allowedJurisdictions", default="any")),
+        ("WEIGHT", _path("spec", "fairShareWeight")),
+        AGE,
+    ],
+    "Policy": [
+        NAME,
+        ("ACTION", _path("spec", "action")),
+        ("MESSAGE", _path("spec", "message")),
+        AGE,
+    ],
+    "Workload": [
+        NAME,
+        ("TYPE", _path("spec", "type")),
+        ("REPLICAS", _path("spec", "replicas")),
+        ("GPUS/REPLICA", _gpus_per_replica),
+        ("PHASE", _path("status", "phase", default="-")),
+        AGE,
+    ],
+    "Placement": [
+        NAME,
+        ("WORKLOAD", _path("spec", "workload")),
+        ("REPLICAS", _count("spec", "replicas")),
+        ("TIER", _path("spec", "tier", default="-")),
+        ("PHASE", _path("status", "phase", default="-")),
+        AGE,
+    ],
+    "Event": [
+        ("LAST SEEN", since("spec", "lastTimestamp")),
+        ("TYPE", _path("spec", "type")),
+        ("REASON", _path("spec", "reason")),
+        ("OBJECT", _involved),
+        ("COUNT", _path("spec", "count")),
+        ("MESSAGE", _path("spec", "message")),
+    ],
+    "AuditRecord": [
+        NAME,
+        ("SEQ", _path("spec", "sequence")),
+        ("ACTOR", _path("spec", "actor")),
+        ("ACTION", _path("spec", "action")),
+        AGE,
+    ],
 }
 
 WIDE_EXTRA: dict[str, list[Column]] = {
-    "Site": [("REGION", _path("spec", "region", default="-")),
-             ("CITY", _path("spec", "city", default="-"))],
-    "Workload": [("PRIORITY", _path("spec", "contract", "lifecycle", "priority")),
-                 ("ISOLATION", _path("spec", "contract", "isolation")),
-                 ("WITHIN", _path("spec", "contract", "topology", "withinReplica")),
-                 ("ACROSS", _path("spec", "contract", "topology", "acrossReplicas")),
-                 ("PLACEMENT", _path("status", "placement", default="-"))],
+    "Site": [
+        ("REGION", _path("spec", "region", default="-")),
+        ("CITY", _path("spec", "city", default="-")),
+    ],
+    "Workload": [
+        ("PRIORITY", _path("spec", "contract", "lifecycle", "priority")),
+        ("ISOLATION", _path("spec", "contract", "isolation")),
+        ("WITHIN", _path("spec", "contract", "topology", "withinReplica")),
+        ("ACROSS", _path("spec", "contract", "topology", "acrossReplicas")),
+        ("PLACEMENT", _path("status", "placement", default="-")),
+    ],
     "Tenant": [("GPU-QUOTA", _quota)],
-    "Event": [("FIRST SEEN", since("spec", "firstTimestamp")),
-              ("SOURCE", _path("spec", "source", default="-"))],
-    "Node": [("RACK", _path("spec", "rack", default="-")),
-             ("UNSCHEDULABLE", _path("spec", "unschedulable", default="false"))],
+    "Event": [
+        ("FIRST SEEN", since("spec", "firstTimestamp")),
+        ("SOURCE", _path("spec", "source", default="-")),
+    ],
+    "Node": [
+        ("RACK", _path("spec", "rack", default="-")),
+        ("UNSCHEDULABLE", _path("spec", "unschedulable", default="false")),
+    ],
 }
-WIDE_COMMON: list[Column] = [("GENERATION", _path("metadata", "generation")),
-                             ("RESOURCE-VERSION", _path("metadata", "resourceVersion"))]
+WIDE_COMMON: list[Column] = [
+    ("GENERATION", _path("metadata", "generation")),
+    ("RESOURCE-VERSION", _path("metadata", "resourceVersion")),
+]
 
 
 def columns_for(kind: str, *, namespaced: bool, wide: bool) -> list[Column]:

@@ -20,7 +20,11 @@ def register(app: typer.Typer) -> None:
             OutputFormat.yaml, "-o", "--output", help="Print the profile as yaml or json."
         ),
         from_dir: Path | None = typer.Option(
-            None, "--from", exists=True, readable=True, resolve_path=True,
+            None,
+            "--from",
+            exists=True,
+            readable=True,
+            resolve_path=True,
             help="Read saved outputs (nvidia-smi, lscpu, numactl, ibstat, lspci, ...) from "
             "this directory or file instead of this host; files are recognised by content.",
         ),
@@ -28,7 +32,9 @@ def register(app: typer.Typer) -> None:
             None, "--name", help="metadata.name of the profile (default: the host name)."
         ),
         save: Path | None = typer.Option(
-            None, "--save", file_okay=False,
+            None,
+            "--save",
+            file_okay=False,
             help="Also save this host's raw outputs (and the sysfs files read) to this "
             "directory, for `stratum discover --from` elsewhere.",
         ),
@@ -63,5 +69,6 @@ def register(app: typer.Typer) -> None:
         if output is OutputFormat.json:
             typer.echo(json.dumps(body, indent=2))
         else:
-            typer.echo(yaml.safe_dump(body, sort_keys=False, default_flow_style=None,
-                                      width=100), nl=False)
+            typer.echo(
+                yaml.safe_dump(body, sort_keys=False, default_flow_style=None, width=100), nl=False
+            )

@@ -32,21 +32,30 @@ def _client() -> Any:
 @app.command("inject")
 def inject(
     kind: Annotated[str, typer.Argument(help=KIND_HELP)],
-    node: Annotated[str | None, typer.Option(help="Node (node-down, gpu-fail, link-degrade).")
-                    ] = None,
+    node: Annotated[
+        str | None, typer.Option(help="Node (node-down, gpu-fail, link-degrade).")
+    ] = None,
     gpu: Annotated[int | None, typer.Option(help="GPU index (gpu-fail, link-degrade).")] = None,
     site: Annotated[str | None, typer.Option(help="Site (power-cap).")] = None,
     kw: Annotated[float | None, typer.Option(help="Power cap in kW (power-cap).")] = None,
     cluster: Annotated[str | None, typer.Option(help="Cluster (partition).")] = None,
-    bandwidth: Annotated[float | None, typer.Option(
-        help="Share of NVLink bandwidth left (link-degrade), 0 <= x < 1.")] = None,
+    bandwidth: Annotated[
+        float | None,
+        typer.Option(help="Share of NVLink bandwidth left (link-degrade), 0 <= x < 1."),
+    ] = None,
 ) -> None:
     """Inject one fault now."""
     from stratum.core.errors import ApiError
 
     fault: dict[str, Any] = {"kind": kind}
-    for key, value in (("node", node), ("gpu", gpu), ("site", site), ("kw", kw),
-                       ("cluster", cluster), ("bandwidthFraction", bandwidth)):
+    for key, value in (
+        ("node", node),
+        ("gpu", gpu),
+        ("site", site),
+        ("kw", kw),
+        ("cluster", cluster),
+        ("bandwidthFraction", bandwidth),
+    ):
         if value is not None:
             fault[key] = value
     with _client() as client:
@@ -58,8 +67,9 @@ def inject(
 
 
 @app.command("list")
-def list_faults(output: Annotated[str, typer.Option("--output", "-o",
-                                                    help="table or json")] = "table") -> None:
+def list_faults(
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
+) -> None:
     """Faults in force."""
     from stratum.core.errors import ApiError
 
@@ -74,15 +84,20 @@ def list_faults(output: Annotated[str, typer.Option("--output", "-o",
     if not listing["items"]:
         console(stderr=True).print(
             f"No faults in force (simulated clock {listing['simulatedTime']}, "
-            f"{listing['speed']:g}x).", markup=False)
+            f"{listing['speed']:g}x).",
+            markup=False,
+        )
         return
-    print_table(["ID", "KIND", "DESCRIPTION"],
-                [[f["id"], f["kind"], f["description"]] for f in listing["items"]])
+    print_table(
+        ["ID", "KIND", "DESCRIPTION"],
+        [[f["id"], f["kind"], f["description"]] for f in listing["items"]],
+    )
 
 
 @app.command("clear")
-def clear(fault_id: Annotated[str | None, typer.Argument(help="Fault id; none clears all.")
-                              ] = None) -> None:
+def clear(
+    fault_id: Annotated[str | None, typer.Argument(help="Fault id; none clears all.")] = None,
+) -> None:
     """Clear one fault, or every fault."""
     from stratum.core.errors import ApiError
 
@@ -97,9 +112,14 @@ def clear(fault_id: Annotated[str | None, typer.Argument(help="Fault id; none cl
 
 @app.command("run")
 def run_scenario(
-    filename: Annotated[Path, typer.Option("--filename", "-f",
-                                           help="Scenario YAML: faults: [{at: SECONDS, kind: "
-                                                "...}] in simulated seconds.")],
+    filename: Annotated[
+        Path,
+        typer.Option(
+            "--filename",
+            "-f",
+            help="Scenario YAML: faults: [{at: SECONDS, kind: ...}] in simulated seconds.",
+        ),
+    ],
 ) -> None:
     """Play a scenario: inject each fault at its simulated time, then return."""
     from stratum.backends.simulated.faults import parse_scenario
@@ -120,7 +140,9 @@ def run_scenario(
                 if wait > 0:
                     time.sleep(wait)
                 made = client.inject_fault(item.fault)
-                out.print(f"t+{item.at_seconds:g}s fault/{made['id']} injected: "
-                          f"{made['description']}", markup=False)
+                out.print(
+                    f"t+{item.at_seconds:g}s fault/{made['id']} injected: {made['description']}",
+                    markup=False,
+                )
         except ApiError as err:
             fail_api(err)

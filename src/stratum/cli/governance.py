@@ -48,9 +48,11 @@ def _client(server: str | None = None, token: str | None = None) -> Any:
         config = load_config()
     except ApiError as err:
         fail_api(err)
-    return StratumClient(server or config.server, token or config.token,
-                         on_warning=lambda w: console(stderr=True).print(
-                             f"Warning: {w}", markup=False))
+    return StratumClient(
+        server or config.server,
+        token or config.token,
+        on_warning=lambda w: console(stderr=True).print(f"Warning: {w}", markup=False),
+    )
 
 
 def _roles(who: dict[str, Any]) -> str:
@@ -60,10 +62,14 @@ def _roles(who: dict[str, Any]) -> str:
 
 
 def login(
-    server: Annotated[str | None, typer.Option(
-        "--server", help="Server URL (default: STRATUM_SERVER or the config file).")] = None,
-    token: Annotated[str | None, typer.Option(
-        "--token", help="The token; without it, it is read from standard input.")] = None,
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="Server URL (default: STRATUM_SERVER or the config file)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="The token; without it, it is read from standard input."),
+    ] = None,
 ) -> None:
     """Check a token against the server, then keep server and token in the config file."""
     from stratum.client.config import load_config, write_config_value
@@ -84,8 +90,9 @@ def login(
             fail_api(err, hint="nothing was saved")
     write_config_value("server", server)
     path = write_config_value("token", token)
-    console().print(f"Logged in to {server} as {who['subject']} ({_roles(who)}); "
-                    f"saved in {path}", markup=False)
+    console().print(
+        f"Logged in to {server} as {who['subject']} ({_roles(who)}); saved in {path}", markup=False
+    )
 
 
 def whoami() -> None:
@@ -95,8 +102,7 @@ def whoami() -> None:
             who = client.whoami()
         except ApiError as err:
             fail_api(err)
-    console().print(f"{who['subject']} ({_roles(who)}), token {who.get('tokenId')}",
-                    markup=False)
+    console().print(f"{who['subject']} ({_roles(who)}), token {who.get('tokenId')}", markup=False)
 
 
 def _seconds(text: str | None) -> int | None:
@@ -104,32 +110,50 @@ def _seconds(text: str | None) -> int | None:
         return None
     match = _DURATION.match(text.strip())
     if not match:
-        fail(f"--ttl: expected a number and a unit (s, m, h, d, w), e.g. 30d; got {text!r}",
-             code=EXIT_USAGE)
+        fail(
+            f"--ttl: expected a number and a unit (s, m, h, d, w), e.g. 30d; got {text!r}",
+            code=EXIT_USAGE,
+        )
     return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
 def token_create(
     name: Annotated[str, typer.Argument(help="What the token is for, e.g. ci-pipeline.")],
-    subject: Annotated[str | None, typer.Option(
-        help="Whom it speaks for (default: you); a user as listed in Tenant members.")] = None,
-    role: Annotated[str | None, typer.Option(
-        help="platform-admin, platform-viewer or agent; with --tenant: tenant-admin, member "
-             "or viewer.")] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="Whom it speaks for (default: you); a user as listed in Tenant members."),
+    ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            help="platform-admin, platform-viewer or agent; with --tenant: tenant-admin, member "
+            "or viewer."
+        ),
+    ] = None,
     tenant: Annotated[str | None, typer.Option(help="Bind the token to this tenant.")] = None,
-    service: Annotated[bool, typer.Option(
-        "--service", help="A service token (agents, automation): subject service:NAME.")
+    service: Annotated[
+        bool,
+        typer.Option(
+            "--service", help="A service token (agents, automation): subject service:NAME."
+        ),
     ] = False,
-    ttl: Annotated[str | None, typer.Option(help="Lifetime, e.g. 12h, 30d (default: none).")
-                   ] = None,
+    ttl: Annotated[
+        str | None, typer.Option(help="Lifetime, e.g. 12h, 30d (default: none).")
+    ] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
 ) -> None:
     """Create a token. Its value is printed once, on standard output; keep it safe."""
     expires = _seconds(ttl)
     with _client() as client:
         try:
-            made = client.create_token(name, subject=subject, role=role, tenant=tenant,
-                                       service=service, expires_in_seconds=expires)
+            made = client.create_token(
+                name,
+                subject=subject,
+                role=role,
+                tenant=tenant,
+                service=service,
+                expires_in_seconds=expires,
+            )
         except ApiError as err:
             fail_api(err)
     if output == "json":
@@ -137,10 +161,15 @@ def token_create(
         return
     console(stderr=True).print(
         f"token {made['id']} for {made['subject']}"
-        + (f" ({made['role']}{' of ' + made['tenant'] if made.get('tenant') else ''})"
-           if made.get("role") else "")
+        + (
+            f" ({made['role']}{' of ' + made['tenant'] if made.get('tenant') else ''})"
+            if made.get("role")
+            else ""
+        )
         + (f", expires {made['expiresAt']}" if made.get("expiresAt") else "")
-        + ": shown once, now", markup=False)
+        + ": shown once, now",
+        markup=False,
+    )
     sys.stdout.write(made["token"] + "\n")
 
 
@@ -156,10 +185,22 @@ def token_list(
     if output == "json":
         print_json(items)
         return
-    print_table(["ID", "NAME", "SUBJECT", "ROLE", "TENANT", "STATE", "EXPIRES", "CREATED-BY"],
-                [[t["id"], t["name"], t["subject"], t.get("role") or "-",
-                  t.get("tenant") or "-", t["state"], t.get("expiresAt") or "never",
-                  t["createdBy"]] for t in items])
+    print_table(
+        ["ID", "NAME", "SUBJECT", "ROLE", "TENANT", "STATE", "EXPIRES", "CREATED-BY"],
+        [
+            [
+                t["id"],
+                t["name"],
+                t["subject"],
+                t.get("role") or "-",
+                t.get("tenant") or "-",
+                t["state"],
+                t.get("expiresAt") or "never",
+                t["createdBy"],
+            ]
+            for t in items
+        ],
+    )
 
 
 def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
@@ -172,8 +213,18 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")
     console().print(f"token {token_id} revoked", markup=False)
 
 
-REPORT_COLUMNS = ("tenant", "workload", "phase", "dataClassification", "sites", "countries",
-                  "jurisdictions", "from", "to", "allowedBy")
+REPORT_COLUMNS = (
+    "tenant",
+    "workload",
+    "phase",
+    "dataClassification",
+    "sites",
+    "countries",
+    "jurisdictions",
+    "from",
+    "to",
+    "allowedBy",
+)
 
 
 def _cell(value: Any) -> str:
@@ -184,12 +235,15 @@ def _cell(value: Any) -> str:
 
 def report_sovereignty(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
-    start: Annotated[str | None, typer.Option(
-        "--from", help="Only work running at or after this time (ISO 8601).")] = None,
-    end: Annotated[str | None, typer.Option(
-        "--to", help="Only work that began at or before this time (ISO 8601).")] = None,
-    output: Annotated[str, typer.Option("--output", "-o", help="table, csv or json.")
-                      ] = "table",
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="Only work running at or after this time (ISO 8601)."),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", help="Only work that began at or before this time (ISO 8601)."),
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="table, csv or json.")] = "table",
 ) -> None:
     """Every workload: where it runs or ran, under which law, since when, and the policies
     that allowed it there."""
@@ -210,9 +264,10 @@ def report_sovereignty(
     elif not rows:
         console(stderr=True).print("No workloads found.", markup=False)
     else:
-        print_table([c.upper() if c != "dataClassification" else "DATA"
-                     for c in REPORT_COLUMNS],
-                    [[_cell(row.get(c)) for c in REPORT_COLUMNS] for row in rows])
+        print_table(
+            [c.upper() if c != "dataClassification" else "DATA" for c in REPORT_COLUMNS],
+            [[_cell(row.get(c)) for c in REPORT_COLUMNS] for row in rows],
+        )
 
 
 def audit_verify(
@@ -228,12 +283,17 @@ def audit_verify(
     if output == "json":
         print_json(result)
     elif result["ok"]:
-        console().print(f"audit log intact: {result['records']} records, head "
-                        f"{result['head'][:16]}", markup=False)
+        console().print(
+            f"audit log intact: {result['records']} records, head {result['head'][:16]}",
+            markup=False,
+        )
     else:
         out = console(stderr=True)
-        out.print(f"audit log BROKEN: {len(result['problems'])} problem(s) in "
-                  f"{result['records']} records ({result['expected']} written)", markup=False)
+        out.print(
+            f"audit log BROKEN: {len(result['problems'])} problem(s) in "
+            f"{result['records']} records ({result['expected']} written)",
+            markup=False,
+        )
         for problem in result["problems"]:
             out.print(f"  record {problem['sequence']}: {problem['message']}", markup=False)
     if not result["ok"]:

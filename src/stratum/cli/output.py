@@ -43,8 +43,7 @@ def fail_api(err: ApiError, hint: str | None = None) -> NoReturn:
         lines += [f"  {c.field}: {c.message}" for c in err.causes]
     if hint:
         lines.append(hint)
-    fail("\n".join(lines), code=EXIT_UNREACHABLE if isinstance(err, Unavailable)
-         else EXIT_REFUSED)
+    fail("\n".join(lines), code=EXIT_UNREACHABLE if isinstance(err, Unavailable) else EXIT_REFUSED)
 
 
 def read_one_document(path: Path, what: str) -> Any:

@@ -23,9 +23,14 @@ def register(app: typer.Typer) -> None:
 
 
 def plan(
-    filename: Annotated[Path, typer.Option("--filename", "-f",
-                                           help="A FleetChange: add pools, remove sites/"
-                                                "clusters/nodes, expected workloads.")],
+    filename: Annotated[
+        Path,
+        typer.Option(
+            "--filename",
+            "-f",
+            help="A FleetChange: add pools, remove sites/clusters/nodes, expected workloads.",
+        ),
+    ],
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
 ) -> None:
     """Plan a fleet change on a copy of the fleet; nothing on the server changes."""
@@ -53,42 +58,83 @@ def plan(
 
     with _client() as client:
         try:
-            state = {m.KIND: typed(m, client.list(m)) for m in
-                     (Node, Site, HardwareProfile, Tenant, Workload, Placement)}
+            state = {
+                m.KIND: typed(m, client.list(m))
+                for m in (Node, Site, HardwareProfile, Tenant, Workload, Placement)
+            }
         except ApiError as err:
             fail_api(err)
     try:
         result = planning.plan(
-            change, nodes=state["Node"].values(), sites=state["Site"],
-            profiles=state["HardwareProfile"], tenants=state["Tenant"],
-            workloads=state["Workload"].values(), placements=state["Placement"].values())
+            change,
+            nodes=state["Node"].values(),
+            sites=state["Site"],
+            profiles=state["HardwareProfile"],
+            tenants=state["Tenant"],
+            workloads=state["Workload"].values(),
+            placements=state["Placement"].values(),
+        )
     except ValueError as err:
         fail(f"{filename}: {err}", code=EXIT_USAGE)
     if output == "json":
-        print_json({
-            "before": vars_of(result.before), "after": vars_of(result.after),
-            "newlyBound": result.newly_bound, "displaced": list(result.displaced),
-            "workloads": [{"workload": o.workload, "before": o.before, "after": o.after,
-                           "nodesAfter": list(o.nodes_after)} for o in result.outcomes]})
+        print_json(
+            {
+                "before": vars_of(result.before),
+                "after": vars_of(result.after),
+                "newlyBound": result.newly_bound,
+                "displaced": list(result.displaced),
+                "workloads": [
+                    {
+                        "workload": o.workload,
+                        "before": o.before,
+                        "after": o.after,
+                        "nodesAfter": list(o.nodes_after),
+                    }
+                    for o in result.outcomes
+                ],
+            }
+        )
         return
     out = console()
-    print_table(["", "NODES", "GPUS", "GPU ALLOCATED %", "FRAGMENTED FREE %"],
-                [[label, str(f.nodes), str(f.gpus), f"{f.allocated_gpu_pct:.1f}",
-                  f"{f.fragmented_free_pct:.1f}"]
-                 for label, f in (("before", result.before), ("after", result.after))])
+    print_table(
+        ["", "NODES", "GPUS", "GPU ALLOCATED %", "FRAGMENTED FREE %"],
+        [
+            [
+                label,
+                str(f.nodes),
+                str(f.gpus),
+                f"{f.allocated_gpu_pct:.1f}",
+                f"{f.fragmented_free_pct:.1f}",
+            ]
+            for label, f in (("before", result.before), ("after", result.after))
+        ],
+    )
     out.print()
     if result.outcomes:
-        print_table(["WORKLOAD", "BEFORE", "AFTER"],
-                    [[o.workload, o.before, o.after + (f" ({', '.join(o.nodes_after)})"
-                                                      if o.nodes_after else "")]
-                     for o in result.outcomes])
+        print_table(
+            ["WORKLOAD", "BEFORE", "AFTER"],
+            [
+                [
+                    o.workload,
+                    o.before,
+                    o.after + (f" ({', '.join(o.nodes_after)})" if o.nodes_after else ""),
+                ]
+                for o in result.outcomes
+            ],
+        )
     else:
         out.print("No waiting, displaced or expected workloads.", markup=False)
-    out.print(f"\n{len(result.newly_bound)} contract(s) would bind only after the change; "
-              f"{len(result.displaced)} running workload(s) displaced by it.", markup=False)
+    out.print(
+        f"\n{len(result.newly_bound)} contract(s) would bind only after the change; "
+        f"{len(result.displaced)} running workload(s) displaced by it.",
+        markup=False,
+    )
 
 
 def vars_of(figures: Any) -> dict[str, Any]:
-    return {"nodes": figures.nodes, "gpus": figures.gpus,
-            "allocatedGpuPct": figures.allocated_gpu_pct,
-            "fragmentedFreePct": figures.fragmented_free_pct}
+    return {
+        "nodes": figures.nodes,
+        "gpus": figures.gpus,
+        "allocatedGpuPct": figures.allocated_gpu_pct,
+        "fragmentedFreePct": figures.fragmented_free_pct,
+    }

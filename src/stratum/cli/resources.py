@@ -25,8 +25,12 @@ from stratum.core.manifests import Document, load_documents
 OUTPUTS = ("table", "wide", "yaml", "json", "name")
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
-NamespaceOpt = Annotated[str | None, typer.Option(
-    "--namespace", "-n", help="Tenant namespace (default: STRATUM_NAMESPACE or the config).")]
+NamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace", "-n", help="Tenant namespace (default: STRATUM_NAMESPACE or the config)."
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -51,8 +55,11 @@ def _client() -> Any:
         fail_api(err)
     # Warnings the server sends (a policy's warn action, a budget near its limit) go to
     # stderr as they come, so that scripts reading stdout are not disturbed.
-    return StratumClient(config.server, config.token, on_warning=lambda w: console(
-        stderr=True).print(f"Warning: {w}", markup=False))
+    return StratumClient(
+        config.server,
+        config.token,
+        on_warning=lambda w: console(stderr=True).print(f"Warning: {w}", markup=False),
+    )
 
 
 def _default_namespace(namespace: str | None) -> str | None:
@@ -68,8 +75,10 @@ def _kind(word: str) -> Any:
 
     model = resolve_kind(word)
     if model is None:
-        fail(f"unknown kind {word!r}; expected one of "
-             f"{', '.join(k.PLURAL for k in KINDS)}", code=EXIT_USAGE)
+        fail(
+            f"unknown kind {word!r}; expected one of {', '.join(k.PLURAL for k in KINDS)}",
+            code=EXIT_USAGE,
+        )
     return model
 
 
@@ -78,8 +87,7 @@ def _manifest_files(path: str, recursive: bool) -> list[Path]:
     p = Path(path)
     if p.is_dir():
         pattern = "**/*" if recursive else "*"
-        files = sorted(f for f in p.glob(pattern) if f.is_file()
-                       and f.suffix in MANIFEST_SUFFIXES)
+        files = sorted(f for f in p.glob(pattern) if f.is_file() and f.suffix in MANIFEST_SUFFIXES)
         if not files:
             fail(f"{path}: no .yaml, .yml or .json files in this directory", code=EXIT_USAGE)
         return files
@@ -117,8 +125,11 @@ def _name_documents(err: ApiError, documents: list[Document]) -> ApiError:
         i = int(match.group(1))
         prefix = f"items[{i}]"
         header = f"{documents[i].where}, {identify(documents[i].data)}"
-        fields = [(c.field.removeprefix(prefix).lstrip("."), c.message) for c in err.causes
-                  if c.field.startswith(prefix)]
+        fields = [
+            (c.field.removeprefix(prefix).lstrip("."), c.message)
+            for c in err.causes
+            if c.field.startswith(prefix)
+        ]
         if fields and fields != [("", err.message)]:
             lines = [f"  {f}: {m}" if f else f"  {m}" for f, m in fields]
             text = f"{header}:\n" + "\n".join(lines)
@@ -130,13 +141,20 @@ def _name_documents(err: ApiError, documents: list[Document]) -> ApiError:
 
 
 def apply(
-    filename: Annotated[list[str], typer.Option(
-        "--filename", "-f", help="File, directory or - (stdin) of YAML/JSON manifests; "
-                                 "repeatable.")],
-    recursive: Annotated[bool, typer.Option("--recursive", "-R",
-                                            help="Read directories recursively.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run",
-                                          help="Check everything, write nothing.")] = False,
+    filename: Annotated[
+        list[str],
+        typer.Option(
+            "--filename",
+            "-f",
+            help="File, directory or - (stdin) of YAML/JSON manifests; repeatable.",
+        ),
+    ],
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-R", help="Read directories recursively.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check everything, write nothing.")
+    ] = False,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
 ) -> None:
     """Create or update every object in the files, all or nothing, in one transaction."""
@@ -167,13 +185,18 @@ def get(
     names: Annotated[list[str] | None, typer.Argument(help="Names; none lists all.")] = None,
     namespace: NamespaceOpt = None,
     all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
-    selector: Annotated[str | None, typer.Option(
-        "--selector", "-l", help="Label selector, e.g. 'tier=gpu,site in (fra-1,ams-1)'.")] = None,
-    output: Annotated[str, typer.Option("--output", "-o",
-                                        help="table, wide, yaml, json or name.")] = "table",
-    watch: Annotated[bool, typer.Option("--watch", "-w",
-                                        help="After listing, print changes as they happen.")
-                     ] = False,
+    selector: Annotated[
+        str | None,
+        typer.Option(
+            "--selector", "-l", help="Label selector, e.g. 'tier=gpu,site in (fra-1,ams-1)'."
+        ),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="table, wide, yaml, json or name.")
+    ] = "table",
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="After listing, print changes as they happen.")
+    ] = False,
 ) -> None:
     """Show objects as a table, YAML or JSON."""
     if output not in OUTPUTS:
@@ -202,8 +225,11 @@ def _print_objects(model: Any, items: list[dict[str, Any]], output: str, single:
         else:
             print_yaml({"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": items})
     elif output == "json":
-        print_json(items[0] if single else {"apiVersion": "stratum.dev/v1alpha1",
-                                            "kind": "List", "items": items})
+        print_json(
+            items[0]
+            if single
+            else {"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": items}
+        )
     elif output == "name":
         for item in items:
             console().print(f"{model.KIND.lower()}/{item['metadata']['name']}", markup=False)
@@ -211,19 +237,23 @@ def _print_objects(model: Any, items: list[dict[str, Any]], output: str, single:
         console(stderr=True).print(f"No {model.PLURAL} found.", markup=False)
     else:
         if model.KIND == "Event":  # oldest first, newest last, as they happened
-            items = sorted(items, key=lambda e: (e.get("spec", {}).get("lastTimestamp") or "",
-                                                 e["metadata"]["name"]))
+            items = sorted(
+                items,
+                key=lambda e: (e.get("spec", {}).get("lastTimestamp") or "", e["metadata"]["name"]),
+            )
         cols = columns_for(model.KIND, namespaced=model.NAMESPACED, wide=output == "wide")
         print_table([h for h, _ in cols], [[g(item) for _, g in cols] for item in items])
 
 
-def _watch(client: Any, model: Any, ns: str | None, selector: str | None,
-           items: list[dict[str, Any]]) -> None:
+def _watch(
+    client: Any, model: Any, ns: str | None, selector: str | None, items: list[dict[str, Any]]
+) -> None:
     rv = max((int(i["metadata"]["resourceVersion"]) for i in items), default=0)
     out = console()
     try:
-        for event in client.watch(model, namespace=ns, label_selector=selector,
-                                  resource_version=str(rv) if rv else None):
+        for event in client.watch(
+            model, namespace=ns, label_selector=selector, resource_version=str(rv) if rv else None
+        ):
             if event["type"] == "BOOKMARK":
                 continue
             obj = event["object"]
@@ -248,22 +278,29 @@ def describe(
         try:
             obj = client.get(model, name, ns)
             events = sorted(
-                (e for e in client.list("Event", namespace=ns if model.NAMESPACED else None)
-                 if e["spec"]["involvedObject"].get("kind") == model.KIND
-                 and e["spec"]["involvedObject"].get("name") == name),
-                key=lambda e: e["spec"].get("lastTimestamp") or "")
+                (
+                    e
+                    for e in client.list("Event", namespace=ns if model.NAMESPACED else None)
+                    if e["spec"]["involvedObject"].get("kind") == model.KIND
+                    and e["spec"]["involvedObject"].get("name") == name
+                ),
+                key=lambda e: e["spec"].get("lastTimestamp") or "",
+            )
         except ApiError as err:
             fail_api(err)
     out = console()
     meta = obj["metadata"]
-    out.print(f"[bold]{model.KIND}[/bold] {meta.get('namespace', '') and meta['namespace'] + '/'}"
-              f"{meta['name']}")
+    out.print(
+        f"[bold]{model.KIND}[/bold] {meta.get('namespace', '') and meta['namespace'] + '/'}"
+        f"{meta['name']}"
+    )
     for key in ("uid", "resourceVersion", "generation", "creationTimestamp"):
         out.print(f"  {key}: {meta.get(key)}", markup=False)
     for key in ("labels", "annotations"):
         if meta.get(key):
-            out.print(f"  {key}: " + ", ".join(f"{k}={v}" for k, v in meta[key].items()),
-                      markup=False)
+            out.print(
+                f"  {key}: " + ", ".join(f"{k}={v}" for k, v in meta[key].items()), markup=False
+            )
     out.print("[bold]Spec[/bold]")
     print_yaml_indented(obj.get("spec"))
     status = dict(obj.get("status") or {})
@@ -274,15 +311,28 @@ def describe(
     _print_clauses(obj)
     out.print("[bold]Conditions[/bold]" + ("" if conditions else ": none"))
     if conditions:
-        print_table(["TYPE", "STATUS", "REASON", "MESSAGE"],
-                    [[c.get("type", ""), c.get("status", ""), c.get("reason", ""),
-                      c.get("message", "")] for c in conditions])
+        print_table(
+            ["TYPE", "STATUS", "REASON", "MESSAGE"],
+            [
+                [c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", "")]
+                for c in conditions
+            ],
+        )
     out.print("[bold]Events[/bold]" + ("" if events else ": none"))
     if events:
-        print_table(["LAST SEEN", "TYPE", "REASON", "COUNT", "MESSAGE"],
-                    [[since("spec", "lastTimestamp")(e), e["spec"].get("type", ""),
-                      e["spec"].get("reason", ""), _times(e["spec"]),
-                      e["spec"].get("message", "")] for e in events])
+        print_table(
+            ["LAST SEEN", "TYPE", "REASON", "COUNT", "MESSAGE"],
+            [
+                [
+                    since("spec", "lastTimestamp")(e),
+                    e["spec"].get("type", ""),
+                    e["spec"].get("reason", ""),
+                    _times(e["spec"]),
+                    e["spec"].get("message", ""),
+                ]
+                for e in events
+            ],
+        )
 
 
 def _print_clauses(obj: dict[str, Any]) -> None:
@@ -290,21 +340,28 @@ def _print_clauses(obj: dict[str, Any]) -> None:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     if obj.get("kind") == "Placement" and spec.get("evidence"):
         console().print("[bold]Evidence[/bold]")
-        print_table(["CLAUSE", "HOLDS", "EVIDENCE"],
-                    [[e.get("clause", ""), "yes" if e.get("holds", True) else "NO",
-                      e.get("message", "")] for e in spec["evidence"]])
+        print_table(
+            ["CLAUSE", "HOLDS", "EVIDENCE"],
+            [
+                [e.get("clause", ""), "yes" if e.get("holds", True) else "NO", e.get("message", "")]
+                for e in spec["evidence"]
+            ],
+        )
     elif obj.get("kind") == "Workload" and status.get("reasons"):
         console().print(f"[bold]Why {status.get('phase', 'not placed')}[/bold]")
-        print_table(["CLAUSE", "EXCLUDED", "REASON"],
-                    [[r.get("clause", ""), str(r.get("excluded", 0)), r.get("message", "")]
-                     for r in status["reasons"]])
+        print_table(
+            ["CLAUSE", "EXCLUDED", "REASON"],
+            [
+                [r.get("clause", ""), str(r.get("excluded", 0)), r.get("message", "")]
+                for r in status["reasons"]
+            ],
+        )
 
 
 def _times(spec: dict[str, Any]) -> str:
     """1, or "3 (first 5m ago)" for an event that happened again."""
     count = int(spec.get("count", 1))
-    return str(count) if count == 1 else \
-        f"{count} (first {since('firstTimestamp')(spec)} ago)"
+    return str(count) if count == 1 else f"{count} (first {since('firstTimestamp')(spec)} ago)"
 
 
 def print_yaml_indented(data: Any) -> None:
@@ -320,8 +377,10 @@ def delete(
     kind: Annotated[str | None, typer.Argument(help="Kind, plural or short name.")] = None,
     names: Annotated[list[str] | None, typer.Argument(help="Names to delete.")] = None,
     namespace: NamespaceOpt = None,
-    filename: Annotated[list[str] | None, typer.Option(
-        "--filename", "-f", help="Delete the objects named in these manifests.")] = None,
+    filename: Annotated[
+        list[str] | None,
+        typer.Option("--filename", "-f", help="Delete the objects named in these manifests."),
+    ] = None,
     ignore_not_found: Annotated[bool, typer.Option("--ignore-not-found")] = False,
 ) -> None:
     """Delete objects by kind and name, or every object named in manifests."""
@@ -333,11 +392,11 @@ def delete(
             fail_api(err)
         for d in documents:
             if not isinstance(d.data, dict) or not isinstance(d.data.get("metadata"), dict):
-                fail(f"{d.where}: expected an object with kind and metadata.name",
-                     code=EXIT_USAGE)
+                fail(f"{d.where}: expected an object with kind and metadata.name", code=EXIT_USAGE)
             model = _kind(str(d.data.get("kind")))
-            targets.append((model, str(d.data["metadata"].get("name")),
-                            d.data["metadata"].get("namespace")))
+            targets.append(
+                (model, str(d.data["metadata"].get("name")), d.data["metadata"].get("namespace"))
+            )
         targets.reverse()  # dependents (workloads) before what they depend on (tenants)
     elif kind and names:
         model = _kind(kind)
@@ -374,12 +433,20 @@ def config_view() -> None:
         config = load_config()
     except Invalid as err:
         fail_api(err)
-    print_yaml({"configFile": str(config_path()), "server": config.server,
-                "token": "(set)" if config.token else None, "namespace": config.namespace})
+    print_yaml(
+        {
+            "configFile": str(config_path()),
+            "server": config.server,
+            "token": "(set)" if config.token else None,
+            "namespace": config.namespace,
+        }
+    )
 
 
-def config_set(key: Annotated[str, typer.Argument(help="server, token or namespace")],
-               value: Annotated[str, typer.Argument()]) -> None:
+def config_set(
+    key: Annotated[str, typer.Argument(help="server, token or namespace")],
+    value: Annotated[str, typer.Argument()],
+) -> None:
     """Set a value in the config file (written with mode 0600)."""
     from stratum.client.config import write_config_value
 

@@ -10,8 +10,10 @@ import typer
 from stratum.cli.output import console, fail_api, print_json
 from stratum.core.errors import ApiError
 
-app = typer.Typer(help="Keys that encrypt stored credentials (cluster kubeconfigs, agent "
-                       "tokens).", no_args_is_help=True)
+app = typer.Typer(
+    help="Keys that encrypt stored credentials (cluster kubeconfigs, agent tokens).",
+    no_args_is_help=True,
+)
 
 
 @app.command("generate-key")
@@ -24,9 +26,13 @@ def generate_key() -> None:
 
 @app.command("rotate")
 def rotate(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check that every stored secret "
-                                          "can be read and re-encrypted; change nothing.")
-                       ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check that every stored secret can be read and re-encrypted; change nothing.",
+        ),
+    ] = False,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
 ) -> None:
     """Re-encrypt every stored secret with the server's newest key, in one transaction.
@@ -44,5 +50,8 @@ def rotate(
         print_json(result)
         return
     verb = "would re-encrypt" if result.get("dryRun") else "re-encrypted"
-    console().print(f"{verb} {result['secrets']} secret(s) in {result['objects']} object(s) "
-                    f"with key {result['keyId']}", markup=False)
+    console().print(
+        f"{verb} {result['secrets']} secret(s) in {result['objects']} object(s) "
+        f"with key {result['keyId']}",
+        markup=False,
+    )

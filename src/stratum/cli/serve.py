@@ -21,42 +21,79 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8080,
-    database_url: Annotated[str | None, typer.Option(
-        "--database-url", envvar="STRATUM_DATABASE_URL",
-        help="SQLAlchemy URL of the store, e.g. postgresql://host/db. "
-             "Default: an SQLite file in $STRATUM_HOME (or the XDG data directory).")] = None,
-    max_body_bytes: Annotated[int, typer.Option(
-        help="Largest request body accepted (413 above it).", min=1024)] = 16 * 1024 * 1024,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="STRATUM_DATABASE_URL",
+            help="SQLAlchemy URL of the store, e.g. postgresql://host/db. "
+            "Default: an SQLite file in $STRATUM_HOME (or the XDG data directory).",
+        ),
+    ] = None,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Largest request body accepted (413 above it).", min=1024)
+    ] = 16 * 1024 * 1024,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
-    controllers: Annotated[bool, typer.Option(
-        "--controllers/--no-controllers",
-        help="Run the reconcilers and the simulated fleet in this process (one replica at a "
-             "time acts, by a lease in the store).")] = True,
-    speed: Annotated[float, typer.Option(
-        help="How much faster than real time the simulated fleet's clock runs.", min=0.001,
-        max=1_000_000)] = 1.0,
+    controllers: Annotated[
+        bool,
+        typer.Option(
+            "--controllers/--no-controllers",
+            help="Run the reconcilers and the simulated fleet in this process (one replica at a "
+            "time acts, by a lease in the store).",
+        ),
+    ] = True,
+    speed: Annotated[
+        float,
+        typer.Option(
+            help="How much faster than real time the simulated fleet's clock runs.",
+            min=0.001,
+            max=1_000_000,
+        ),
+    ] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed for simulated telemetry and tie-breaks.")] = 0,
-    lease_seconds: Annotated[float, typer.Option(
-        help="How long the controller lease lasts unrenewed: after a replica dies, another "
-             "takes over within this time.", min=1.0, max=600.0)] = 15.0,
-    admin_token_file: Annotated[Path | None, typer.Option(
-        "--admin-token-file",
-        help="On a store with no token yet, write the first admin token here (mode 0600) "
-             "instead of printing it; if the file already holds a token, adopt that one.")
+    lease_seconds: Annotated[
+        float,
+        typer.Option(
+            help="How long the controller lease lasts unrenewed: after a replica dies, another "
+            "takes over within this time.",
+            min=1.0,
+            max=600.0,
+        ),
+    ] = 15.0,
+    admin_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--admin-token-file",
+            help="On a store with no token yet, write the first admin token here (mode 0600) "
+            "instead of printing it; if the file already holds a token, adopt that one.",
+        ),
     ] = None,
-    log_format: Annotated[str, typer.Option(
-        help="text, or json: one JSON object per line, with the object (kind, namespace, "
-             "name, uid) a record is about.")] = "text",
-    otlp_endpoint: Annotated[str | None, typer.Option(
-        "--otlp-endpoint", envvar="STRATUM_OTLP_ENDPOINT",
-        help="Send OpenTelemetry traces of API requests and reconcile passes to this "
-             "OTLP/HTTP endpoint (needs `pip install stratum[otel]`). Default: no tracing.")
+    log_format: Annotated[
+        str,
+        typer.Option(
+            help="text, or json: one JSON object per line, with the object (kind, namespace, "
+            "name, uid) a record is about."
+        ),
+    ] = "text",
+    otlp_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--otlp-endpoint",
+            envvar="STRATUM_OTLP_ENDPOINT",
+            help="Send OpenTelemetry traces of API requests and reconcile passes to this "
+            "OTLP/HTTP endpoint (needs `pip install stratum[otel]`). Default: no tracing.",
+        ),
     ] = None,
-    secret_key_file: Annotated[Path | None, typer.Option(
-        "--secret-key-file", envvar="STRATUM_SECRET_KEY_FILE",
-        help="Keys that encrypt stored credentials, newest first, one a line; the file must "
-             "be mode 0600. Default: $STRATUM_SECRET_KEYS, else $STRATUM_HOME/secret.key, "
-             "which a server on an SQLite store creates when it is missing.")] = None,
+    secret_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secret-key-file",
+            envvar="STRATUM_SECRET_KEY_FILE",
+            help="Keys that encrypt stored credentials, newest first, one a line; the file must "
+            "be mode 0600. Default: $STRATUM_SECRET_KEYS, else $STRATUM_HOME/secret.key, "
+            "which a server on an SQLite store creates when it is missing.",
+        ),
+    ] = None,
 ) -> None:
     """Run the Stratum API server until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     import uvicorn
@@ -69,15 +106,22 @@ def serve(
     from stratum.store.database import default_database_url
 
     if log_format not in LOG_FORMATS:
-        fail(f"--log-format: expected one of {', '.join(LOG_FORMATS)}, got {log_format!r}",
-             code=2)
+        fail(f"--log-format: expected one of {', '.join(LOG_FORMATS)}, got {log_format!r}", code=2)
     url = database_url or default_database_url()
     setup_logging(level=log_level, fmt=log_format)
     key_file = secret_key_file or _default_key_file(url)
-    settings = ServerSettings(database_url=url, host=host, port=port,
-                              max_body_bytes=max_body_bytes, controllers=controllers,
-                              simulation_speed=speed, seed=seed, lease_seconds=lease_seconds,
-                              otlp_endpoint=otlp_endpoint, secret_key_file=key_file)
+    settings = ServerSettings(
+        database_url=url,
+        host=host,
+        port=port,
+        max_body_bytes=max_body_bytes,
+        controllers=controllers,
+        simulation_speed=speed,
+        seed=seed,
+        lease_seconds=lease_seconds,
+        otlp_endpoint=otlp_endpoint,
+        secret_key_file=key_file,
+    )
     try:
         app = create_app(settings)
         admin_token = bootstrap_admin(app.state.tokens, admin_token_file)
@@ -86,18 +130,31 @@ def serve(
     except RuntimeError as err:  # tracing asked for without the OpenTelemetry SDK
         fail(str(err), code=2)
     if admin_token is not None:
-        typer.echo("The store had no token: this is the first platform-admin token. It is "
-                   f"shown once; keep it safe.\n\n    {admin_token}\n\n"
-                   "Use it with `stratum login` or STRATUM_TOKEN.", err=True)
+        typer.echo(
+            "The store had no token: this is the first platform-admin token. It is "
+            f"shown once; keep it safe.\n\n    {admin_token}\n\n"
+            "Use it with `stratum login` or STRATUM_TOKEN.",
+            err=True,
+        )
     elif admin_token_file is not None and admin_token_file.exists():
         typer.echo(f"Admin token in {admin_token_file} (if the store was new).", err=True)
     # log_config=None: uvicorn's records go through the handler set up above.
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(),
-                            timeout_graceful_shutdown=10, access_log=False, log_config=None)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        timeout_graceful_shutdown=10,
+        access_log=False,
+        log_config=None,
+    )
     server = _graceful_server(config, app.state.notifier)
     shown = app.state.store.engine.url.render_as_string(hide_password=True)
-    typer.echo(f"Stratum API on http://{host}:{port} (store: {shown}); "
-               f"OpenAPI at http://{host}:{port}/docs", err=True)
+    typer.echo(
+        f"Stratum API on http://{host}:{port} (store: {shown}); "
+        f"OpenAPI at http://{host}:{port}/docs",
+        err=True,
+    )
     server.run()
 
 
@@ -118,12 +175,18 @@ def _default_key_file(url: str) -> Path | None:
         return path
     log = logging.getLogger("stratum.server")
     if not url.startswith("sqlite"):
-        log.warning("no secret key (%s or --secret-key-file): this server will refuse to "
-                    "store cluster credentials", ENV_KEYS)
+        log.warning(
+            "no secret key (%s or --secret-key-file): this server will refuse to "
+            "store cluster credentials",
+            ENV_KEYS,
+        )
         return None
     create_key_file(path)
-    log.warning("made a secret key for stored credentials in %s (mode 0600): back it up; "
-                "without it they cannot be read", path)
+    log.warning(
+        "made a secret key for stored credentials in %s (mode 0600): back it up; "
+        "without it they cannot be read",
+        path,
+    )
     return path
 
 

@@ -42,8 +42,9 @@ def read_config_file(path: Path | None = None) -> dict[str, Any]:
         raise Invalid(f"{path}: expected a mapping of {', '.join(CONFIG_KEYS)}")
     unknown = sorted(set(data) - set(CONFIG_KEYS))
     if unknown:
-        raise Invalid(f"{path}: unknown key(s) {', '.join(unknown)}; expected "
-                      f"{', '.join(CONFIG_KEYS)}")
+        raise Invalid(
+            f"{path}: unknown key(s) {', '.join(unknown)}; expected {', '.join(CONFIG_KEYS)}"
+        )
     return data
 
 

@@ -17,9 +17,14 @@ from stratum.core.errors import ApiError, Cause, Unavailable
 PREFIX = "/apis/stratum.dev/v1alpha1"
 SIM_PREFIX = "/apis/sim.stratum.dev/v1alpha1"
 _BY_CODE: dict[int, type[ApiError]] = {
-    400: errors.BadRequest, 401: errors.Unauthorized, 403: errors.Forbidden,
-    404: errors.NotFound, 410: errors.Gone, 413: errors.PayloadTooLarge,
-    422: errors.Invalid, 503: errors.Unavailable,
+    400: errors.BadRequest,
+    401: errors.Unauthorized,
+    403: errors.Forbidden,
+    404: errors.NotFound,
+    410: errors.Gone,
+    413: errors.PayloadTooLarge,
+    422: errors.Invalid,
+    503: errors.Unavailable,
 }
 WireObject = dict[str, Any]
 _WARNING = re.compile(r'\d{3} \S+ "((?:[^"\\]|\\.)*)"')
@@ -39,11 +44,14 @@ def _error_from(response: httpx.Response) -> ApiError:
     except ValueError:
         body = {}
     message = body.get("message") or f"HTTP {response.status_code}: {response.text[:200]}"
-    causes = [Cause(c.get("field", ""), c.get("message", ""), c.get("reason", ""))
-              for c in (body.get("details") or {}).get("causes", [])]
+    causes = [
+        Cause(c.get("field", ""), c.get("message", ""), c.get("reason", ""))
+        for c in (body.get("details") or {}).get("causes", [])
+    ]
     if response.status_code == 409:
-        cls: type[ApiError] = (errors.AlreadyExists if body.get("reason") == "AlreadyExists"
-                               else errors.Conflict)
+        cls: type[ApiError] = (
+            errors.AlreadyExists if body.get("reason") == "AlreadyExists" else errors.Conflict
+        )
     else:
         cls = _BY_CODE.get(response.status_code, ApiError)
     err = cls(message, causes=causes)
@@ -57,8 +65,13 @@ def _model(kind: str | type[Resource]) -> type[Resource]:
 
 
 class StratumClient:
-    def __init__(self, server: str, token: str | None = None, timeout: float = 30.0,
-                 on_warning: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        server: str,
+        token: str | None = None,
+        timeout: float = 30.0,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
         headers = {"User-Agent": "stratum-client"}
         # Warnings the server sent with the last answer (a policy's warn action, a budget
         # near its limit); `on_warning` hears each one as it comes.
@@ -79,8 +92,13 @@ class StratumClient:
         self.close()
 
     # -- plumbing ----------------------------------------------------------------------
-    def path(self, kind: str | type[Resource], namespace: str | None = None,
-             name: str | None = None, subresource: str | None = None) -> str:
+    def path(
+        self,
+        kind: str | type[Resource],
+        namespace: str | None = None,
+        name: str | None = None,
+        subresource: str | None = None,
+    ) -> str:
         model = _model(kind)
         path = PREFIX
         if model.NAMESPACED and namespace:
@@ -96,8 +114,10 @@ class StratumClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as err:
-            raise Unavailable(f"cannot reach the Stratum server at {self.server}: {err}; is "
-                              "`stratum serve` running, and is STRATUM_SERVER right?") from None
+            raise Unavailable(
+                f"cannot reach the Stratum server at {self.server}: {err}; is "
+                "`stratum serve` running, and is STRATUM_SERVER right?"
+            ) from None
         self.warnings = parse_warnings(response.headers.get_list("warning"))
         for warning in self.warnings:
             if self._on_warning is not None:
@@ -111,13 +131,24 @@ class StratumClient:
         result: dict[str, Any] = self.request("GET", f"{PREFIX}/whoami")
         return result
 
-    def create_token(self, name: str, *, subject: str | None = None, role: str | None = None,
-                     tenant: str | None = None, service: bool = False,
-                     expires_in_seconds: int | None = None) -> dict[str, Any]:
+    def create_token(
+        self,
+        name: str,
+        *,
+        subject: str | None = None,
+        role: str | None = None,
+        tenant: str | None = None,
+        service: bool = False,
+        expires_in_seconds: int | None = None,
+    ) -> dict[str, Any]:
         """A new token; its value (`token`) is in this answer and never again."""
         body: dict[str, Any] = {"name": name, "service": service}
-        for key, value in (("subject", subject), ("role", role), ("tenant", tenant),
-                           ("expiresInSeconds", expires_in_seconds)):
+        for key, value in (
+            ("subject", subject),
+            ("role", role),
+            ("tenant", tenant),
+            ("expiresInSeconds", expires_in_seconds),
+        ):
             if value is not None:
                 body[key] = value
         result: dict[str, Any] = self.request("POST", f"{PREFIX}/tokens", json=body)
@@ -131,11 +162,13 @@ class StratumClient:
         result: dict[str, Any] = self.request("DELETE", f"{PREFIX}/tokens/{token_id}")
         return result
 
-    def sovereignty_report(self, *, tenant: str | None = None, start: str | None = None,
-                           end: str | None = None) -> builtins.list[dict[str, Any]]:
+    def sovereignty_report(
+        self, *, tenant: str | None = None, start: str | None = None, end: str | None = None
+    ) -> builtins.list[dict[str, Any]]:
         params = {k: v for k, v in (("tenant", tenant), ("from", start), ("to", end)) if v}
         items: builtins.list[dict[str, Any]] = self.request(
-            "GET", f"{PREFIX}/reports/sovereignty", params=params)["items"]
+            "GET", f"{PREFIX}/reports/sovereignty", params=params
+        )["items"]
         return items
 
     def verify_audit(self) -> dict[str, Any]:
@@ -144,18 +177,26 @@ class StratumClient:
 
     def rotate_secrets(self, *, dry_run: bool = False) -> dict[str, Any]:
         """Re-encrypt every stored secret with the server's newest key (platform admins)."""
-        result: dict[str, Any] = self.request("POST", f"{PREFIX}/secrets/rotate",
-                                              params=_dry(dry_run))
+        result: dict[str, Any] = self.request(
+            "POST", f"{PREFIX}/secrets/rotate", params=_dry(dry_run)
+        )
         return result
 
     # -- verbs -------------------------------------------------------------------------
-    def get(self, kind: str | type[Resource], name: str,
-            namespace: str | None = None) -> WireObject:
+    def get(
+        self, kind: str | type[Resource], name: str, namespace: str | None = None
+    ) -> WireObject:
         result: WireObject = self.request("GET", self.path(kind, namespace, name))
         return result
 
-    def list(self, kind: str | type[Resource], *, namespace: str | None = None,
-             label_selector: str | None = None, limit: int = 500) -> builtins.list[WireObject]:
+    def list(
+        self,
+        kind: str | type[Resource],
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        limit: int = 500,
+    ) -> builtins.list[WireObject]:
         """Every matching object, following continue tokens page by page."""
         items: builtins.list[WireObject] = []
         params: dict[str, Any] = {"limit": limit}
@@ -171,49 +212,68 @@ class StratumClient:
 
     def create(self, obj: WireObject, *, dry_run: bool = False) -> WireObject:
         meta = obj["metadata"]
-        result: WireObject = self.request("POST", self.path(obj["kind"], meta.get("namespace")),
-                                          json=obj, params=_dry(dry_run))
+        result: WireObject = self.request(
+            "POST", self.path(obj["kind"], meta.get("namespace")), json=obj, params=_dry(dry_run)
+        )
         return result
 
     def replace(self, obj: WireObject, *, dry_run: bool = False) -> WireObject:
         meta = obj["metadata"]
         result: WireObject = self.request(
-            "PUT", self.path(obj["kind"], meta.get("namespace"), meta["name"]), json=obj,
-            params=_dry(dry_run))
+            "PUT",
+            self.path(obj["kind"], meta.get("namespace"), meta["name"]),
+            json=obj,
+            params=_dry(dry_run),
+        )
         return result
 
     def replace_status(self, obj: WireObject) -> WireObject:
         meta = obj["metadata"]
         result: WireObject = self.request(
-            "PUT", self.path(obj["kind"], meta.get("namespace"), meta["name"], "status"),
-            json=obj)
+            "PUT", self.path(obj["kind"], meta.get("namespace"), meta["name"], "status"), json=obj
+        )
         return result
 
     def apply(self, obj: WireObject, *, dry_run: bool = False) -> WireObject:
         meta = obj["metadata"]
         result: WireObject = self.request(
-            "PATCH", self.path(obj["kind"], meta.get("namespace"), meta["name"]), json=obj,
-            params=_dry(dry_run))
+            "PATCH",
+            self.path(obj["kind"], meta.get("namespace"), meta["name"]),
+            json=obj,
+            params=_dry(dry_run),
+        )
         return result
 
-    def apply_list(self, items: builtins.list[Any], *,
-                   dry_run: bool = False) -> builtins.list[dict[str, Any]]:
+    def apply_list(
+        self, items: builtins.list[Any], *, dry_run: bool = False
+    ) -> builtins.list[dict[str, Any]]:
         """Apply many objects in one transaction: all are written, or none."""
         body = {"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": items}
         result = self.request("POST", f"{PREFIX}/apply", json=body, params=_dry(dry_run))
         applied: builtins.list[dict[str, Any]] = result["items"]
         return applied
 
-    def delete(self, kind: str | type[Resource], name: str, namespace: str | None = None, *,
-               resource_version: str | None = None) -> WireObject:
+    def delete(
+        self,
+        kind: str | type[Resource],
+        name: str,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+    ) -> WireObject:
         params = {"resourceVersion": resource_version} if resource_version else {}
-        result: WireObject = self.request("DELETE", self.path(kind, namespace, name),
-                                          params=params)
+        result: WireObject = self.request("DELETE", self.path(kind, namespace, name), params=params)
         return result
 
-    def watch(self, kind: str | type[Resource], *, namespace: str | None = None,
-              resource_version: str | None = None, label_selector: str | None = None,
-              timeout: float | None = None) -> Iterator[dict[str, Any]]:
+    def watch(
+        self,
+        kind: str | type[Resource],
+        *,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Yield {"type", "object"} events until the server ends the stream."""
         params: dict[str, Any] = {"watch": "true"}
         if resource_version:
@@ -221,8 +281,12 @@ class StratumClient:
         if label_selector:
             params["labelSelector"] = label_selector
         try:
-            with self._http.stream("GET", self.path(kind, namespace), params=params,
-                                   timeout=httpx.Timeout(timeout, connect=10.0)) as response:
+            with self._http.stream(
+                "GET",
+                self.path(kind, namespace),
+                params=params,
+                timeout=httpx.Timeout(timeout, connect=10.0),
+            ) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise _error_from(response)
@@ -231,7 +295,6 @@ class StratumClient:
                         yield json.loads(line)
         except httpx.TransportError as err:
             raise Unavailable(f"watch on {self.server} ended: {err}") from None
-
 
     # -- the simulated fleet ------------------------------------------------------------
     def faults(self) -> dict[str, Any]:
@@ -245,8 +308,9 @@ class StratumClient:
 
     def clear_faults(self, fault_id: str | None = None) -> builtins.list[dict[str, Any]]:
         if fault_id is None:
-            cleared: builtins.list[dict[str, Any]] = self.request(
-                "DELETE", f"{SIM_PREFIX}/faults")["cleared"]
+            cleared: builtins.list[dict[str, Any]] = self.request("DELETE", f"{SIM_PREFIX}/faults")[
+                "cleared"
+            ]
             return cleared
         return [self.request("DELETE", f"{SIM_PREFIX}/faults/{fault_id}")]
 

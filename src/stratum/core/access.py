@@ -71,8 +71,7 @@ def tenant_roles_of(subject: str, tenants: Iterable[Mapping[str, Any]]) -> dict[
                 name = tenant["metadata"]["name"]
                 role = member.get("role", "member")
                 # Listed twice: the stronger role holds.
-                if name not in roles or TENANT_ROLES.index(role) < TENANT_ROLES.index(
-                        roles[name]):
+                if name not in roles or TENANT_ROLES.index(role) < TENANT_ROLES.index(roles[name]):
                     roles[name] = role
     return roles
 
@@ -82,8 +81,15 @@ def namespace_missing(namespace: str) -> NotFound:
     return NotFound(f'namespace "{namespace}" not found')
 
 
-def check(principal: Principal, verb: Verb, kind: str, *, namespaced: bool,
-          namespace: str | None = None, name: str | None = None) -> None:
+def check(
+    principal: Principal,
+    verb: Verb,
+    kind: str,
+    *,
+    namespaced: bool,
+    namespace: str | None = None,
+    name: str | None = None,
+) -> None:
     """Raise Forbidden or NotFound unless `principal` may `verb` this kind there.
 
     For a namespaced kind with `namespace=None` (a list across namespaces) this only says
@@ -117,8 +123,9 @@ def check(principal: Principal, verb: Verb, kind: str, *, namespaced: bool,
         if kind not in TENANT_WRITABLE:
             raise Forbidden(f"{kind} objects are written by the platform, not by tenants")
         if tenant_role == "viewer":
-            raise Forbidden(f"{principal.subject} is a viewer of {namespace} and may not "
-                            f"change {kind} objects")
+            raise Forbidden(
+                f"{principal.subject} is a viewer of {namespace} and may not change {kind} objects"
+            )
         return
     if kind == "Tenant":
         if verb == "read":
@@ -165,21 +172,27 @@ def may_manage_token(principal: Principal, *, subject: str, tenant: str | None) 
     return tenant is not None and principal.tenant_roles.get(tenant) == "tenant-admin"
 
 
-def check_token_grant(principal: Principal, *, subject: str, role: str | None,
-                      tenant: str | None) -> None:
+def check_token_grant(
+    principal: Principal, *, subject: str, role: str | None, tenant: str | None
+) -> None:
     """Refuse a token that would give more than the creator may give."""
     if role is not None and role not in PLATFORM_ROLES + TENANT_ROLES:
-        raise Forbidden(f"unknown role {role!r}; expected one of "
-                        f"{', '.join(PLATFORM_ROLES + TENANT_ROLES)}")
+        raise Forbidden(
+            f"unknown role {role!r}; expected one of {', '.join(PLATFORM_ROLES + TENANT_ROLES)}"
+        )
     if principal.is_admin:
         return
     if tenant is not None:
         if principal.tenant_roles.get(tenant) != "tenant-admin":
-            raise namespace_missing(tenant) if tenant not in principal.tenant_roles else \
-                Forbidden(f"only a tenant-admin of {tenant} may create tokens bound to it")
+            raise (
+                namespace_missing(tenant)
+                if tenant not in principal.tenant_roles
+                else Forbidden(f"only a tenant-admin of {tenant} may create tokens bound to it")
+            )
         if role not in TENANT_ROLES:
-            raise Forbidden("a token bound to a tenant takes a tenant role: "
-                            f"{', '.join(TENANT_ROLES)}")
+            raise Forbidden(
+                f"a token bound to a tenant takes a tenant role: {', '.join(TENANT_ROLES)}"
+            )
         return
     if role is not None:
         raise Forbidden("only platform admins may create tokens with a platform role")

@@ -15,8 +15,17 @@ from dataclasses import dataclass
 from typing import Any
 
 GENESIS = "0" * 64
-HASHED_FIELDS = ("sequence", "timestamp", "actor", "action", "object", "sourceAddress",
-                 "beforeDigest", "afterDigest", "previousHash")
+HASHED_FIELDS = (
+    "sequence",
+    "timestamp",
+    "actor",
+    "action",
+    "object",
+    "sourceAddress",
+    "beforeDigest",
+    "afterDigest",
+    "previousHash",
+)
 
 
 def canonical(data: Any) -> bytes:
@@ -75,26 +84,44 @@ def verify(records: Iterable[Mapping[str, Any]], *, expected: int) -> Verificati
         seq = int(spec["sequence"])
         name = (record.get("metadata") or {}).get("name")
         if name != record_name(seq):
-            problems.append(Problem(seq, f"record {name} claims sequence {seq}: it was renamed "
-                                         "or its sequence edited"))
+            problems.append(
+                Problem(
+                    seq,
+                    f"record {name} claims sequence {seq}: it was renamed or its sequence edited",
+                )
+            )
         if seq > next_sequence:
-            missing = (f"{next_sequence}" if seq == next_sequence + 1
-                       else f"{next_sequence}..{seq - 1}")
+            missing = (
+                f"{next_sequence}" if seq == next_sequence + 1 else f"{next_sequence}..{seq - 1}"
+            )
             problems.append(Problem(next_sequence, f"record(s) {missing} missing: deleted"))
         if spec.get("hash") != record_hash(spec):
-            problems.append(Problem(seq, f"record {seq} was edited: its content no longer "
-                                         "matches its hash"))
+            problems.append(
+                Problem(seq, f"record {seq} was edited: its content no longer matches its hash")
+            )
         elif spec.get("previousHash") != previous_hash:
-            problems.append(Problem(seq, f"record {seq} does not follow the record before it "
-                                         "(its previousHash differs): the chain was broken "
-                                         "before it"))
+            problems.append(
+                Problem(
+                    seq,
+                    f"record {seq} does not follow the record before it "
+                    "(its previousHash differs): the chain was broken "
+                    "before it",
+                )
+            )
         previous_hash = str(spec.get("hash"))
         next_sequence = seq + 1
     if expected >= next_sequence:
-        missing = (f"{next_sequence}" if expected == next_sequence
-                   else f"{next_sequence}..{expected}")
-        problems.append(Problem(next_sequence, f"record(s) {missing} missing: the server wrote "
-                                               f"{expected} records, the log ends at "
-                                               f"{next_sequence - 1}"))
-    return Verification(records=count, expected=expected, head=previous_hash,
-                        problems=tuple(problems))
+        missing = (
+            f"{next_sequence}" if expected == next_sequence else f"{next_sequence}..{expected}"
+        )
+        problems.append(
+            Problem(
+                next_sequence,
+                f"record(s) {missing} missing: the server wrote "
+                f"{expected} records, the log ends at "
+                f"{next_sequence - 1}",
+            )
+        )
+    return Verification(
+        records=count, expected=expected, head=previous_hash, problems=tuple(problems)
+    )

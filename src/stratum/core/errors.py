@@ -1,20 +1,20 @@
 """The one error hierarchy of Stratum; the server renders each as a Kubernetes-style Status.
 
-    StratumError
-    ├── ApiError                  (has an HTTP code and a Status reason)
-    │   ├── BadRequest            400  a body that cannot be decoded (malformed JSON/YAML)
-    │   ├── Invalid               422  bad input: names the field and what was expected
-    │   ├── NotFound              404
-    │   ├── AlreadyExists         409
-    │   ├── Conflict              409  stale resourceVersion, never a lost update
-    │   ├── Forbidden             403
-    │   ├── Unauthorized          401
-    │   ├── Gone                  410  a watch resumed from a compacted resourceVersion
-    │   ├── PayloadTooLarge       413
-    │   └── Unavailable           503
-    ├── BackendError              a data-plane backend failed (kept apart from API errors)
-    ├── TemporaryError(delay)     reconcilers: retry after `delay` seconds
-    └── PermanentError            reconcilers: do not retry until the object changes
+StratumError
+├── ApiError                  (has an HTTP code and a Status reason)
+│   ├── BadRequest            400  a body that cannot be decoded (malformed JSON/YAML)
+│   ├── Invalid               422  bad input: names the field and what was expected
+│   ├── NotFound              404
+│   ├── AlreadyExists         409
+│   ├── Conflict              409  stale resourceVersion, never a lost update
+│   ├── Forbidden             403
+│   ├── Unauthorized          401
+│   ├── Gone                  410  a watch resumed from a compacted resourceVersion
+│   ├── PayloadTooLarge       413
+│   └── Unavailable           503
+├── BackendError              a data-plane backend failed (kept apart from API errors)
+├── TemporaryError(delay)     reconcilers: retry after `delay` seconds
+└── PermanentError            reconcilers: do not retry until the object changes
 """
 
 from __future__ import annotations

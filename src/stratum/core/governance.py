@@ -80,8 +80,10 @@ class GpuUsage:
             self.milli_by_model[model] = self.milli_by_model.get(model, 0) + sign * demand.milli
 
     def as_wire(self) -> dict[str, Any]:
-        return {"gpus": _gpus(self.milli),
-                "gpusByModel": {m: _gpus(v) for m, v in sorted(self.milli_by_model.items())}}
+        return {
+            "gpus": _gpus(self.milli),
+            "gpusByModel": {m: _gpus(v) for m, v in sorted(self.milli_by_model.items())},
+        }
 
 
 def _gpus(milli: int) -> float | int:
@@ -105,32 +107,37 @@ def quota_problems(tenant: WireObject, usage: GpuUsage, demand: GpuDemand) -> li
     if total is not None and demand.milli and usage.milli + demand.milli > total * 1000:
         problems.append(
             f"quota: tenant {name} may hold {total} GPUs; it holds {_gpus(usage.milli)} and "
-            f"this workload asks for {_gpus(demand.milli)}")
+            f"this workload asks for {_gpus(demand.milli)}"
+        )
     by_model: Mapping[str, int] = quota.get("gpusByModel") or {}
     for model, limit in sorted(by_model.items()):
         used = usage.milli_by_model.get(model, 0)
         if model in demand.models and used + demand.milli > limit * 1000:
             problems.append(
                 f"quota: tenant {name} may hold {limit} {model}; it holds {_gpus(used)} and "
-                f"this workload asks for {_gpus(demand.milli)}")
+                f"this workload asks for {_gpus(demand.milli)}"
+            )
     return problems
 
 
 # -- sovereignty -------------------------------------------------------------------------
-def sovereignty_exclusion(site: WireObject, workload: WireObject,
-                          tenant: WireObject) -> str | None:
+def sovereignty_exclusion(site: WireObject, workload: WireObject, tenant: WireObject) -> str | None:
     """Why the contract's sovereignty clause or the tenant's law rules this site out."""
     spec = _get(site, "spec") or {}
     jurisdictions = set(spec.get("jurisdictions") or [])
     allowed = set(_get(tenant, "spec", "allowedJurisdictions") or [])
     if allowed and not allowed & jurisdictions:
-        return (f"outside the tenant's jurisdictions ({', '.join(sorted(allowed))}); "
-                f"the site is under {', '.join(sorted(jurisdictions)) or 'none'}")
+        return (
+            f"outside the tenant's jurisdictions ({', '.join(sorted(allowed))}); "
+            f"the site is under {', '.join(sorted(jurisdictions)) or 'none'}"
+        )
     clause = _get(workload, "spec", "contract", "sovereignty") or {}
     wanted = set(clause.get("jurisdictions") or [])
     if wanted and not wanted & jurisdictions:
-        return (f"outside the contract's jurisdictions ({', '.join(sorted(wanted))}); "
-                f"the site is under {', '.join(sorted(jurisdictions)) or 'none'}")
+        return (
+            f"outside the contract's jurisdictions ({', '.join(sorted(wanted))}); "
+            f"the site is under {', '.join(sorted(jurisdictions)) or 'none'}"
+        )
     countries = clause.get("countries") or []
     if countries and spec.get("country") not in countries:
         return f"in {spec.get('country')}, not in {', '.join(countries)}"
@@ -147,8 +154,9 @@ def policy_applies(policy: WireObject, workload: WireObject, tenant: WireObject)
     match = _get(policy, "spec", "match") or {}
     tenants = match.get("tenants") or []
     types = match.get("workloadTypes") or []
-    return (not tenants or name_of(tenant) in tenants) and \
-        (not types or _get(workload, "spec", "type") in types)
+    return (not tenants or name_of(tenant) in tenants) and (
+        not types or _get(workload, "spec", "type") in types
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +184,13 @@ def _policy_line(policy: WireObject, detail: str) -> str:
     return f"policy {name_of(policy)}: {_get(policy, 'spec', 'message')}{detail}"
 
 
-def judge_sites(*, workload: WireObject, tenant: WireObject, sites: Sequence[WireObject],
-                policies: Sequence[WireObject]) -> Admission:
+def judge_sites(
+    *,
+    workload: WireObject,
+    tenant: WireObject,
+    sites: Sequence[WireObject],
+    policies: Sequence[WireObject],
+) -> Admission:
     """Sovereignty and policies over every site: which may host the workload, and why not.
 
     A deny policy rules out each site where it does not hold (an evaluation error counts as
@@ -198,20 +211,25 @@ def judge_sites(*, workload: WireObject, tenant: WireObject, sites: Sequence[Wir
             reasons.append(f"sovereignty: {why}")
         else:
             for policy in deny:
-                outcome = evaluate(str(_get(policy, "spec", "expression")), workload=workload,
-                                   tenant=tenant, site=dict(site))
+                outcome = evaluate(
+                    str(_get(policy, "spec", "expression")),
+                    workload=workload,
+                    tenant=tenant,
+                    site=dict(site),
+                )
                 if outcome.allowed:
                     held.append(name_of(policy))
                 else:
-                    reasons.append(_policy_line(policy, f" ({outcome.error})"
-                                                if outcome.error else ""))
+                    reasons.append(
+                        _policy_line(policy, f" ({outcome.error})" if outcome.error else "")
+                    )
                     excluded_by.setdefault(name_of(policy), []).append(name_of(site))
-        result.sites.append(SiteVerdict(name_of(site), not reasons, tuple(reasons),
-                                        tuple(held)))
+        result.sites.append(SiteVerdict(name_of(site), not reasons, tuple(reasons), tuple(held)))
     if not sites:
         for policy in deny:
-            outcome = evaluate(str(_get(policy, "spec", "expression")), workload=workload,
-                               tenant=tenant, site=None)
+            outcome = evaluate(
+                str(_get(policy, "spec", "expression")), workload=workload, tenant=tenant, site=None
+            )
             if not outcome.allowed and outcome.error is None:
                 result.denials.append(_policy_line(policy, ""))
     elif not result.allowed_sites and excluded_by:
@@ -225,8 +243,12 @@ def judge_sites(*, workload: WireObject, tenant: WireObject, sites: Sequence[Wir
     for policy in warn:
         failing = []
         for site in allowed or [None]:  # type: ignore[list-item]
-            outcome = evaluate(str(_get(policy, "spec", "expression")), workload=workload,
-                               tenant=tenant, site=dict(site) if site else None)
+            outcome = evaluate(
+                str(_get(policy, "spec", "expression")),
+                workload=workload,
+                tenant=tenant,
+                site=dict(site) if site else None,
+            )
             if not outcome.allowed and (site is not None or outcome.error is None):
                 failing.append(name_of(site) if site else "")
         if failing:
@@ -278,13 +300,17 @@ def cheapest_cost(workload: WireObject, sites: Sequence[WireObject], currency: s
     """The least the workload's projected GPU-hours can cost at any of `sites` in `currency`."""
     hours = projected_gpu_hours(workload)
     demand = gpu_demand(workload)
-    prices = [price_per_gpu_hour(s, demand.models) for s in sites
-              if (_get(s, "spec", "pricing", "currency") or "EUR") == currency]
+    prices = [
+        price_per_gpu_hour(s, demand.models)
+        for s in sites
+        if (_get(s, "spec", "pricing", "currency") or "EUR") == currency
+    ]
     return hours * min(prices) if prices and hours else 0.0
 
 
-def budget_check(tenant: WireObject, *, projected_hours: float,
-                 projected_cost: float) -> BudgetCheck:
+def budget_check(
+    tenant: WireObject, *, projected_hours: float, projected_cost: float
+) -> BudgetCheck:
     """Refuse (hard limit) or warn (soft limit, or a soft-only budget) about new work.
 
     Use so far is `status.usage` (GPU-hours and cost accrued by running work); the workload
@@ -297,12 +323,14 @@ def budget_check(tenant: WireObject, *, projected_hours: float,
     name = name_of(tenant)
     period = budget.get("period", "month")
     if budget.get("gpuHours") is not None:
-        limit, used, adding = float(budget["gpuHours"]), float(usage.get("gpuHours") or 0), \
-            projected_hours
+        limit, used, adding = (
+            float(budget["gpuHours"]),
+            float(usage.get("gpuHours") or 0),
+            projected_hours,
+        )
         unit = "GPU-hours"
     else:
-        limit, used, adding = float(budget["amount"]), float(usage.get("cost") or 0), \
-            projected_cost
+        limit, used, adding = float(budget["amount"]), float(usage.get("cost") or 0), projected_cost
         unit = budget.get("currency", "EUR")
     soft = limit * float(budget.get("softLimitPct", 80.0)) / 100
     hard = budget.get("hardLimit", True)
@@ -320,8 +348,14 @@ def budget_check(tenant: WireObject, *, projected_hours: float,
     return BudgetCheck()
 
 
-def admit(*, workload: WireObject, tenant: WireObject, usage: GpuUsage,
-          sites: Sequence[WireObject], policies: Sequence[WireObject]) -> Admission:
+def admit(
+    *,
+    workload: WireObject,
+    tenant: WireObject,
+    usage: GpuUsage,
+    sites: Sequence[WireObject],
+    policies: Sequence[WireObject],
+) -> Admission:
     """Everything admission decides about one workload of `tenant`.
 
     `usage` is what the tenant's other active workloads hold (not this one).
@@ -331,8 +365,11 @@ def admit(*, workload: WireObject, tenant: WireObject, usage: GpuUsage,
     result.denials = quota_problems(tenant, usage, demand) + result.denials
     allowed = [s for s in sites if name_of(s) in set(result.allowed_sites)]
     currency = str(_get(tenant, "spec", "budget", "currency") or "EUR")
-    check = budget_check(tenant, projected_hours=projected_gpu_hours(workload),
-                         projected_cost=cheapest_cost(workload, allowed, currency))
+    check = budget_check(
+        tenant,
+        projected_hours=projected_gpu_hours(workload),
+        projected_cost=cheapest_cost(workload, allowed, currency),
+    )
     if check.refusal:
         result.denials.append(check.refusal)
     if check.warning:

@@ -31,8 +31,9 @@ class _NoAliasLoader(yaml.SafeLoader):
             event = self.peek_event()  # type: ignore[no-untyped-call]
             mark = event.start_mark
             raise yaml.MarkedYAMLError(
-                problem="YAML aliases (*name) are not accepted in manifests; write the value "
-                        "out", problem_mark=mark)
+                problem="YAML aliases (*name) are not accepted in manifests; write the value out",
+                problem_mark=mark,
+            )
         return super().compose_node(parent, index)
 
 
@@ -83,8 +84,9 @@ def load_body(raw: bytes, content_type: str | None, source: str = "request body"
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise BadRequest(f"{source}: malformed JSON at line {err.lineno}, column "
-                             f"{err.colno}: {err.msg}") from None
+            raise BadRequest(
+                f"{source}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+            ) from None
     else:
         documents = load_documents(text, source)  # YAML is a superset of JSON
         if len(documents) != 1:
@@ -98,8 +100,10 @@ def refuse_nul(data: Any, source: str, path: str = "") -> None:
     """NUL characters cannot be stored by every database (PostgreSQL's JSONB refuses them)."""
     if isinstance(data, str):
         if "\x00" in data:
-            raise BadRequest(f"{source}: {path or 'a value'} contains a NUL character (\\u0000), "
-                             "which is not allowed")
+            raise BadRequest(
+                f"{source}: {path or 'a value'} contains a NUL character (\\u0000), "
+                "which is not allowed"
+            )
     elif isinstance(data, dict):
         for key, value in data.items():
             refuse_nul(key, source, path)

@@ -58,8 +58,9 @@ def compile_expression(expression: str, *, field: str = "spec.expression") -> An
     # real at evaluation time and are left for then.
     result = _run(program, {v: {} for v in VARIABLES})
     if result.error and "undeclared reference" in result.error:
-        message = (f"{result.error.split(' (in activation')[0]}; the variables are "
-                   f"{', '.join(VARIABLES)}")
+        message = (
+            f"{result.error.split(' (in activation')[0]}; the variables are {', '.join(VARIABLES)}"
+        )
         raise Invalid(f"{field}: {message}", causes=[Cause(field, message)])
     with _lock:
         _programs[expression] = program
@@ -126,8 +127,13 @@ def _projection(expression: str, activation: Mapping[str, Mapping[str, Any]]) ->
     return "|".join(parts)
 
 
-def evaluate(expression: str, *, workload: Mapping[str, Any], tenant: Mapping[str, Any],
-             site: Mapping[str, Any] | None) -> Outcome:
+def evaluate(
+    expression: str,
+    *,
+    workload: Mapping[str, Any],
+    tenant: Mapping[str, Any],
+    site: Mapping[str, Any] | None,
+) -> Outcome:
     """Whether the expression holds for this workload, tenant and site. Results are
     remembered per expression and per value of the paths it reads: judging a thousand
     look-alike workloads over every site runs CEL a handful of times, not thousands."""

@@ -32,8 +32,10 @@ ENVELOPE_PREFIX = "enc:v1:"
 REDACTED_PREFIX = "***:"
 # Where each kind keeps its secrets: a map of name -> value at this path of the wire object.
 SECRET_PATHS: dict[str, tuple[str, ...]] = {"Cluster": ("spec", "credentials")}
-NO_KEY_HINT = ("set STRATUM_SECRET_KEYS (comma-separated Fernet keys, newest first) or start "
-               "the server with --secret-key-file")
+NO_KEY_HINT = (
+    "set STRATUM_SECRET_KEYS (comma-separated Fernet keys, newest first) or start "
+    "the server with --secret-key-file"
+)
 
 
 class UnreadableSecret(Unavailable):
@@ -68,8 +70,12 @@ class Keyring:
     @classmethod
     def parse(cls, text: str) -> Keyring:
         """Keys separated by commas or newlines, newest first; '#' starts a comment line."""
-        keys = [part.strip() for line in text.splitlines()
-                if not line.strip().startswith("#") for part in line.split(",")]
+        keys = [
+            part.strip()
+            for line in text.splitlines()
+            if not line.strip().startswith("#")
+            for part in line.split(",")
+        ]
         return cls(tuple(k for k in keys if k))
 
     @staticmethod
@@ -92,7 +98,7 @@ class Keyring:
         """The plaintext of an envelope; UnreadableSecret when no key opens it."""
         if not is_envelope(envelope):
             raise UnreadableSecret(f"{what}: the stored value is not an encrypted envelope")
-        token = envelope[len(ENVELOPE_PREFIX):].partition(":")[2]
+        token = envelope[len(ENVELOPE_PREFIX) :].partition(":")[2]
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except (InvalidToken, UnicodeDecodeError):
@@ -100,7 +106,8 @@ class Keyring:
                 f"{what} cannot be decrypted with any of the {len(self.keys)} configured "
                 "key(s): either the key it was sealed with is missing (add it to "
                 "STRATUM_SECRET_KEYS or the key file, after the newest) or the stored value "
-                "was altered") from None
+                "was altered"
+            ) from None
 
     def reseal(self, envelope: str, *, what: str = "secret") -> str:
         """The same plaintext sealed under the newest key (with a fresh fingerprint)."""
@@ -118,7 +125,7 @@ def is_envelope(value: object) -> TypeGuard[str]:
 
 def redacted(envelope: str) -> str:
     """`***:<fingerprint>` for a stored envelope (no key needed)."""
-    fingerprint = envelope[len(ENVELOPE_PREFIX):].partition(":")[0]
+    fingerprint = envelope[len(ENVELOPE_PREFIX) :].partition(":")[0]
     return REDACTED_PREFIX + fingerprint
 
 
@@ -160,8 +167,9 @@ def redact_all(objs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [redact(o) for o in objs]
 
 
-def seal(keyring: Keyring | None, obj: dict[str, Any],
-         existing: Mapping[str, Any] | None) -> dict[str, Any]:
+def seal(
+    keyring: Keyring | None, obj: dict[str, Any], existing: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """Replace every plaintext secret of an incoming wire object by an envelope, in place.
 
     A value equal to the stored one (as plaintext, or as the redacted form the API showed)
@@ -177,17 +185,25 @@ def seal(keyring: Keyring | None, obj: dict[str, Any],
         where = _field(kind, name)
         old = stored.get(name)
         if is_envelope(value):
-            raise _invalid(where, "an encrypted envelope is written by the server only: send "
-                                  "the credential itself")
+            raise _invalid(
+                where,
+                "an encrypted envelope is written by the server only: send the credential itself",
+            )
         if isinstance(value, str) and value.startswith(REDACTED_PREFIX.rstrip(":")):
             if is_envelope(old) and value == redacted(old):
                 values[name] = old
                 continue
-            raise _invalid(where, "this is the redacted form the API shows, and it does not "
-                                  "match the stored value: send the credential itself")
+            raise _invalid(
+                where,
+                "this is the redacted form the API shows, and it does not "
+                "match the stored value: send the credential itself",
+            )
         if keyring is None:
-            raise _invalid(where, "this server has no secret key, so it refuses to store "
-                                  f"credentials it cannot encrypt: {NO_KEY_HINT}")
+            raise _invalid(
+                where,
+                "this server has no secret key, so it refuses to store "
+                f"credentials it cannot encrypt: {NO_KEY_HINT}",
+            )
         if is_envelope(old):
             try:
                 if hmac.compare_digest(keyring.open(old).encode(), str(value).encode()):
@@ -199,8 +215,7 @@ def seal(keyring: Keyring | None, obj: dict[str, Any],
     return obj
 
 
-def reseal(keyring: Keyring, obj: dict[str, Any], *, strict: bool = True
-           ) -> dict[str, Any] | None:
+def reseal(keyring: Keyring, obj: dict[str, Any], *, strict: bool = True) -> dict[str, Any] | None:
     """A copy of a stored object with every envelope sealed again under the newest key, or
     None if it holds no secret. Raises UnreadableSecret naming the object and the field;
     with `strict=False` (past versions in the change feed) a value no key opens loses its
@@ -218,7 +233,7 @@ def reseal(keyring: Keyring, obj: dict[str, Any], *, strict: bool = True
         except UnreadableSecret:
             if strict:
                 raise
-            values[name] = ENVELOPE_PREFIX + redacted(value)[len(REDACTED_PREFIX):] + ":"
+            values[name] = ENVELOPE_PREFIX + redacted(value)[len(REDACTED_PREFIX) :] + ":"
     return fresh
 
 
@@ -229,18 +244,18 @@ def open_credentials(keyring: Keyring | None, obj: Mapping[str, Any]) -> dict[st
     if values is None:
         return {}
     if keyring is None:
-        raise UnreadableSecret(f"{_describe(obj, '*')}: this server has no secret key to "
-                               f"decrypt credentials with: {NO_KEY_HINT}")
-    return {name: keyring.open(value, what=_describe(obj, name))
-            for name, value in values.items()}
+        raise UnreadableSecret(
+            f"{_describe(obj, '*')}: this server has no secret key to "
+            f"decrypt credentials with: {NO_KEY_HINT}"
+        )
+    return {name: keyring.open(value, what=_describe(obj, name)) for name, value in values.items()}
 
 
 def _describe(obj: Mapping[str, Any], name: str) -> str:
     meta = obj.get("metadata") or {}
     ns = meta.get("namespace")
     kind = str(obj.get("kind"))
-    return (f"{kind} {ns + '/' if ns else ''}{meta.get('name')}: "
-            f"{_field(kind, name)}")
+    return f"{kind} {ns + '/' if ns else ''}{meta.get('name')}: {_field(kind, name)}"
 
 
 def _invalid(where: str, message: str) -> Invalid:

@@ -79,8 +79,9 @@ def parse_selector(text: str | None) -> Selector:
         elif m := _EXISTS_RE.match(term):
             requirements.append(Requirement(m["key"], "!exists" if m["neg"] else "exists"))
         else:
-            raise _bad(term, "expected key=value, key!=value, key in (a,b), key notin (a,b), "
-                             "key or !key")
+            raise _bad(
+                term, "expected key=value, key!=value, key in (a,b), key notin (a,b), key or !key"
+            )
     return Selector(tuple(requirements))
 
 

@@ -30,8 +30,9 @@ class NewToken:
 
 
 def hash_secret(secret: str, salt: str) -> str:
-    digest = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt), n=_SCRYPT_N, r=_SCRYPT_R,
-                            p=_SCRYPT_P, dklen=32)
+    digest = hashlib.scrypt(
+        secret.encode(), salt=bytes.fromhex(salt), n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
+    )
     return digest.hex()
 
 
@@ -39,8 +40,12 @@ def new_token() -> NewToken:
     token_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_hex(16)
-    return NewToken(id=token_id, value=f"{PREFIX}_{token_id}_{secret}", salt=salt,
-                    secret_hash=hash_secret(secret, salt))
+    return NewToken(
+        id=token_id,
+        value=f"{PREFIX}_{token_id}_{secret}",
+        salt=salt,
+        secret_hash=hash_secret(secret, salt),
+    )
 
 
 def parse_token(value: str) -> tuple[str, str] | None:

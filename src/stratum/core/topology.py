@@ -39,7 +39,11 @@ PCIE_X16_GBPS: Mapping[int, float] = {1: 4.0, 2: 8.0, 3: 15.75, 4: 31.5, 5: 63.0
 # CPU costs, and crossing the SMP interconnect costs the most. Estimates, used to rank, not
 # to promise.
 PCIE_PATH_EFFICIENCY: Mapping[str, float] = {
-    "PIX": 0.9, "PXB": 0.85, "PHB": 0.7, "NODE": 0.6, "SYS": 0.4,
+    "PIX": 0.9,
+    "PXB": 0.85,
+    "PHB": 0.7,
+    "NODE": 0.6,
+    "SYS": 0.4,
 }
 DEFAULT_NVLINK_GBPS_PER_LINK = 25.0
 DEFAULT_PCIE_GEN = 4
@@ -296,8 +300,10 @@ class Topology:
         return SYS
 
     def _nvlink_between(self, a: Gpu, b: Gpu) -> int:
-        joined = b.index in a.nvlink_peers or a.index in b.nvlink_peers or (
-            a.nvlink_domain is not None and a.nvlink_domain == b.nvlink_domain
+        joined = (
+            b.index in a.nvlink_peers
+            or a.index in b.nvlink_peers
+            or (a.nvlink_domain is not None and a.nvlink_domain == b.nvlink_domain)
         )
         if not joined:
             return 0
@@ -344,7 +350,7 @@ class Topology:
 
         indices = [g.index for g in self.gpus]
         for pos, i in enumerate(indices):
-            for j in indices[pos + 1:]:
+            for j in indices[pos + 1 :]:
                 if self.gpu_link(i, j).is_nvlink:
                     parent[find(i)] = find(j)
         return _groups((i, find(i)) for i in indices)
@@ -379,7 +385,7 @@ class Topology:
         problems: list[str] = []
         devices = self.devices
         for pos, a in enumerate(devices):
-            for b in devices[pos + 1:]:
+            for b in devices[pos + 1 :]:
                 measured = self.matrix.get((a, b))
                 if measured is None:
                     continue
@@ -444,7 +450,7 @@ def switch_groups(
         return x
 
     for pos, a in enumerate(devices):
-        for b in devices[pos + 1:]:
+        for b in devices[pos + 1 :]:
             link = classes.get((a, b))
             if link is not None and link.within_pcie_switch:
                 parent[find(a)] = find(b)

@@ -43,8 +43,11 @@ def causes_from(err: ValidationError, prefix: str = "") -> list[Cause]:
             message, reason = "required field is missing", "FieldValueRequired"
         else:
             message = str(e["msg"]).removeprefix("Value error, ")
-            if "input" in e and kind not in ("model_type", "dict_type", "value_error") \
-                    and not SENSITIVE_FIELDS.intersection(str(p) for p in e["loc"]):
+            if (
+                "input" in e
+                and kind not in ("model_type", "dict_type", "value_error")
+                and not SENSITIVE_FIELDS.intersection(str(p) for p in e["loc"])
+            ):
                 message += f" (got {_short(e['input'])})"
             reason = "FieldValueInvalid"
         causes.append(Cause(field=path, message=message, reason=reason))
@@ -74,8 +77,10 @@ def identify(data: Any) -> str:
 def parse_object(data: Any, *, expected_kind: str | None = None) -> Resource:
     """Validate a wire object of any kind; raise Invalid naming the fields that are wrong."""
     if not isinstance(data, dict):
-        raise Invalid(f"expected an object with apiVersion, kind, metadata and spec, "
-                      f"got {type(data).__name__}")
+        raise Invalid(
+            f"expected an object with apiVersion, kind, metadata and spec, "
+            f"got {type(data).__name__}"
+        )
     kind = data.get("kind")
     api_version = data.get("apiVersion")
     if api_version != API_VERSION:
@@ -92,8 +97,7 @@ def parse_object(data: Any, *, expected_kind: str | None = None) -> Resource:
         return model.model_validate(data)
     except ValidationError as err:
         causes = causes_from(err)
-        raise Invalid(f"{identify(data)} is invalid: {summarise(causes)}",
-                      causes=causes) from None
+        raise Invalid(f"{identify(data)} is invalid: {summarise(causes)}", causes=causes) from None
 
 
 def to_wire(obj: Resource) -> dict[str, Any]:

@@ -22,16 +22,22 @@ def discover_dir(path: Path, *, name: str | None = None) -> Discovery:
     from stratum.discovery.recognise import read_dir, read_file
 
     facts, _ = read_dir(path) if path.is_dir() else read_file(path)
-    return assemble(facts, name=name or _name(facts.hostname, path.name),
-                    description=f"discovered from saved outputs in {path.name}")
+    return assemble(
+        facts,
+        name=name or _name(facts.hostname, path.name),
+        description=f"discovered from saved outputs in {path.name}",
+    )
 
 
 def discover_this_host(*, name: str | None = None, save_to: Path | None = None) -> Discovery:
     from stratum.discovery.host import discover_host
 
     facts = discover_host(save_to=save_to)
-    return assemble(facts, name=name or _name(facts.hostname, "host"),
-                    description=f"discovered on {facts.hostname or 'this host'}")
+    return assemble(
+        facts,
+        name=name or _name(facts.hostname, "host"),
+        description=f"discovered on {facts.hostname or 'this host'}",
+    )
 
 
 def _name(hostname: str | None, fallback: str) -> str:

@@ -80,15 +80,15 @@ def assemble(facts: Facts, *, name: str = "discovered", description: str = "") -
 
     gpu_specs: list[GpuSpec] = []
     for index in sorted(gpus_by_index):
-        gpu_specs.append(_gpu_spec(index, gpus_by_index[index], facts, switches, known_numa,
-                                   notes))
+        gpu_specs.append(_gpu_spec(index, gpus_by_index[index], facts, switches, known_numa, notes))
     fabric = _nvlink(gpu_specs, classes, facts, notes)
     nic_specs = _nics(facts, classes, switches, gpu_specs, known_numa, notes)
 
     link_matrix = None
     if links is not None:
-        link_matrix = LinkMatrix(devices=list(links.devices),
-                                 classes=[list(row) for row in links.classes])
+        link_matrix = LinkMatrix(
+            devices=list(links.devices), classes=[list(row) for row in links.classes]
+        )
     memory_gib = round(sum(n.memory_gib for s in sockets for n in s.numa_nodes), 2)
     if facts.memory_mib:
         # MemTotal is the kernel's own total; per-node counts can lag it (memory hot-plug,
@@ -96,14 +96,23 @@ def assemble(facts: Facts, *, name: str = "discovered", description: str = "") -
         total = round(facts.memory_mib / 1024, 2)
         cpu_nodes = [n for s in sockets for n in s.numa_nodes]
         if memory_gib and abs(total - memory_gib) > 0.05 * total:
-            notes.append(Note("discovery", f"NUMA nodes report {memory_gib} GiB but MemTotal "
-                                           f"is {total} GiB; memoryGiB is MemTotal"))
+            notes.append(
+                Note(
+                    "discovery",
+                    f"NUMA nodes report {memory_gib} GiB but MemTotal "
+                    f"is {total} GiB; memoryGiB is MemTotal",
+                )
+            )
             if len(cpu_nodes) == 1 and not memory_nodes:
                 cpu_nodes[0].memory_gib = total
         memory_gib = total
     if not memory_gib:
-        notes.append(Note("discovery", "no source reports the memory size (numactl -H or "
-                                       "sysfs): memoryGiB is 0"))
+        notes.append(
+            Note(
+                "discovery",
+                "no source reports the memory size (numactl -H or sysfs): memoryGiB is 0",
+            )
+        )
     del numa_nodes
     spec = HardwareProfileSpec(
         description=description,
@@ -173,9 +182,14 @@ def _gpu_identities(facts: Facts, notes: list[Note]) -> dict[int, list[GpuFact]]
     for index in sorted({p.gpu for p in facts.mig_profiles} | {d.gpu for d in facts.mig_devices}):
         if index not in by_index:
             # Only a MIG listing names this GPU; its model is inferred from the profile table.
-            by_index[index].append(GpuFact("MIG listing", index=index, mig_capable=True,
-                                           mig_enabled=any(d.gpu == index
-                                                           for d in facts.mig_devices)))
+            by_index[index].append(
+                GpuFact(
+                    "MIG listing",
+                    index=index,
+                    mig_capable=True,
+                    mig_enabled=any(d.gpu == index for d in facts.mig_devices),
+                )
+            )
     unindexed: dict[str, list[GpuFact]] = defaultdict(list)
     for fact in facts.gpus:
         if fact.index is None:
@@ -183,8 +197,13 @@ def _gpu_identities(facts: Facts, notes: list[Note]) -> dict[int, list[GpuFact]]
     for source, items in unindexed.items():
         ordered = sorted(items, key=lambda f: f.pci_bus_id or "")
         if by_index and len(ordered) != len(by_index):
-            notes.append(Note(source, f"lists {len(ordered)} NVIDIA GPU(s) on the PCI bus but "
-                                      f"other sources describe {len(by_index)}"))
+            notes.append(
+                Note(
+                    source,
+                    f"lists {len(ordered)} NVIDIA GPU(s) on the PCI bus but "
+                    f"other sources describe {len(by_index)}",
+                )
+            )
         for position, fact in enumerate(ordered):
             index = bus_to_index.get(fact.pci_bus_id or "", position)
             by_index[index].append(fact)
@@ -193,8 +212,12 @@ def _gpu_identities(facts: Facts, notes: list[Note]) -> dict[int, list[GpuFact]]
         counts[fact.source] += 1
     if len(set(counts.values())) > 1 and by_index:
         detail = ", ".join(f"{s}: {n}" for s, n in counts.items())
-        notes.append(Note("discovery", f"sources disagree on the GPU count ({detail}); the "
-                                       f"profile lists {len(by_index)}"))
+        notes.append(
+            Note(
+                "discovery",
+                f"sources disagree on the GPU count ({detail}); the profile lists {len(by_index)}",
+            )
+        )
     return dict(by_index)
 
 
@@ -216,8 +239,12 @@ def _conflict(index: int, facts: list[GpuFact], attr: str, notes: list[Note]) ->
 
 
 def _gpu_spec(
-    index: int, facts: list[GpuFact], all_facts: Facts, switches: dict[str, str],
-    known_numa: set[int], notes: list[Note],
+    index: int,
+    facts: list[GpuFact],
+    all_facts: Facts,
+    switches: dict[str, str],
+    known_numa: set[int],
+    notes: list[Note],
 ) -> GpuSpec:
     ranked = sorted(facts, key=_detail, reverse=True)
     for attr in ("product_name", "uuid", "pci_bus_id"):
@@ -235,13 +262,23 @@ def _gpu_spec(
         model_name: str = model.model
     elif isinstance(product, str):
         model_name = _normalise(product) or UNKNOWN_MODEL
-        notes.append(Note("discovery", f"GPU {index}: {product!r} is not a GPU model Stratum "
-                                       "knows; no catalog facts (MIG profiles, NVLink speed, "
-                                       "power) were added"))
+        notes.append(
+            Note(
+                "discovery",
+                f"GPU {index}: {product!r} is not a GPU model Stratum "
+                "knows; no catalog facts (MIG profiles, NVLink speed, "
+                "power) were added",
+            )
+        )
     else:
         model_name = UNKNOWN_MODEL
-        notes.append(Note("discovery", f"GPU {index}: no source names the model (nvidia-smi "
-                                       "topo -m does not; add nvidia-smi -L or -q output)"))
+        notes.append(
+            Note(
+                "discovery",
+                f"GPU {index}: no source names the model (nvidia-smi "
+                "topo -m does not; add nvidia-smi -L or -q output)",
+            )
+        )
     memory_mib = _first(ranked, "memory_mib")
     if isinstance(memory_mib, float):
         memory = round(memory_mib / 1024, 2)
@@ -252,8 +289,13 @@ def _gpu_spec(
         notes.append(Note("discovery", f"GPU {index}: memory unknown (0 on the wire)"))
     numa = _first(ranked, "numa_node")
     if isinstance(numa, int) and known_numa and numa not in known_numa:
-        notes.append(Note("discovery", f"GPU {index}: NUMA node {numa} is not among the "
-                                       f"nodes found ({sorted(known_numa)}); left unknown"))
+        notes.append(
+            Note(
+                "discovery",
+                f"GPU {index}: NUMA node {numa} is not among the "
+                f"nodes found ({sorted(known_numa)}); left unknown",
+            )
+        )
         numa = None
     capable = _first(ranked, "mig_capable")
     enabled = _first(ranked, "mig_enabled")
@@ -267,8 +309,8 @@ def _gpu_spec(
         model=model_name,
         family=model.family if model else None,
         product_name=product if isinstance(product, str) else None,
-        architecture=_str(_first(ranked, "architecture")) or (model.architecture if model
-                                                               else None),
+        architecture=_str(_first(ranked, "architecture"))
+        or (model.architecture if model else None),
         memory_gib=memory,
         uuid=_str(_first(ranked, "uuid")),
         pci_bus_id=_str(_first(ranked, "pci_bus_id")),
@@ -280,8 +322,9 @@ def _gpu_spec(
         mig_enabled=bool(enabled) if enabled is not None else False,
         mig_profiles=_mig_profiles(index, all_facts, model, mig_capable),
         mig_devices=_mig_devices(index, all_facts, model, notes),
-        power_w=power if isinstance(power, float) and power > 0 else (
-            model.tdp_w if model else None),
+        power_w=power
+        if isinstance(power, float) and power > 0
+        else (model.tdp_w if model else None),
         idle_power_w=model.idle_w if model else None,
     )
 
@@ -294,13 +337,26 @@ def _model_from_mig_table(index: int, facts: Facts, notes: list[Note]) -> GpuMod
     # A100 80GB and H100 80GB share profile names and nearly their memory; the SM count of
     # each profile tells them apart, so only a catalog entry whose SM counts are known and
     # equal is taken.
-    fits = [m for m in CATALOG if m.mig_profiles and all(
-        p.name in listed and abs(listed[p.name].memory_gib - p.memory_gib) <= 0.03 * p.memory_gib
-        and p.sms and listed[p.name].sms == p.sms
-        for p in m.mig_profiles)]
+    fits = [
+        m
+        for m in CATALOG
+        if m.mig_profiles
+        and all(
+            p.name in listed
+            and abs(listed[p.name].memory_gib - p.memory_gib) <= 0.03 * p.memory_gib
+            and p.sms
+            and listed[p.name].sms == p.sms
+            for p in m.mig_profiles
+        )
+    ]
     if len(fits) == 1:
-        notes.append(Note("discovery", f"GPU {index}: model {fits[0].model} inferred from its "
-                                       "MIG profile table (no source names it)"))
+        notes.append(
+            Note(
+                "discovery",
+                f"GPU {index}: model {fits[0].model} inferred from its "
+                "MIG profile table (no source names it)",
+            )
+        )
         return fits[0]
     return None
 
@@ -314,12 +370,20 @@ def _mig_profiles(
 ) -> list[MigProfileSpec]:
     listed = [p for p in facts.mig_profiles if p.gpu == index]
     if listed:
-        return [MigProfileSpec(name=p.name, slices=p.slices, memory_gib=p.memory_gib,
-                               max_instances=p.max_instances) for p in listed]
+        return [
+            MigProfileSpec(
+                name=p.name, slices=p.slices, memory_gib=p.memory_gib, max_instances=p.max_instances
+            )
+            for p in listed
+        ]
     if model is None or not capable:
         return []
-    return [MigProfileSpec(name=p.name, slices=p.slices, memory_gib=p.memory_gib,
-                           max_instances=p.max_instances) for p in model.mig_profiles]
+    return [
+        MigProfileSpec(
+            name=p.name, slices=p.slices, memory_gib=p.memory_gib, max_instances=p.max_instances
+        )
+        for p in model.mig_profiles
+    ]
 
 
 def _mig_devices(
@@ -336,21 +400,41 @@ def _mig_devices(
     detail = {m.index: m for s in unnamed for m in by_source[s]}
     if named:
         chosen = by_source[named[-1]]
-        return [MigDeviceSpec(
-            index=m.index, profile=m.profile or "", uuid=m.uuid,
-            memory_gib=round((m.memory_mib or (detail[m.index].memory_mib
-                                               if m.index in detail else None) or 0) / 1024, 2),
-        ) for m in chosen]
+        return [
+            MigDeviceSpec(
+                index=m.index,
+                profile=m.profile or "",
+                uuid=m.uuid,
+                memory_gib=round(
+                    (
+                        m.memory_mib
+                        or (detail[m.index].memory_mib if m.index in detail else None)
+                        or 0
+                    )
+                    / 1024,
+                    2,
+                ),
+            )
+            for m in chosen
+        ]
     out: list[MigDeviceSpec] = []
     for m in by_source[unnamed[-1]]:
         profile = _match_mig_profile(m, model)
         if profile is None:
-            notes.append(Note("discovery", f"GPU {index} MIG device {m.index}: which profile it "
-                              f"is ({(m.memory_mib or 0):.0f} MiB, {m.sms} SMs) is ambiguous or "
-                              "unknown; add nvidia-smi -L output to name it"))
+            notes.append(
+                Note(
+                    "discovery",
+                    f"GPU {index} MIG device {m.index}: which profile it "
+                    f"is ({(m.memory_mib or 0):.0f} MiB, {m.sms} SMs) is ambiguous or "
+                    "unknown; add nvidia-smi -L output to name it",
+                )
+            )
             continue
-        out.append(MigDeviceSpec(index=m.index, profile=profile,
-                                 memory_gib=round((m.memory_mib or 0) / 1024, 2)))
+        out.append(
+            MigDeviceSpec(
+                index=m.index, profile=profile, memory_gib=round((m.memory_mib or 0) / 1024, 2)
+            )
+        )
     return out
 
 
@@ -359,8 +443,7 @@ def _match_mig_profile(device: MigDeviceFact, model: GpuModel | None) -> str | N
     if model is None or device.memory_mib is None:
         return None
     gib = device.memory_mib / 1024
-    candidates = [p for p in model.mig_profiles
-                  if abs(p.memory_gib - gib) <= 0.03 * p.memory_gib]
+    candidates = [p for p in model.mig_profiles if abs(p.memory_gib - gib) <= 0.03 * p.memory_gib]
     if device.sms is not None and any(p.sms for p in candidates):
         candidates = [p for p in candidates if p.sms == device.sms]
     return candidates[0].name if len(candidates) == 1 else None
@@ -373,8 +456,12 @@ def _link_fact(facts: Facts, notes: list[Note]) -> LinkFact | None:
     if not facts.links:
         return None
     if len({(f.devices, f.classes) for f in facts.links}) > 1:
-        notes.append(Note(facts.links[-1].source, "several different topo -m matrices; the "
-                                                  "last one read is used"))
+        notes.append(
+            Note(
+                facts.links[-1].source,
+                "several different topo -m matrices; the last one read is used",
+            )
+        )
     return facts.links[-1]
 
 
@@ -405,29 +492,48 @@ def _nvlink(
         for i in active:
             if i in by_index:
                 g = by_index[i]
-                by_index[i] = g.model_copy(update={
-                    "nvlink_links": status[i].nvlink_active or 0,
-                    "nvlink_gbps_per_link": status[i].nvlink_gbps_per_link})
+                by_index[i] = g.model_copy(
+                    update={
+                        "nvlink_links": status[i].nvlink_active or 0,
+                        "nvlink_gbps_per_link": status[i].nvlink_gbps_per_link,
+                    }
+                )
         if not active and switches and len(by_index) > 1:
             # NVSwitch chips sit only on NVSwitch baseboards (HGX), where every SXM GPU is
             # wired to every switch: the GPUs whose model has NVLinks form one domain.
-            active = [i for i, g in by_index.items()
-                      if (m := find_model(g.product_name or g.model)) and m.nvlink_links]
+            active = [
+                i
+                for i, g in by_index.items()
+                if (m := find_model(g.product_name or g.model)) and m.nvlink_links
+            ]
             for i in active:
                 m = find_model(by_index[i].product_name or by_index[i].model)
-                by_index[i] = by_index[i].model_copy(update={
-                    "nvlink_links": m.nvlink_links if m else 0,
-                    "nvlink_gbps_per_link": m.nvlink_gbps_per_link if m else None})
+                by_index[i] = by_index[i].model_copy(
+                    update={
+                        "nvlink_links": m.nvlink_links if m else 0,
+                        "nvlink_gbps_per_link": m.nvlink_gbps_per_link if m else None,
+                    }
+                )
         if active and switches and len(active) > 1:
             # NVSwitch chips on the bus and active links: every linked GPU reaches every other.
             for i in active:
                 peers[i] = {j: by_index[i].nvlink_links for j in active if j != i}
-            notes.append(Note("discovery", f"{switches} NVSwitch chip(s) on the PCI bus: the "
-                                           f"{len(active)} NVLink GPUs form one NVSwitch domain"))
+            notes.append(
+                Note(
+                    "discovery",
+                    f"{switches} NVSwitch chip(s) on the PCI bus: the "
+                    f"{len(active)} NVLink GPUs form one NVSwitch domain",
+                )
+            )
         elif active:
-            notes.append(Note("discovery", f"{len(active)} GPU(s) have active NVLinks but no "
-                                           "source says which GPUs they reach (add nvidia-smi "
-                                           "topo -m); no NVLink domain is set"))
+            notes.append(
+                Note(
+                    "discovery",
+                    f"{len(active)} GPU(s) have active NVLinks but no "
+                    "source says which GPUs they reach (add nvidia-smi "
+                    "topo -m); no NVLink domain is set",
+                )
+            )
         _write_back(gpus, by_index)
         if not any(peers.values()):
             return None
@@ -437,8 +543,12 @@ def _nvlink(
         counts = {peers[a][b] for a in domain for b in domain if a != b and b in peers[a]}
         size = len(domain)
         full = all(b in peers[a] for a in domain for b in domain if a != b)
-        if full and size >= 3 and len(counts) == 1 and (size - 1) * counts.pop() > \
-                MAX_DIRECT_NVLINKS:
+        if (
+            full
+            and size >= 3
+            and len(counts) == 1
+            and (size - 1) * counts.pop() > MAX_DIRECT_NVLINKS
+        ):
             nvswitch = True
     if nvswitch:
         kind = "nvswitch"
@@ -459,14 +569,19 @@ def _nvlink(
             per_link = status[i].nvlink_gbps_per_link if i in status else None
             if per_link is None:
                 model = find_model(g.product_name or "") if g.product_name else None
-                per_link = model.nvlink_gbps_per_link if model and model.nvlink_gbps_per_link \
-                    else None
-            by_index[i] = g.model_copy(update={
-                "nvlink_domain": f"nvl{k}", "nvlink_links": total,
-                "nvlink_peers": sorted(mine), "nvlink_gbps_per_link": per_link})
+                per_link = (
+                    model.nvlink_gbps_per_link if model and model.nvlink_gbps_per_link else None
+                )
+            by_index[i] = g.model_copy(
+                update={
+                    "nvlink_domain": f"nvl{k}",
+                    "nvlink_links": total,
+                    "nvlink_peers": sorted(mine),
+                    "nvlink_gbps_per_link": per_link,
+                }
+            )
     _write_back(gpus, by_index)
-    return NvlinkFabricSpec(kind=kind, switches=switches,
-                            domain_gpus=max(len(d) for d in domains))
+    return NvlinkFabricSpec(kind=kind, switches=switches, domain_gpus=max(len(d) for d in domains))
 
 
 def _write_back(gpus: list[GpuSpec], by_index: dict[int, GpuSpec]) -> None:
@@ -496,8 +611,12 @@ def _components(peers: dict[int, dict[int, int]]) -> list[frozenset[int]]:
 
 
 def _nics(
-    facts: Facts, classes: dict[tuple[str, str], Link], switches: dict[str, str],
-    gpus: list[GpuSpec], known_numa: set[int], notes: list[Note],
+    facts: Facts,
+    classes: dict[tuple[str, str], Link],
+    switches: dict[str, str],
+    gpus: list[GpuSpec],
+    known_numa: set[int],
+    notes: list[Note],
 ) -> list[NicSpec]:
     named = [f for f in facts.nics if not f.from_pci_only]
     pci_only = [f for f in facts.nics if f.from_pci_only]
@@ -506,14 +625,20 @@ def _nics(
         names = {f.name for f in named}
         rdma_pci = [f for f in pci_only if f.rdma]
         if len(rdma_pci) != len({n for n in names}):
-            notes.append(Note(pci_only[0].source, f"{len(rdma_pci)} RDMA controller(s) on the "
-                              f"PCI bus, {len(names)} RDMA device(s) named elsewhere"))
+            notes.append(
+                Note(
+                    pci_only[0].source,
+                    f"{len(rdma_pci)} RDMA controller(s) on the "
+                    f"PCI bus, {len(names)} RDMA device(s) named elsewhere",
+                )
+            )
     by_name: dict[str, list[NicFact]] = defaultdict(list)
     for fact in chosen:
         by_name[fact.name].append(fact)
     gpu_numa = {f"GPU{g.index}": g.numa_node for g in gpus}
     out: list[NicSpec] = []
     for name, items in by_name.items():
+
         def pick(attr: str, items: list[NicFact] = items) -> object:
             for f in items:
                 value = getattr(f, attr)
@@ -523,8 +648,11 @@ def _nics(
 
         numa = pick("numa_node")
         if numa is None and classes:
-            near = {gpu_numa[g] for g in gpu_numa
-                    if (name, g) in classes and classes[(name, g)].kind != "SYS"}
+            near = {
+                gpu_numa[g]
+                for g in gpu_numa
+                if (name, g) in classes and classes[(name, g)].kind != "SYS"
+            }
             near.discard(None)
             if len(near) == 1:
                 numa = near.pop()
@@ -532,17 +660,20 @@ def _nics(
             numa = None
         speed = pick("speed_gbps")
         layer = pick("link_layer")
-        out.append(NicSpec(
-            name=name,
-            model=_str(pick("model")),
-            rdma=bool(pick("rdma")),
-            speed_gbps=speed if isinstance(speed, float) else 0.0,
-            numa_node=numa if isinstance(numa, int) else None,
-            pcie_switch=switches.get(name) or _str(pick("pcie_switch")),
-            pci_bus_id=_str(pick("pci_bus_id")),
-            link_layer="InfiniBand" if layer == "InfiniBand" else (
-                "Ethernet" if layer == "Ethernet" else None),
-        ))
+        out.append(
+            NicSpec(
+                name=name,
+                model=_str(pick("model")),
+                rdma=bool(pick("rdma")),
+                speed_gbps=speed if isinstance(speed, float) else 0.0,
+                numa_node=numa if isinstance(numa, int) else None,
+                pcie_switch=switches.get(name) or _str(pick("pcie_switch")),
+                pci_bus_id=_str(pick("pci_bus_id")),
+                link_layer="InfiniBand"
+                if layer == "InfiniBand"
+                else ("Ethernet" if layer == "Ethernet" else None),
+            )
+        )
     return out
 
 
@@ -559,14 +690,20 @@ def _cpus_and_numa(
             nodes[fact.id] = fact
         else:
             nodes[fact.id] = NumaFact(
-                old.source, fact.id,
+                old.source,
+                fact.id,
                 cpus=old.cpus if old.cpus is not None else fact.cpus,
                 memory_mib=old.memory_mib if old.memory_mib is not None else fact.memory_mib,
                 distances=old.distances or fact.distances,
             )
             if old.cpus is not None and fact.cpus is not None and old.cpus != fact.cpus:
-                notes.append(Note("discovery", f"NUMA node {fact.id}: {old.source} and "
-                                  f"{fact.source} give different CPU lists; kept the first"))
+                notes.append(
+                    Note(
+                        "discovery",
+                        f"NUMA node {fact.id}: {old.source} and "
+                        f"{fact.source} give different CPU lists; kept the first",
+                    )
+                )
     # GPU rows of topo -m also say which CPUs each NUMA node has.
     for gpu in facts.gpus:
         if gpu.cpu_affinity is None:
@@ -576,29 +713,44 @@ def _cpus_and_numa(
             if any(n.cpus for n in nodes.values()):
                 continue
             node = 0
-            notes.append(Note(gpu.source, "NUMA affinity N/A: one NUMA node (0) assumed with "
-                                          "the GPUs' CPU affinity"))
+            notes.append(
+                Note(
+                    gpu.source,
+                    "NUMA affinity N/A: one NUMA node (0) assumed with the GPUs' CPU affinity",
+                )
+            )
         if node not in nodes:
             nodes[node] = NumaFact(gpu.source, node, cpus=gpu.cpu_affinity)
         elif nodes[node].cpus is None:
             old = nodes[node]
-            nodes[node] = NumaFact(old.source, node, cpus=gpu.cpu_affinity,
-                                   memory_mib=old.memory_mib, distances=old.distances)
+            nodes[node] = NumaFact(
+                old.source,
+                node,
+                cpus=gpu.cpu_affinity,
+                memory_mib=old.memory_mib,
+                distances=old.distances,
+            )
     cpu = _merge_cpu(facts.cpus)
     cpu_nodes = sorted(n for n, f in nodes.items() if f.cpus)
-    memory_nodes = [NumaNodeSpec(id=n, cpus="", memory_gib=round((f.memory_mib or 0) / 1024, 2),
-                                 kind="unknown")
-                    for n, f in sorted(nodes.items()) if f.cpus is not None and not f.cpus]
+    memory_nodes = [
+        NumaNodeSpec(id=n, cpus="", memory_gib=round((f.memory_mib or 0) / 1024, 2), kind="unknown")
+        for n, f in sorted(nodes.items())
+        if f.cpus is not None and not f.cpus
+    ]
     if not cpu_nodes and cpu is not None and cpu.logical_cpus:
-        notes.append(Note("discovery", "no source lists NUMA nodes: one node (0) with all "
-                                       "CPUs assumed"))
+        notes.append(
+            Note("discovery", "no source lists NUMA nodes: one node (0) with all CPUs assumed")
+        )
         nodes[0] = NumaFact("assembler", 0, cpus=frozenset(range(cpu.logical_cpus)))
         cpu_nodes = [0]
 
     def spec(n: int) -> NumaNodeSpec:
         f = nodes[n]
-        return NumaNodeSpec(id=n, cpus=format_cpulist(f.cpus or frozenset()),
-                            memory_gib=round((f.memory_mib or 0) / 1024, 2))
+        return NumaNodeSpec(
+            id=n,
+            cpus=format_cpulist(f.cpus or frozenset()),
+            memory_gib=round((f.memory_mib or 0) / 1024, 2),
+        )
 
     sockets: list[SocketSpec] = []
     model = cpu.model_name if cpu else None
@@ -616,38 +768,75 @@ def _cpus_and_numa(
                 by_socket[sock] = set(n for n in cpu_nodes if _cpus_on(nodes[n], cpu, sock))
         for sock in sorted(cores):
             threads = max(1, logical[sock] // max(1, len(cores[sock])))
-            sockets.append(SocketSpec(id=sock, model=model, cores=len(cores[sock]),
-                                      threads_per_core=threads,
-                                      numa_nodes=[spec(n) for n in sorted(by_socket[sock])]))
+            sockets.append(
+                SocketSpec(
+                    id=sock,
+                    model=model,
+                    cores=len(cores[sock]),
+                    threads_per_core=threads,
+                    numa_nodes=[spec(n) for n in sorted(by_socket[sock])],
+                )
+            )
     elif cpu_nodes:
         count = cpu.sockets if cpu and cpu.sockets else None
         smt = cpu.threads_per_core if cpu and cpu.threads_per_core else None
         if smt is None:
             smt = _smt_from_numbering([nodes[n].cpus or frozenset() for n in cpu_nodes])
             if smt > 1:
-                notes.append(Note("discovery", "threads per core inferred from the CPU "
-                                               f"numbering ({smt}); add lscpu to confirm"))
+                notes.append(
+                    Note(
+                        "discovery",
+                        "threads per core inferred from the CPU "
+                        f"numbering ({smt}); add lscpu to confirm",
+                    )
+                )
             elif cpu is None or cpu.threads_per_core is None:
-                notes.append(Note("discovery", "threads per core unknown (no full lscpu): "
-                                               "cores are counted as logical CPUs"))
+                notes.append(
+                    Note(
+                        "discovery",
+                        "threads per core unknown (no full lscpu): "
+                        "cores are counted as logical CPUs",
+                    )
+                )
         if count is None:
             count = len(cpu_nodes)
-            notes.append(Note("discovery", f"socket count unknown (no full lscpu): one socket "
-                                           f"per NUMA node with CPUs assumed ({count})"))
+            notes.append(
+                Note(
+                    "discovery",
+                    f"socket count unknown (no full lscpu): one socket "
+                    f"per NUMA node with CPUs assumed ({count})",
+                )
+            )
         groups = _split(cpu_nodes, count)
         if count not in (1, len(cpu_nodes)) and len(cpu_nodes) % count == 0:
-            notes.append(Note("discovery", f"{len(cpu_nodes)} NUMA nodes over {count} sockets: "
-                                           "nodes assigned to sockets in id order"))
+            notes.append(
+                Note(
+                    "discovery",
+                    f"{len(cpu_nodes)} NUMA nodes over {count} sockets: "
+                    "nodes assigned to sockets in id order",
+                )
+            )
         elif count not in (1, len(cpu_nodes)):
-            notes.append(Note("discovery", f"{len(cpu_nodes)} NUMA nodes do not divide over "
-                                           f"{count} sockets; all placed on socket 0"))
+            notes.append(
+                Note(
+                    "discovery",
+                    f"{len(cpu_nodes)} NUMA nodes do not divide over "
+                    f"{count} sockets; all placed on socket 0",
+                )
+            )
             groups = [cpu_nodes] + [[] for _ in range(count - 1)]
         for sock, group in enumerate(groups):
             in_socket = sum(len(nodes[n].cpus or ()) for n in group)
             cores_n = cpu.cores_per_socket if cpu and cpu.cores_per_socket else in_socket // smt
-            sockets.append(SocketSpec(id=sock, model=model, cores=cores_n,
-                                      threads_per_core=smt,
-                                      numa_nodes=[spec(n) for n in group]))
+            sockets.append(
+                SocketSpec(
+                    id=sock,
+                    model=model,
+                    cores=cores_n,
+                    threads_per_core=smt,
+                    numa_nodes=[spec(n) for n in group],
+                )
+            )
     arch = cpu.architecture if cpu else None
     return nodes, memory_nodes, sockets, arch
 
@@ -663,7 +852,7 @@ def _split(items: list[int], count: int) -> list[list[int]]:
     if len(items) % count:
         return [items] + [[] for _ in range(count - 1)]
     size = len(items) // count
-    return [items[k * size:(k + 1) * size] for k in range(count)]
+    return [items[k * size : (k + 1) * size] for k in range(count)]
 
 
 def _merge_cpu(items: tuple[CpuFact, ...]) -> CpuFact | None:

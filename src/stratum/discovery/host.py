@@ -47,8 +47,13 @@ def run_command(argv: Sequence[str]) -> CommandResult:
     env = dict(os.environ, LC_ALL="C", LANG="C")
     try:
         done = subprocess.run(  # fixed argv, no shell
-            list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, env=env,
-            check=False, errors="replace",
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_S,
+            env=env,
+            check=False,
+            errors="replace",
         )
     except subprocess.TimeoutExpired:
         return CommandResult(124, "", f"timed out after {COMMAND_TIMEOUT_S:g}s")
@@ -58,7 +63,10 @@ def run_command(argv: Sequence[str]) -> CommandResult:
 
 
 def discover_host(
-    *, root: Path = Path("/"), runner: Runner = run_command, save_to: Path | None = None,
+    *,
+    root: Path = Path("/"),
+    runner: Runner = run_command,
+    save_to: Path | None = None,
     which: Callable[[str], str | None] = shutil.which,
 ) -> Facts:
     results: list[Facts] = []
@@ -77,8 +85,9 @@ def discover_host(
             continue
         if save_to is not None:
             save_to.mkdir(parents=True, exist_ok=True)
-            (save_to / file_name).write_text(f"# command: {label}\n{result.stdout}",
-                                             encoding="utf-8")
+            (save_to / file_name).write_text(
+                f"# command: {label}\n{result.stdout}", encoding="utf-8"
+            )
         facts, _ = parse_text(label, result.stdout)
         results.append(facts)
     results.append(sysfs.read_sysfs(root))

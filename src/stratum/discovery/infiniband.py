@@ -14,10 +14,17 @@ from stratum.discovery.sources import Facts, NicFact, Note, ParseError, Text, no
 
 # Mellanox/NVIDIA "CA type" (PCI device id, decimal) -> product family.
 CA_TYPES: dict[str, str] = {
-    "MT4115": "ConnectX-4", "MT4117": "ConnectX-4 Lx", "MT4119": "ConnectX-5",
-    "MT4121": "ConnectX-5 Ex", "MT4123": "ConnectX-6", "MT4125": "ConnectX-6 Dx",
-    "MT4127": "ConnectX-6 Lx", "MT4129": "ConnectX-7", "MT4131": "ConnectX-8",
-    "MT41686": "BlueField-2", "MT41692": "BlueField-3",
+    "MT4115": "ConnectX-4",
+    "MT4117": "ConnectX-4 Lx",
+    "MT4119": "ConnectX-5",
+    "MT4121": "ConnectX-5 Ex",
+    "MT4123": "ConnectX-6",
+    "MT4125": "ConnectX-6 Dx",
+    "MT4127": "ConnectX-6 Lx",
+    "MT4129": "ConnectX-7",
+    "MT4131": "ConnectX-8",
+    "MT41686": "BlueField-2",
+    "MT41692": "BlueField-3",
 }
 
 
@@ -39,8 +46,9 @@ def _layer(value: str) -> str | None:
     return None
 
 
-def _nic(source: str, name: str, ca_type: str | None, ports: list[_Port],
-         notes: list[Note]) -> NicFact:
+def _nic(
+    source: str, name: str, ca_type: str | None, ports: list[_Port], notes: list[Note]
+) -> NicFact:
     active = [p for p in ports if p.active]
     down = [i + 1 for i, p in enumerate(ports) if p.active is False]
     if down:
@@ -48,9 +56,13 @@ def _nic(source: str, name: str, ca_type: str | None, ports: list[_Port],
     speed = max((p.rate or 0.0 for p in active), default=0.0)
     layers = {p.layer for p in ports if p.layer}
     return NicFact(
-        source, name, rdma=True, speed_gbps=speed or None,
+        source,
+        name,
+        rdma=True,
+        speed_gbps=speed or None,
         link_layer=layers.pop() if len(layers) == 1 else None,
-        active=bool(active), model=CA_TYPES.get(ca_type or "", ca_type),
+        active=bool(active),
+        model=CA_TYPES.get(ca_type or "", ca_type),
     )
 
 
@@ -71,8 +83,7 @@ def parse_ibstat(text: Text) -> Facts:
             name, ca_type, ports, port = match[1], None, [], None
             continue
         if name is None:
-            raise ParseError(text.source, text.line_no(i), "a \"CA '<device>'\" line first",
-                             line)
+            raise ParseError(text.source, text.line_no(i), "a \"CA '<device>'\" line first", line)
         if match := re.match(r"^Port (\d+):$", line):
             port = _Port()
             ports.append(port)
@@ -115,12 +126,15 @@ def parse_ibstatus(text: Text) -> Facts:
             devices.setdefault(match[1], []).append(port)
             continue
         if port is None:
-            raise ParseError(text.source, text.line_no(i),
-                             "\"Infiniband device '<name>' port <n> status:\" first", line)
+            raise ParseError(
+                text.source,
+                text.line_no(i),
+                "\"Infiniband device '<name>' port <n> status:\" first",
+                line,
+            )
         key, sep, value = line.partition(":")
         if not sep:
-            raise ParseError(text.source, text.line_no(i), "'key: value' lines of ibstatus",
-                             line)
+            raise ParseError(text.source, text.line_no(i), "'key: value' lines of ibstatus", line)
         key, value = key.strip(), value.strip()
         if key == "state":
             port.active = "ACTIVE" in value.upper()
@@ -178,8 +192,9 @@ def parse_ibv_devinfo(text: Text) -> Facts:
         elif port is not None and key == "link_layer":
             port.layer = _layer(value)
         elif not sep:
-            raise ParseError(text.source, text.line_no(i), "'key: value' lines of ibv_devinfo",
-                             line)
+            raise ParseError(
+                text.source, text.line_no(i), "'key: value' lines of ibv_devinfo", line
+            )
     if name is None:
         raise ParseError(text.source, text.first_line, "'hca_id:' blocks of ibv_devinfo")
     nics.append(_nic(text.source, name, None, ports, notes))
@@ -207,12 +222,22 @@ def read_sysfs_infiniband(root: Path) -> Facts:
         nic = _nic(source, dev.name, None, ports, notes)
         numa = _read(dev / "device/numa_node")
         bus = (dev / "device").resolve().name if (dev / "device").exists() else None
-        nics.append(NicFact(
-            source, nic.name, rdma=True, speed_gbps=nic.speed_gbps, link_layer=nic.link_layer,
-            active=nic.active, numa_node=int(numa) if numa and numa.lstrip("-").isdigit()
-            and int(numa) >= 0 else None,
-            pci_bus_id=normalise_bus_id(bus) if bus and re.match(r"^[0-9a-f:.]+$", bus) else None,
-        ))
+        nics.append(
+            NicFact(
+                source,
+                nic.name,
+                rdma=True,
+                speed_gbps=nic.speed_gbps,
+                link_layer=nic.link_layer,
+                active=nic.active,
+                numa_node=int(numa)
+                if numa and numa.lstrip("-").isdigit() and int(numa) >= 0
+                else None,
+                pci_bus_id=normalise_bus_id(bus)
+                if bus and re.match(r"^[0-9a-f:.]+$", bus)
+                else None,
+            )
+        )
     return Facts(nics=tuple(nics), notes=tuple(notes), sources=(source,) if nics else ())
 
 

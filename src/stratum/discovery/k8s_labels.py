@@ -63,12 +63,16 @@ def _objects(text: Text) -> list[tuple[int, dict[str, str]]]:
             if depth <= 0:
                 break
             j += 1
-        chunk = "\n".join(lines[i:j + 1])
+        chunk = "\n".join(lines[i : j + 1])
         try:
             value = json.loads(chunk)
         except json.JSONDecodeError as exc:
-            raise ParseError(text.source, text.line_no(i) + exc.lineno - 1,
-                             "a JSON object of node labels", exc.msg) from None
+            raise ParseError(
+                text.source,
+                text.line_no(i) + exc.lineno - 1,
+                "a JSON object of node labels",
+                exc.msg,
+            ) from None
         if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
             found.append((text.line_no(i), {str(k): v for k, v in value.items()}))
         i = j + 1
@@ -82,13 +86,14 @@ def parse_labels(text: Text) -> Facts:
     line, labels = objects[-1]
     notes: list[Note] = []
     if len(objects) > 1:
-        notes.append(Note(text.source, f"{len(objects)} label sets; read the last, at line "
-                                       f"{line}"))
+        notes.append(Note(text.source, f"{len(objects)} label sets; read the last, at line {line}"))
     product = labels.get("nvidia.com/gpu.product")
     count_text = labels.get("nvidia.com/gpu.count", "")
     if product is None:
-        return Facts(notes=(Note(text.source, "no nvidia.com/gpu.product label: no GPU "
-                                              "described", line),), sources=(text.source,))
+        return Facts(
+            notes=(Note(text.source, "no nvidia.com/gpu.product label: no GPU described", line),),
+            sources=(text.source,),
+        )
     if not count_text.isdigit():
         raise ParseError(text.source, line, "a number in nvidia.com/gpu.count", count_text)
     count = int(count_text)
@@ -99,11 +104,19 @@ def parse_labels(text: Text) -> Facts:
     if single_mig:
         # gpu.count counts MIG devices and gpu.memory is one device's: the GPUs themselves
         # are not counted by any label.
-        notes.append(Note(text.source, f"MIG single strategy: {count} x {single_mig[1]} MIG "
-                          "devices; the number of physical GPUs is not in the labels, reported "
-                          "as 1", line))
-        migs = [MigDeviceFact(gpu=0, index=k, profile=single_mig[1], source=text.source)
-                for k in range(count)]
+        notes.append(
+            Note(
+                text.source,
+                f"MIG single strategy: {count} x {single_mig[1]} MIG "
+                "devices; the number of physical GPUs is not in the labels, reported "
+                "as 1",
+                line,
+            )
+        )
+        migs = [
+            MigDeviceFact(gpu=0, index=k, profile=single_mig[1], source=text.source)
+            for k in range(count)
+        ]
         count, memory = 1, None
     else:
         k = 0
@@ -111,24 +124,36 @@ def parse_labels(text: Text) -> Facts:
             match = _MIG_COUNT.match(key)
             if match and value.isdigit():
                 for _ in range(int(value)):
-                    migs.append(MigDeviceFact(gpu=0, index=k, profile=match[1],
-                                              source=text.source))
+                    migs.append(MigDeviceFact(gpu=0, index=k, profile=match[1], source=text.source))
                     k += 1
         if migs and count > 1:
-            notes.append(Note(text.source, "mixed-strategy MIG labels do not say which GPU "
-                              "holds which MIG device; all are attributed to GPU 0", line))
+            notes.append(
+                Note(
+                    text.source,
+                    "mixed-strategy MIG labels do not say which GPU "
+                    "holds which MIG device; all are attributed to GPU 0",
+                    line,
+                )
+            )
     capable = labels.get("nvidia.com/mig.capable")
     gpus = tuple(
         GpuFact(
-            text.source, index=k, product_name=product.removesuffix(
-                f"-MIG-{single_mig[1]}" if single_mig else ""),
+            text.source,
+            index=k,
+            product_name=product.removesuffix(f"-MIG-{single_mig[1]}" if single_mig else ""),
             memory_mib=float(memory) if memory and memory.isdigit() else None,
-            mig_capable=True if capable == "true" or migs else (
-                False if capable == "false" else None),
+            mig_capable=True
+            if capable == "true" or migs
+            else (False if capable == "false" else None),
             mig_enabled=bool(migs) if strategy is not None else None,
         )
         for k in range(count)
     )
     hostname = labels.get("kubernetes.io/hostname")
-    return Facts(gpus=gpus, mig_devices=tuple(migs), notes=tuple(notes), hostname=hostname,
-                 sources=(text.source,))
+    return Facts(
+        gpus=gpus,
+        mig_devices=tuple(migs),
+        notes=tuple(notes),
+        hostname=hostname,
+        sources=(text.source,),
+    )

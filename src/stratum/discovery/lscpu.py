@@ -15,8 +15,16 @@ from stratum.discovery.sources import CpuFact, Facts, NumaFact, ParseError, Text
 _KV = re.compile(r"^\s*([^:]+?):\s*(.*?)\s*$")
 _NUMA_CPUS = re.compile(r"^NUMA node(\d+) CPU\(s\)$")
 _ARCHES = ("x86_64", "aarch64", "ppc64le", "ppc64", "s390x", "riscv64", "i686", "armv7l")
-_ENGLISH_KEYS = ("Architecture", "CPU(s)", "Model name", "Socket(s)", "NUMA node(s)",
-                 "Thread(s) per core", "Core(s) per socket", "Vendor ID")
+_ENGLISH_KEYS = (
+    "Architecture",
+    "CPU(s)",
+    "Model name",
+    "Socket(s)",
+    "NUMA node(s)",
+    "Thread(s) per core",
+    "Core(s) per socket",
+    "Vendor ID",
+)
 
 
 def is_lscpu(text: Text) -> bool:
@@ -58,13 +66,15 @@ def parse_lscpu(text: Text) -> Facts:
             try:
                 cpus = parse_cpulist(value)
             except CpuListError as exc:
-                raise ParseError(text.source, text.line_no(i), f"a CPU list for NUMA node "
-                                 f"{node[1]}", value) from exc
+                raise ParseError(
+                    text.source, text.line_no(i), f"a CPU list for NUMA node {node[1]}", value
+                ) from exc
             numa.append(NumaFact(text.source, int(node[1]), cpus=cpus))
     at = _foreign_arch_line(text)
     if at is not None or (not any(k in values for k in _ENGLISH_KEYS) and not numa):
         raise ParseError(
-            text.source, text.line_no(at) if at is not None else text.first_line,
+            text.source,
+            text.line_no(at) if at is not None else text.first_line,
             "lscpu output with English labels (run `LC_ALL=C lscpu`, or `lscpu -p`, which "
             "is the same in every language)",
             text.lines[at].strip() if at is not None else None,
@@ -79,9 +89,12 @@ def parse_lscpu(text: Text) -> Facts:
     count = number("NUMA node(s)")
     if count is not None and numa and count != len(numa):
         i, _ = values["NUMA node(s)"]
-        raise ParseError(text.source, text.line_no(i),
-                         f"{count} 'NUMA nodeN CPU(s)' lines as 'NUMA node(s)' says",
-                         f"{len(numa)} (is the output truncated?)")
+        raise ParseError(
+            text.source,
+            text.line_no(i),
+            f"{count} 'NUMA nodeN CPU(s)' lines as 'NUMA node(s)' says",
+            f"{len(numa)} (is the output truncated?)",
+        )
     cpu = CpuFact(
         text.source,
         architecture=values.get("Architecture", (0, None))[1],
@@ -102,8 +115,10 @@ _P_ROW = re.compile(r"^[0-9]+(,[0-9A-Za-z:.]*)+$")
 def is_lscpu_parsable(text: Text) -> bool:
     rows = [line for line in text.lines if line.strip() and not line.startswith("#")]
     has_header = any(line.startswith("# CPU,") for line in text.lines)
-    return bool(rows) and all(_P_ROW.match(r.strip()) for r in rows) and (
-        has_header or (len(rows) >= 1 and rows[0].count(",") >= 3)
+    return (
+        bool(rows)
+        and all(_P_ROW.match(r.strip()) for r in rows)
+        and (has_header or (len(rows) >= 1 and rows[0].count(",") >= 3))
     )
 
 
@@ -115,8 +130,9 @@ def parse_lscpu_parsable(text: Text) -> Facts:
     try:
         at = {name: columns.index(name) for name in ("CPU", "Core", "Socket")}
     except ValueError:
-        raise ParseError(text.source, text.first_line,
-                         "lscpu -p columns CPU, Core and Socket", ",".join(columns)) from None
+        raise ParseError(
+            text.source, text.first_line, "lscpu -p columns CPU, Core and Socket", ",".join(columns)
+        ) from None
     node_at = columns.index("Node") if "Node" in columns else None
     per_cpu: list[tuple[int, int, int, int]] = []
     for i, line in enumerate(text.lines):
@@ -124,16 +140,23 @@ def parse_lscpu_parsable(text: Text) -> Facts:
             continue
         fields = line.strip().split(",")
         if len(fields) < len(columns) - 1 or not _P_ROW.match(line.strip()):
-            raise ParseError(text.source, text.line_no(i),
-                             f"{len(columns)} comma-separated columns ({','.join(columns)})",
-                             line.strip())
+            raise ParseError(
+                text.source,
+                text.line_no(i),
+                f"{len(columns)} comma-separated columns ({','.join(columns)})",
+                line.strip(),
+            )
         try:
             cpu, core, socket = (int(fields[at[k]]) for k in ("CPU", "Core", "Socket"))
             node_text = fields[node_at] if node_at is not None and node_at < len(fields) else ""
             node = int(node_text) if node_text else -1
         except ValueError:
-            raise ParseError(text.source, text.line_no(i), "numbers in the CPU, Core, Socket "
-                             "and Node columns", line.strip()) from None
+            raise ParseError(
+                text.source,
+                text.line_no(i),
+                "numbers in the CPU, Core, Socket and Node columns",
+                line.strip(),
+            ) from None
         per_cpu.append((cpu, core, socket, node))
     if not per_cpu:
         raise ParseError(text.source, text.first_line, "one line per logical CPU")
@@ -144,8 +167,14 @@ def parse_lscpu_parsable(text: Text) -> Facts:
     sockets = {s for _, _, s, _ in per_cpu}
     cores = {(s, c) for _, c, s, _ in per_cpu}
     threads = max(1, len(per_cpu) // max(1, len(cores)))
-    fact = CpuFact(text.source, logical_cpus=len(per_cpu), sockets=len(sockets),
-                   cores_per_socket=len(cores) // max(1, len(sockets)), threads_per_core=threads,
-                   numa_nodes=len(nodes) or None, per_cpu=tuple(per_cpu))
+    fact = CpuFact(
+        text.source,
+        logical_cpus=len(per_cpu),
+        sockets=len(sockets),
+        cores_per_socket=len(cores) // max(1, len(sockets)),
+        threads_per_core=threads,
+        numa_nodes=len(nodes) or None,
+        per_cpu=tuple(per_cpu),
+    )
     numa = tuple(NumaFact(text.source, n, cpus=frozenset(c)) for n, c in sorted(nodes.items()))
     return Facts(cpus=(fact,), numa=numa, sources=(text.source,))

@@ -28,7 +28,7 @@ def is_nccl_topo(text: Text) -> bool:
 
 def parse_nccl_topo(text: Text) -> Facts:
     try:
-        root = ET.fromstring(text.body[text.body.find("<system"):])
+        root = ET.fromstring(text.body[text.body.find("<system") :])
     except ET.ParseError as exc:
         line = exc.position[0] + text.first_line - 1 if exc.position else None
         raise ParseError(text.source, line, "well-formed NCCL topology XML", str(exc)) from None
@@ -45,8 +45,9 @@ def parse_nccl_topo(text: Text) -> Facts:
         try:
             cpus = parse_cpumask(affinity) if affinity else None
         except CpuListError as exc:
-            raise ParseError(text.source, None, f"a hex affinity mask on <cpu numaid={node}>",
-                             affinity) from exc
+            raise ParseError(
+                text.source, None, f"a hex affinity mask on <cpu numaid={node}>", affinity
+            ) from exc
         numa.append(NumaFact(text.source, node, cpus=cpus))
         _walk(text, cpu, node, None, gpus, nics, switch_names)
     if not numa:
@@ -56,8 +57,13 @@ def parse_nccl_topo(text: Text) -> Facts:
 
 
 def _walk(
-    text: Text, element: ET.Element, node: int, switch: str | None, gpus: list[GpuFact],
-    nics: list[NicFact], switch_names: dict[str, str],
+    text: Text,
+    element: ET.Element,
+    node: int,
+    switch: str | None,
+    gpus: list[GpuFact],
+    nics: list[NicFact],
+    switch_names: dict[str, str],
 ) -> None:
     for pci in element.findall("pci"):
         busid = pci.get("busid")
@@ -72,15 +78,30 @@ def _walk(
             gpus.append(GpuFact(text.source, pci_bus_id=bdf, numa_node=node, pcie_switch=switch))
         elif cls.startswith("02"):
             ib = cls.startswith("0207")
-            nics.append(NicFact(text.source, bdf, rdma=True if ib else None,
-                                link_layer="InfiniBand" if ib else "Ethernet", numa_node=node,
-                                pci_bus_id=bdf, pcie_switch=switch, from_pci_only=True))
+            nics.append(
+                NicFact(
+                    text.source,
+                    bdf,
+                    rdma=True if ib else None,
+                    link_layer="InfiniBand" if ib else "Ethernet",
+                    numa_node=node,
+                    pci_bus_id=bdf,
+                    pcie_switch=switch,
+                    from_pci_only=True,
+                )
+            )
             for net in pci.iter("net"):
                 speed = net.get("speed")
                 if speed and speed.isdigit():
-                    nics[-1] = NicFact(text.source, net.get("name") or bdf, rdma=True,
-                                       speed_gbps=int(speed) / 1000,
-                                       link_layer="InfiniBand" if ib else "Ethernet",
-                                       numa_node=node, pci_bus_id=bdf, pcie_switch=switch)
+                    nics[-1] = NicFact(
+                        text.source,
+                        net.get("name") or bdf,
+                        rdma=True,
+                        speed_gbps=int(speed) / 1000,
+                        link_layer="InfiniBand" if ib else "Ethernet",
+                        numa_node=node,
+                        pci_bus_id=bdf,
+                        pcie_switch=switch,
+                    )
         else:
             _walk(text, pci, node, switch, gpus, nics, switch_names)

@@ -35,17 +35,20 @@ def parse_numactl(text: Text) -> Facts:
             try:
                 announced = set(parse_cpulist(match[2]))
             except CpuListError as exc:
-                raise ParseError(text.source, text.line_no(i), "a node list like (0-3)",
-                                 match[2]) from exc
+                raise ParseError(
+                    text.source, text.line_no(i), "a node list like (0-3)", match[2]
+                ) from exc
             if len(announced) != int(match[1]):
-                raise ParseError(text.source, text.line_no(i),
-                                 f"{match[1]} node ids in the list", match[2])
+                raise ParseError(
+                    text.source, text.line_no(i), f"{match[1]} node ids in the list", match[2]
+                )
             announced_at = i
         elif match := _CPUS.match(line):
             ids = match[2].split()
             if not all(x.isdigit() for x in ids):
-                raise ParseError(text.source, text.line_no(i), "CPU ids separated by spaces",
-                                 match[2])
+                raise ParseError(
+                    text.source, text.line_no(i), "CPU ids separated by spaces", match[2]
+                )
             cpus[int(match[1])] = frozenset(int(x) for x in ids)
         elif match := _SIZE.match(line):
             scale = {"MB": 1.0, "kB": 1 / 1024, "GB": 1024.0}[match[3]]
@@ -60,20 +63,28 @@ def parse_numactl(text: Text) -> Facts:
             node_text, _, rest = line.partition(":")
             values = rest.split()
             if len(values) != len(header) or not all(v.isdigit() for v in values):
-                raise ParseError(text.source, text.line_no(i),
-                                 f"{len(header)} distances (one per node in the header: the "
-                                 "table must be square)", line)
+                raise ParseError(
+                    text.source,
+                    text.line_no(i),
+                    f"{len(header)} distances (one per node in the header: the "
+                    "table must be square)",
+                    line,
+                )
             distances[int(node_text)] = tuple(zip(header, (int(v) for v in values), strict=True))
     if announced is None:
         raise ParseError(text.source, text.first_line, "'available: N nodes (...)' of numactl -H")
     missing = sorted(announced - set(cpus))
     if missing:
-        raise ParseError(text.source, text.line_no(announced_at),
-                         f"a 'node N cpus:' line for every announced node; missing {missing} "
-                         "(is the output truncated?)")
+        raise ParseError(
+            text.source,
+            text.line_no(announced_at),
+            f"a 'node N cpus:' line for every announced node; missing {missing} "
+            "(is the output truncated?)",
+        )
     nodes = tuple(
-        NumaFact(text.source, n, cpus=cpus[n], memory_mib=sizes.get(n),
-                 distances=distances.get(n, ()))
+        NumaFact(
+            text.source, n, cpus=cpus[n], memory_mib=sizes.get(n), distances=distances.get(n, ())
+        )
         for n in sorted(announced)
     )
     return Facts(numa=nodes, sources=(text.source,))

@@ -28,8 +28,14 @@ def read_nvml(module: Any = None) -> Facts:
         nv = module
         nv.nvmlInit()
     except Exception as exc:  # NVMLError_LibraryNotFound and friends
-        return Facts(notes=(Note(SOURCE, f"NVML not available ({type(exc).__name__}): no "
-                                         "NVIDIA driver on this host"),))
+        return Facts(
+            notes=(
+                Note(
+                    SOURCE,
+                    f"NVML not available ({type(exc).__name__}): no NVIDIA driver on this host",
+                ),
+            )
+        )
     try:
         count = int(nv.nvmlDeviceGetCount())
         gpus: list[GpuFact] = []
@@ -57,12 +63,20 @@ def read_nvml(module: Any = None) -> Facts:
                         links += 1
                 except Exception:  # link does not exist or NVLink unsupported
                     break
-            gpus.append(GpuFact(
-                SOURCE, index=index, product_name=_text(nv.nvmlDeviceGetName(handle)),
-                uuid=_text(nv.nvmlDeviceGetUUID(handle)), pci_bus_id=normalise_bus_id(bus),
-                memory_mib=float(memory.total) / (1024 * 1024), mig_capable=capable,
-                mig_enabled=enabled, power_limit_w=power, nvlink_active=links or None,
-            ))
+            gpus.append(
+                GpuFact(
+                    SOURCE,
+                    index=index,
+                    product_name=_text(nv.nvmlDeviceGetName(handle)),
+                    uuid=_text(nv.nvmlDeviceGetUUID(handle)),
+                    pci_bus_id=normalise_bus_id(bus),
+                    memory_mib=float(memory.total) / (1024 * 1024),
+                    mig_capable=capable,
+                    mig_enabled=enabled,
+                    power_limit_w=power,
+                    nvlink_active=links or None,
+                )
+            )
         return Facts(gpus=tuple(gpus), notes=tuple(notes), sources=(SOURCE,))
     finally:
         with contextlib.suppress(Exception):  # shutting down a half-initialised library

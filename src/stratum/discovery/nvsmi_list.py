@@ -7,13 +7,14 @@ import re
 from stratum.discovery.sources import Facts, GpuFact, MigDeviceFact, Note, ParseError, Text
 
 GPU_LINE = re.compile(r"^\s*GPU (\d+): (.+?) \(UUID: ([^)]+)\)\s*$")
-_MIG_LINE = re.compile(
-    r"^\s*MIG (\S+)\s+Device\s+(\d+): \(UUID: ([^)]+)\)\s*$"
-)
+_MIG_LINE = re.compile(r"^\s*MIG (\S+)\s+Device\s+(\d+): \(UUID: ([^)]+)\)\s*$")
 _LINK_LINE = re.compile(r"^\s*Link (\d+): (.+?)\s*$")
 _GBPS = re.compile(r"^([0-9.]+) GB/s$")
-_NO_NVLINK = ("does not have or support nvlink", "nvlink queries are not supported",
-              "not supported")
+_NO_NVLINK = (
+    "does not have or support nvlink",
+    "nvlink queries are not supported",
+    "not supported",
+)
 
 
 def is_nvlink_status(text: Text) -> bool:
@@ -37,39 +38,69 @@ def parse_gpu_list(text: Text) -> Facts:
             current = int(gpu[1])
             if current in seen:
                 # Several listings in one file (before and after a MIG change): the last wins.
-                notes.append(Note(text.source, f"GPU {current} listed again; the later listing "
-                                               "replaces the earlier", text.line_no(i)))
+                notes.append(
+                    Note(
+                        text.source,
+                        f"GPU {current} listed again; the later listing replaces the earlier",
+                        text.line_no(i),
+                    )
+                )
                 gpus = [g for g in gpus if g.index != current]
                 migs = [m for m in migs if m.gpu != current]
             seen.add(current)
-            gpus.append(GpuFact(text.source, index=current, product_name=gpu[2].strip(),
-                                uuid=gpu[3].strip()))
+            gpus.append(
+                GpuFact(
+                    text.source, index=current, product_name=gpu[2].strip(), uuid=gpu[3].strip()
+                )
+            )
             continue
         mig = _MIG_LINE.match(line)
         if mig:
             if current is None:
-                raise ParseError(text.source, text.line_no(i), "a 'GPU <n>:' line before MIG "
-                                 "devices", line.strip())
-            migs.append(MigDeviceFact(gpu=current, index=int(mig[2]), profile=mig[1],
-                                      uuid=mig[3].strip(), source=text.source))
+                raise ParseError(
+                    text.source,
+                    text.line_no(i),
+                    "a 'GPU <n>:' line before MIG devices",
+                    line.strip(),
+                )
+            migs.append(
+                MigDeviceFact(
+                    gpu=current,
+                    index=int(mig[2]),
+                    profile=mig[1],
+                    uuid=mig[3].strip(),
+                    source=text.source,
+                )
+            )
             gpus = [g if g.index != current else _with_mig(g) for g in gpus]
             continue
         if line.lstrip().startswith(("GPU ", "MIG ")):
             raise ParseError(
-                text.source, text.line_no(i),
+                text.source,
+                text.line_no(i),
                 "'GPU <n>: <name> (UUID: GPU-...)' or 'MIG <profile> Device <n>: (UUID: ...)'",
                 line.strip(),
             )
     if not gpus:
-        raise ParseError(text.source, text.first_line, "at least one 'GPU <n>: <name> (UUID: "
-                         "...)' line of nvidia-smi -L")
-    return Facts(gpus=tuple(gpus), mig_devices=tuple(migs), notes=tuple(notes),
-                 sources=(text.source,))
+        raise ParseError(
+            text.source,
+            text.first_line,
+            "at least one 'GPU <n>: <name> (UUID: ...)' line of nvidia-smi -L",
+        )
+    return Facts(
+        gpus=tuple(gpus), mig_devices=tuple(migs), notes=tuple(notes), sources=(text.source,)
+    )
 
 
 def _with_mig(g: GpuFact) -> GpuFact:
-    return GpuFact(g.source, index=g.index, product_name=g.product_name, uuid=g.uuid,
-                   mig_capable=True, mig_enabled=True)
+    return GpuFact(
+        g.source,
+        index=g.index,
+        product_name=g.product_name,
+        uuid=g.uuid,
+        mig_capable=True,
+        mig_enabled=True,
+    )
 
 
 def parse_nvlink_status(text: Text) -> Facts:
@@ -86,11 +117,17 @@ def parse_nvlink_status(text: Text) -> Facts:
             return
         index, name, uuid = current
         per_link = min(speeds) if speeds else None
-        gpus.append(GpuFact(
-            text.source, index=index, product_name=name, uuid=uuid,
-            nvlink_active=len(speeds), nvlink_gbps_per_link=per_link,
-            nvlink_supported=False if unsupported and not speeds else None,
-        ))
+        gpus.append(
+            GpuFact(
+                text.source,
+                index=index,
+                product_name=name,
+                uuid=uuid,
+                nvlink_active=len(speeds),
+                nvlink_gbps_per_link=per_link,
+                nvlink_supported=False if unsupported and not speeds else None,
+            )
+        )
         if inactive:
             notes.append(Note(text.source, f"GPU {index}: {inactive} NVLink(s) inactive"))
 
@@ -106,8 +143,9 @@ def parse_nvlink_status(text: Text) -> Facts:
         link = _LINK_LINE.match(line)
         if link:
             if current is None:
-                raise ParseError(text.source, text.line_no(i), "a 'GPU <n>:' line before its "
-                                 "links", line.strip())
+                raise ParseError(
+                    text.source, text.line_no(i), "a 'GPU <n>:' line before its links", line.strip()
+                )
             value = link[2]
             speed = _GBPS.match(value)
             if speed:
@@ -115,15 +153,22 @@ def parse_nvlink_status(text: Text) -> Facts:
             elif "inactive" in value.lower():
                 inactive += 1
             else:
-                raise ParseError(text.source, text.line_no(i),
-                                 "a link speed like '25 GB/s' or '<inactive>'", value)
+                raise ParseError(
+                    text.source,
+                    text.line_no(i),
+                    "a link speed like '25 GB/s' or '<inactive>'",
+                    value,
+                )
             continue
         if current is not None and any(s in line.lower() for s in _NO_NVLINK):
             unsupported = True
             continue
-        raise ParseError(text.source, text.line_no(i),
-                         "'GPU <n>: ...' or 'Link <n>: <speed>' lines of nvidia-smi nvlink -s",
-                         line.strip())
+        raise ParseError(
+            text.source,
+            text.line_no(i),
+            "'GPU <n>: ...' or 'Link <n>: <speed>' lines of nvidia-smi nvlink -s",
+            line.strip(),
+        )
     close()
     if not gpus:
         raise ParseError(text.source, text.first_line, "GPU lines of nvidia-smi nvlink -s")

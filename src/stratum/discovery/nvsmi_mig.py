@@ -40,18 +40,25 @@ def parse_lgip(text: Text) -> Facts:
         row = _LGIP_ROW.match(line)
         if not row:
             raise ParseError(
-                text.source, text.line_no(i),
+                text.source,
+                text.line_no(i),
                 "a profile row: GPU, MIG <name>, ID, free/total instances, memory GiB, P2P, SMs",
                 line.strip(),
             )
         name = row[2]
         slices = _PROFILE.match(name)
         if not slices:
-            raise ParseError(text.source, text.line_no(i), "a MIG profile name like 1g.10gb",
-                             name)
-        profiles.append(MigProfileFact(gpu=int(row[1]), name=name, slices=int(slices[1]),
-                                       memory_gib=float(row[6]), max_instances=int(row[5]),
-                                       sms=int(row[8])))
+            raise ParseError(text.source, text.line_no(i), "a MIG profile name like 1g.10gb", name)
+        profiles.append(
+            MigProfileFact(
+                gpu=int(row[1]),
+                name=name,
+                slices=int(slices[1]),
+                memory_gib=float(row[6]),
+                max_instances=int(row[5]),
+                sms=int(row[8]),
+            )
+        )
     if not profiles:
         raise ParseError(text.source, text.first_line, "rows of nvidia-smi mig -lgip")
     return Facts(mig_profiles=tuple(profiles), sources=(text.source,))
@@ -64,10 +71,19 @@ def parse_lgi(text: Text) -> Facts:
             continue
         row = _LGI_ROW.match(line)
         if not row:
-            raise ParseError(text.source, text.line_no(i),
-                             "an instance row: GPU, MIG <name>, profile ID, instance ID, "
-                             "start:size", line.strip())
+            raise ParseError(
+                text.source,
+                text.line_no(i),
+                "an instance row: GPU, MIG <name>, profile ID, instance ID, start:size",
+                line.strip(),
+            )
         gpu = int(row[1])
-        devices.append(MigDeviceFact(gpu=gpu, index=sum(d.gpu == gpu for d in devices),
-                                     profile=row[2], source=text.source))
+        devices.append(
+            MigDeviceFact(
+                gpu=gpu,
+                index=sum(d.gpu == gpu for d in devices),
+                profile=row[2],
+                source=text.source,
+            )
+        )
     return Facts(mig_devices=tuple(devices), sources=(text.source,))

@@ -28,8 +28,14 @@ _NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z/%]*)\s*$")
 
 
 def _unknown(value: str | None) -> bool:
-    return value is None or value.strip() in ("", "N/A", "[N/A]", "Not Supported",
-                                              "[Not Supported]", "Unknown Error")
+    return value is None or value.strip() in (
+        "",
+        "N/A",
+        "[N/A]",
+        "Not Supported",
+        "[Not Supported]",
+        "Unknown Error",
+    )
 
 
 def _number(value: str | None, unit: str | None = None) -> float | None:
@@ -136,52 +142,86 @@ def parse_query_text(text: Text) -> Facts:
     if attached_value is not None:
         if not attached_value.strip().isdigit():
             line = root.get("Attached GPUs")
-            raise ParseError(text.source, line.line if line else None,
-                             "a GPU count after 'Attached GPUs :'", attached_value)
+            raise ParseError(
+                text.source,
+                line.line if line else None,
+                "a GPU count after 'Attached GPUs :'",
+                attached_value,
+            )
         attached = int(attached_value)
     sections = [c for c in root.children if re.match(r"^GPU [0-9A-Fa-f]{4,8}:", c.key)]
     for index, section in enumerate(sections):
         bus = normalise_bus_id(section.key.split(" ", 1)[1])
         name = section.value_of("Product Name")
         if name is None:
-            raise ParseError(text.source, section.line, f"'Product Name' under {section.key}",
-                             "none (is the output truncated?)")
+            raise ParseError(
+                text.source,
+                section.line,
+                f"'Product Name' under {section.key}",
+                "none (is the output truncated?)",
+            )
         capable, enabled = _mig_state(section.value_of("MIG Mode", "Current"))
-        power = (_number(section.value_of("GPU Power Readings", "Default Power Limit"), "W")
-                 or _number(section.value_of("Power Readings", "Default Power Limit"), "W")
-                 or _number(section.value_of("GPU Power Readings", "Max Power Limit"), "W")
-                 or _number(section.value_of("Power Readings", "Max Power Limit"), "W"))
+        power = (
+            _number(section.value_of("GPU Power Readings", "Default Power Limit"), "W")
+            or _number(section.value_of("Power Readings", "Default Power Limit"), "W")
+            or _number(section.value_of("GPU Power Readings", "Max Power Limit"), "W")
+            or _number(section.value_of("Power Readings", "Max Power Limit"), "W")
+        )
         link = section.get("PCI", "GPU Link Info")
         gen = _number(link.value_of("PCIe Generation", "Max")) if link else None
         width = _width(link.value_of("Link Width", "Max")) if link else None
         dev_id = section.value_of("PCI", "Device Id")
         memory = _mib(section.value_of("FB Memory Usage", "Total"))
         if memory is None:
-            notes.append(Note(text.source, f"GPU {index}: no 'FB Memory Usage / Total'",
-                              section.line))
-        gpus.append(GpuFact(
-            text.source, index=index, product_name=name.strip(),
-            uuid=None if _unknown(section.value_of("GPU UUID")) else section.value_of("GPU UUID"),
-            pci_bus_id=bus, pci_device_id=_device_id(dev_id), memory_mib=memory,
-            architecture=None if _unknown(section.value_of("Product Architecture"))
-            else section.value_of("Product Architecture"),
-            pcie_gen=int(gen) if gen else None, pcie_width=width, mig_capable=capable,
-            mig_enabled=enabled, power_limit_w=power,
-        ))
+            notes.append(
+                Note(text.source, f"GPU {index}: no 'FB Memory Usage / Total'", section.line)
+            )
+        gpus.append(
+            GpuFact(
+                text.source,
+                index=index,
+                product_name=name.strip(),
+                uuid=None
+                if _unknown(section.value_of("GPU UUID"))
+                else section.value_of("GPU UUID"),
+                pci_bus_id=bus,
+                pci_device_id=_device_id(dev_id),
+                memory_mib=memory,
+                architecture=None
+                if _unknown(section.value_of("Product Architecture"))
+                else section.value_of("Product Architecture"),
+                pcie_gen=int(gen) if gen else None,
+                pcie_width=width,
+                mig_capable=capable,
+                mig_enabled=enabled,
+                power_limit_w=power,
+            )
+        )
         for mig in (c for c in section.children if c.key == "MIG Device"):
             idx = mig.value_of("Index")
             if idx is None or not idx.isdigit():
                 raise ParseError(text.source, mig.line, "an 'Index' under 'MIG Device'", idx)
             sms = _number(mig.value_of("Device Attributes", "Shared", "Multiprocessor count"))
             mem = _mib(mig.value_of("Shared FB Memory Usage", "Total")) or _mib(
-                mig.value_of("FB Memory Usage", "Total"))
-            migs.append(MigDeviceFact(gpu=index, index=int(idx), memory_mib=mem,
-                                      sms=int(sms) if sms is not None else None,
-                                      source=text.source))
+                mig.value_of("FB Memory Usage", "Total")
+            )
+            migs.append(
+                MigDeviceFact(
+                    gpu=index,
+                    index=int(idx),
+                    memory_mib=mem,
+                    sms=int(sms) if sms is not None else None,
+                    source=text.source,
+                )
+            )
     _check_attached(text, attached, len(sections), notes)
-    return Facts(gpus=tuple(gpus), mig_devices=tuple(migs), notes=tuple(notes),
-                 attached_gpus=((text.source, attached),) if attached is not None else (),
-                 sources=(text.source,))
+    return Facts(
+        gpus=tuple(gpus),
+        mig_devices=tuple(migs),
+        notes=tuple(notes),
+        attached_gpus=((text.source, attached),) if attached is not None else (),
+        sources=(text.source,),
+    )
 
 
 def _device_id(value: str | None) -> str | None:
@@ -198,14 +238,20 @@ def _check_attached(text: Text, attached: int | None, described: int, notes: lis
         return
     if described < attached:
         # `nvidia-smi -q -i 0` prints "Attached GPUs: 4" and one GPU: not a broken output.
-        notes.append(Note(
-            text.source,
-            f"reports {attached} attached GPUs but describes {described}; only the described "
-            "GPUs are in the profile (was it run with -i? run it without to describe all)",
-        ))
+        notes.append(
+            Note(
+                text.source,
+                f"reports {attached} attached GPUs but describes {described}; only the described "
+                "GPUs are in the profile (was it run with -i? run it without to describe all)",
+            )
+        )
     else:
-        raise ParseError(text.source, None, f"at most {attached} GPU sections, as 'Attached "
-                         "GPUs' says", str(described))
+        raise ParseError(
+            text.source,
+            None,
+            f"at most {attached} GPU sections, as 'Attached GPUs' says",
+            str(described),
+        )
 
 
 # ---- nvidia-smi -q -x (XML) ------------------------------------------------------------
@@ -217,11 +263,10 @@ def parse_query_xml(text: Text) -> Facts:
     if start < 0:
         start = body.find("<nvidia_smi_log")
     try:
-        root = ET.fromstring(body[max(start, 0):])
+        root = ET.fromstring(body[max(start, 0) :])
     except ET.ParseError as exc:
         line = exc.position[0] + text.first_line - 1 if exc.position else None
-        raise ParseError(text.source, line, "well-formed nvidia-smi -q -x XML",
-                         str(exc)) from None
+        raise ParseError(text.source, line, "well-formed nvidia-smi -q -x XML", str(exc)) from None
     if root.tag != "nvidia_smi_log":
         raise ParseError(text.source, text.first_line, "an <nvidia_smi_log> document", root.tag)
     gpus: list[GpuFact] = []
@@ -236,38 +281,58 @@ def parse_query_xml(text: Text) -> Facts:
             raise ParseError(text.source, None, f"<product_name> in <gpu> number {index}")
         capable, enabled = _mig_state(el.findtext("mig_mode/current_mig"))
         power = None
-        for path in ("gpu_power_readings/default_power_limit", "power_readings/default_power_limit",
-                     "gpu_power_readings/max_power_limit", "power_readings/max_power_limit"):
+        for path in (
+            "gpu_power_readings/default_power_limit",
+            "power_readings/default_power_limit",
+            "gpu_power_readings/max_power_limit",
+            "power_readings/max_power_limit",
+        ):
             power = _number(el.findtext(path), "W")
             if power:
                 break
         gen = _number(el.findtext("pci/pci_gpu_link_info/pcie_gen/max_link_gen"))
         bus = el.findtext("pci/pci_bus_id") or el.get("id")
-        gpus.append(GpuFact(
-            text.source, index=index, product_name=name.strip(),
-            uuid=None if _unknown(el.findtext("uuid")) else el.findtext("uuid"),
-            pci_bus_id=normalise_bus_id(bus) if bus else None,
-            pci_device_id=_device_id(el.findtext("pci/pci_device_id")),
-            memory_mib=_mib(el.findtext("fb_memory_usage/total")),
-            architecture=None if _unknown(el.findtext("product_architecture"))
-            else el.findtext("product_architecture"),
-            pcie_gen=int(gen) if gen else None,
-            pcie_width=_width(el.findtext("pci/pci_gpu_link_info/link_widths/max_link_width")),
-            mig_capable=capable, mig_enabled=enabled, power_limit_w=power,
-        ))
+        gpus.append(
+            GpuFact(
+                text.source,
+                index=index,
+                product_name=name.strip(),
+                uuid=None if _unknown(el.findtext("uuid")) else el.findtext("uuid"),
+                pci_bus_id=normalise_bus_id(bus) if bus else None,
+                pci_device_id=_device_id(el.findtext("pci/pci_device_id")),
+                memory_mib=_mib(el.findtext("fb_memory_usage/total")),
+                architecture=None
+                if _unknown(el.findtext("product_architecture"))
+                else el.findtext("product_architecture"),
+                pcie_gen=int(gen) if gen else None,
+                pcie_width=_width(el.findtext("pci/pci_gpu_link_info/link_widths/max_link_width")),
+                mig_capable=capable,
+                mig_enabled=enabled,
+                power_limit_w=power,
+            )
+        )
         for mig in el.findall("mig_devices/mig_device"):
             idx = mig.findtext("index")
             if idx is None or not idx.strip().isdigit():
                 raise ParseError(text.source, None, f"<index> in a <mig_device> of GPU {index}")
             sms = _number(mig.findtext("device_attributes/shared/multiprocessor_count"))
-            migs.append(MigDeviceFact(
-                gpu=index, index=int(idx), memory_mib=_mib(mig.findtext("fb_memory_usage/total")),
-                sms=int(sms) if sms is not None else None, source=text.source,
-            ))
+            migs.append(
+                MigDeviceFact(
+                    gpu=index,
+                    index=int(idx),
+                    memory_mib=_mib(mig.findtext("fb_memory_usage/total")),
+                    sms=int(sms) if sms is not None else None,
+                    source=text.source,
+                )
+            )
     _check_attached(text, attached, len(elements), notes)
-    return Facts(gpus=tuple(gpus), mig_devices=tuple(migs), notes=tuple(notes),
-                 attached_gpus=((text.source, attached),) if attached is not None else (),
-                 sources=(text.source,))
+    return Facts(
+        gpus=tuple(gpus),
+        mig_devices=tuple(migs),
+        notes=tuple(notes),
+        attached_gpus=((text.source, attached),) if attached is not None else (),
+        sources=(text.source,),
+    )
 
 
 # ---- nvidia-smi --query-gpu=... --format=csv ------------------------------------------
@@ -279,8 +344,11 @@ _CSV_KNOWN = ("name", "uuid", "pci.bus_id", "index", "memory.total", "memory.use
 def is_query_csv(text: Text) -> bool:
     first = next((line for line in text.lines if line.strip()), "")
     columns = [c.strip() for c in first.split(",")]
-    return (len(columns) >= 2 and all(_CSV_COLUMN.match(c) for c in columns)
-            and any(c.split(" [")[0] in _CSV_KNOWN for c in columns))
+    return (
+        len(columns) >= 2
+        and all(_CSV_COLUMN.match(c) for c in columns)
+        and any(c.split(" [")[0] in _CSV_KNOWN for c in columns)
+    )
 
 
 def parse_query_csv(text: Text) -> Facts:
@@ -290,55 +358,77 @@ def parse_query_csv(text: Text) -> Facts:
     header = [c.strip() for c in text.lines[start].split(",")]
     if not all(_CSV_COLUMN.match(c) for c in header):
         raise ParseError(
-            text.source, text.line_no(start),
+            text.source,
+            text.line_no(start),
             "a header of --query-gpu field names (run with --format=csv, not csv,noheader)",
             text.lines[start],
         )
     keys = [c.split(" [")[0].strip() for c in header]
     notes: list[Note] = []
     if "name" not in keys:
-        notes.append(Note(text.source, "no 'name' column: GPU models are unknown from this CSV",
-                          text.line_no(start)))
+        notes.append(
+            Note(
+                text.source,
+                "no 'name' column: GPU models are unknown from this CSV",
+                text.line_no(start),
+            )
+        )
     gpus: list[GpuFact] = []
-    rows = list(csv.reader(io.StringIO("\n".join(text.lines[start + 1:])),
-                           skipinitialspace=True))
+    rows = list(csv.reader(io.StringIO("\n".join(text.lines[start + 1 :])), skipinitialspace=True))
     line = start + 1
     for position, row in enumerate(r for r in rows if any(c.strip() for c in r)):
         while line < len(text.lines) and not text.lines[line].strip():
             line += 1
         if len(row) != len(keys):
-            raise ParseError(text.source, text.line_no(line),
-                             f"{len(keys)} values as the header names", f"{len(row)} values")
+            raise ParseError(
+                text.source,
+                text.line_no(line),
+                f"{len(keys)} values as the header names",
+                f"{len(row)} values",
+            )
         values = {k: v.strip() for k, v in zip(keys, row, strict=True)}
         index = int(values["index"]) if values.get("index", "").isdigit() else position
         memory = _mib(values.get("memory.total"))
-        if memory is None and all(k in values for k in
-                                  ("memory.used", "memory.free", "memory.reserved")):
+        if memory is None and all(
+            k in values for k in ("memory.used", "memory.free", "memory.reserved")
+        ):
             parts = [_mib(values[k]) for k in ("memory.used", "memory.free", "memory.reserved")]
             if all(p is not None for p in parts):
                 # No memory.total column: used + free + reserved is the same total.
                 memory = sum(p for p in parts if p is not None)
-                notes.append(Note(text.source, f"GPU {index}: memory.total missing; took "
-                                  "memory.used + memory.free + memory.reserved",
-                                  text.line_no(line)))
+                notes.append(
+                    Note(
+                        text.source,
+                        f"GPU {index}: memory.total missing; took "
+                        "memory.used + memory.free + memory.reserved",
+                        text.line_no(line),
+                    )
+                )
         capable, enabled = _mig_state(values.get("mig.mode.current"))
         bus = values.get("pci.bus_id")
-        power = (_number(values.get("power.default_limit"), "W")
-                 or _number(values.get("power.limit"), "W")
-                 or _number(values.get("enforced.power.limit"), "W"))
+        power = (
+            _number(values.get("power.default_limit"), "W")
+            or _number(values.get("power.limit"), "W")
+            or _number(values.get("enforced.power.limit"), "W")
+        )
         gen = _number(values.get("pcie.link.gen.max"))
-        gpus.append(GpuFact(
-            text.source, index=index,
-            product_name=None if _unknown(values.get("name")) else values.get("name"),
-            uuid=None if _unknown(values.get("uuid")) else values.get("uuid"),
-            pci_bus_id=None if _unknown(bus) else normalise_bus_id(bus or ""),
-            pci_device_id=_device_id(values.get("pci.device_id")),
-            memory_mib=memory, pcie_gen=int(gen) if gen else None,
-            pcie_width=_width(values.get("pcie.link.width.max")),
-            mig_capable=capable, mig_enabled=enabled, power_limit_w=power,
-        ))
+        gpus.append(
+            GpuFact(
+                text.source,
+                index=index,
+                product_name=None if _unknown(values.get("name")) else values.get("name"),
+                uuid=None if _unknown(values.get("uuid")) else values.get("uuid"),
+                pci_bus_id=None if _unknown(bus) else normalise_bus_id(bus or ""),
+                pci_device_id=_device_id(values.get("pci.device_id")),
+                memory_mib=memory,
+                pcie_gen=int(gen) if gen else None,
+                pcie_width=_width(values.get("pcie.link.width.max")),
+                mig_capable=capable,
+                mig_enabled=enabled,
+                power_limit_w=power,
+            )
+        )
         line += 1
     if not gpus:
-        raise ParseError(text.source, text.line_no(start) + 1, "one CSV row per GPU",
-                         "no rows")
+        raise ParseError(text.source, text.line_no(start) + 1, "one CSV row per GPU", "no rows")
     return Facts(gpus=tuple(gpus), notes=tuple(notes), sources=(text.source,))

@@ -32,7 +32,7 @@ def find_header(text: Text) -> int | None:
             continue
         # The first row may be any device's (rows can come in any order): its X must sit
         # in its own column.
-        row = next((t for t in text.lines[i + 1:] if t.strip()), "").split()
+        row = next((t for t in text.lines[i + 1 :] if t.strip()), "").split()
         if not row or row[0] not in devices or len(row) <= devices.index(row[0]) + 1:
             continue
         if row[devices.index(row[0]) + 1] != "X":
@@ -46,7 +46,8 @@ def parse_topo_matrix(text: Text) -> Facts:
     header_at = find_header(text)
     if header_at is None:
         raise ParseError(
-            text.source, text.first_line,
+            text.source,
+            text.first_line,
             "an `nvidia-smi topo -m` matrix: a header line starting with GPU0 and a row 'GPU0 X'",
         )
     header = text.lines[header_at]
@@ -57,8 +58,10 @@ def parse_topo_matrix(text: Text) -> Facts:
     for name in devices:
         if not _DEVICE.match(name):
             raise ParseError(
-                text.source, text.line_no(header_at),
-                "device columns named GPU<n>, NIC<n> or an RDMA device name", name,
+                text.source,
+                text.line_no(header_at),
+                "device columns named GPU<n>, NIC<n> or an RDMA device name",
+                name,
             )
     if len(set(devices)) != len(devices):
         raise ParseError(text.source, text.line_no(header_at), "each device column once", header)
@@ -86,7 +89,10 @@ def parse_topo_matrix(text: Text) -> Facts:
             break
         if tokens[0] in rows:
             raise ParseError(
-                text.source, text.line_no(i), f"one row for {tokens[0]}", "a second row",
+                text.source,
+                text.line_no(i),
+                f"one row for {tokens[0]}",
+                "a second row",
             )
         rows[tokens[0]] = (i, tokens[1:])
         i += 1
@@ -98,7 +104,8 @@ def parse_topo_matrix(text: Text) -> Facts:
     if missing:
         last = max((at for at, _ in rows.values()), default=header_at)
         raise ParseError(
-            text.source, text.line_no(last) + 1,
+            text.source,
+            text.line_no(last) + 1,
             f"a row for each of the {n} devices in the header; missing {', '.join(missing)} "
             "(is the output truncated?)",
         )
@@ -116,32 +123,40 @@ def parse_topo_matrix(text: Text) -> Facts:
             tokens = tokens[:leading]
         if len(tokens) < n:
             raise ParseError(
-                text.source, text.line_no(at),
+                text.source,
+                text.line_no(at),
                 f"{n} link classes in row {name} (one per device column: the matrix must be "
-                f"square), got {len(tokens)}", text.lines[at].strip(),
+                f"square), got {len(tokens)}",
+                text.lines[at].strip(),
             )
         for col, value in zip(devices, tokens[:n], strict=True):
             try:
                 link = Link.parse(value)
             except TopologyError:
                 raise ParseError(
-                    text.source, text.line_no(at),
-                    f"a link class ({_EXPECTED_CLASSES}) for {name} to {col}", value,
+                    text.source,
+                    text.line_no(at),
+                    f"a link class ({_EXPECTED_CLASSES}) for {name} to {col}",
+                    value,
                 ) from None
             if (col == name) != (link.kind == "X"):
                 raise ParseError(
-                    text.source, text.line_no(at),
-                    f"X exactly on the diagonal (row {name}, column {col})", value,
+                    text.source,
+                    text.line_no(at),
+                    f"X exactly on the diagonal (row {name}, column {col})",
+                    value,
                 )
             classes[(name, col)] = link
         if name.startswith("GPU"):
-            gpu_facts.append(_gpu_fact(text, at, name, tokens[n:], has_cpu, has_numa,
-                                       has_gpu_numa, notes))
+            gpu_facts.append(
+                _gpu_fact(text, at, name, tokens[n:], has_cpu, has_numa, has_gpu_numa, notes)
+            )
     for pos, a in enumerate(devices):
-        for b in devices[pos + 1:]:
+        for b in devices[pos + 1 :]:
             if classes[(a, b)] != classes[(b, a)]:
                 raise ParseError(
-                    text.source, text.line_no(rows[b][0]),
+                    text.source,
+                    text.line_no(rows[b][0]),
                     f"the same class both ways: {a}->{b} is {classes[(a, b)]}",
                     f"{b}->{a} {classes[(b, a)]}",
                 )
@@ -156,8 +171,13 @@ def parse_topo_matrix(text: Text) -> Facts:
         real = rename[d]
         rdma = True if _RDMA_NAME.match(real) else None
         if rdma is None:
-            notes.append(Note(text.source, f"{real}: no NIC legend names the device, so whether "
-                                           "it does RDMA is unknown; reported as non-RDMA"))
+            notes.append(
+                Note(
+                    text.source,
+                    f"{real}: no NIC legend names the device, so whether "
+                    "it does RDMA is unknown; reported as non-RDMA",
+                )
+            )
         nic_facts.append(NicFact(text.source, real, rdma=rdma))
     matrix = tuple(tuple(str(classes[(a, b)]) for b in devices) for a in devices)
     return Facts(
@@ -170,8 +190,14 @@ def parse_topo_matrix(text: Text) -> Facts:
 
 
 def _gpu_fact(
-    text: Text, at: int, name: str, rest: list[str], has_cpu: bool, has_numa: bool,
-    has_gpu_numa: bool, notes: list[Note],
+    text: Text,
+    at: int,
+    name: str,
+    rest: list[str],
+    has_cpu: bool,
+    has_numa: bool,
+    has_gpu_numa: bool,
+    notes: list[Note],
 ) -> GpuFact:
     index = int(name[3:])
     cpus: frozenset[int] | None = None
@@ -181,16 +207,18 @@ def _gpu_fact(
         try:
             cpus = parse_cpulist(rest[pos])
         except CpuListError as exc:
-            raise ParseError(text.source, text.line_no(at), f"a CPU list for {name}",
-                             rest[pos]) from exc
+            raise ParseError(
+                text.source, text.line_no(at), f"a CPU list for {name}", rest[pos]
+            ) from exc
         pos += 1
     if has_numa and pos < len(rest):
         value = rest[pos]
         if value.isdigit():
             numa = int(value)
         elif value != "N/A":
-            raise ParseError(text.source, text.line_no(at),
-                             f"a NUMA node number or N/A for {name}", value)
+            raise ParseError(
+                text.source, text.line_no(at), f"a NUMA node number or N/A for {name}", value
+            )
         pos += 1
     elif has_numa:
         notes.append(Note(text.source, f"{name}: no NUMA Affinity value", text.line_no(at)))

@@ -35,28 +35,61 @@ def _bdf(bdf: str) -> str:
 
 
 def _classify(
-    source: str, bdf: str, cls: str, vendor: str, device: str, name: str,
-    numa: int | None, gpus: list[GpuFact], nics: list[NicFact], switches: list[str],
+    source: str,
+    bdf: str,
+    cls: str,
+    vendor: str,
+    device: str,
+    name: str,
+    numa: int | None,
+    gpus: list[GpuFact],
+    nics: list[NicFact],
+    switches: list[str],
 ) -> None:
     if vendor == NVIDIA and cls in _GPU_CLASSES:
         product = None
         match = _BRACKET_MODEL.search(name)
         if match:
             product = match[1]  # "GA100 [A100 SXM4 80GB]" -> "A100 SXM4 80GB"
-        gpus.append(GpuFact(source, pci_bus_id=_bdf(bdf), pci_device_id=device,
-                            product_name=product, numa_node=numa))
+        gpus.append(
+            GpuFact(
+                source,
+                pci_bus_id=_bdf(bdf),
+                pci_device_id=device,
+                product_name=product,
+                numa_node=numa,
+            )
+        )
     elif vendor == NVIDIA and cls == "0680":
         switches.append(NVSWITCH_PCI_DEVICE_IDS.get(device, f"NVIDIA bridge 10de:{device}"))
     elif cls == "0207":
-        nics.append(NicFact(source, _bdf(bdf), rdma=True, link_layer="InfiniBand",
-                            model=name or None, numa_node=numa, pci_bus_id=_bdf(bdf),
-                            from_pci_only=True))
+        nics.append(
+            NicFact(
+                source,
+                _bdf(bdf),
+                rdma=True,
+                link_layer="InfiniBand",
+                model=name or None,
+                numa_node=numa,
+                pci_bus_id=_bdf(bdf),
+                from_pci_only=True,
+            )
+        )
     elif cls == "0200" and vendor in ("15b3",):
         # Mellanox Ethernet functions are RoCE-capable; which ones the fabric uses for
         # RDMA shows in /sys/class/infiniband, not here.
-        nics.append(NicFact(source, _bdf(bdf), rdma=None, link_layer="Ethernet",
-                            model=name or None, numa_node=numa, pci_bus_id=_bdf(bdf),
-                            from_pci_only=True))
+        nics.append(
+            NicFact(
+                source,
+                _bdf(bdf),
+                rdma=None,
+                link_layer="Ethernet",
+                model=name or None,
+                numa_node=numa,
+                pci_bus_id=_bdf(bdf),
+                from_pci_only=True,
+            )
+        )
 
 
 def parse_lspci(text: Text) -> Facts:
@@ -71,18 +104,35 @@ def parse_lspci(text: Text) -> Facts:
         if not match:
             if _LSPCI_LOOSE.match(line):
                 raise ParseError(
-                    text.source, text.line_no(i),
+                    text.source,
+                    text.line_no(i),
                     "an `lspci -nn` line: address, class [cccc]: name [vvvv:dddd] (plain "
-                    "`lspci` lacks the ids; run `lspci -nn`)", line.strip(),
+                    "`lspci` lacks the ids; run `lspci -nn`)",
+                    line.strip(),
                 )
             continue
-        _classify(text.source, match["bdf"], match["cls"], match["vendor"], match["device"],
-                  match["name"], None, gpus, nics, switches)
+        _classify(
+            text.source,
+            match["bdf"],
+            match["cls"],
+            match["vendor"],
+            match["device"],
+            match["name"],
+            None,
+            gpus,
+            nics,
+            switches,
+        )
     gpus.sort(key=lambda g: g.pci_bus_id or "")
     if switches:
         notes.append(Note(text.source, f"{len(switches)} NVSwitch chip(s): {switches[0]}"))
-    return Facts(gpus=tuple(gpus), nics=tuple(nics), nvswitches=len(switches) if gpus else None,
-                 notes=tuple(notes), sources=(text.source,))
+    return Facts(
+        gpus=tuple(gpus),
+        nics=tuple(nics),
+        nvswitches=len(switches) if gpus else None,
+        notes=tuple(notes),
+        sources=(text.source,),
+    )
 
 
 def read_sysfs_pci(root: Path) -> Facts:
@@ -103,12 +153,20 @@ def read_sysfs_pci(root: Path) -> Facts:
         _classify(source, dev.name, cls, vendor, device, "", numa, gpus, nics, switches)
         if len(gpus) > before:
             g = gpus[-1]
-            gpus[-1] = GpuFact(g.source, pci_bus_id=g.pci_bus_id, pci_device_id=g.pci_device_id,
-                               numa_node=g.numa_node, pcie_switch=pcie_switch_of(dev))
+            gpus[-1] = GpuFact(
+                g.source,
+                pci_bus_id=g.pci_bus_id,
+                pci_device_id=g.pci_device_id,
+                numa_node=g.numa_node,
+                pcie_switch=pcie_switch_of(dev),
+            )
     gpus.sort(key=lambda g: g.pci_bus_id or "")
-    return Facts(gpus=tuple(gpus), nics=tuple(nics),
-                 nvswitches=len(switches) if gpus else None,
-                 sources=(source,) if gpus or nics else ())
+    return Facts(
+        gpus=tuple(gpus),
+        nics=tuple(nics),
+        nvswitches=len(switches) if gpus else None,
+        sources=(source,) if gpus or nics else (),
+    )
 
 
 def pcie_switch_of(dev: Path) -> str | None:

@@ -56,16 +56,30 @@ def _is_p2p(text: Text) -> bool:
 
 
 def _p2p(text: Text) -> Facts:
-    return Facts(notes=(Note(text.source, "nvidia-smi topo -p2p matrix: peer-access support, "
-                                          "not used for the profile", text.first_line),),
-                 sources=(text.source,))
+    return Facts(
+        notes=(
+            Note(
+                text.source,
+                "nvidia-smi topo -p2p matrix: peer-access support, not used for the profile",
+                text.first_line,
+            ),
+        ),
+        sources=(text.source,),
+    )
 
 
 def _label_reference(text: Text) -> Facts:
     keys = k8s_labels.parse_label_reference(text)
-    return Facts(notes=(Note(text.source, f"GPU Feature Discovery label reference ({len(keys)} "
-                                          "label keys): documentation, no machine described"),),
-                 sources=(text.source,))
+    return Facts(
+        notes=(
+            Note(
+                text.source,
+                f"GPU Feature Discovery label reference ({len(keys)} "
+                "label keys): documentation, no machine described",
+            ),
+        ),
+        sources=(text.source,),
+    )
 
 
 def _has(pattern: str) -> Callable[[Text], bool]:
@@ -78,8 +92,10 @@ def _mig(kind: str, parse: Callable[[Text], Facts] | None) -> Kind:
         if parse is not None:
             return parse(text)
         return Facts(sources=(text.source,))
-    return Kind(f"nvidia-smi {kind.replace('mig-', 'mig -')}",
-                lambda t: nvsmi_mig.kind_of(t) == kind, run)
+
+    return Kind(
+        f"nvidia-smi {kind.replace('mig-', 'mig -')}", lambda t: nvsmi_mig.kind_of(t) == kind, run
+    )
 
 
 # Order matters: the first kind whose signature matches a piece parses it.
@@ -89,21 +105,27 @@ KINDS: tuple[Kind, ...] = (
     Kind("GFD label reference", k8s_labels.is_label_reference, _label_reference),
     Kind("Kubernetes node labels", k8s_labels.is_label_json, k8s_labels.parse_labels),
     Kind("numactl -H", numactl.is_numactl, numactl.parse_numactl),
-    Kind("nvidia-smi topo -m", lambda t: nvsmi_topo.find_header(t) is not None,
-         nvsmi_topo.parse_topo_matrix),
+    Kind(
+        "nvidia-smi topo -m",
+        lambda t: nvsmi_topo.find_header(t) is not None,
+        nvsmi_topo.parse_topo_matrix,
+    ),
     Kind("nvidia-smi topo -p2p", _is_p2p, _p2p),
     Kind("nvidia-smi -q", nvsmi_query.is_query_text, nvsmi_query.parse_query_text),
     _mig("mig-lgip", nvsmi_mig.parse_lgip),
     _mig("mig-lgipp", None),
     _mig("mig-lgi", nvsmi_mig.parse_lgi),
     _mig("mig-lci", None),
-    Kind("nvidia-smi nvlink --status",
-         lambda t: _has(r"^\s*GPU \d+: .+\(UUID:")(t) and nvsmi_list.is_nvlink_status(t),
-         nvsmi_list.parse_nvlink_status),
+    Kind(
+        "nvidia-smi nvlink --status",
+        lambda t: _has(r"^\s*GPU \d+: .+\(UUID:")(t) and nvsmi_list.is_nvlink_status(t),
+        nvsmi_list.parse_nvlink_status,
+    ),
     Kind("nvidia-smi -L", _has(r"^\s*GPU \d+: .+ \(UUID: "), nvsmi_list.parse_gpu_list),
     Kind("ibstat", _has(r"^CA '[^']+'\s*$"), infiniband.parse_ibstat),
-    Kind("ibstatus", _has(r"^Infiniband device '[^']+' port \d+ status:"),
-         infiniband.parse_ibstatus),
+    Kind(
+        "ibstatus", _has(r"^Infiniband device '[^']+' port \d+ status:"), infiniband.parse_ibstatus
+    ),
     Kind("ibv_devinfo", _has(r"^hca_id:\s*\S+"), infiniband.parse_ibv_devinfo),
     Kind("lscpu -p", lscpu.is_lscpu_parsable, lscpu.parse_lscpu_parsable),
     Kind("lscpu", lscpu.is_lscpu, lscpu.parse_lscpu),
@@ -181,8 +203,7 @@ def parse_text(source: str, content: str) -> tuple[Facts, list[Piece]]:
                 found.append(Piece(source, piece.first_line, kind.name))
                 break
     if not found:
-        results.append(Facts(notes=(Note(source, "no known command output recognised; "
-                                                 "skipped"),)))
+        results.append(Facts(notes=(Note(source, "no known command output recognised; skipped"),)))
     return merge_all(results), found
 
 
@@ -200,8 +221,14 @@ def read_file(path: Path) -> tuple[Facts, list[Piece]]:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            return Facts(notes=(Note(source, f"{size} bytes: larger than any command output "
-                                             "Stratum reads; skipped"),)), []
+            return Facts(
+                notes=(
+                    Note(
+                        source,
+                        f"{size} bytes: larger than any command output Stratum reads; skipped",
+                    ),
+                )
+            ), []
         data = path.read_bytes()
     except OSError as exc:
         return Facts(notes=(Note(source, f"cannot be read: {exc.strerror}"),)), []

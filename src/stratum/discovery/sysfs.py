@@ -18,8 +18,23 @@ from stratum.discovery.sources import Facts, NicFact, Note, NumaFact, merge_all,
 _NODE = re.compile(r"^node(\d+)$")
 _MEMTOTAL = re.compile(r"MemTotal:\s+(\d+) kB")
 # Interfaces that are not hardware: no device link, or a known virtual driver.
-_VIRTUAL = ("lo", "ifb", "veth", "docker", "br-", "virbr", "cni", "flannel", "cali", "tun",
-            "tap", "bond", "team", "vxlan", "wg")
+_VIRTUAL = (
+    "lo",
+    "ifb",
+    "veth",
+    "docker",
+    "br-",
+    "virbr",
+    "cni",
+    "flannel",
+    "cali",
+    "tun",
+    "tap",
+    "bond",
+    "team",
+    "vxlan",
+    "wg",
+)
 
 
 def read_numa(root: Path) -> Facts:
@@ -40,8 +55,14 @@ def read_numa(root: Path) -> Facts:
             cpus = None
         meminfo = _read(entry / "meminfo") or ""
         total = _MEMTOTAL.search(meminfo)
-        nodes.append(NumaFact(str(entry), int(match[1]), cpus=cpus,
-                              memory_mib=int(total[1]) / 1024 if total else None))
+        nodes.append(
+            NumaFact(
+                str(entry),
+                int(match[1]),
+                cpus=cpus,
+                memory_mib=int(total[1]) / 1024 if total else None,
+            )
+        )
     nodes.sort(key=lambda n: n.id)
     return Facts(numa=tuple(nodes), notes=tuple(notes), sources=(str(base),) if nodes else ())
 
@@ -66,14 +87,19 @@ def read_net(root: Path) -> Facts:
         numa = _read(entry / "device/numa_node")
         bus = (entry / "device").resolve().name
         is_pci = re.fullmatch(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]", bus)
-        nics.append(NicFact(
-            str(entry), entry.name, rdma=(entry / "device/infiniband").is_dir() or None,
-            speed_gbps=mbps / 1000 if mbps else None, link_layer="Ethernet",
-            active=(_read(entry / "operstate") == "up"),
-            numa_node=int(numa) if numa and numa.isdigit() else None,
-            pci_bus_id=normalise_bus_id(bus) if is_pci else None,
-            pcie_switch=pci.pcie_switch_of(entry / "device") if is_pci else None,
-        ))
+        nics.append(
+            NicFact(
+                str(entry),
+                entry.name,
+                rdma=(entry / "device/infiniband").is_dir() or None,
+                speed_gbps=mbps / 1000 if mbps else None,
+                link_layer="Ethernet",
+                active=(_read(entry / "operstate") == "up"),
+                numa_node=int(numa) if numa and numa.isdigit() else None,
+                pci_bus_id=normalise_bus_id(bus) if is_pci else None,
+                pcie_switch=pci.pcie_switch_of(entry / "device") if is_pci else None,
+            )
+        )
     return Facts(nics=tuple(nics), sources=(str(base),) if nics else ())
 
 
@@ -83,8 +109,9 @@ def read_sysfs(root: Path) -> Facts:
     net = read_net(root)
     # An RDMA device and its netdev are one NIC; keep the RDMA name (what NCCL uses).
     rdma_buses = {n.pci_bus_id for n in rdma.nics if n.pci_bus_id}
-    net = Facts(nics=tuple(n for n in net.nics if n.pci_bus_id not in rdma_buses),
-                sources=net.sources)
+    net = Facts(
+        nics=tuple(n for n in net.nics if n.pci_bus_id not in rdma_buses), sources=net.sources
+    )
     return merge_all([read_numa(root), read_meminfo(root), pci.read_sysfs_pci(root), rdma, net])
 
 

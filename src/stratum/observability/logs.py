@@ -15,14 +15,21 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _OBJECT_KEYS = ("kind", "namespace", "name", "uid")
 # Attributes every LogRecord has: whatever else a record carries came in through `extra`.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName"}
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
-def object_fields(kind: str, name: str, namespace: str | None = None,
-                  uid: str | None = None) -> dict[str, Any]:
+def object_fields(
+    kind: str, name: str, namespace: str | None = None, uid: str | None = None
+) -> dict[str, Any]:
     """`extra=` for a log record about one object."""
-    return {f"object_{k}": v for k, v in zip(_OBJECT_KEYS, (kind, namespace, name, uid),
-                                             strict=True) if v}
+    return {
+        f"object_{k}": v
+        for k, v in zip(_OBJECT_KEYS, (kind, namespace, name, uid), strict=True)
+        if v
+    }
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,19 +38,25 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname.lower(), "logger": record.name,
-            "message": record.getMessage()}
-        obj = {k: getattr(record, f"object_{k}") for k in _OBJECT_KEYS
-               if getattr(record, f"object_{k}", None)}
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        obj = {
+            k: getattr(record, f"object_{k}")
+            for k in _OBJECT_KEYS
+            if getattr(record, f"object_{k}", None)
+        }
         if obj:
             out["object"] = obj
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("object_") and \
-                    not key.startswith("_"):
-                out[key] = value if isinstance(value, str | int | float | bool | None) \
-                    else str(value)
+            if key not in _STANDARD and not key.startswith("object_") and not key.startswith("_"):
+                out[key] = (
+                    value if isinstance(value, str | int | float | bool | None) else str(value)
+                )
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)

@@ -38,8 +38,9 @@ def enabled() -> bool:
     return _tracer is not None
 
 
-def configure(*, endpoint: str | None = None, exporter: Any = None,
-              service_name: str = "stratum") -> bool:
+def configure(
+    *, endpoint: str | None = None, exporter: Any = None, service_name: str = "stratum"
+) -> bool:
     """Turn tracing on with an OTLP/HTTP endpoint (e.g. http://collector:4318/v1/traces) or
     a span exporter; with neither, leave it off. Returns whether tracing is on."""
     global _tracer, _provider
@@ -51,8 +52,9 @@ def configure(*, endpoint: str | None = None, exporter: Any = None,
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     except ImportError as err:
-        raise RuntimeError("tracing needs the OpenTelemetry SDK: pip install "
-                           "'stratum[otel]'") from err
+        raise RuntimeError(
+            "tracing needs the OpenTelemetry SDK: pip install 'stratum[otel]'"
+        ) from err
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if exporter is None:
         try:
@@ -60,8 +62,9 @@ def configure(*, endpoint: str | None = None, exporter: Any = None,
                 OTLPSpanExporter,
             )
         except ImportError as err:
-            raise RuntimeError("an OTLP endpoint needs the exporter: pip install "
-                               "'stratum[otel]'") from err
+            raise RuntimeError(
+                "an OTLP endpoint needs the exporter: pip install 'stratum[otel]'"
+            ) from err
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     else:
         provider.add_span_processor(SimpleSpanProcessor(exporter))

@@ -36,8 +36,9 @@ class KeyedBackoff:
             return False
         return now >= entry.not_before
 
-    def failed(self, key: str, now: datetime, error: BaseException,
-               generation: int | None = None) -> float:
+    def failed(
+        self, key: str, now: datetime, error: BaseException, generation: int | None = None
+    ) -> float:
         """Record a failure; return the delay before the next try (inf if permanent)."""
         entry = self._entries.get(key) or _Entry(0, now)
         entry.failures += 1

@@ -16,17 +16,33 @@ log = logging.getLogger("stratum.events")
 EventType = Literal["Normal", "Warning"]
 
 
-def record_event(tx: Transaction, obj: Resource, *, reason: str, message: str,
-                 at: datetime, type: EventType = "Normal", source: str = "stratum") -> None:
+def record_event(
+    tx: Transaction,
+    obj: Resource,
+    *,
+    reason: str,
+    message: str,
+    at: datetime,
+    type: EventType = "Normal",
+    source: str = "stratum",
+) -> None:
     """Write an Event in the object's namespace (platform objects: stratum-system). The same
     reason and message again bumps `count` and `lastTimestamp` instead of adding a row."""
     namespace = obj.metadata.namespace or SYSTEM_NAMESPACE
     # Every event is a log line too, with the object's kind, namespace, name and uid.
-    log.log(logging.WARNING if type == "Warning" else logging.INFO, "%s: %s", reason, message,
-            extra={**object_fields(obj.KIND, obj.metadata.name, obj.metadata.namespace,
-                                   obj.metadata.uid), "reason": reason})
-    digest = hashlib.sha1(f"{obj.KIND}/{obj.metadata.name}/{reason}/{message}".encode(),
-                          usedforsecurity=False).hexdigest()[:10]
+    log.log(
+        logging.WARNING if type == "Warning" else logging.INFO,
+        "%s: %s",
+        reason,
+        message,
+        extra={
+            **object_fields(obj.KIND, obj.metadata.name, obj.metadata.namespace, obj.metadata.uid),
+            "reason": reason,
+        },
+    )
+    digest = hashlib.sha1(
+        f"{obj.KIND}/{obj.metadata.name}/{reason}/{message}".encode(), usedforsecurity=False
+    ).hexdigest()[:10]
     name = f"{obj.metadata.name[:200]}.{reason.lower()[:30]}.{digest}"
     stamp = at.isoformat().replace("+00:00", "Z")
     existing = tx.find("Event", namespace, name)
@@ -35,14 +51,30 @@ def record_event(tx: Transaction, obj: Resource, *, reason: str, message: str,
         existing["spec"]["lastTimestamp"] = stamp
         tx.replace(existing)
         return
-    tx.create({
-        "apiVersion": "stratum.dev/v1alpha1", "kind": "Event",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"involvedObject": {k: v for k, v in (
-                    ("kind", obj.KIND), ("name", obj.metadata.name),
-                    ("namespace", obj.metadata.namespace), ("uid", obj.metadata.uid))
-                    if v is not None},
-                 "type": type, "reason": reason, "message": message[:32768], "count": 1,
-                 "firstTimestamp": stamp, "lastTimestamp": stamp, "source": source},
-        "status": {"conditions": []},
-    })
+    tx.create(
+        {
+            "apiVersion": "stratum.dev/v1alpha1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "involvedObject": {
+                    k: v
+                    for k, v in (
+                        ("kind", obj.KIND),
+                        ("name", obj.metadata.name),
+                        ("namespace", obj.metadata.namespace),
+                        ("uid", obj.metadata.uid),
+                    )
+                    if v is not None
+                },
+                "type": type,
+                "reason": reason,
+                "message": message[:32768],
+                "count": 1,
+                "firstTimestamp": stamp,
+                "lastTimestamp": stamp,
+                "source": source,
+            },
+            "status": {"conditions": []},
+        }
+    )

@@ -62,10 +62,17 @@ class Backoff:
 
 
 class ControllerManager:
-    def __init__(self, store: ObjectStore, backends: dict[str, Backend], *,
-                 clock: Clock | None = None, settings: ManagerSettings | None = None,
-                 identity: str | None = None, metrics: Metrics | None = None,
-                 keyring: Keyring | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        backends: dict[str, Backend],
+        *,
+        clock: Clock | None = None,
+        settings: ManagerSettings | None = None,
+        identity: str | None = None,
+        metrics: Metrics | None = None,
+        keyring: Keyring | None = None,
+    ) -> None:
         self.store = store
         self.metrics = metrics or Metrics()
         self.telemetry = FleetTelemetry(self.metrics)
@@ -74,12 +81,15 @@ class ControllerManager:
         self.settings = settings or ManagerSettings()
         self.identity = identity or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.clusters = ClusterController(store, backends, self.clock, keyring=keyring)
-        self.nodes = NodeController(store, self.clock,
-                                    telemetry_seconds=self.settings.telemetry_seconds)
-        self.workloads = WorkloadController(store, backends, self.clock, seed=self.settings.seed,
-                                            metrics=self.metrics)
-        self.tenants = TenantController(store, self.clock,
-                                        flush_seconds=self.settings.usage_flush_seconds)
+        self.nodes = NodeController(
+            store, self.clock, telemetry_seconds=self.settings.telemetry_seconds
+        )
+        self.workloads = WorkloadController(
+            store, backends, self.clock, seed=self.settings.seed, metrics=self.metrics
+        )
+        self.tenants = TenantController(
+            store, self.clock, flush_seconds=self.settings.usage_flush_seconds
+        )
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -111,8 +121,7 @@ class ControllerManager:
 
     # -- the loop ----------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="stratum-controllers",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="stratum-controllers", daemon=True)
         self._thread.start()
 
     def wake(self) -> None:
@@ -141,8 +150,11 @@ class ControllerManager:
             try:
                 if now - last_renew >= s.lease_seconds / 3 or not self.leader:
                     self.leader = leases.try_acquire(
-                        self.store, name=LEASE_NAME, holder=self.identity,
-                        duration=timedelta(seconds=s.lease_seconds))
+                        self.store,
+                        name=LEASE_NAME,
+                        holder=self.identity,
+                        duration=timedelta(seconds=s.lease_seconds),
+                    )
                     last_renew = now
                     self.metrics.reconcile_leader.set(1 if self.leader else 0)
                 if not self.leader:

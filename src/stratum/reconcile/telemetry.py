@@ -16,7 +16,7 @@ from stratum.reconcile.world import World
 from stratum.scheduling.fleet import HOLDING_PHASES, node_hardware
 from stratum.scheduling.request import MILLI
 
-GIB = 1024 ** 3
+GIB = 1024**3
 Samples = dict[tuple[str, ...], float]
 
 
@@ -79,8 +79,7 @@ def fleet_state(world: World, observations: list[Observation]) -> FleetGauges:
         if hw is None:
             continue
         cores = sum(k.cores * k.threads_per_core for k in hw.sockets) or 1
-        memory_gib = hw.memory_gib or sum(n.memory_gib for k in hw.sockets
-                                          for n in k.numa_nodes)
+        memory_gib = hw.memory_gib or sum(n.memory_gib for k in hw.sockets for n in k.numa_nodes)
         exhausted = cpu_used[name] >= cores * 1000 or mem_used[name] >= memory_gib * 1024
         schedulable = phase == "Ready" and not node.spec.unschedulable
         health = {g.index: g.health for g in node.status.gpus}
@@ -111,13 +110,22 @@ def fleet_state(world: World, observations: list[Observation]) -> FleetGauges:
             labels = (site, name, str(i), model)
             s["stratum_gpu_memory_total_bytes"][labels] = gpu.memory_gib * GIB
             o = observed.get(i)
-            util = o.utilization_pct if o else (status_gpus[i].utilization_pct
-                                                if i in status_gpus else None)
-            mem = o.memory_used_gib if o else (status_gpus[i].memory_used_gib
-                                               if i in status_gpus else None)
+            util = (
+                o.utilization_pct
+                if o
+                else (status_gpus[i].utilization_pct if i in status_gpus else None)
+            )
+            mem = (
+                o.memory_used_gib
+                if o
+                else (status_gpus[i].memory_used_gib if i in status_gpus else None)
+            )
             power = o.power_w if o else (status_gpus[i].power_w if i in status_gpus else None)
-            temp = o.temperature_c if o else (status_gpus[i].temperature_c
-                                              if i in status_gpus else None)
+            temp = (
+                o.temperature_c
+                if o
+                else (status_gpus[i].temperature_c if i in status_gpus else None)
+            )
             if util is not None:
                 s["stratum_gpu_utilization_ratio"][labels] = util / 100
             if mem is not None:
@@ -130,8 +138,9 @@ def fleet_state(world: World, observations: list[Observation]) -> FleetGauges:
                 s["stratum_tenant_allocated_gpus"][(tenant, site, model)] += milli / MILLI
     for site_name in world.sites:
         s["stratum_scheduler_stranded_gpus"][(site_name,)] += 0
-    s["stratum_scheduler_fragmented_gpu_ratio"][()] = (free_partial / free_total
-                                                        if free_total else 0.0)
+    s["stratum_scheduler_fragmented_gpu_ratio"][()] = (
+        free_partial / free_total if free_total else 0.0
+    )
     draw: dict[str, float] = defaultdict(float)
     caps: dict[str, float] = {}
     for obs_ in observations:
@@ -141,8 +150,9 @@ def fleet_state(world: World, observations: list[Observation]) -> FleetGauges:
     for site_name, site_obj in world.sites.items():
         s["stratum_site_power_draw_watts"][(site_name,)] = draw.get(site_name, 0.0) * 1000
         if site_obj.spec.power_budget_kw:
-            s["stratum_site_power_budget_watts"][(site_name,)] = \
+            s["stratum_site_power_budget_watts"][(site_name,)] = (
                 site_obj.spec.power_budget_kw * 1000
+            )
         if caps.get(site_name):
             s["stratum_site_power_cap_watts"][(site_name,)] = caps[site_name] * 1000
     for tenant_name, tenant_obj in world.tenants.items():
@@ -172,13 +182,18 @@ def _tenant_gauges(s: dict[str, Samples], name: str, tenant: Tenant) -> None:
 
 def queue_depths(world: World) -> dict[str, int]:
     """Objects each controller has work for, as the pass begins."""
-    clusters = sum(c.status.observed_generation != c.metadata.generation
-                   for c in world.clusters.values())
+    clusters = sum(
+        c.status.observed_generation != c.metadata.generation for c in world.clusters.values()
+    )
     nodes = sum(n.status.phase is None for n in world.nodes.values())
-    workloads = sum(w.status.phase in (None, "Pending", "Violated")
-                    or (w.status.phase in ("Bound", "Running")
-                        and w.status.observed_generation != w.metadata.generation)
-                    for w in world.workloads.values())
+    workloads = sum(
+        w.status.phase in (None, "Pending", "Violated")
+        or (
+            w.status.phase in ("Bound", "Running")
+            and w.status.observed_generation != w.metadata.generation
+        )
+        for w in world.workloads.values()
+    )
     return {"clusters": clusters, "nodes": nodes, "workloads": workloads}
 
 
@@ -195,9 +210,13 @@ class _Seen:
 
 def _seen(wl: Workload) -> _Seen:
     st = wl.status
-    return _Seen(wl.metadata.uid or "", st.attempt,
-                 max((v.at for v in st.violations), default=None), st.running_at,
-                 (st.phase, st.message))
+    return _Seen(
+        wl.metadata.uid or "",
+        st.attempt,
+        max((v.at for v in st.violations), default=None),
+        st.running_at,
+        (st.phase, st.message),
+    )
 
 
 class FleetTelemetry:
@@ -229,10 +248,10 @@ class FleetTelemetry:
                 m.tenant_gpu_seconds.labels(use.tenant).inc(use.gpus * seconds)
                 if use.price_per_hour:
                     m.tenant_cost.labels(use.tenant, use.currency).inc(
-                        use.gpus * seconds / 3600 * use.price_per_hour)
+                        use.gpus * seconds / 3600 * use.price_per_hour
+                    )
         self._last_at = now
         self._running = running_uses(world)
-
 
     def _count_contract_events(self, world: World) -> None:
         m = self.metrics
@@ -252,20 +271,28 @@ class FleetTelemetry:
             if seen.attempt > old_attempt:
                 m.scheduler_placements.labels(tenant).inc(seen.attempt - old_attempt)
                 if old_attempt == 0 and st.bound_at and wl.metadata.creation_timestamp:
-                    m.contract_time_to_bind.observe(max(
-                        (st.bound_at - wl.metadata.creation_timestamp).total_seconds(), 0.0))
+                    m.contract_time_to_bind.observe(
+                        max((st.bound_at - wl.metadata.creation_timestamp).total_seconds(), 0.0)
+                    )
             since = old.last_violation if old else None
             for v in st.violations:
                 if since is None or v.at > since:
                     m.contract_violations.labels(tenant, v.clause).inc()
             # Running again after a violation newer than the run before: remediated.
             violated = seen.last_violation
-            if st.running_at and st.last_remediation_seconds is not None and violated and \
-                    violated <= st.running_at and (old is None or old.running_at is None
-                                                   or violated > old.running_at):
+            if (
+                st.running_at
+                and st.last_remediation_seconds is not None
+                and violated
+                and violated <= st.running_at
+                and (old is None or old.running_at is None or violated > old.running_at)
+            ):
                 m.contract_remediation.observe(st.last_remediation_seconds)
-            if st.phase in ("Pending", "Rejected") and st.reasons and (
-                    old is None or old.verdict != seen.verdict):
+            if (
+                st.phase in ("Pending", "Rejected")
+                and st.reasons
+                and (old is None or old.verdict != seen.verdict)
+            ):
                 for reason in st.reasons:
                     m.scheduler_failures.labels(reason.clause).inc()
 
@@ -281,8 +308,7 @@ def running_uses(world: World) -> list[GpuUse]:
             if node is None or not r.gpus:
                 continue
             models = _models(node, world.profiles)
-            price, currency = _price(world.sites.get(node.spec.site),
-                                     models.get(r.gpus[0], ""))
+            price, currency = _price(world.sites.get(node.spec.site), models.get(r.gpus[0], ""))
             share = (r.gpu_milli or MILLI) / MILLI
             uses.append(GpuUse(p.metadata.namespace or "", len(r.gpus) * share, price, currency))
     return uses

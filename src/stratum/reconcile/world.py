@@ -50,11 +50,17 @@ class World:
     @classmethod
     def read(cls, store: ObjectStore) -> World:
         with store.read() as tx:
-            return cls(sites=_typed(tx, Site), profiles=_typed(tx, HardwareProfile),
-                       clusters=_typed(tx, Cluster), nodes=_typed(tx, Node),
-                       tenants=_typed(tx, Tenant), workloads=_typed(tx, Workload),
-                       placements=_typed(tx, Placement), policies=_typed(tx, Policy),
-                       resource_version=tx.current_resource_version())
+            return cls(
+                sites=_typed(tx, Site),
+                profiles=_typed(tx, HardwareProfile),
+                clusters=_typed(tx, Cluster),
+                nodes=_typed(tx, Node),
+                tenants=_typed(tx, Tenant),
+                workloads=_typed(tx, Workload),
+                placements=_typed(tx, Placement),
+                policies=_typed(tx, Policy),
+                resource_version=tx.current_resource_version(),
+            )
 
 
 def wire(obj: Resource) -> dict[str, Any]:

@@ -45,10 +45,17 @@ def ask_milli(ask: WorkloadAsk) -> int:
 
 def batch_order(asks: Sequence[WorkloadAsk]) -> list[int]:
     """Priority first, then the largest, the most GPUs per replica, the tightest tier."""
+
     def key(i: int) -> tuple[int, int, int, int, int]:
         a = asks[i]
-        return (-a.contract.lifecycle.priority, -ask_milli(a), -replica_milli(a.contract),
-                TIERS.index(a.contract.topology.across_replicas), i)
+        return (
+            -a.contract.lifecycle.priority,
+            -ask_milli(a),
+            -replica_milli(a.contract),
+            TIERS.index(a.contract.topology.across_replicas),
+            i,
+        )
+
     return sorted(range(len(asks)), key=key)
 
 
@@ -60,8 +67,13 @@ class _Run:
     score: tuple[int, ...]
 
 
-def _greedy(state: FleetState, asks: Sequence[WorkloadAsk], order: list[int],
-            priorities: list[int], seed: int) -> _Run:
+def _greedy(
+    state: FleetState,
+    asks: Sequence[WorkloadAsk],
+    order: list[int],
+    priorities: list[int],
+    seed: int,
+) -> _Run:
     policy = make_policy("stratum", seed=seed)
     decisions: list[ContractDecision | None] = [None] * len(asks)
     by_priority = dict.fromkeys(priorities, 0)
@@ -74,8 +86,9 @@ def _greedy(state: FleetState, asks: Sequence[WorkloadAsk], order: list[int],
     return _Run(order, decisions, state, tuple(by_priority[p] for p in priorities))
 
 
-def place_batch(state: FleetState, asks: Sequence[WorkloadAsk], *, max_orders: int = 200,
-                seed: int = 0) -> BatchResult:
+def place_batch(
+    state: FleetState, asks: Sequence[WorkloadAsk], *, max_orders: int = 200, seed: int = 0
+) -> BatchResult:
     """Bind as many of `asks` as the search finds room for; see the module's docstring.
     `max_orders` bounds the cost: each order tried is one decision per ask."""
     priorities = sorted({a.contract.lifecycle.priority for a in asks}, reverse=True)
@@ -92,8 +105,11 @@ def place_batch(state: FleetState, asks: Sequence[WorkloadAsk], *, max_orders: i
         round_best = best
         for u in (i for i in order if best.decisions[i] is None):
             pu = asks[u].contract.lifecycle.priority
-            ahead = [p for p in order[:position[u]] if best.decisions[p] is not None
-                     and asks[p].contract.lifecycle.priority == pu]
+            ahead = [
+                p
+                for p in order[: position[u]]
+                if best.decisions[p] is not None and asks[p].contract.lifecycle.priority == pu
+            ]
             for p in reversed(ahead):
                 if tried >= max_orders:
                     break

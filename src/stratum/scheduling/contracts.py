@@ -114,8 +114,17 @@ class ReplicaBinding:
         return ",".join(self.nics) if self.nics else None
 
     def held(self, dedicated_for: str = "") -> Held:
-        return Held(self.node, self.gpus, self.milli or MILLI, self.cpu_milli, self.memory_mib,
-                    self.mig_instance, frozenset(self.cpu_set), self.numa_node, dedicated_for)
+        return Held(
+            self.node,
+            self.gpus,
+            self.milli or MILLI,
+            self.cpu_milli,
+            self.memory_mib,
+            self.mig_instance,
+            frozenset(self.cpu_set),
+            self.numa_node,
+            dedicated_for,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +166,9 @@ class WorkloadAsk:
 
     def without_now(self) -> WorkloadAsk:
         """The same contract with what only holds now (quota, reservations) taken away."""
-        return replace(self, quota_left_milli=None, model_quota_left_milli={},
-                       avoid_nodes=frozenset())
+        return replace(
+            self, quota_left_milli=None, model_quota_left_milli={}, avoid_nodes=frozenset()
+        )
 
 
 def mig_compute_slices(profile: str) -> int:
@@ -172,15 +182,18 @@ def replica_request(contract: Contract) -> Request:
     mem = math.ceil(c.memory_gib * 1024)
     models = frozenset(c.models)
     if c.gpus:
-        return Request(cpu_milli=cpu, memory_mib=mem, gpu_count=c.gpus, gpu_milli=MILLI,
-                       gpu_models=models)
+        return Request(
+            cpu_milli=cpu, memory_mib=mem, gpu_count=c.gpus, gpu_milli=MILLI, gpu_models=models
+        )
     if c.gpu_milli:
-        return Request(cpu_milli=cpu, memory_mib=mem, gpu_count=1, gpu_milli=c.gpu_milli,
-                       gpu_models=models)
+        return Request(
+            cpu_milli=cpu, memory_mib=mem, gpu_count=1, gpu_milli=c.gpu_milli, gpu_models=models
+        )
     if c.mig_profile:
         milli = math.ceil(MILLI * mig_compute_slices(c.mig_profile) / MIG_SLICES)
-        return Request(cpu_milli=cpu, memory_mib=mem, gpu_count=1, gpu_milli=milli,
-                       gpu_models=models)
+        return Request(
+            cpu_milli=cpu, memory_mib=mem, gpu_count=1, gpu_milli=milli, gpu_models=models
+        )
     return Request(cpu_milli=cpu, memory_mib=mem)
 
 
@@ -226,14 +239,23 @@ class FleetState:
     layouts: tuple[NodeLayout, ...]
 
     @classmethod
-    def build(cls, nodes: Sequence[FleetNode], held: Sequence[Held] = (), *,
-              pristine: bool = False) -> FleetState:
+    def build(
+        cls, nodes: Sequence[FleetNode], held: Sequence[Held] = (), *, pristine: bool = False
+    ) -> FleetState:
         """Held devices and failed GPUs taken in bulk. `pristine`: an empty, healthy fleet,
         to tell "not now" (Pending) from "never" (Rejected)."""
         nodes = tuple(nodes)
         index = {n.name: i for i, n in enumerate(nodes)}
-        snap = Snapshot.build([NodeSpec(n.name, n.cpu_milli, n.memory_mib, len(n.gpu_models),
-                                        n.model) for n in nodes]) if nodes else _EMPTY
+        snap = (
+            Snapshot.build(
+                [
+                    NodeSpec(n.name, n.cpu_milli, n.memory_mib, len(n.gpu_models), n.model)
+                    for n in nodes
+                ]
+            )
+            if nodes
+            else _EMPTY
+        )
         width = snap.width
         count = len(nodes)
         gpu_ok = np.zeros((count, width), dtype=np.bool_)
@@ -263,8 +285,9 @@ class FleetState:
                 site_names[n.site] = len(reps)
                 reps.append(n)
             site_of[i] = site_names[n.site]
-        site_budget = np.array([s.site_power_kw * 1000 if s.site_power_kw else np.inf
-                                for s in reps], dtype=np.float64)
+        site_budget = np.array(
+            [s.site_power_kw * 1000 if s.site_power_kw else np.inf for s in reps], dtype=np.float64
+        )
         site_power = np.zeros(len(reps), dtype=np.float64)
         tenants: dict[str, set[str]] = {}
         mig_used: dict[int, list[int]] = {}
@@ -301,8 +324,9 @@ class FleetState:
                 if h.numa_node is not None:
                     per = numa_mem.setdefault(i, {})
                     per[h.numa_node] = per.get(h.numa_node, 0) + h.memory_mib
-                klass = width + 1 if not h.gpus else (0 if h.milli < MILLI
-                                                      else min(len(h.gpus), width))
+                klass = (
+                    width + 1 if not h.gpus else (0 if h.milli < MILLI else min(len(h.gpus), width))
+                )
                 pods[i, klass] += 1
             for i, masks in mig_used.items():
                 for g, mask in enumerate(masks):
@@ -313,26 +337,46 @@ class FleetState:
                 tenants[n.name] = set(n.tenants)
             # Two placements racing for one device (a bug, or a store edited by hand) must
             # not stop the controllers: clip, and let the overlap show as no free capacity.
-            snap = snap.with_free(cpu_free=np.maximum(cpu, 0), memory_free=np.maximum(mem, 0),
-                                  gpu_free=np.clip(gpu, 0, MILLI), pods_by_class=pods)
+            snap = snap.with_free(
+                cpu_free=np.maximum(cpu, 0),
+                memory_free=np.maximum(mem, 0),
+                gpu_free=np.clip(gpu, 0, MILLI),
+                pods_by_class=pods,
+            )
         tier_keys, tier_names = _tier_keys(nodes)
         return cls(
-            nodes=nodes, snapshot=snap, index=index, site_of=site_of, sites=tuple(reps),
+            nodes=nodes,
+            snapshot=snap,
+            index=index,
+            site_of=site_of,
+            sites=tuple(reps),
             schedulable=np.array([pristine or n.schedulable for n in nodes], dtype=np.bool_),
-            min_gpu_memory=np.array([min(n.gpu_memory_gib) if n.gpu_memory_gib else 0.0
-                                     for n in nodes], dtype=np.float64),
-            all_nvlink=np.array([bool(n.gpu_nvlink) and all(n.gpu_nvlink) for n in nodes],
-                                dtype=np.bool_),
+            min_gpu_memory=np.array(
+                [min(n.gpu_memory_gib) if n.gpu_memory_gib else 0.0 for n in nodes],
+                dtype=np.float64,
+            ),
+            all_nvlink=np.array(
+                [bool(n.gpu_nvlink) and all(n.gpu_nvlink) for n in nodes], dtype=np.bool_
+            ),
             tenants_on={} if pristine else {k: frozenset(v) for k, v in tenants.items() if v},
-            dedicated=dedicated, gpu_ok=gpu_ok, gpu_power=gpu_power, gpu_rdma=gpu_rdma,
+            dedicated=dedicated,
+            gpu_ok=gpu_ok,
+            gpu_power=gpu_power,
+            gpu_rdma=gpu_rdma,
             mig_used={i: tuple(v) for i, v in mig_used.items()},
             cpus_used={i: frozenset(v) for i, v in cpus_used.items()},
-            numa_mem_used=numa_mem, site_power_used=site_power, site_budget=site_budget,
-            tier_keys=tier_keys, tier_names=tier_names, layout_of=layout_of,
-            layouts=tuple(layouts))
+            numa_mem_used=numa_mem,
+            site_power_used=site_power,
+            site_budget=site_budget,
+            tier_keys=tier_keys,
+            tier_names=tier_names,
+            layout_of=layout_of,
+            layouts=tuple(layouts),
+        )
 
-    def bind(self, tenant: str, bindings: Sequence[ReplicaBinding], *,
-             dedicated: bool = False) -> FleetState:
+    def bind(
+        self, tenant: str, bindings: Sequence[ReplicaBinding], *, dedicated: bool = False
+    ) -> FleetState:
         """`dedicated`: the contract (or its tenant) asks for dedicated-node isolation, so
         no other tenant may come onto these nodes while it holds them."""
         snap = self.snapshot
@@ -353,8 +397,16 @@ class FleetState:
                 masks[g] |= parse_mig_instance(b.mig_instance)
                 mig[i] = tuple(masks)
                 gpus, milli = ((g,), MILLI) if fresh else ((), 0)
-            snap = snap.allocate(Decision(node=i, node_name=b.node, gpus=gpus, milli=milli,
-                                          cpu_milli=b.cpu_milli, memory_mib=b.memory_mib))
+            snap = snap.allocate(
+                Decision(
+                    node=i,
+                    node_name=b.node,
+                    gpus=gpus,
+                    milli=milli,
+                    cpu_milli=b.cpu_milli,
+                    memory_mib=b.memory_mib,
+                )
+            )
             if b.cpu_set:
                 cpus[i] = cpus.get(i, frozenset()) | frozenset(b.cpu_set)
             if b.numa_node is not None:
@@ -364,15 +416,24 @@ class FleetState:
             tenants[b.node] = tenants.get(b.node, frozenset()) | {tenant}
             if dedicated:
                 owners[b.node] = tenant
-        return replace(self, snapshot=snap, tenants_on=tenants, mig_used=mig, cpus_used=cpus,
-                       numa_mem_used=numa, site_power_used=power, dedicated=owners)
+        return replace(
+            self,
+            snapshot=snap,
+            tenants_on=tenants,
+            mig_used=mig,
+            cpus_used=cpus,
+            numa_mem_used=numa,
+            site_power_used=power,
+            dedicated=owners,
+        )
 
     def layout(self, i: int) -> NodeLayout | None:
         return self.nodes[i].layout
 
 
 def _tier_keys(
-        nodes: Sequence[FleetNode]) -> tuple[dict[str, IntArray], dict[str, tuple[str, ...]]]:
+    nodes: Sequence[FleetNode],
+) -> tuple[dict[str, IntArray], dict[str, tuple[str, ...]]]:
     keys: dict[str, IntArray] = {}
     names: dict[str, tuple[str, ...]] = {}
 
@@ -426,14 +487,29 @@ class _Shape:
         c = ask.contract
         request = replica_request(c)
         compute = c.compute
-        kind = ("whole" if compute.gpus else "share" if compute.gpu_milli else
-                "mig" if compute.mig_profile else "cpu")
-        return cls(request=request, kind=kind, k=compute.gpus or (1 if kind != "cpu" else 0),
-                   milli=compute.gpu_milli or 0, mig=compute.mig_profile or "",
-                   within=c.topology.within_replica,
-                   cpus=math.ceil(request.cpu_milli / 1000), aligned=c.topology.numa_aligned,
-                   min_rdma=c.topology.min_rdma_gbps_per_gpu or 0.0, replicas=ask.replicas,
-                   spread=c.availability.spread_across, min_domains=c.availability.min_domains)
+        kind = (
+            "whole"
+            if compute.gpus
+            else "share"
+            if compute.gpu_milli
+            else "mig"
+            if compute.mig_profile
+            else "cpu"
+        )
+        return cls(
+            request=request,
+            kind=kind,
+            k=compute.gpus or (1 if kind != "cpu" else 0),
+            milli=compute.gpu_milli or 0,
+            mig=compute.mig_profile or "",
+            within=c.topology.within_replica,
+            cpus=math.ceil(request.cpu_milli / 1000),
+            aligned=c.topology.numa_aligned,
+            min_rdma=c.topology.min_rdma_gbps_per_gpu or 0.0,
+            replicas=ask.replicas,
+            spread=c.availability.spread_across,
+            min_domains=c.availability.min_domains,
+        )
 
 
 @dataclass
@@ -470,72 +546,125 @@ def _filters(state: FleetState, ask: WorkloadAsk, shape: _Shape) -> list[_Filter
         return mask
 
     everywhere = np.ones(n, dtype=np.bool_)
-    filters = [_Filter("schedulable", "are unhealthy, unreachable or cordoned",
-                       state.schedulable)]
+    filters = [_Filter("schedulable", "are unhealthy, unreachable or cordoned", state.schedulable)]
     if jurisdictions:
-        filters.append(_Filter("sovereignty.jurisdictions",
-                               f"outside {'/'.join(sorted(jurisdictions))}",
-                               per_site(lambda s: bool(s.jurisdictions & jurisdictions))))
+        filters.append(
+            _Filter(
+                "sovereignty.jurisdictions",
+                f"outside {'/'.join(sorted(jurisdictions))}",
+                per_site(lambda s: bool(s.jurisdictions & jurisdictions)),
+            )
+        )
     if ask.tenant_jurisdictions:
-        filters.append(_Filter(
-            "tenant.allowedJurisdictions",
-            f"outside the tenant's {'/'.join(sorted(ask.tenant_jurisdictions))}",
-            per_site(lambda s: bool(s.jurisdictions & ask.tenant_jurisdictions))))
+        filters.append(
+            _Filter(
+                "tenant.allowedJurisdictions",
+                f"outside the tenant's {'/'.join(sorted(ask.tenant_jurisdictions))}",
+                per_site(lambda s: bool(s.jurisdictions & ask.tenant_jurisdictions)),
+            )
+        )
     if sov.countries:
-        filters.append(_Filter("sovereignty.countries", f"outside {'/'.join(sov.countries)}",
-                               per_site(lambda s: s.country in sov.countries)))
+        filters.append(
+            _Filter(
+                "sovereignty.countries",
+                f"outside {'/'.join(sov.countries)}",
+                per_site(lambda s: s.country in sov.countries),
+            )
+        )
     if sov.site_kinds:
-        filters.append(_Filter("sovereignty.siteKinds",
-                               f"not at a {'/'.join(sov.site_kinds)} site",
-                               per_site(lambda s: s.site_kind in sov.site_kinds)))
+        filters.append(
+            _Filter(
+                "sovereignty.siteKinds",
+                f"not at a {'/'.join(sov.site_kinds)} site",
+                per_site(lambda s: s.site_kind in sov.site_kinds),
+            )
+        )
     if sov.deny_providers:
-        filters.append(_Filter("sovereignty.denyProviders",
-                               f"run by {'/'.join(sov.deny_providers)}",
-                               per_site(lambda s: s.provider not in sov.deny_providers)))
+        filters.append(
+            _Filter(
+                "sovereignty.denyProviders",
+                f"run by {'/'.join(sov.deny_providers)}",
+                per_site(lambda s: s.provider not in sov.deny_providers),
+            )
+        )
     if ask.policy_sites is not None:
         allowed_sites = ask.policy_sites
-        filters.append(_Filter("policy", f"at sites {ask.policy_reason}",
-                               per_site(lambda s: s.site in allowed_sites)))
+        filters.append(
+            _Filter(
+                "policy",
+                f"at sites {ask.policy_reason}",
+                per_site(lambda s: s.site in allowed_sites),
+            )
+        )
     if request.gpu_count:
         has = state.snapshot.gpu_count >= (shape.k if shape.kind == "whole" else 1)
         if request.gpu_models:
             has = has & state.snapshot.model_mask(request)
-        filters.append(_Filter("compute.models", f"lack {request.describe_gpu()} in all"
-                               if request.gpu_models else "have too few GPUs", has))
+        filters.append(
+            _Filter(
+                "compute.models",
+                f"lack {request.describe_gpu()} in all"
+                if request.gpu_models
+                else "have too few GPUs",
+                has,
+            )
+        )
     if request.gpu_count and c.compute.min_gpu_memory_gib:
         # 0 means the memory is unknown: it cannot prove the minimum.
-        filters.append(_Filter("compute.minGpuMemoryGiB",
-                               f"have GPUs under {c.compute.min_gpu_memory_gib:g} GiB",
-                               state.min_gpu_memory >= c.compute.min_gpu_memory_gib))
+        filters.append(
+            _Filter(
+                "compute.minGpuMemoryGiB",
+                f"have GPUs under {c.compute.min_gpu_memory_gib:g} GiB",
+                state.min_gpu_memory >= c.compute.min_gpu_memory_gib,
+            )
+        )
     if shape.kind == "mig":
-        filters.append(_Filter("compute.migProfile", f"have no GPU offering MIG {shape.mig}",
-                               _per_layout(state, lambda lay: any(shape.mig in m
-                                                                  for m in lay.mig))))
+        filters.append(
+            _Filter(
+                "compute.migProfile",
+                f"have no GPU offering MIG {shape.mig}",
+                _per_layout(state, lambda lay: any(shape.mig in m for m in lay.mig)),
+            )
+        )
     if shape.kind == "whole" and shape.within != "any" and shape.k > 1:
         words = {"nvlink": "NVLink domain", "pcie-switch": "PCIe switch", "numa": "NUMA node"}
-        filters.append(_Filter(
-            "topology.withinReplica",
-            f"have no {shape.k} GPUs on one {words[shape.within]}",
-            _per_layout(state, lambda lay: any(len(g) >= shape.k
-                                               for g in lay.level_groups(shape.within)))))
+        filters.append(
+            _Filter(
+                "topology.withinReplica",
+                f"have no {shape.k} GPUs on one {words[shape.within]}",
+                _per_layout(
+                    state,
+                    lambda lay: any(len(g) >= shape.k for g in lay.level_groups(shape.within)),
+                ),
+            )
+        )
     if shape.aligned:
-        filters.append(_Filter(
-            "topology.numaAligned", "do not describe their GPUs' NUMA nodes and CPUs",
-            _per_layout(state, lambda lay: bool(lay.numa_cpus) and all(
-                x in lay.numa_cpus for x in lay.numa))))
+        filters.append(
+            _Filter(
+                "topology.numaAligned",
+                "do not describe their GPUs' NUMA nodes and CPUs",
+                _per_layout(
+                    state,
+                    lambda lay: bool(lay.numa_cpus) and all(x in lay.numa_cpus for x in lay.numa),
+                ),
+            )
+        )
     if shape.min_rdma:
         need = shape.k if shape.kind == "whole" else 1
         enough = (state.gpu_rdma >= shape.min_rdma).sum(axis=1) >= need
-        filters.append(_Filter("topology.minRdmaGbpsPerGpu",
-                               f"lack {need} GPU(s) with {shape.min_rdma:g} Gb/s RDMA each",
-                               enough))
+        filters.append(
+            _Filter(
+                "topology.minRdmaGbpsPerGpu",
+                f"lack {need} GPU(s) with {shape.min_rdma:g} Gb/s RDMA each",
+                enough,
+            )
+        )
     if "dedicated-node" in (c.isolation, ask.tenant_isolation) and state.tenants_on:
         others = everywhere.copy()
         for name, tenants in state.tenants_on.items():
             if tenants - {ask.tenant} and name in state.index:
                 others[state.index[name]] = False
-        filters.append(_Filter("isolation", "hold other tenants' work (dedicated-node)",
-                               others))
+        filters.append(_Filter("isolation", "hold other tenants' work (dedicated-node)", others))
     if state.dedicated:
         free = everywhere.copy()
         for name, owner in state.dedicated.items():
@@ -544,10 +673,17 @@ def _filters(state: FleetState, ask: WorkloadAsk, shape: _Shape) -> list[_Filter
         filters.append(_Filter("isolation", "are dedicated to another tenant", free))
     if ask.model_quota_left_milli and shape.kind != "cpu":
         need = replica_milli(c)
-        left_ok = np.array([ask.model_quota_left_milli.get(m, 1 << 62) >= need
-                            for m in state.snapshot.models], dtype=np.bool_)
-        filters.append(_Filter("quota", "have a GPU model the tenant's quota has no room for",
-                               left_ok[state.snapshot.model_idx]))
+        left_ok = np.array(
+            [ask.model_quota_left_milli.get(m, 1 << 62) >= need for m in state.snapshot.models],
+            dtype=np.bool_,
+        )
+        filters.append(
+            _Filter(
+                "quota",
+                "have a GPU model the tenant's quota has no room for",
+                left_ok[state.snapshot.model_idx],
+            )
+        )
     if ask.avoid_nodes:
         keep = everywhere.copy()
         for name in ask.avoid_nodes:
@@ -579,7 +715,8 @@ def _capacity(state: FleetState, shape: _Shape) -> tuple[list[_Filter], IntArray
                     cols = np.array([g for g in group if g < snap.width], dtype=np.int64)
                     gpu_cap[rows] += free[np.ix_(rows, cols)].sum(axis=1) // shape.k
         gpu_why = f"lack {shape.k} free GPU(s)" + (
-            "" if shape.within == "any" or shape.k == 1 else f" on one {shape.within} group")
+            "" if shape.within == "any" or shape.k == 1 else f" on one {shape.within} group"
+        )
     elif shape.kind == "share":
         per = np.where(eligible, snap.gpu_free // max(1, shape.milli), 0)
         gpu_cap = per.sum(axis=1)
@@ -595,20 +732,31 @@ def _capacity(state: FleetState, shape: _Shape) -> tuple[list[_Filter], IntArray
     filters = []
     if shape.kind != "cpu":
         filters.append(_Filter("compute", gpu_why, gpu_cap > 0))
-    filters.append(_Filter("compute.cpuCores", f"lack {req.cpu_milli / 1000:g} free cores",
-                           cpu_cap > 0))
-    filters.append(_Filter("compute.memoryGiB", f"lack {req.memory_mib} MiB free memory",
-                           mem_cap > 0))
+    filters.append(
+        _Filter("compute.cpuCores", f"lack {req.cpu_milli / 1000:g} free cores", cpu_cap > 0)
+    )
+    filters.append(
+        _Filter("compute.memoryGiB", f"lack {req.memory_mib} MiB free memory", mem_cap > 0)
+    )
     if shape.kind != "cpu":
         # The cheapest replica the node could host must fit the site's power left.
-        per_gpu = np.where(eligible, state.gpu_power, np.inf).min(axis=1) if snap.width else \
-            np.zeros(n)
+        per_gpu = (
+            np.where(eligible, state.gpu_power, np.inf).min(axis=1) if snap.width else np.zeros(n)
+        )
         per_gpu = np.where(np.isfinite(per_gpu), per_gpu, 0.0)
-        share = shape.k if shape.kind == "whole" else (
-            shape.milli / MILLI if shape.kind == "share" else 1 / 8)
+        share = (
+            shape.k
+            if shape.kind == "whole"
+            else (shape.milli / MILLI if shape.kind == "share" else 1 / 8)
+        )
         left = (state.site_budget - state.site_power_used)[state.site_of]
-        filters.append(_Filter("site.powerBudgetKW", "are at sites without the power left",
-                               left + 1e-6 >= per_gpu * share))
+        filters.append(
+            _Filter(
+                "site.powerBudgetKW",
+                "are at sites without the power left",
+                left + 1e-6 >= per_gpu * share,
+            )
+        )
     cap = np.minimum(np.minimum(gpu_cap, cpu_cap), mem_cap)
     return filters, cap
 
@@ -625,8 +773,9 @@ def _mig_capacity(state: FleetState, shape: _Shape, eligible: BoolArray) -> IntA
         for g in gpus:
             mig_shape = lay.mig[g][shape.mig]
             whole = (snap.gpu_free[rows, g] == MILLI) & eligible[rows, g]
-            cap[rows] += np.where(whole, len(mig_shape.starts) if mig_shape.size == 1 else
-                                  8 // mig_shape.size, 0)
+            cap[rows] += np.where(
+                whole, len(mig_shape.starts) if mig_shape.size == 1 else 8 // mig_shape.size, 0
+            )
         for i in rows[[int(r) in state.mig_used for r in rows]] if rows.size else []:
             masks = state.mig_used[int(i)]
             for g in gpus:
@@ -670,17 +819,18 @@ class _Work:
         return self.state.cpus_used.get(i, frozenset()) | frozenset(self.cpus.get(i, ()))
 
     def numa_used(self, i: int, numa: int) -> int:
-        return self.state.numa_mem_used.get(i, {}).get(numa, 0) + \
-            self.numa.get(i, {}).get(numa, 0)
+        return self.state.numa_mem_used.get(i, {}).get(numa, 0) + self.numa.get(i, {}).get(numa, 0)
 
     def power_left(self, i: int) -> float:
         s = int(self.state.site_of[i])
-        return float(self.state.site_budget[s] - self.state.site_power_used[s]) - \
-            self.power.get(s, 0.0)
+        return float(self.state.site_budget[s] - self.state.site_power_used[s]) - self.power.get(
+            s, 0.0
+        )
 
 
-def _replica_on(work: _Work, i: int, replica: int, shape: _Shape,
-                preferred: tuple[int, ...] = ()) -> ReplicaBinding | None:
+def _replica_on(
+    work: _Work, i: int, replica: int, shape: _Shape, preferred: tuple[int, ...] = ()
+) -> ReplicaBinding | None:
     """Exact devices for one replica on node i, taken from `work`; None if they are not
     there. `preferred`: GPUs a policy chose (kept when they satisfy every clause)."""
     state = work.state
@@ -696,10 +846,15 @@ def _replica_on(work: _Work, i: int, replica: int, shape: _Shape,
     power = 0.0
     if shape.kind == "whole":
         free = [row[g] == MILLI and ok[g] for g in range(len(row))]
-        if preferred and len(preferred) == shape.k and all(free[g] for g in preferred) and \
-                shape.within == "any":
+        if (
+            preferred
+            and len(preferred) == shape.k
+            and all(free[g] for g in preferred)
+            and shape.within == "any"
+        ):
             chosen: tuple[int, ...] | None = choose_gpus(
-                lay, [g in preferred for g in range(len(row))], shape.k, "any")
+                lay, [g in preferred for g in range(len(row))], shape.k, "any"
+            )
         else:
             chosen = choose_gpus(lay, free, shape.k, shape.within)
         if chosen is None:
@@ -710,17 +865,25 @@ def _replica_on(work: _Work, i: int, replica: int, shape: _Shape,
         fits = [g for g in range(len(row)) if ok[g] and row[g] >= shape.milli]
         if not fits:
             return None
-        pick = preferred[0] if preferred and preferred[0] in fits else min(
-            fits, key=lambda g: (row[g], g))
+        pick = (
+            preferred[0]
+            if preferred and preferred[0] in fits
+            else min(fits, key=lambda g: (row[g], g))
+        )
         gpus = (pick,)
         power = float(state.gpu_power[i, pick]) * shape.milli / MILLI
     elif shape.kind == "mig":
         if lay is None:
             return None
         used = work.mig_row(i)
-        found = choose_mig(lay, used, [row[g] == MILLI and ok[g] for g in range(lay.gpus)],
-                           [used[g] != 0 for g in range(lay.gpus)],
-                           [bool(ok[g]) for g in range(lay.gpus)], shape.mig)
+        found = choose_mig(
+            lay,
+            used,
+            [row[g] == MILLI and ok[g] for g in range(lay.gpus)],
+            [used[g] != 0 for g in range(lay.gpus)],
+            [bool(ok[g]) for g in range(lay.gpus)],
+            shape.mig,
+        )
         if found is None:
             return None
         g, start, mshape = found
@@ -730,8 +893,11 @@ def _replica_on(work: _Work, i: int, replica: int, shape: _Shape,
         power = float(state.gpu_power[i, g]) * mshape.size / 8
     if power > work.power_left(i) + 1e-6:
         return None
-    numa_pref = [lay.numa[g] for g in gpus if lay is not None and g < lay.gpus and
-                 lay.numa[g] >= 0] if lay is not None else []
+    numa_pref = (
+        [lay.numa[g] for g in gpus if lay is not None and g < lay.gpus and lay.numa[g] >= 0]
+        if lay is not None
+        else []
+    )
     picked = choose_cpus(lay, work.cpus_used(i), shape.cpus, numa_pref, shape.aligned)
     if picked is None:
         return None
@@ -744,13 +910,20 @@ def _replica_on(work: _Work, i: int, replica: int, shape: _Shape,
             return None
     nics: tuple[str, ...] = ()
     if gpus and lay is not None and lay.nics:
-        rails = [lay.rail[g] if lay.rail[g] >= 0 else lay.closest_nic[g] for g in gpus
-                 if g < lay.gpus]
+        rails = [
+            lay.rail[g] if lay.rail[g] >= 0 else lay.closest_nic[g] for g in gpus if g < lay.gpus
+        ]
         picks = [r for r in dict.fromkeys(rails) if r >= 0]
-        if shape.aligned and numa_node is not None and \
-                any(lay.nics[r].numa not in (numa_node, -1) for r in picks):
-            same = [x for x, nic in enumerate(lay.nics) if nic.numa == numa_node and
-                    (nic.rdma or not shape.min_rdma)]
+        if (
+            shape.aligned
+            and numa_node is not None
+            and any(lay.nics[r].numa not in (numa_node, -1) for r in picks)
+        ):
+            same = [
+                x
+                for x, nic in enumerate(lay.nics)
+                if nic.numa == numa_node and (nic.rdma or not shape.min_rdma)
+            ]
             if not same:
                 return None
             picks = same[:1]
@@ -774,10 +947,18 @@ def _replica_on(work: _Work, i: int, replica: int, shape: _Shape,
     s = int(state.site_of[i])
     work.power[s] = work.power.get(s, 0.0) + power
     return ReplicaBinding(
-        replica=replica, node=state.nodes[i].name, gpus=gpus,
-        milli=shape.milli if shape.kind == "share" else None, cpu_milli=req.cpu_milli,
-        memory_mib=req.memory_mib, mig_instance=mig_text, cpu_set=cpu_set,
-        numa_node=numa_node if cpu_set else None, nics=nics, power_w=round(power, 3))
+        replica=replica,
+        node=state.nodes[i].name,
+        gpus=gpus,
+        milli=shape.milli if shape.kind == "share" else None,
+        cpu_milli=req.cpu_milli,
+        memory_mib=req.memory_mib,
+        mig_instance=mig_text,
+        cpu_set=cpu_set,
+        numa_node=numa_node if cpu_set else None,
+        nics=nics,
+        power_w=round(power, 3),
+    )
 
 
 def _gpu_eligible_row(state: FleetState, shape: _Shape, i: int) -> list[bool]:
@@ -797,8 +978,9 @@ def _spread_keys(state: FleetState, shape: _Shape) -> IntArray | None:
     return keys
 
 
-def _gang(state: FleetState, rows: IntArray, cap: IntArray, shape: _Shape,
-          policy: Policy | None) -> tuple[list[ReplicaBinding], str]:
+def _gang(
+    state: FleetState, rows: IntArray, cap: IntArray, shape: _Shape, policy: Policy | None
+) -> tuple[list[ReplicaBinding], str]:
     """Every replica on `rows`, or none: replica by replica on one scratch copy, so that the
     gang is one decision. Nodes already partly used go first (best fit); a spread clause
     sends each replica to the least used domain first."""
@@ -810,8 +992,9 @@ def _gang(state: FleetState, rows: IntArray, cap: IntArray, shape: _Shape,
     bindings: list[ReplicaBinding] = []
     used_nodes: set[int] = set()
     tries = 0
-    policy_first = policy is not None and shape.replicas == 1 and shape.kind in (
-        "whole", "share", "cpu")
+    policy_first = (
+        policy is not None and shape.replicas == 1 and shape.kind in ("whole", "share", "cpu")
+    )
     while len(bindings) < shape.replicas:
         tries += 1
         if tries > shape.replicas + 4 * len(rows) + 8:
@@ -850,13 +1033,17 @@ def _gang(state: FleetState, rows: IntArray, cap: IntArray, shape: _Shape,
             d = int(domain_of[local])
             per_domain[d] = per_domain.get(d, 0) + 1
     if len(bindings) < shape.replicas:
-        return [], (f"{len(bindings)} of {shape.replicas} replica(s) fit on the devices of "
-                    f"{len(rows)} eligible node(s)")
+        return [], (
+            f"{len(bindings)} of {shape.replicas} replica(s) fit on the devices of "
+            f"{len(rows)} eligible node(s)"
+        )
     if domain_of is not None:
         need = shape.replicas if shape.spread == "node" else shape.min_domains
         if len(per_domain) < need:
-            return [], (f"spread across {shape.spread}s needs {need} domains, the replicas "
-                        f"fit in {len(per_domain)}")
+            return [], (
+                f"spread across {shape.spread}s needs {need} domains, the replicas "
+                f"fit in {len(per_domain)}"
+            )
     return bindings, ""
 
 
@@ -882,8 +1069,9 @@ def _unbroken_last(state: FleetState, rows: IntArray, shape: _Shape) -> IntArray
     return np.flatnonzero(near) if near.any() else np.arange(len(rows))
 
 
-def _policy_pick(state: FleetState, rows: IntArray, shape: _Shape,
-                 policy: Policy) -> tuple[int, tuple[int, ...]] | None:
+def _policy_pick(
+    state: FleetState, rows: IntArray, shape: _Shape, policy: Policy
+) -> tuple[int, tuple[int, ...]] | None:
     """The policy's choice among `rows` (ascending): its position in `rows` and its GPUs.
 
     Without a per-GPU restriction the policy scores the fleet's own snapshot with every other
@@ -913,9 +1101,12 @@ def _policy_view(state: FleetState, rows: IntArray, shape: _Shape) -> Snapshot:
     sub = state.snapshot.subset(rows)
     if shape.min_rdma:
         ok = state.gpu_rdma[rows] >= shape.min_rdma
-        sub = sub.with_free(cpu_free=sub.cpu_free, memory_free=sub.memory_free,
-                            gpu_free=np.where(ok, sub.gpu_free, 0),
-                            pods_by_class=sub.pods_by_class)
+        sub = sub.with_free(
+            cpu_free=sub.cpu_free,
+            memory_free=sub.memory_free,
+            gpu_free=np.where(ok, sub.gpu_free, 0),
+            pods_by_class=sub.pods_by_class,
+        )
     return sub
 
 
@@ -927,17 +1118,21 @@ class _Attempt:
     waiting_on: tuple[str, ...] = ()
 
 
-def _attempt(state: FleetState, ask: WorkloadAsk, shape: _Shape,
-             policy: Policy | None) -> _Attempt:
+def _attempt(state: FleetState, ask: WorkloadAsk, shape: _Shape, policy: Policy | None) -> _Attempt:
     total = len(state.nodes)
     left = np.ones(total, dtype=np.bool_)
     reasons: list[ClauseNote] = []
     if ask.quota_left_milli is not None and shape.kind != "cpu":
         need = replica_milli(ask.contract) * ask.replicas
         if need > ask.quota_left_milli:
-            reasons.append(ClauseNote(
-                "quota", f"the tenant's GPU quota has {ask.quota_left_milli / MILLI:g} GPUs "
-                f"left; this asks for {need / MILLI:g}", total))
+            reasons.append(
+                ClauseNote(
+                    "quota",
+                    f"the tenant's GPU quota has {ask.quota_left_milli / MILLI:g} GPUs "
+                    f"left; this asks for {need / MILLI:g}",
+                    total,
+                )
+            )
             return _Attempt([], None, reasons)
     static = _filters(state, ask, shape)
     for f in static:
@@ -962,17 +1157,21 @@ def _attempt(state: FleetState, ask: WorkloadAsk, shape: _Shape,
         reasons.append(ClauseNote("compute", why, int(rows.size)))
         return _Attempt([], None, reasons, _closest(state, possible, "node"))
     across = ask.contract.topology.across_replicas
-    allowed = TIERS[:TIERS.index(across) + 1]
+    allowed = TIERS[: TIERS.index(across) + 1]
     cap_eff = np.minimum(cap, 1) if shape.spread == "node" else cap
     for tier in allowed:
         keys = state.tier_keys[tier]
         ok = rows[keys[rows] >= 0]
         if ok.size == 0:
-            reasons.append(ClauseNote(f"topology.acrossReplicas[{tier}]",
-                                      f"no eligible node is in any {tier} domain", 0))
+            reasons.append(
+                ClauseNote(
+                    f"topology.acrossReplicas[{tier}]",
+                    f"no eligible node is in any {tier} domain",
+                    0,
+                )
+            )
             continue
-        dom_cap = np.bincount(keys[ok], weights=cap_eff[ok],
-                              minlength=len(state.tier_names[tier]))
+        dom_cap = np.bincount(keys[ok], weights=cap_eff[ok], minlength=len(state.tier_names[tier]))
         domains = np.unique(keys[ok])
         fits = domains[dom_cap[domains] >= shape.replicas]
         order = fits[np.lexsort((fits, dom_cap[fits]))]
@@ -983,11 +1182,14 @@ def _attempt(state: FleetState, ask: WorkloadAsk, shape: _Shape,
             bindings, why = _gang(state, ok[keys[ok] == d], cap, shape, None)
             if bindings:
                 return _Attempt(bindings, tier, [])
-        reasons.append(ClauseNote(
-            f"topology.acrossReplicas[{tier}]",
-            f"{len(fits)} of {len(domains)} {tier} domain(s) have room for "
-            f"{shape.replicas} replicas" + (f"; {tried} tried: {why}" if tried else ""),
-            int(len(domains) - len(fits))))
+        reasons.append(
+            ClauseNote(
+                f"topology.acrossReplicas[{tier}]",
+                f"{len(fits)} of {len(domains)} {tier} domain(s) have room for "
+                f"{shape.replicas} replicas" + (f"; {tried} tried: {why}" if tried else ""),
+                int(len(domains) - len(fits)),
+            )
+        )
     reserve = {"nvlink-domain": "nvlink-domain", "rack": "rack"}.get(across, "site")
     return _Attempt([], None, reasons, _closest(state, possible, reserve))
 
@@ -1000,14 +1202,23 @@ def _closest(state: FleetState, possible: BoolArray, tier: str) -> tuple[str, ..
     pos, keys = pos[keys >= 0], keys[keys >= 0]
     if pos.size == 0:
         return ()
-    free = np.bincount(keys, weights=state.snapshot.gpu_free_total[pos].astype(np.float64),
-                       minlength=len(state.tier_names[tier]))
+    free = np.bincount(
+        keys,
+        weights=state.snapshot.gpu_free_total[pos].astype(np.float64),
+        minlength=len(state.tier_names[tier]),
+    )
     best = int(np.argmax(free))
     return tuple(state.nodes[int(i)].name for i in pos[keys == best])
 
 
-def place_contract(state: FleetState, ask: WorkloadAsk, *, policy: Policy | None = None,
-                   pristine: FleetState | None = None, seed: int = 0) -> ContractDecision:
+def place_contract(
+    state: FleetState,
+    ask: WorkloadAsk,
+    *,
+    policy: Policy | None = None,
+    pristine: FleetState | None = None,
+    seed: int = 0,
+) -> ContractDecision:
     """Bind every replica, or explain per clause why not (and whether it ever could).
 
     `policy` (default: Stratum's, fresh) picks a single replica's node; pass the same
@@ -1021,23 +1232,33 @@ def place_contract(state: FleetState, ask: WorkloadAsk, *, policy: Policy | None
     attempt = _attempt(state, ask, shape, policy) if total else _Attempt([], None, [])
     if attempt.bindings:
         tier = attempt.tier
-        return ContractDecision(True, bindings=tuple(attempt.bindings),
-                                evidence=tuple(_evidence(state, ask, shape, attempt.bindings,
-                                                         tier)),
-                                summary=f"{len(attempt.bindings)} replica(s) bound"
-                                + (f" at tier {tier}" if tier else ""), tier=tier,
-                                dedicated="dedicated-node" in (ask.contract.isolation,
-                                                               ask.tenant_isolation))
+        return ContractDecision(
+            True,
+            bindings=tuple(attempt.bindings),
+            evidence=tuple(_evidence(state, ask, shape, attempt.bindings, tier)),
+            summary=f"{len(attempt.bindings)} replica(s) bound"
+            + (f" at tier {tier}" if tier else ""),
+            tier=tier,
+            dedicated="dedicated-node" in (ask.contract.isolation, ask.tenant_isolation),
+        )
     reasons = attempt.reasons
-    summary = f"0/{total} nodes can take it now: " + ", ".join(
-        r.message for r in reasons) if reasons else "no nodes in the fleet"
+    summary = (
+        f"0/{total} nodes can take it now: " + ", ".join(r.message for r in reasons)
+        if reasons
+        else "no nodes in the fleet"
+    )
     ever = False
     if pristine is not None and len(pristine.nodes):
         ever = bool(_attempt(pristine, ask.without_now(), shape, None).bindings)
     if not ever:
         summary = "never satisfiable by the fleet the tenant may use: " + summary
-    return ContractDecision(False, reasons=tuple(reasons), ever_possible=ever,
-                            summary=summary, waiting_on=attempt.waiting_on if ever else ())
+    return ContractDecision(
+        False,
+        reasons=tuple(reasons),
+        ever_possible=ever,
+        summary=summary,
+        waiting_on=attempt.waiting_on if ever else (),
+    )
 
 
 # ---- evidence ---------------------------------------------------------------------------
@@ -1045,8 +1266,13 @@ def _gpu_list(gpus: Sequence[int]) -> str:
     return cpus_text(list(gpus))
 
 
-def _evidence(state: FleetState, ask: WorkloadAsk, shape: _Shape,
-              bindings: Sequence[ReplicaBinding], tier: str | None) -> list[ClauseNote]:
+def _evidence(
+    state: FleetState,
+    ask: WorkloadAsk,
+    shape: _Shape,
+    bindings: Sequence[ReplicaBinding],
+    tier: str | None,
+) -> list[ClauseNote]:
     c = ask.contract
     notes: list[ClauseNote] = []
     for b in bindings:
@@ -1056,15 +1282,26 @@ def _evidence(state: FleetState, ask: WorkloadAsk, shape: _Shape,
         if b.mig_instance:
             what = f"MIG {b.mig_instance}"
         elif b.gpus:
-            what = (f"{b.milli} milli-GPU of GPU {b.gpus[0]}" if b.milli else
-                    f"GPUs {_gpu_list(b.gpus)}")
+            what = (
+                f"{b.milli} milli-GPU of GPU {b.gpus[0]}"
+                if b.milli
+                else f"GPUs {_gpu_list(b.gpus)}"
+            )
         else:
             what = ""
-        notes.append(ClauseNote("compute", f"replica {b.replica}: "
-                                + (f"{what} ({node.model}) and " if what else "")
-                                + f"{cores} on {b.node}"))
-    lay_words = {"nvlink": "NVLink/NVSwitch domain", "pcie-switch": "PCIe switch",
-                 "numa": "NUMA node"}
+        notes.append(
+            ClauseNote(
+                "compute",
+                f"replica {b.replica}: "
+                + (f"{what} ({node.model}) and " if what else "")
+                + f"{cores} on {b.node}",
+            )
+        )
+    lay_words = {
+        "nvlink": "NVLink/NVSwitch domain",
+        "pcie-switch": "PCIe switch",
+        "numa": "NUMA node",
+    }
     if shape.within != "any" and shape.kind == "whole":
         for b in bindings:
             lay = state.nodes[state.index[b.node]].layout
@@ -1072,23 +1309,36 @@ def _evidence(state: FleetState, ask: WorkloadAsk, shape: _Shape,
                 label = "?"
             else:
                 g = b.gpus[0]
-                label = {"nvlink": state.nodes[state.index[b.node]].nvlink_domain or
-                         lay.domain[g], "pcie-switch": lay.switch[g],
-                         "numa": str(lay.numa[g])}[shape.within]
-            notes.append(ClauseNote("topology.withinReplica",
-                                    f"GPUs {_gpu_list(b.gpus)} on node {b.node} share "
-                                    f"{lay_words[shape.within]} {label}"))
+                label = {
+                    "nvlink": state.nodes[state.index[b.node]].nvlink_domain or lay.domain[g],
+                    "pcie-switch": lay.switch[g],
+                    "numa": str(lay.numa[g]),
+                }[shape.within]
+            notes.append(
+                ClauseNote(
+                    "topology.withinReplica",
+                    f"GPUs {_gpu_list(b.gpus)} on node {b.node} share "
+                    f"{lay_words[shape.within]} {label}",
+                )
+            )
     if len(bindings) > 1 or c.topology.across_replicas != "any":
         where = _tier_where(state, bindings, tier)
-        notes.append(ClauseNote("topology.acrossReplicas",
-                                f"tier {tier or 'any'} (clause allows up to "
-                                f"{c.topology.across_replicas}): {where}"))
+        notes.append(
+            ClauseNote(
+                "topology.acrossReplicas",
+                f"tier {tier or 'any'} (clause allows up to {c.topology.across_replicas}): {where}",
+            )
+        )
     if shape.aligned:
         for b in bindings:
-            notes.append(ClauseNote("topology.numaAligned",
-                                    f"replica {b.replica}: CPUs {b.cpu_list}, "
-                                    f"{b.memory_mib} MiB and NIC {b.nic or 'none'} on NUMA "
-                                    f"{b.numa_node} with its GPUs {_gpu_list(b.gpus)}"))
+            notes.append(
+                ClauseNote(
+                    "topology.numaAligned",
+                    f"replica {b.replica}: CPUs {b.cpu_list}, "
+                    f"{b.memory_mib} MiB and NIC {b.nic or 'none'} on NUMA "
+                    f"{b.numa_node} with its GPUs {_gpu_list(b.gpus)}",
+                )
+            )
     if shape.min_rdma:
         for b in bindings:
             lay = state.nodes[state.index[b.node]].layout
@@ -1097,14 +1347,26 @@ def _evidence(state: FleetState, ask: WorkloadAsk, shape: _Shape,
                 for g in b.gpus:
                     r = lay.rail[g]
                     nic = lay.nics[r]
-                    parts.append(f"GPU {g} -> {nic.name} ({nic.speed_gbps:g} Gb/s RDMA, "
-                                 f"{lay.rdma_gbps[g]:g} per GPU) on NUMA {nic.numa}")
-            notes.append(ClauseNote("topology.minRdmaGbpsPerGpu",
-                                    f"replica {b.replica} on {b.node}: " + "; ".join(parts)))
-    sites = sorted({(state.nodes[state.index[b.node]].site,
-                     state.nodes[state.index[b.node]].country,
-                     "/".join(sorted(state.nodes[state.index[b.node]].jurisdictions)) or
-                     "none") for b in bindings})
+                    parts.append(
+                        f"GPU {g} -> {nic.name} ({nic.speed_gbps:g} Gb/s RDMA, "
+                        f"{lay.rdma_gbps[g]:g} per GPU) on NUMA {nic.numa}"
+                    )
+            notes.append(
+                ClauseNote(
+                    "topology.minRdmaGbpsPerGpu",
+                    f"replica {b.replica} on {b.node}: " + "; ".join(parts),
+                )
+            )
+    sites = sorted(
+        {
+            (
+                state.nodes[state.index[b.node]].site,
+                state.nodes[state.index[b.node]].country,
+                "/".join(sorted(state.nodes[state.index[b.node]].jurisdictions)) or "none",
+            )
+            for b in bindings
+        }
+    )
     where = "; ".join(f"site {s} in {country}, jurisdictions {j}" for s, country, j in sites)
     notes.append(ClauseNote("sovereignty", where))
     power: dict[int, float] = {}
@@ -1115,19 +1377,30 @@ def _evidence(state: FleetState, ask: WorkloadAsk, shape: _Shape,
         budget = state.site_budget[s]
         if np.isfinite(budget):
             after = (state.site_power_used[s] + watts) / 1000
-            notes.append(ClauseNote("site.powerBudgetKW",
-                                    f"site {state.sites[s].site}: {after:.1f} of "
-                                    f"{budget / 1000:g} kW of GPU power bound with these "
-                                    f"{watts / 1000:.2f} kW"))
+            notes.append(
+                ClauseNote(
+                    "site.powerBudgetKW",
+                    f"site {state.sites[s].site}: {after:.1f} of "
+                    f"{budget / 1000:g} kW of GPU power bound with these "
+                    f"{watts / 1000:.2f} kW",
+                )
+            )
     if "dedicated-node" in (c.isolation, ask.tenant_isolation):
-        notes.append(ClauseNote("isolation", "no other tenant holds work on "
-                                + ", ".join(sorted({b.node for b in bindings}))))
+        notes.append(
+            ClauseNote(
+                "isolation",
+                "no other tenant holds work on " + ", ".join(sorted({b.node for b in bindings})),
+            )
+        )
     if c.availability.spread_across != "none":
         spread = c.availability.spread_across
         keys = _spread_keys(state, shape)
         n = len({int(keys[state.index[b.node]]) for b in bindings}) if keys is not None else 0
-        notes.append(ClauseNote("availability", f"{n} distinct {spread}s "
-                                f"(at least {c.availability.min_domains})"))
+        notes.append(
+            ClauseNote(
+                "availability", f"{n} distinct {spread}s (at least {c.availability.min_domains})"
+            )
+        )
     return notes
 
 

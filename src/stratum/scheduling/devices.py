@@ -41,8 +41,9 @@ class MigShape:
         return ((1 << self.size) - 1) << start
 
 
-def mig_shape(profile: str, compute_slices: int, profile_memory_gib: float,
-              gpu_memory_gib: float) -> MigShape | None:
+def mig_shape(
+    profile: str, compute_slices: int, profile_memory_gib: float, gpu_memory_gib: float
+) -> MigShape | None:
     rule = _MIG_RULES.get(compute_slices)
     if rule is None:
         return None
@@ -114,8 +115,10 @@ class NodeLayout:
     def from_spec(cls, spec: HardwareProfileSpec) -> NodeLayout:
         topo = Topology.from_spec(spec)
         gpus = topo.gpus
-        nics = tuple(NicInfo(n.name, n.rdma, n.speed_gbps,
-                             n.numa_node if n.numa_node is not None else -1) for n in topo.nics)
+        nics = tuple(
+            NicInfo(n.name, n.rdma, n.speed_gbps, n.numa_node if n.numa_node is not None else -1)
+            for n in topo.nics
+        )
         names = [n.name for n in nics]
         rail = []
         closest = []
@@ -146,10 +149,16 @@ class NodeLayout:
             domain=tuple(g.nvlink_domain or "" for g in gpus),
             power_w=tuple(float(by_index[g.index].power_w or 0.0) for g in gpus),
             memory_gib=tuple(g.memory_gib for g in gpus),
-            mig=tuple(mig), numa_cpus=numa_cpus, numa_memory_mib=numa_mem, nics=nics,
-            rail=tuple(rail), rdma_gbps=rdma, closest_nic=tuple(closest),
+            mig=tuple(mig),
+            numa_cpus=numa_cpus,
+            numa_memory_mib=numa_mem,
+            nics=nics,
+            rail=tuple(rail),
+            rdma_gbps=rdma,
+            closest_nic=tuple(closest),
             nvlink_kind=spec.nvlink.kind if spec.nvlink else "",
-            nvlink_scope=spec.nvlink.scope if spec.nvlink else "")
+            nvlink_scope=spec.nvlink.scope if spec.nvlink else "",
+        )
 
     def level_groups(self, level: str) -> tuple[tuple[int, ...], ...]:
         """GPUs grouped at one level: nvlink, pcie-switch, numa (unknown keys left out), any."""
@@ -184,8 +193,9 @@ def _best_fit(gpus: Sequence[int], k: int, key: Callable[[int], object]) -> list
     return min(fitting, key=lambda v: (len(v), v[0]))
 
 
-def choose_gpus(layout: NodeLayout | None, free: Sequence[bool], k: int,
-                within: str) -> tuple[int, ...] | None:
+def choose_gpus(
+    layout: NodeLayout | None, free: Sequence[bool], k: int, within: str
+) -> tuple[int, ...] | None:
     """k free GPUs that satisfy `within` (nvlink | pcie-switch | numa | any), from the
     tightest group that fits: the smallest group at the clause's level that holds k free
     GPUs, and inside it the smallest PCIe-switch, then NUMA group that does."""
@@ -208,9 +218,14 @@ def choose_gpus(layout: NodeLayout | None, free: Sequence[bool], k: int,
     return tuple(sorted(spill[:k]))
 
 
-def choose_mig(layout: NodeLayout, used: Sequence[int], whole_free: Sequence[bool],
-               in_mig: Sequence[bool], healthy: Sequence[bool],
-               profile: str) -> tuple[int, int, MigShape] | None:
+def choose_mig(
+    layout: NodeLayout,
+    used: Sequence[int],
+    whole_free: Sequence[bool],
+    in_mig: Sequence[bool],
+    healthy: Sequence[bool],
+    profile: str,
+) -> tuple[int, int, MigShape] | None:
     """A GPU and start slice for one MIG instance: a GPU already partitioned first (a GPU
     given whole or in fractions is never partitioned), then the start that keeps the most
     placements open for later instances."""
@@ -227,16 +242,23 @@ def choose_mig(layout: NodeLayout, used: Sequence[int], whole_free: Sequence[boo
             if mask & run:
                 continue
             after = mask | run
-            key = (0 if in_mig[g] else 1, bin(FULL_MIG & ~after).count("1"),
-                   -mig_placements_left(after))
+            key = (
+                0 if in_mig[g] else 1,
+                bin(FULL_MIG & ~after).count("1"),
+                -mig_placements_left(after),
+            )
             if best is None or key < best[0]:
                 best = (key, g, start, shape)
     return None if best is None else (best[1], best[2], best[3])
 
 
-def choose_cpus(layout: NodeLayout | None, used: frozenset[int], count: int,
-                numa_nodes: Sequence[int],
-                aligned: bool) -> tuple[tuple[int, ...], int | None] | None:
+def choose_cpus(
+    layout: NodeLayout | None,
+    used: frozenset[int],
+    count: int,
+    numa_nodes: Sequence[int],
+    aligned: bool,
+) -> tuple[tuple[int, ...], int | None] | None:
     """`count` free logical CPUs, on the GPUs' NUMA nodes first (only there when `aligned`),
     and the NUMA node they all sit on (None when they span several). A node whose CPUs are
     not described gets no CPU set: ((), None)."""
@@ -256,7 +278,7 @@ def choose_cpus(layout: NodeLayout | None, used: frozenset[int], count: int,
             return (tuple(free[:count]), n)
     for n in order:
         free = [c for c in layout.numa_cpus[n] if c not in used]
-        take = free[:count - len(taken)]
+        take = free[: count - len(taken)]
         if take:
             homes.add(n)
         taken += take

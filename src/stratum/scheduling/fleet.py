@@ -15,17 +15,21 @@ from stratum.scheduling.request import MILLI
 HOLDING_PHASES = frozenset({"Bound", "Running", "Violated"})
 
 
-def node_hardware(node: Node,
-                  profiles: Mapping[str, HardwareProfile]) -> HardwareProfileSpec | None:
+def node_hardware(
+    node: Node, profiles: Mapping[str, HardwareProfile]
+) -> HardwareProfileSpec | None:
     if node.spec.hardware is not None:
         return node.spec.hardware
     profile = profiles.get(node.spec.profile or "")
     return profile.spec if profile else None
 
 
-def fleet_nodes(nodes: Iterable[Node], sites: Mapping[str, Site],
-                profiles: Mapping[str, HardwareProfile],
-                tenants_on: Mapping[str, frozenset[str]] | None = None) -> list[FleetNode]:
+def fleet_nodes(
+    nodes: Iterable[Node],
+    sites: Mapping[str, Site],
+    profiles: Mapping[str, HardwareProfile],
+    tenants_on: Mapping[str, frozenset[str]] | None = None,
+) -> list[FleetNode]:
     """Every node whose site and hardware are known, with health from its status."""
     fleet = []
     layouts: dict[int, NodeLayout] = {}  # one per profile object: nodes share it
@@ -41,9 +45,11 @@ def fleet_nodes(nodes: Iterable[Node], sites: Mapping[str, Site],
         domain = ""
         if len(domains) == 1 and hw.nvlink is not None and (only := domains.pop()):
             rack = node.spec.rack or ""
-            domain = (f"{site.metadata.name}/{rack}/{only}"
-                      if hw.nvlink.scope == "rack" and rack else
-                      f"{node.metadata.name}/{only}")
+            domain = (
+                f"{site.metadata.name}/{rack}/{only}"
+                if hw.nvlink.scope == "rack" and rack
+                else f"{node.metadata.name}/{only}"
+            )
         health = {g.index: g.health for g in node.status.gpus}
         # A degraded device keeps what runs on it (a report-only contract may accept it)
         # but takes no new work.
@@ -51,18 +57,28 @@ def fleet_nodes(nodes: Iterable[Node], sites: Mapping[str, Site],
         cores = sum(s.cores * s.threads_per_core for s in hw.sockets) or 1
         memory = hw.memory_gib or sum(n.memory_gib for s in hw.sockets for n in s.numa_nodes)
         ready = node.status.phase == "Ready"  # never place on a node nobody has observed
-        fleet.append(FleetNode(
-            name=node.metadata.name, site=site.metadata.name, site_kind=site.spec.kind,
-            country=site.spec.country, jurisdictions=frozenset(site.spec.jurisdictions),
-            provider=site.spec.provider, rack=node.spec.rack or "",
-            cpu_milli=cores * 1000, memory_mib=int(memory * 1024),
-            gpu_models=tuple(g.model for g in hw.gpus),
-            gpu_memory_gib=tuple(g.memory_gib for g in hw.gpus),
-            gpu_nvlink=tuple(bool(g.nvlink_domain) for g in hw.gpus),
-            gpu_healthy=healthy,
-            schedulable=ready and not node.spec.unschedulable,
-            tenants=(tenants_on or {}).get(node.metadata.name, frozenset()),
-            layout=layout, nvlink_domain=domain, site_power_kw=site.spec.power_budget_kw))
+        fleet.append(
+            FleetNode(
+                name=node.metadata.name,
+                site=site.metadata.name,
+                site_kind=site.spec.kind,
+                country=site.spec.country,
+                jurisdictions=frozenset(site.spec.jurisdictions),
+                provider=site.spec.provider,
+                rack=node.spec.rack or "",
+                cpu_milli=cores * 1000,
+                memory_mib=int(memory * 1024),
+                gpu_models=tuple(g.model for g in hw.gpus),
+                gpu_memory_gib=tuple(g.memory_gib for g in hw.gpus),
+                gpu_nvlink=tuple(bool(g.nvlink_domain) for g in hw.gpus),
+                gpu_healthy=healthy,
+                schedulable=ready and not node.spec.unschedulable,
+                tenants=(tenants_on or {}).get(node.metadata.name, frozenset()),
+                layout=layout,
+                nvlink_domain=domain,
+                site_power_kw=site.spec.power_budget_kw,
+            )
+        )
     return fleet
 
 
@@ -74,12 +90,24 @@ def held_devices(placements: Iterable[Placement]) -> tuple[list[Held], dict[str,
         if p.status.phase not in HOLDING_PHASES:
             continue
         # A dedicated-node contract says so in its evidence: no other tenant joins it.
-        owner = (p.metadata.namespace or "") if any(
-            e.clause == "isolation" and e.holds for e in p.spec.evidence) else ""
+        owner = (
+            (p.metadata.namespace or "")
+            if any(e.clause == "isolation" and e.holds for e in p.spec.evidence)
+            else ""
+        )
         for r in p.spec.replicas:
-            held.append(Held(node=r.node, gpus=tuple(r.gpus), milli=r.gpu_milli or MILLI,
-                             cpu_milli=r.cpu_milli, memory_mib=r.memory_mib,
-                             mig_instance=r.mig_instance, cpu_set=parse_cpus(r.cpu_set),
-                             numa_node=r.numa_node, dedicated_for=owner))
+            held.append(
+                Held(
+                    node=r.node,
+                    gpus=tuple(r.gpus),
+                    milli=r.gpu_milli or MILLI,
+                    cpu_milli=r.cpu_milli,
+                    memory_mib=r.memory_mib,
+                    mig_instance=r.mig_instance,
+                    cpu_set=parse_cpus(r.cpu_set),
+                    numa_node=r.numa_node,
+                    dedicated_for=owner,
+                )
+            )
             tenants.setdefault(r.node, set()).add(p.metadata.namespace or "")
     return held, {k: frozenset(v) for k, v in tenants.items()}

@@ -76,8 +76,11 @@ class Plan:
 
     @property
     def newly_bound(self) -> list[str]:
-        return [o.workload for o in self.outcomes
-                if o.after == "binds" and o.before not in ("binds", "running")]
+        return [
+            o.workload
+            for o in self.outcomes
+            if o.after == "binds" and o.before not in ("binds", "running")
+        ]
 
 
 def _key(w: Workload) -> str:
@@ -91,12 +94,22 @@ def _added_nodes(change: FleetChange, profiles: Mapping[str, HardwareProfile]) -
             raise ValueError(f"add: HardwareProfile {pool.profile!r} does not exist")
         gpus = [{"index": g.index, "health": "Healthy"} for g in profiles[pool.profile].spec.gpus]
         for i in range(pool.count):
-            nodes.append(Node.model_validate({
-                "apiVersion": "stratum.dev/v1alpha1", "kind": "Node",
-                "metadata": {"name": f"{pool.cluster}-{pool.profile}-{i + 1:04d}"},
-                "spec": {"cluster": pool.cluster, "site": pool.site, "profile": pool.profile,
-                         "rack": f"{pool.rack_prefix}{i // pool.nodes_per_rack + 1}"},
-                "status": {"phase": "Ready", "gpus": gpus}}))
+            nodes.append(
+                Node.model_validate(
+                    {
+                        "apiVersion": "stratum.dev/v1alpha1",
+                        "kind": "Node",
+                        "metadata": {"name": f"{pool.cluster}-{pool.profile}-{i + 1:04d}"},
+                        "spec": {
+                            "cluster": pool.cluster,
+                            "site": pool.site,
+                            "profile": pool.profile,
+                            "rack": f"{pool.rack_prefix}{i // pool.nodes_per_rack + 1}",
+                        },
+                        "status": {"phase": "Ready", "gpus": gpus},
+                    }
+                )
+            )
     return nodes
 
 
@@ -114,14 +127,20 @@ def _figures(fleet: list[FleetNode], held: list[Held]) -> FleetFigures:
     left = sum(max(v, 0) for v in free.values())
     partial = sum(v for v in free.values() if 0 < v < MILLI)
     return FleetFigures(
-        nodes=len(fleet), gpus=len(free),
+        nodes=len(fleet),
+        gpus=len(free),
         allocated_gpu_pct=round(100 * (total - left) / total, 2) if total else 0.0,
-        fragmented_free_pct=round(100 * partial / left, 2) if left else 0.0)
+        fragmented_free_pct=round(100 * partial / left, 2) if left else 0.0,
+    )
 
 
-def _place_all(waiting: list[Workload], fleet: list[FleetNode], held: list[Held],
-               tenants: Mapping[str, Tenant], seed: int) -> dict[str, tuple[str, tuple[str, ...],
-                                                                          list[Held]]]:
+def _place_all(
+    waiting: list[Workload],
+    fleet: list[FleetNode],
+    held: list[Held],
+    tenants: Mapping[str, Tenant],
+    seed: int,
+) -> dict[str, tuple[str, tuple[str, ...], list[Held]]]:
     results: dict[str, tuple[str, tuple[str, ...], list[Held]]] = {}
     state = FleetState.build(fleet, held)
     pristine = FleetState.build(fleet, pristine=True)
@@ -129,14 +148,20 @@ def _place_all(waiting: list[Workload], fleet: list[FleetNode], held: list[Held]
     for wl in sorted(waiting, key=lambda w: (-w.spec.contract.lifecycle.priority, _key(w))):
         tenant = tenants.get(wl.metadata.namespace or "")
         ask = WorkloadAsk(
-            tenant=wl.metadata.namespace or "", replicas=wl.spec.replicas,
+            tenant=wl.metadata.namespace or "",
+            replicas=wl.spec.replicas,
             contract=wl.spec.contract,
-            tenant_jurisdictions=frozenset(tenant.spec.allowed_jurisdictions) if tenant
-            else frozenset(), tenant_isolation=tenant.spec.isolation if tenant else "shared")
+            tenant_jurisdictions=frozenset(tenant.spec.allowed_jurisdictions)
+            if tenant
+            else frozenset(),
+            tenant_isolation=tenant.spec.isolation if tenant else "shared",
+        )
         decision = place_contract(state, ask, policy=policy, pristine=pristine)
         if decision.placed:
-            new = [Held(b.node, b.gpus, b.milli or MILLI, b.cpu_milli, b.memory_mib)
-                   for b in decision.bindings]
+            new = [
+                Held(b.node, b.gpus, b.milli or MILLI, b.cpu_milli, b.memory_mib)
+                for b in decision.bindings
+            ]
             state = state.bind(ask.tenant, decision.bindings, dedicated=decision.dedicated)
             results[_key(wl)] = ("binds", tuple(b.node for b in decision.bindings), new)
         else:
@@ -144,10 +169,17 @@ def _place_all(waiting: list[Workload], fleet: list[FleetNode], held: list[Held]
     return results
 
 
-def plan(change: FleetChange, *, nodes: Iterable[Node], sites: Mapping[str, Site],
-         profiles: Mapping[str, HardwareProfile], tenants: Mapping[str, Tenant],
-         workloads: Iterable[Workload], placements: Iterable[Placement],
-         seed: int = 0) -> Plan:
+def plan(
+    change: FleetChange,
+    *,
+    nodes: Iterable[Node],
+    sites: Mapping[str, Site],
+    profiles: Mapping[str, HardwareProfile],
+    tenants: Mapping[str, Tenant],
+    workloads: Iterable[Workload],
+    placements: Iterable[Placement],
+    seed: int = 0,
+) -> Plan:
     nodes = list(nodes)
     workloads = list(workloads)
     placements = list(placements)
@@ -156,31 +188,48 @@ def plan(change: FleetChange, *, nodes: Iterable[Node], sites: Mapping[str, Site
     removed_nodes = set(change.remove.nodes)
     for site in removed_sites - set(sites):
         raise ValueError(f"remove.sites: {site!r} is not a Site")
-    kept = [n for n in nodes if n.spec.site not in removed_sites
-            and n.spec.cluster not in removed_clusters and n.metadata.name not in removed_nodes]
+    kept = [
+        n
+        for n in nodes
+        if n.spec.site not in removed_sites
+        and n.spec.cluster not in removed_clusters
+        and n.metadata.name not in removed_nodes
+    ]
     gone = {n.metadata.name for n in nodes} - {n.metadata.name for n in kept}
     after_nodes = kept + _added_nodes(change, profiles)
     live = [p for p in placements if p.status.phase in HOLDING_PHASES]
-    displaced = {f"{p.metadata.namespace}/{p.spec.workload}" for p in live
-                 if any(r.node in gone for r in p.spec.replicas)}
+    displaced = {
+        f"{p.metadata.namespace}/{p.spec.workload}"
+        for p in live
+        if any(r.node in gone for r in p.spec.replicas)
+    }
     by_key = {_key(w): w for w in workloads}
     waiting = [w for w in workloads if w.status.phase in (None, "Pending", "Rejected")]
     waiting += list(change.workloads)
     held_before, on_before = held_devices(live)
     held_after, on_after = held_devices(
-        [p for p in live if f"{p.metadata.namespace}/{p.spec.workload}" not in displaced])
+        [p for p in live if f"{p.metadata.namespace}/{p.spec.workload}" not in displaced]
+    )
     before_fleet = fleet_nodes(nodes, sites, profiles, on_before)
     after_fleet = fleet_nodes(after_nodes, sites, profiles, on_after)
     before = _place_all(waiting, before_fleet, held_before, tenants, seed)
-    after = _place_all(waiting + [by_key[k] for k in sorted(displaced) if k in by_key],
-                       after_fleet, held_after, tenants, seed)
+    after = _place_all(
+        waiting + [by_key[k] for k in sorted(displaced) if k in by_key],
+        after_fleet,
+        held_after,
+        tenants,
+        seed,
+    )
     outcomes = []
     for key in sorted(set(before) | set(after)):
         b = "running" if key in displaced else before.get(key, ("running", (), []))[0]
         a, where, _ = after[key]
         outcomes.append(Outcome(key, b, a, where))
     return Plan(
-        before=_figures(before_fleet, held_before + [h for _, _, hs in before.values()
-                                                     for h in hs]),
+        before=_figures(
+            before_fleet, held_before + [h for _, _, hs in before.values() for h in hs]
+        ),
         after=_figures(after_fleet, held_after + [h for _, _, hs in after.values() for h in hs]),
-        outcomes=tuple(outcomes), displaced=tuple(sorted(displaced)))
+        outcomes=tuple(outcomes),
+        displaced=tuple(sorted(displaced)),
+    )

@@ -47,15 +47,26 @@ class FairQueue:
 
     def charge(self, tenant: str, demand: Vector, sign: int = 1) -> None:
         used = self.usage.get(tenant, (0.0, 0.0, 0.0))
-        self.usage[tenant] = (used[0] + sign * demand[0], used[1] + sign * demand[1],
-                              used[2] + sign * demand[2])
+        self.usage[tenant] = (
+            used[0] + sign * demand[0],
+            used[1] + sign * demand[1],
+            used[2] + sign * demand[2],
+        )
 
     def __iter__(self) -> Iterator[QueueItem]:
         """The next item each time, by the shares as they are when it is asked for."""
         left = list(self.items)
         while left:
-            best = min(left, key=lambda it: (-it.priority, self.dominant_share(it.tenant),
-                                             -it.demand[0], it.age, it.key))
+            best = min(
+                left,
+                key=lambda it: (
+                    -it.priority,
+                    self.dominant_share(it.tenant),
+                    -it.demand[0],
+                    it.age,
+                    it.key,
+                ),
+            )
             left.remove(best)
             yield best
 
@@ -75,9 +86,13 @@ class Preemption:
     state: FleetState  # the fleet without the victims, before the contract binds
 
 
-def choose_victims(ask: WorkloadAsk, candidates: Sequence[Victim],
-                   fleet_without: Callable[[frozenset[str]], FleetState],
-                   policy: Policy | None = None, limit: int = 16) -> Preemption | None:
+def choose_victims(
+    ask: WorkloadAsk,
+    candidates: Sequence[Victim],
+    fleet_without: Callable[[frozenset[str]], FleetState],
+    policy: Policy | None = None,
+    limit: int = 16,
+) -> Preemption | None:
     """The cheapest set of `candidates` whose eviction lets `ask` bind, or None.
 
     `fleet_without(keys)` is the fleet as it would be with those workloads' devices free.
@@ -88,8 +103,9 @@ def choose_victims(ask: WorkloadAsk, candidates: Sequence[Victim],
     decision: ContractDecision | None = None
     for victim in order:
         chosen.append(victim)
-        decision = place_contract(fleet_without(frozenset(v.key for v in chosen)), ask,
-                                  policy=policy)
+        decision = place_contract(
+            fleet_without(frozenset(v.key for v in chosen)), ask, policy=policy
+        )
         if decision.placed:
             break
     if decision is None or not decision.placed:

@@ -122,12 +122,22 @@ class Snapshot:
             generation=0,
         )
 
-    def with_free(self, *, cpu_free: IntArray, memory_free: IntArray, gpu_free: IntArray,
-                  pods_by_class: IntArray) -> Snapshot:
+    def with_free(
+        self,
+        *,
+        cpu_free: IntArray,
+        memory_free: IntArray,
+        gpu_free: IntArray,
+        pods_by_class: IntArray,
+    ) -> Snapshot:
         """The same fleet with these free resources (a bulk load of what is already held),
         as a new lineage; the derived per-node summaries are recomputed."""
-        if (gpu_free < 0).any() or (gpu_free > MILLI).any() or (cpu_free < 0).any() \
-                or (memory_free < 0).any():
+        if (
+            (gpu_free < 0).any()
+            or (gpu_free > MILLI).any()
+            or (cpu_free < 0).any()
+            or (memory_free < 0).any()
+        ):
             raise ValueError("free resources must lie between 0 and the capacity")
         return replace(
             self,

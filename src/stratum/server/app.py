@@ -41,10 +41,13 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     tracing.configure(endpoint=settings.otlp_endpoint)
 
     simulator = SimulatedBackend(speed=settings.simulation_speed, seed=settings.seed)
-    manager = ControllerManager(store, {"simulated": simulator},
-                                settings=ManagerSettings(seed=settings.seed,
-                                                         lease_seconds=settings.lease_seconds),
-                                metrics=registry, keyring=keyring)
+    manager = ControllerManager(
+        store,
+        {"simulated": simulator},
+        settings=ManagerSettings(seed=settings.seed, lease_seconds=settings.lease_seconds),
+        metrics=registry,
+        keyring=keyring,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -57,9 +60,13 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
             await asyncio.to_thread(manager.stop)
         store.close()
 
-    app = FastAPI(title="Stratum", version=stratum.__version__, lifespan=lifespan,
-                  description="Declarative API for sites, fleets, tenants, policies and "
-                              "AI workloads with resource contracts.")
+    app = FastAPI(
+        title="Stratum",
+        version=stratum.__version__,
+        lifespan=lifespan,
+        description="Declarative API for sites, fleets, tenants, policies and "
+        "AI workloads with resource contracts.",
+    )
     app.state.store = store
     app.state.notifier = notifier
     tokens = TokenService(store)
@@ -94,10 +101,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's schema plus a component for every kind, which the routes reference."""
     if app.openapi_schema:
         return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                         routes=app.routes)
-    _, defs = models_json_schema([(k, "validation") for k in KINDS], by_alias=True,
-                                 ref_template="#/components/schemas/{model}")
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    _, defs = models_json_schema(
+        [(k, "validation") for k in KINDS],
+        by_alias=True,
+        ref_template="#/components/schemas/{model}",
+    )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(defs.get("$defs", {}))
     _document_errors(schema)
@@ -106,15 +117,33 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 STATUS_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["apiVersion", "kind", "status", "code", "reason", "message"],
+    "type": "object",
+    "required": ["apiVersion", "kind", "status", "code", "reason", "message"],
     "properties": {
-        "apiVersion": {"type": "string"}, "kind": {"const": "Status"},
-        "status": {"const": "Failure"}, "code": {"type": "integer"},
-        "reason": {"type": "string"}, "message": {"type": "string"},
-        "details": {"type": "object", "properties": {"causes": {"type": "array", "items": {
-            "type": "object", "properties": {"field": {"type": "string"},
-                                             "message": {"type": "string"},
-                                             "reason": {"type": "string"}}}}}}}}
+        "apiVersion": {"type": "string"},
+        "kind": {"const": "Status"},
+        "status": {"const": "Failure"},
+        "code": {"type": "integer"},
+        "reason": {"type": "string"},
+        "message": {"type": "string"},
+        "details": {
+            "type": "object",
+            "properties": {
+                "causes": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                            "reason": {"type": "string"},
+                        },
+                    },
+                }
+            },
+        },
+    },
+}
 
 
 def _document_errors(schema: dict[str, Any]) -> None:
@@ -122,8 +151,10 @@ def _document_errors(schema: dict[str, Any]) -> None:
     operation, for 4xx (400 undecodable body, 401, 403, 404, 409, 413, 422 invalid...) and
     503 (the store is down), in place of FastAPI's own 422 shape, which is never sent."""
     schema["components"]["schemas"]["Status"] = STATUS_SCHEMA
-    error = {"description": "Refused: a Status body with reason, message and causes",
-             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}
+    error = {
+        "description": "Refused: a Status body with reason, message and causes",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
+    }
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})

@@ -60,7 +60,8 @@ class RequestMetrics:
                 m.api_requests.labels(method, route, str(code)).inc()
                 if not _is_watch(scope):
                     m.api_request_duration.labels(method, route).observe(
-                        time.perf_counter() - started)
+                        time.perf_counter() - started
+                    )
                 _describe(span, method, route, code)
 
 

@@ -48,13 +48,24 @@ class BodySizeLimit:
             await self._refuse(send, seen)
 
     async def _refuse(self, send: Send, size: int) -> None:
-        body = json.dumps(status_body(
-            413, "RequestEntityTooLarge",
-            f"request body of {size} bytes (or more) exceeds the limit of {self.max_bytes} "
-            "bytes; split the file or raise the server's --max-body-bytes")).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            status_body(
+                413,
+                "RequestEntityTooLarge",
+                f"request body of {size} bytes (or more) exceeds the limit of {self.max_bytes} "
+                "bytes; split the file or raise the server's --max-body-bytes",
+            )
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -19,13 +19,17 @@ def read_key_file(path: Path) -> Keyring:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise Invalid(f"secret key file {path} does not exist (make one with "
-                      f"`stratum secrets generate-key > {path}; chmod 600 {path}`)") from None
+        raise Invalid(
+            f"secret key file {path} does not exist (make one with "
+            f"`stratum secrets generate-key > {path}; chmod 600 {path}`)"
+        ) from None
     if not stat.S_ISREG(mode):
         raise Invalid(f"secret key file {path} is not a regular file")
     if mode & 0o077:
-        raise Invalid(f"secret key file {path} may be read by others (mode "
-                      f"{stat.S_IMODE(mode):04o}): run `chmod 600 {path}`")
+        raise Invalid(
+            f"secret key file {path} may be read by others (mode "
+            f"{stat.S_IMODE(mode):04o}): run `chmod 600 {path}`"
+        )
     try:
         return Keyring.parse(path.read_text())
     except ValueError as err:

@@ -15,8 +15,9 @@ from fastapi import Request
 
 from stratum.core.access import SYSTEM, Principal
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-                        "/redoc"})
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
 
 
 @dataclass(slots=True)
@@ -41,8 +42,9 @@ def context(request: Request) -> RequestContext:
     principal = getattr(request.state, "principal", None)
     if principal is None:  # a route without the dependency: never grant by accident
         raise RuntimeError(f"{request.url.path} was reached without authentication")
-    return RequestContext(principal=principal,
-                          source=request.client.host if request.client else None)
+    return RequestContext(
+        principal=principal, source=request.client.host if request.client else None
+    )
 
 
 def warning_headers(warnings: list[str]) -> dict[str, str]:

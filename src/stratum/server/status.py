@@ -16,26 +16,43 @@ from stratum.core.validation import field_path
 
 log = logging.getLogger("stratum.server")
 
-_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-            405: "MethodNotAllowed", 409: "Conflict", 410: "Expired",
-            413: "RequestEntityTooLarge", 415: "UnsupportedMediaType", 422: "Invalid",
-            500: "InternalError", 503: "ServiceUnavailable"}
+_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    410: "Expired",
+    413: "RequestEntityTooLarge",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
 
 
-def status_body(code: int, reason: str, message: str,
-                causes: list[Cause] | None = None) -> dict[str, Any]:
+def status_body(
+    code: int, reason: str, message: str, causes: list[Cause] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "apiVersion": API_VERSION, "kind": "Status", "status": "Failure",
-        "code": code, "reason": reason, "message": message,
+        "apiVersion": API_VERSION,
+        "kind": "Status",
+        "status": "Failure",
+        "code": code,
+        "reason": reason,
+        "message": message,
     }
     if causes:
-        body["details"] = {"causes": [
-            {"field": c.field, "message": c.message, "reason": c.reason} for c in causes]}
+        body["details"] = {
+            "causes": [{"field": c.field, "message": c.message, "reason": c.reason} for c in causes]
+        }
     return body
 
 
-def status_response(code: int, reason: str, message: str,
-                    causes: list[Cause] | None = None) -> JSONResponse:
+def status_response(
+    code: int, reason: str, message: str, causes: list[Cause] | None = None
+) -> JSONResponse:
     return JSONResponse(status_body(code, reason, message, causes), status_code=code)
 
 
@@ -61,5 +78,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, err: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return status_response(500, "InternalError", f"internal error: {type(err).__name__}; "
-                               "the server log has the details")
+        return status_response(
+            500,
+            "InternalError",
+            f"internal error: {type(err).__name__}; the server log has the details",
+        )

@@ -62,10 +62,16 @@ def _line(event_type: str, obj: dict[str, Any]) -> bytes:
     return (json.dumps({"type": event_type, "object": obj}, separators=(",", ":")) + "\n").encode()
 
 
-async def watch_stream(service: ObjectService, notifier: ChangeNotifier, *, kind: str,
-                       namespace: str | None, since: int | None,
-                       label_selector: str | None,
-                       ctx: RequestContext | None = None) -> AsyncIterator[bytes]:
+async def watch_stream(
+    service: ObjectService,
+    notifier: ChangeNotifier,
+    *,
+    kind: str,
+    namespace: str | None,
+    since: int | None,
+    label_selector: str | None,
+    ctx: RequestContext | None = None,
+) -> AsyncIterator[bytes]:
     """ADDED for what exists (when no resourceVersion is given), then every change after.
 
     Only what the caller may read is sent; the rest of the feed is skipped unseen."""
@@ -77,16 +83,17 @@ async def watch_stream(service: ObjectService, notifier: ChangeNotifier, *, kind
     selector = parse_selector(label_selector)
     if since is None:
         page = await to_thread.run_sync(
-            lambda: service.list(kind, namespace=namespace, label_selector=label_selector,
-                                 ctx=ctx))
+            lambda: service.list(kind, namespace=namespace, label_selector=label_selector, ctx=ctx)
+        )
         for item in page.items:
             yield _line("ADDED", item)
         since = page.resource_version
     last_bookmark = asyncio.get_running_loop().time()
     while not notifier.closing.is_set():
         try:
-            changes = await to_thread.run_sync(_changes, service, since, kind, namespace,
-                                               namespaces)
+            changes = await to_thread.run_sync(
+                _changes, service, since, kind, namespace, namespaces
+            )
         except ApiError as err:
             yield _line("ERROR", status_body(err.code, err.reason, err.message))
             return
@@ -100,12 +107,23 @@ async def watch_stream(service: ObjectService, notifier: ChangeNotifier, *, kind
         now = asyncio.get_running_loop().time()
         if now - last_bookmark >= BOOKMARK_SECONDS:
             last_bookmark = now
-            yield _line("BOOKMARK", {"kind": kind, "apiVersion": "stratum.dev/v1alpha1",
-                                     "metadata": {"resourceVersion": str(since)}})
+            yield _line(
+                "BOOKMARK",
+                {
+                    "kind": kind,
+                    "apiVersion": "stratum.dev/v1alpha1",
+                    "metadata": {"resourceVersion": str(since)},
+                },
+            )
         await notifier.wait(POLL_SECONDS)
 
 
-def _changes(service: ObjectService, since: int, kind: str, namespace: str | None,
-             namespaces: frozenset[str] | None = None) -> list[Any]:
+def _changes(
+    service: ObjectService,
+    since: int,
+    kind: str,
+    namespace: str | None,
+    namespaces: frozenset[str] | None = None,
+) -> list[Any]:
     with service.store.read() as tx:
         return tx.changes_since(since, kind=kind, namespace=namespace, namespaces=namespaces)

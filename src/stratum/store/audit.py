@@ -12,14 +12,23 @@ AUDIT_COUNTER = "auditSequence"
 AUDIT_KIND = "AuditRecord"
 
 
-def append(tx: Transaction, *, actor: str, action: str, object_ref: dict[str, Any],
-           source: str | None, before: str | None, after: str | None) -> WireObject:
+def append(
+    tx: Transaction,
+    *,
+    actor: str,
+    action: str,
+    object_ref: dict[str, Any],
+    source: str | None,
+    before: str | None,
+    after: str | None,
+) -> WireObject:
     """Append one record after the newest. The sequence counter's row lock (and the store's
     write ordering) make concurrent writers take turns, so the chain never forks."""
     sequence = tx.bump_counter(AUDIT_COUNTER)
     previous = tx.find(AUDIT_KIND, "", record_name(sequence - 1)) if sequence > 1 else None
-    previous_hash = GENESIS if sequence == 1 else \
-        str((previous or {}).get("spec", {}).get("hash", ""))
+    previous_hash = (
+        GENESIS if sequence == 1 else str((previous or {}).get("spec", {}).get("hash", ""))
+    )
     at = tx.clock.now()
     spec: dict[str, Any] = {
         "sequence": sequence,
@@ -33,9 +42,15 @@ def append(tx: Transaction, *, actor: str, action: str, object_ref: dict[str, An
         "previousHash": previous_hash,
     }
     spec["hash"] = record_hash(spec)
-    return tx.create({"apiVersion": "stratum.dev/v1alpha1", "kind": AUDIT_KIND,
-                      "metadata": {"name": record_name(sequence)}, "spec": spec,
-                      "status": {}})
+    return tx.create(
+        {
+            "apiVersion": "stratum.dev/v1alpha1",
+            "kind": AUDIT_KIND,
+            "metadata": {"name": record_name(sequence)},
+            "spec": spec,
+            "status": {},
+        }
+    )
 
 
 def records(tx: Transaction) -> list[WireObject]:

@@ -38,7 +38,7 @@ def normalise_url(url: str) -> str:
     """Accept postgres:// and postgresql:// as people write them; use the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -48,8 +48,10 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as err:
-        raise Invalid(f"database URL {url!r} is not valid: expected e.g. "
-                      "sqlite:////path/stratum.db or postgresql://host/db") from err
+        raise Invalid(
+            f"database URL {url!r} is not valid: expected e.g. "
+            "sqlite:////path/stratum.db or postgresql://host/db"
+        ) from err
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
     # No pre-ping: it costs a round trip per transaction; a dropped connection fails that
@@ -63,11 +65,14 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     # A pool keeps connections open: closing SQLite's last connection checkpoints the WAL,
     # which would cost every short transaction ~10 ms. :memory: needs one shared connection.
     if database and database != ":memory:":
-        engine = create_engine(url, pool_size=8, max_overflow=16,
-                               connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            pool_size=8,
+            max_overflow=16,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
     else:
-        engine = create_engine(url, poolclass=StaticPool,
-                               connect_args={"check_same_thread": False})
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

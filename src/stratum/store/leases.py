@@ -38,20 +38,36 @@ def try_acquire(store: ObjectStore, *, name: str, holder: str, duration: timedel
         row = conn.execute(select(LeaseRow.__table__).where(LeaseRow.name == name)).first()
         if row is None:
             try:
-                conn.execute(insert(LeaseRow).values(
-                    name=name, holder=holder, acquired_at=now, renewed_at=now,
-                    expires_at=expires, transitions=1))
+                conn.execute(
+                    insert(LeaseRow).values(
+                        name=name,
+                        holder=holder,
+                        acquired_at=now,
+                        renewed_at=now,
+                        expires_at=expires,
+                        transitions=1,
+                    )
+                )
             except IntegrityError:
                 return False
             return True
         if row.holder != holder and _utc(row.expires_at) > now:
             return False
         changed = conn.execute(
-            update(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == row.holder,
-                                   LeaseRow.expires_at == row.expires_at)
-            .values(holder=holder, renewed_at=now, expires_at=expires,
-                    acquired_at=row.acquired_at if row.holder == holder else now,
-                    transitions=row.transitions + (0 if row.holder == holder else 1)))
+            update(LeaseRow)
+            .where(
+                LeaseRow.name == name,
+                LeaseRow.holder == row.holder,
+                LeaseRow.expires_at == row.expires_at,
+            )
+            .values(
+                holder=holder,
+                renewed_at=now,
+                expires_at=expires,
+                acquired_at=row.acquired_at if row.holder == holder else now,
+                transitions=row.transitions + (0 if row.holder == holder else 1),
+            )
+        )
         return changed.rowcount == 1
 
 
@@ -59,15 +75,16 @@ def release(store: ObjectStore, *, name: str, holder: str) -> None:
     """Give the lease up at once (graceful shutdown), so another replica need not wait."""
     now = store.clock.now()
     with store.write() as tx:
-        tx.connection.execute(update(LeaseRow).where(LeaseRow.name == name,
-                                                     LeaseRow.holder == holder)
-                              .values(expires_at=now))
+        tx.connection.execute(
+            update(LeaseRow)
+            .where(LeaseRow.name == name, LeaseRow.holder == holder)
+            .values(expires_at=now)
+        )
 
 
 def find(store: ObjectStore, name: str) -> Lease | None:
     with store.read() as tx:
-        row = tx.connection.execute(
-            select(LeaseRow.__table__).where(LeaseRow.name == name)).first()
+        row = tx.connection.execute(select(LeaseRow.__table__).where(LeaseRow.name == name)).first()
     if row is None:
         return None
     return Lease(row.name, row.holder, _utc(row.expires_at), row.transitions)

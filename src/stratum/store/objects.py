@@ -73,8 +73,9 @@ def _parse_rv(value: str | None, field: str = "metadata.resourceVersion") -> int
     try:
         rv = int(value)
     except (TypeError, ValueError):
-        raise Invalid(f"{field}: {value!r} is not a resourceVersion (expected a number the "
-                      "server returned)") from None
+        raise Invalid(
+            f"{field}: {value!r} is not a resourceVersion (expected a number the server returned)"
+        ) from None
     if rv < 0:
         raise Invalid(f"{field}: expected a non-negative resourceVersion, got {rv}")
     return rv
@@ -99,8 +100,10 @@ class Transaction:
     def bump_counter(self, name: str) -> int:
         """Add one to a named counter (creating it at 1) and return the new value."""
         value = self._conn.execute(
-            update(CounterRow).where(CounterRow.name == name)
-            .values(value=CounterRow.value + 1).returning(CounterRow.value)
+            update(CounterRow)
+            .where(CounterRow.name == name)
+            .values(value=CounterRow.value + 1)
+            .returning(CounterRow.value)
         ).scalar()
         if value is None:
             self._conn.execute(insert(CounterRow).values(name=name, value=1))
@@ -108,8 +111,7 @@ class Transaction:
         return int(value)
 
     def counter(self, name: str) -> int:
-        value = self._conn.execute(
-            select(CounterRow.value).where(CounterRow.name == name)).scalar()
+        value = self._conn.execute(select(CounterRow.value).where(CounterRow.name == name)).scalar()
         return int(value or 0)
 
     # -- reads -------------------------------------------------------------------------
@@ -120,8 +122,9 @@ class Transaction:
     def get(self, kind: str, namespace: str, name: str) -> WireObject:
         found = self.find(kind, namespace, name)
         if found is None:
-            raise NotFound(f'{kind} "{name}" not found'
-                           + (f' in namespace "{namespace}"' if namespace else ""))
+            raise NotFound(
+                f'{kind} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else "")
+            )
         return found
 
     def _row(self, kind: str, namespace: str, name: str) -> ObjectRow | None:
@@ -134,27 +137,55 @@ class Transaction:
     def _next_rv(self) -> int:
         return int(self._conn.execute(_NEXT_RV).scalar_one())
 
-    def _record(self, rv: int, change: ChangeType, row: ObjectRow, body: WireObject,
-                at: datetime) -> None:
-        self._conn.execute(_INSERT_CHANGE, {
-            "resource_version": rv, "kind": row.kind, "namespace": row.namespace,
-            "name": row.name, "type": change, "at": at, "body": body})
+    def _record(
+        self, rv: int, change: ChangeType, row: ObjectRow, body: WireObject, at: datetime
+    ) -> None:
+        self._conn.execute(
+            _INSERT_CHANGE,
+            {
+                "resource_version": rv,
+                "kind": row.kind,
+                "namespace": row.namespace,
+                "name": row.name,
+                "type": change,
+                "at": at,
+                "body": body,
+            },
+        )
 
     def create(self, obj: WireObject) -> WireObject:
         kind, namespace, name = _identity(obj)
         if self._row(kind, namespace, name) is not None:
-            raise AlreadyExists(f'{_describe(kind, namespace, name)} already exists')
+            raise AlreadyExists(f"{_describe(kind, namespace, name)} already exists")
         now = self._clock.now()
         rv = self._next_rv()
         body = _strip_server_fields(obj)
-        row = ObjectRow(kind=kind, namespace=namespace, name=name, uid=str(uuid.uuid4()),
-                        resource_version=rv, generation=1, created_at=now, body=body)
+        row = ObjectRow(
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            uid=str(uuid.uuid4()),
+            resource_version=rv,
+            generation=1,
+            created_at=now,
+            body=body,
+        )
         try:
-            self._conn.execute(_INSERT_OBJECT, {
-                "kind": row.kind, "namespace": row.namespace, "name": row.name, "uid": row.uid,
-                "resource_version": rv, "generation": 1, "created_at": now, "body": body})
+            self._conn.execute(
+                _INSERT_OBJECT,
+                {
+                    "kind": row.kind,
+                    "namespace": row.namespace,
+                    "name": row.name,
+                    "uid": row.uid,
+                    "resource_version": rv,
+                    "generation": 1,
+                    "created_at": now,
+                    "body": body,
+                },
+            )
         except IntegrityError as err:  # a concurrent creator won the race
-            raise AlreadyExists(f'{_describe(kind, namespace, name)} already exists') from err
+            raise AlreadyExists(f"{_describe(kind, namespace, name)} already exists") from err
         stamped = _stamp(copy.deepcopy(body), row)
         self._record(rv, "ADDED", row, stamped, now)
         return stamped
@@ -167,7 +198,7 @@ class Transaction:
         kind, namespace, name = _identity(obj)
         row = self._row(kind, namespace, name)
         if row is None:
-            raise NotFound(f'{_describe(kind, namespace, name)} not found')
+            raise NotFound(f"{_describe(kind, namespace, name)} not found")
         expected = _parse_rv(obj.get("metadata", {}).get("resourceVersion"))
         _check_precondition(row, expected, kind, namespace, name)
         old = row.body
@@ -185,24 +216,35 @@ class Transaction:
         generation = row.generation + (0 if new.get("spec") == old.get("spec") else 1)
         now = self._clock.now()
         rv = self._next_rv()
-        result = self._conn.execute(_UPDATE_OBJECT, {
-            "row_id": row.id, "old_rv": row.resource_version, "new_rv": rv,
-            "new_generation": generation, "new_body": new})
+        result = self._conn.execute(
+            _UPDATE_OBJECT,
+            {
+                "row_id": row.id,
+                "old_rv": row.resource_version,
+                "new_rv": rv,
+                "new_generation": generation,
+                "new_body": new,
+            },
+        )
         if result.rowcount != 1:
-            raise Conflict(f"{_describe(kind, namespace, name)} was changed by another writer; "
-                           "read it again and retry")
+            raise Conflict(
+                f"{_describe(kind, namespace, name)} was changed by another writer; "
+                "read it again and retry"
+            )
         row.resource_version, row.generation = rv, generation
         stamped = _stamp(new, row)
         self._record(rv, "MODIFIED", row, stamped, now)
         return copy.deepcopy(stamped)
 
-    def delete(self, kind: str, namespace: str, name: str,
-               resource_version: str | None = None) -> WireObject:
+    def delete(
+        self, kind: str, namespace: str, name: str, resource_version: str | None = None
+    ) -> WireObject:
         row = self._row(kind, namespace, name)
         if row is None:
-            raise NotFound(f'{_describe(kind, namespace, name)} not found')
-        _check_precondition(row, _parse_rv(resource_version, "preconditions.resourceVersion"),
-                            kind, namespace, name)
+            raise NotFound(f"{_describe(kind, namespace, name)} not found")
+        _check_precondition(
+            row, _parse_rv(resource_version, "preconditions.resourceVersion"), kind, namespace, name
+        )
         now = self._clock.now()
         rv = self._next_rv()
         self._conn.execute(delete(ObjectRow).where(ObjectRow.id == row.id))
@@ -214,13 +256,21 @@ class Transaction:
     # -- lists -------------------------------------------------------------------------
     def current_resource_version(self) -> int:
         value = self._conn.execute(
-            select(CounterRow.value).where(CounterRow.name == RV_COUNTER)).scalar_one()
+            select(CounterRow.value).where(CounterRow.name == RV_COUNTER)
+        ).scalar_one()
         return int(value)
 
-    def list(self, kind: str, *, namespace: str | None = None, selector: Selector | None = None,
-             limit: int | None = None, continue_token: str | None = None,
-             namespaces: Collection[str] | None = None,
-             names: Collection[str] | None = None) -> Page:
+    def list(
+        self,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        selector: Selector | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        namespaces: Collection[str] | None = None,
+        names: Collection[str] | None = None,
+    ) -> Page:
         """Objects of one kind ordered by namespace and name; `continue_token` resumes.
 
         `namespaces` and `names` narrow a list to what a tenant may see."""
@@ -236,7 +286,8 @@ class Transaction:
             after_ns, after_name = _decode_continue(continue_token)
             query = query.where(
                 (ObjectRow.namespace > after_ns)
-                | and_(ObjectRow.namespace == after_ns, ObjectRow.name > after_name))
+                | and_(ObjectRow.namespace == after_ns, ObjectRow.name > after_name)
+            )
         query = query.order_by(ObjectRow.namespace, ObjectRow.name)
         unfiltered = selector is None or selector.empty
         if unfiltered and limit is not None:
@@ -261,20 +312,30 @@ class Transaction:
         token = _encode_continue(*last) if more and last else None
         return Page(items=items, resource_version=rv, continue_token=token)
 
-    def changes_since(self, resource_version: int, *, kind: str | None = None,
-                      namespace: str | None = None, limit: int = 500,
-                      namespaces: Collection[str] | None = None) -> builtins.list[Change]:
+    def changes_since(
+        self,
+        resource_version: int,
+        *,
+        kind: str | None = None,
+        namespace: str | None = None,
+        limit: int = 500,
+        namespaces: Collection[str] | None = None,
+    ) -> builtins.list[Change]:
         """Changes after `resource_version`, oldest first. Gone if that history was compacted."""
         oldest = self._conn.execute(select(func.min(ChangeRow.resource_version))).scalar()
         current = self.current_resource_version()
         if resource_version > current:
-            raise Invalid(f"resourceVersion {resource_version} is in the future "
-                          f"(the store is at {current})")
+            raise Invalid(
+                f"resourceVersion {resource_version} is in the future (the store is at {current})"
+            )
         if oldest is not None and resource_version < int(oldest) - 1:
-            raise Gone(f"resourceVersion {resource_version} is too old: the change feed now "
-                       f"starts at {oldest}; list again and watch from its resourceVersion")
+            raise Gone(
+                f"resourceVersion {resource_version} is too old: the change feed now "
+                f"starts at {oldest}; list again and watch from its resourceVersion"
+            )
         query = select(ChangeRow.resource_version, ChangeRow.type, ChangeRow.body).where(
-            ChangeRow.resource_version > resource_version)
+            ChangeRow.resource_version > resource_version
+        )
         if kind is not None:
             query = query.where(ChangeRow.kind == kind)
         if namespace is not None:
@@ -282,32 +343,41 @@ class Transaction:
         if namespaces is not None:
             query = query.where(ChangeRow.namespace.in_(sorted(namespaces)))
         query = query.order_by(ChangeRow.resource_version).limit(limit)
-        return [Change(int(r.resource_version), r.type, r.body)
-                for r in self._conn.execute(query)]
+        return [Change(int(r.resource_version), r.type, r.body) for r in self._conn.execute(query)]
 
     def compact(self, *, keep: int) -> int:
         """Drop all but the newest `keep` changes; return how many were dropped."""
         current = self.current_resource_version()
         result = self._conn.execute(
-            delete(ChangeRow).where(ChangeRow.resource_version <= current - keep))
+            delete(ChangeRow).where(ChangeRow.resource_version <= current - keep)
+        )
         return int(result.rowcount or 0)
 
 
 # Statements built once: building one per call (and its cache key) costs more than running
 # it on SQLite.
 _SELECT_ROW = select(ObjectRow.__table__).where(
-    ObjectRow.kind == bindparam("k"), ObjectRow.namespace == bindparam("ns"),
-    ObjectRow.name == bindparam("n"))
-_NEXT_RV = (update(CounterRow).where(CounterRow.name == RV_COUNTER)
-            .values(value=CounterRow.value + 1).returning(CounterRow.value))
+    ObjectRow.kind == bindparam("k"),
+    ObjectRow.namespace == bindparam("ns"),
+    ObjectRow.name == bindparam("n"),
+)
+_NEXT_RV = (
+    update(CounterRow)
+    .where(CounterRow.name == RV_COUNTER)
+    .values(value=CounterRow.value + 1)
+    .returning(CounterRow.value)
+)
 _INSERT_OBJECT = insert(ObjectRow)
 _INSERT_CHANGE = insert(ChangeRow)
 _UPDATE_OBJECT = (
     update(ObjectRow)
-    .where(ObjectRow.id == bindparam("row_id"),
-           ObjectRow.resource_version == bindparam("old_rv"))
-    .values(resource_version=bindparam("new_rv"), generation=bindparam("new_generation"),
-            body=bindparam("new_body", type_=ObjectRow.__table__.c.body.type)))
+    .where(ObjectRow.id == bindparam("row_id"), ObjectRow.resource_version == bindparam("old_rv"))
+    .values(
+        resource_version=bindparam("new_rv"),
+        generation=bindparam("new_generation"),
+        body=bindparam("new_body", type_=ObjectRow.__table__.c.body.type),
+    )
+)
 
 
 def _identity(obj: WireObject) -> tuple[str, str, str]:
@@ -327,12 +397,14 @@ def _strip_server_fields(obj: WireObject) -> WireObject:
     return body
 
 
-def _check_precondition(row: ObjectRow, expected: int | None, kind: str, namespace: str,
-                        name: str) -> None:
+def _check_precondition(
+    row: ObjectRow, expected: int | None, kind: str, namespace: str, name: str
+) -> None:
     if expected is not None and expected != row.resource_version:
         raise Conflict(
             f"{_describe(kind, namespace, name)} has been modified: you sent resourceVersion "
-            f"{expected}, the store has {row.resource_version}; read it again and retry")
+            f"{expected}, the store has {row.resource_version}; read it again and retry"
+        )
 
 
 def _encode_continue(namespace: str, name: str) -> str:

@@ -44,8 +44,7 @@ class ChangeRow(Base):
     __tablename__ = "changes"
     __table_args__ = (Index("ix_changes_kind_rv", "kind", "resource_version"),)
 
-    resource_version: Mapped[int] = mapped_column(BigInteger, primary_key=True,
-                                                  autoincrement=False)
+    resource_version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(63))
     namespace: Mapped[str] = mapped_column(String(63))
     name: Mapped[str] = mapped_column(String(253))

@@ -36,31 +36,50 @@ def _utc(at: datetime | None) -> datetime | None:
 
 def _record(row: object) -> TokenRecord:
     m = row._mapping  # type: ignore[attr-defined]
-    return TokenRecord(id=m["id"], name=m["name"], subject=m["subject"], kind=m["kind"],
-                       role=m["role"], tenant=m["tenant"], salt=m["salt"],
-                       secret_hash=m["secret_hash"], created_at=_utc(m["created_at"]),  # type: ignore[arg-type]
-                       created_by=m["created_by"], expires_at=_utc(m["expires_at"]),
-                       revoked_at=_utc(m["revoked_at"]))
+    return TokenRecord(
+        id=m["id"],
+        name=m["name"],
+        subject=m["subject"],
+        kind=m["kind"],
+        role=m["role"],
+        tenant=m["tenant"],
+        salt=m["salt"],
+        secret_hash=m["secret_hash"],
+        created_at=_utc(m["created_at"]),  # type: ignore[arg-type]
+        created_by=m["created_by"],
+        expires_at=_utc(m["expires_at"]),
+        revoked_at=_utc(m["revoked_at"]),
+    )
 
 
 def insert_token(tx: Transaction, record: TokenRecord) -> None:
-    tx.connection.execute(insert(TokenRow).values(
-        id=record.id, name=record.name, subject=record.subject, kind=record.kind,
-        role=record.role, tenant=record.tenant, salt=record.salt,
-        secret_hash=record.secret_hash, created_at=record.created_at,
-        created_by=record.created_by, expires_at=record.expires_at,
-        revoked_at=record.revoked_at))
+    tx.connection.execute(
+        insert(TokenRow).values(
+            id=record.id,
+            name=record.name,
+            subject=record.subject,
+            kind=record.kind,
+            role=record.role,
+            tenant=record.tenant,
+            salt=record.salt,
+            secret_hash=record.secret_hash,
+            created_at=record.created_at,
+            created_by=record.created_by,
+            expires_at=record.expires_at,
+            revoked_at=record.revoked_at,
+        )
+    )
 
 
 def find_token(tx: Transaction, token_id: str) -> TokenRecord | None:
-    row = tx.connection.execute(
-        select(TokenRow.__table__).where(TokenRow.id == token_id)).first()
+    row = tx.connection.execute(select(TokenRow.__table__).where(TokenRow.id == token_id)).first()
     return None if row is None else _record(row)
 
 
 def list_tokens(tx: Transaction) -> list[TokenRecord]:
     rows = tx.connection.execute(
-        select(TokenRow.__table__).order_by(TokenRow.created_at, TokenRow.id))
+        select(TokenRow.__table__).order_by(TokenRow.created_at, TokenRow.id)
+    )
     return [_record(r) for r in rows]
 
 
@@ -69,6 +88,8 @@ def count_tokens(tx: Transaction) -> int:
 
 
 def revoke_token(tx: Transaction, token_id: str, at: datetime) -> None:
-    tx.connection.execute(update(TokenRow).where(TokenRow.id == token_id,
-                                                 TokenRow.revoked_at.is_(None))
-                          .values(revoked_at=at))
+    tx.connection.execute(
+        update(TokenRow)
+        .where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )

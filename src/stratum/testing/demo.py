@@ -12,7 +12,10 @@ from stratum.core.validation import to_wire
 
 def demo_manifests() -> list[dict[str, Any]]:
     """Built-in hardware profiles, then the demo's sites, clusters, tenants, catalog and work."""
-    text = resources.files("stratum.testing").joinpath("scenarios/demo-fleet.yaml").read_text(
-        encoding="utf-8")
+    text = (
+        resources.files("stratum.testing")
+        .joinpath("scenarios/demo-fleet.yaml")
+        .read_text(encoding="utf-8")
+    )
     docs = [d.data for d in load_documents(text, "demo-fleet.yaml")]
     return [to_wire(p) for p in builtin_profiles()] + docs

@@ -15,11 +15,20 @@ from stratum.scheduling.devices import NodeLayout
 _LAYOUTS: dict[str, NodeLayout] = {}
 
 
-def fleet_node(name: str, profile: str, *, site: str = "fra-1", rack: str = "r1",
-               country: str = "DE", jurisdictions: Sequence[str] = ("EU",),
-               site_kind: str = "datacenter", provider: str = "own",
-               power_kw: float | None = None, healthy: Sequence[bool] | None = None,
-               tenants: frozenset[str] = frozenset()) -> FleetNode:
+def fleet_node(
+    name: str,
+    profile: str,
+    *,
+    site: str = "fra-1",
+    rack: str = "r1",
+    country: str = "DE",
+    jurisdictions: Sequence[str] = ("EU",),
+    site_kind: str = "datacenter",
+    provider: str = "own",
+    power_kw: float | None = None,
+    healthy: Sequence[bool] | None = None,
+    tenants: frozenset[str] = frozenset(),
+) -> FleetNode:
     """One node of a built-in profile, as `scheduling.fleet.fleet_nodes` would make it."""
     hw = get_builtin_profile(profile).spec
     layout = _LAYOUTS.get(profile)
@@ -31,18 +40,34 @@ def fleet_node(name: str, profile: str, *, site: str = "fra-1", rack: str = "r1"
         d = hw.gpus[0].nvlink_domain
         domain = f"{site}/{rack}/{d}" if hw.nvlink.scope == "rack" else f"{name}/{d}"
     return FleetNode(
-        name=name, site=site, site_kind=site_kind, country=country,
-        jurisdictions=frozenset(jurisdictions), provider=provider, rack=rack,
-        cpu_milli=cores * 1000, memory_mib=int(hw.memory_gib * 1024),
+        name=name,
+        site=site,
+        site_kind=site_kind,
+        country=country,
+        jurisdictions=frozenset(jurisdictions),
+        provider=provider,
+        rack=rack,
+        cpu_milli=cores * 1000,
+        memory_mib=int(hw.memory_gib * 1024),
         gpu_models=tuple(g.model for g in hw.gpus),
         gpu_memory_gib=tuple(g.memory_gib for g in hw.gpus),
         gpu_nvlink=tuple(bool(g.nvlink_domain) for g in hw.gpus),
         gpu_healthy=tuple(healthy) if healthy is not None else (True,) * len(hw.gpus),
-        tenants=tenants, layout=layout, nvlink_domain=domain, site_power_kw=power_kw)
+        tenants=tenants,
+        layout=layout,
+        nvlink_domain=domain,
+        site_power_kw=power_kw,
+    )
 
 
-def training_fleet(*, sites: int = 1, hgx_racks: int = 2, hgx_per_rack: int = 4,
-                   nvl72_racks: int = 1, trays_per_rack: int = 18) -> list[FleetNode]:
+def training_fleet(
+    *,
+    sites: int = 1,
+    hgx_racks: int = 2,
+    hgx_per_rack: int = 4,
+    nvl72_racks: int = 1,
+    trays_per_rack: int = 18,
+) -> list[FleetNode]:
     """8-GPU NVSwitch servers in racks and GB200 NVL72 racks (18 trays of 4 GPUs, one
     NVLink domain per rack), at one or more sites."""
     nodes = []
@@ -50,12 +75,24 @@ def training_fleet(*, sites: int = 1, hgx_racks: int = 2, hgx_per_rack: int = 4,
         site = f"site-{s + 1}"
         for r in range(hgx_racks):
             for n in range(hgx_per_rack):
-                nodes.append(fleet_node(f"{site}-hgx-r{r + 1}-{n + 1:02d}", "hgx-h100-80gb",
-                                        site=site, rack=f"hgx-r{r + 1}"))
+                nodes.append(
+                    fleet_node(
+                        f"{site}-hgx-r{r + 1}-{n + 1:02d}",
+                        "hgx-h100-80gb",
+                        site=site,
+                        rack=f"hgx-r{r + 1}",
+                    )
+                )
         for r in range(nvl72_racks):
             for n in range(trays_per_rack):
-                nodes.append(fleet_node(f"{site}-nvl-r{r + 1}-{n + 1:02d}", "gb200-nvl72-tray",
-                                        site=site, rack=f"nvl-r{r + 1}"))
+                nodes.append(
+                    fleet_node(
+                        f"{site}-nvl-r{r + 1}-{n + 1:02d}",
+                        "gb200-nvl72-tray",
+                        site=site,
+                        rack=f"nvl-r{r + 1}",
+                    )
+                )
     return nodes
 
 
@@ -77,8 +114,9 @@ def tier_domain(node: FleetNode, tier: str) -> str:
     return "fleet"
 
 
-def exact_placed_gpus(nodes: Sequence[FleetNode], gangs: Sequence[Gang], *,
-                      seconds: float = 10.0) -> tuple[int, bool]:
+def exact_placed_gpus(
+    nodes: Sequence[FleetNode], gangs: Sequence[Gang], *, seconds: float = 10.0
+) -> tuple[int, bool]:
     """The most GPUs any placement of a subset of `gangs` on the empty `nodes` binds, with
     every gang inside one domain of its clause's loosest tier, all or nothing, and whether
     CP-SAT proved it optimal within `seconds`."""
@@ -88,10 +126,13 @@ def exact_placed_gpus(nodes: Sequence[FleetNode], gangs: Sequence[Gang], *,
     placed = [model.NewBoolVar(f"y{j}") for j in range(len(gangs))]
     load: dict[int, list[tuple[int, Any]]] = {i: [] for i in range(len(nodes))}
     for j, gang in enumerate(gangs):
-        ok = [i for i, n in enumerate(nodes) if len(n.gpu_models) >= gang.gpus
-              and (not gang.models or n.model in gang.models)]
+        ok = [
+            i
+            for i, n in enumerate(nodes)
+            if len(n.gpu_models) >= gang.gpus and (not gang.models or n.model in gang.models)
+        ]
         # One replica has no other to be near: the across clause does not bind it.
-        tiers = TIERS[:TIERS.index(gang.across if gang.replicas > 1 else "any") + 1]
+        tiers = TIERS[: TIERS.index(gang.across if gang.replicas > 1 else "any") + 1]
         loosest = tiers[-1]
         domains: dict[str, list[int]] = {}
         for i in ok:
@@ -100,8 +141,9 @@ def exact_placed_gpus(nodes: Sequence[FleetNode], gangs: Sequence[Gang], *,
                 domains.setdefault(label, []).append(i)
         xs = {}
         for i in ok:
-            xs[i] = model.NewIntVar(0, min(gang.replicas, len(nodes[i].gpu_models) // gang.gpus),
-                                    f"x{j}_{i}")
+            xs[i] = model.NewIntVar(
+                0, min(gang.replicas, len(nodes[i].gpu_models) // gang.gpus), f"x{j}_{i}"
+            )
             load[i].append((gang.gpus, xs[i]))
         model.Add(sum(xs.values()) == gang.replicas * placed[j])
         chosen = [model.NewBoolVar(f"z{j}_{d}") for d in domains]

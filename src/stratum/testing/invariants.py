@@ -18,8 +18,10 @@ def store_problems(store: ObjectStore) -> list[str]:
     no GPU given beyond its capacity, no live placement without its workload (same uid),
     and no Bound/Running workload without a live placement."""
     with store.read() as tx:
-        workloads = {f"{w['metadata']['namespace']}/{w['metadata']['name']}":
-                     Workload.model_validate(w) for w in tx.list("Workload").items}
+        workloads = {
+            f"{w['metadata']['namespace']}/{w['metadata']['name']}": Workload.model_validate(w)
+            for w in tx.list("Workload").items
+        }
         placements = [Placement.model_validate(p) for p in tx.list("Placement").items]
     problems = []
     taken: Counter[tuple[str, int]] = Counter()

@@ -18,8 +18,11 @@ def example_documents() -> list[Any]:
     """Every object in examples/ (FleetChange plans are client-side documents, not kinds)."""
     docs = []
     for path in sorted(EXAMPLES.rglob("*.yaml")):
-        docs += [d.data for d in load_documents(path.read_text(), str(path))
-                 if d.data.get("kind") != "FleetChange"]
+        docs += [
+            d.data
+            for d in load_documents(path.read_text(), str(path))
+            if d.data.get("kind") != "FleetChange"
+        ]
     return docs
 
 
@@ -36,8 +39,9 @@ def test_examples_hold_a_manifest_of_every_kind() -> None:
     assert kinds == set(BY_KIND), f"missing examples for {set(BY_KIND) - kinds}"
 
 
-@pytest.mark.parametrize("doc", example_documents(),
-                         ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
+@pytest.mark.parametrize(
+    "doc", example_documents(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}"
+)
 def test_every_example_validates_and_round_trips(doc: dict[str, Any]) -> None:
     obj = parse_object(doc)
     again = parse_object(to_wire(obj))
@@ -45,9 +49,12 @@ def test_every_example_validates_and_round_trips(doc: dict[str, Any]) -> None:
 
 
 def workload(**contract: Any) -> dict[str, Any]:
-    return {"apiVersion": "stratum.dev/v1alpha1", "kind": "Workload",
-            "metadata": {"name": "w", "namespace": "t"},
-            "spec": {"type": "training", "contract": contract}}
+    return {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Workload",
+        "metadata": {"name": "w", "namespace": "t"},
+        "spec": {"type": "training", "contract": contract},
+    }
 
 
 def fields_of(err: pytest.ExceptionInfo[Invalid]) -> list[str]:
@@ -55,8 +62,13 @@ def fields_of(err: pytest.ExceptionInfo[Invalid]) -> list[str]:
 
 
 def test_contract_accepts_each_gpu_form() -> None:
-    for compute in ({"gpus": 8}, {"gpuMilli": 250}, {"migProfile": "1g.10gb"},
-                    {"migProfile": "3g.40gb"}, {}):
+    for compute in (
+        {"gpus": 8},
+        {"gpuMilli": 250},
+        {"migProfile": "1g.10gb"},
+        {"migProfile": "3g.40gb"},
+        {},
+    ):
         parse_object(workload(compute=compute))
 
 
@@ -67,30 +79,45 @@ def test_contract_refuses_two_gpu_forms_and_names_the_clause() -> None:
     assert "gpus and migProfile" in err.value.message
 
 
-@pytest.mark.parametrize(("contract", "field"), [
-    ({"compute": {"gpuMilli": 1000}}, "spec.contract.compute.gpuMilli"),
-    ({"compute": {"gpus": 0}}, "spec.contract.compute.gpus"),
-    ({"compute": {"migProfile": "half-a-gpu"}}, "spec.contract.compute.migProfile"),
-    ({"topology": {"withinReplica": "nvswitch"}}, "spec.contract.topology.withinReplica"),
-    ({"topology": {"acrossReplicas": "galaxy"}}, "spec.contract.topology.acrossReplicas"),
-    ({"sovereignty": {"countries": ["Germany"]}}, "spec.contract.sovereignty"),
-    ({"isolation": "private"}, "spec.contract.isolation"),
-    ({"availability": {"minDomains": 0}}, "spec.contract.availability.minDomains"),
-    ({"lifecycle": {"priority": 5000}}, "spec.contract.lifecycle.priority"),
-    ({"lifecycle": {"onViolation": "panic"}}, "spec.contract.lifecycle.onViolation"),
-    ({"serviceLevel": {"p99LatencyMs": -1}}, "spec.contract.serviceLevel.p99LatencyMs"),
-    ({"compute": {"gpus": "eight"}}, "spec.contract.compute.gpus"),
-    ({"compute": {"gpuMilli": 500}, "topology": {"withinReplica": "nvlink"}}, "spec.contract"),
-    ({"unknownClause": {}}, "spec.contract.unknownClause"),
-])
+@pytest.mark.parametrize(
+    ("contract", "field"),
+    [
+        ({"compute": {"gpuMilli": 1000}}, "spec.contract.compute.gpuMilli"),
+        ({"compute": {"gpus": 0}}, "spec.contract.compute.gpus"),
+        ({"compute": {"migProfile": "half-a-gpu"}}, "spec.contract.compute.migProfile"),
+        ({"topology": {"withinReplica": "nvswitch"}}, "spec.contract.topology.withinReplica"),
+        ({"topology": {"acrossReplicas": "galaxy"}}, "spec.contract.topology.acrossReplicas"),
+        ({"sovereignty": {"countries": ["Germany"]}}, "spec.contract.sovereignty"),
+        ({"isolation": "private"}, "spec.contract.isolation"),
+        ({"availability": {"minDomains": 0}}, "spec.contract.availability.minDomains"),
+        ({"lifecycle": {"priority": 5000}}, "spec.contract.lifecycle.priority"),
+        ({"lifecycle": {"onViolation": "panic"}}, "spec.contract.lifecycle.onViolation"),
+        ({"serviceLevel": {"p99LatencyMs": -1}}, "spec.contract.serviceLevel.p99LatencyMs"),
+        ({"compute": {"gpus": "eight"}}, "spec.contract.compute.gpus"),
+        ({"compute": {"gpuMilli": 500}, "topology": {"withinReplica": "nvlink"}}, "spec.contract"),
+        ({"unknownClause": {}}, "spec.contract.unknownClause"),
+    ],
+)
 def test_bad_contract_clauses_name_the_field(contract: dict[str, Any], field: str) -> None:
     with pytest.raises(Invalid) as err:
         parse_object(workload(**contract))
     assert field in fields_of(err), err.value.message
 
 
-@pytest.mark.parametrize("name", ["Upper", "under_score", "-lead", "trail-", "a" * 254, "",
-                                  "sp ace", "ünï", "x;drop table objects"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Upper",
+        "under_score",
+        "-lead",
+        "trail-",
+        "a" * 254,
+        "",
+        "sp ace",
+        "ünï",
+        "x;drop table objects",
+    ],
+)
 def test_names_must_be_dns1123(name: str) -> None:
     doc = workload()
     doc["metadata"]["name"] = name
@@ -99,14 +126,17 @@ def test_names_must_be_dns1123(name: str) -> None:
     assert "metadata.name" in fields_of(err)
 
 
-@pytest.mark.parametrize(("labels", "ok"), [
-    ({"app": "x"}, True),
-    ({"stratum.dev/rack": "r1"}, True),
-    ({"bad key": "x"}, False),
-    ({"k": "v" * 64}, False),
-    ({"k": "-bad"}, False),
-    ({"Not_A_Domain!/k": "v"}, False),
-])
+@pytest.mark.parametrize(
+    ("labels", "ok"),
+    [
+        ({"app": "x"}, True),
+        ({"stratum.dev/rack": "r1"}, True),
+        ({"bad key": "x"}, False),
+        ({"k": "v" * 64}, False),
+        ({"k": "-bad"}, False),
+        ({"Not_A_Domain!/k": "v"}, False),
+    ],
+)
 def test_labels_follow_kubernetes_rules(labels: dict[str, str], ok: bool) -> None:
     doc = workload()
     doc["metadata"]["labels"] = labels
@@ -140,19 +170,29 @@ def test_wrong_api_version_and_unknown_kind() -> None:
 
 
 def test_site_country_and_pricing_are_checked() -> None:
-    site = {"apiVersion": "stratum.dev/v1alpha1", "kind": "Site", "metadata": {"name": "s"},
-            "spec": {"kind": "edge", "provider": "p", "country": "de",
-                     "pricing": {"currency": "euro", "gpuHour": -1}}}
+    site = {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Site",
+        "metadata": {"name": "s"},
+        "spec": {
+            "kind": "edge",
+            "provider": "p",
+            "country": "de",
+            "pricing": {"currency": "euro", "gpuHour": -1},
+        },
+    }
     with pytest.raises(Invalid) as err:
         parse_object(copy.deepcopy(site))
-    assert set(fields_of(err)) == {"spec.country", "spec.pricing.currency",
-                                   "spec.pricing.gpuHour"}
+    assert set(fields_of(err)) == {"spec.country", "spec.pricing.currency", "spec.pricing.gpuHour"}
 
 
 def test_template_parameters_must_be_an_object_schema() -> None:
-    tmpl = {"apiVersion": "stratum.dev/v1alpha1", "kind": "ClusterTemplate",
-            "metadata": {"name": "t"},
-            "spec": {"version": "1.0", "parameters": {"type": "array"}, "body": {}}}
+    tmpl = {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "ClusterTemplate",
+        "metadata": {"name": "t"},
+        "spec": {"version": "1.0", "parameters": {"type": "array"}, "body": {}},
+    }
     with pytest.raises(Invalid) as err:
         parse_object(tmpl)
     assert set(fields_of(err)) == {"spec.version", "spec.parameters"}

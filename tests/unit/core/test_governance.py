@@ -17,24 +17,41 @@ from stratum.core.tokens import new_token, parse_token, secret_matches
 from tests.conftest import EXAMPLES
 
 
-def site(name: str, kind: str = "datacenter", country: str = "DE",
-         jurisdictions: tuple[str, ...] = ("EU",), price: float = 2.0) -> dict[str, Any]:
-    return {"kind": "Site", "metadata": {"name": name},
-            "spec": {"kind": kind, "provider": "p", "country": country,
-                     "jurisdictions": list(jurisdictions),
-                     "pricing": {"currency": "EUR", "gpuHour": price}}}
+def site(
+    name: str,
+    kind: str = "datacenter",
+    country: str = "DE",
+    jurisdictions: tuple[str, ...] = ("EU",),
+    price: float = 2.0,
+) -> dict[str, Any]:
+    return {
+        "kind": "Site",
+        "metadata": {"name": name},
+        "spec": {
+            "kind": kind,
+            "provider": "p",
+            "country": country,
+            "jurisdictions": list(jurisdictions),
+            "pricing": {"currency": "EUR", "gpuHour": price},
+        },
+    }
 
 
 def workload(gpus: int = 1, replicas: int = 1, **contract: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"compute": {"gpus": gpus, "models": []},
-                            "sovereignty": {"jurisdictions": [], "dataClassification": None},
-                            "lifecycle": {"preemptible": False, "maxDurationSeconds": None},
-                            "isolation": "shared"}
+    base: dict[str, Any] = {
+        "compute": {"gpus": gpus, "models": []},
+        "sovereignty": {"jurisdictions": [], "dataClassification": None},
+        "lifecycle": {"preemptible": False, "maxDurationSeconds": None},
+        "isolation": "shared",
+    }
     for key, value in contract.items():
         base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
-    return {"kind": "Workload", "metadata": {"name": "w", "namespace": "t"},
-            "spec": {"type": "training", "replicas": replicas, "contract": base},
-            "status": {}}
+    return {
+        "kind": "Workload",
+        "metadata": {"name": "w", "namespace": "t"},
+        "spec": {"type": "training", "replicas": replicas, "contract": base},
+        "status": {},
+    }
 
 
 def tenant(name: str = "t", **spec: Any) -> dict[str, Any]:
@@ -71,8 +88,9 @@ def test_roles_scope_namespaces_and_never_reveal_other_tenants() -> None:
         access.check(member, "read", "Workload", namespaced=True, namespace="b")
     with pytest.raises(NotFound) as missing:
         access.check(member, "read", "Workload", namespaced=True, namespace="nowhere-b")
-    assert other.value.message.replace('"b"', "X") == \
-        missing.value.message.replace('"nowhere-b"', "X")
+    assert other.value.message.replace('"b"', "X") == missing.value.message.replace(
+        '"nowhere-b"', "X"
+    )
     with pytest.raises(NotFound):
         access.check(member, "read", "Tenant", namespaced=False, name="b")
     with pytest.raises(Forbidden):
@@ -87,9 +105,13 @@ def test_roles_scope_namespaces_and_never_reveal_other_tenants() -> None:
 
 
 def test_roles_come_from_tenant_members_the_stronger_role_wins() -> None:
-    tenants = [tenant("a", members=[{"user": "ada", "role": "viewer"},
-                                    {"user": "ada", "role": "tenant-admin"}]),
-               tenant("b", members=[{"user": "bob", "role": "member"}])]
+    tenants = [
+        tenant(
+            "a",
+            members=[{"user": "ada", "role": "viewer"}, {"user": "ada", "role": "tenant-admin"}],
+        ),
+        tenant("b", members=[{"user": "bob", "role": "member"}]),
+    ]
     assert access.tenant_roles_of("ada", tenants) == {"a": "tenant-admin"}
 
 
@@ -134,8 +156,9 @@ def test_shipped_policies_compile_and_behave_as_described() -> None:
     assert evaluate(expr, workload=workload(), tenant=tenant(), site=edge).allowed
     expr = policies["health-eu-on-dedicated-nodes"]["expression"]
     assert not evaluate(expr, workload=workload(), tenant=tenant("health-eu"), site=eu).allowed
-    assert evaluate(expr, workload=workload(isolation="dedicated-node"),
-                    tenant=tenant("health-eu"), site=eu).allowed
+    assert evaluate(
+        expr, workload=workload(isolation="dedicated-node"), tenant=tenant("health-eu"), site=eu
+    ).allowed
     assert evaluate(expr, workload=workload(), tenant=tenant("research"), site=eu).allowed
 
 
@@ -143,24 +166,32 @@ def test_policies_rule_out_sites_deny_when_none_is_left_and_warn() -> None:
     policies = example_policies()
     eu, us, edge = site("fra"), site("us", "cloud", "US", ("US",)), site("lyon", "edge", "FR")
     personal = workload(sovereignty={"dataClassification": "personal"})
-    decision = governance.judge_sites(workload=personal, tenant=tenant(), sites=[eu, us],
-                                      policies=policies)
+    decision = governance.judge_sites(
+        workload=personal, tenant=tenant(), sites=[eu, us], policies=policies
+    )
     assert decision.allowed_sites == ["fra"] and not decision.denials
-    decision = governance.judge_sites(workload=personal, tenant=tenant(), sites=[us],
-                                      policies=policies)
+    decision = governance.judge_sites(
+        workload=personal, tenant=tenant(), sites=[us], policies=policies
+    )
     assert decision.denials and "personal-data-stays-in-eu" in decision.denials[0]
     assert "rules out us" in decision.denials[0]
     preemptible = workload(lifecycle={"preemptible": True})
-    decision = governance.judge_sites(workload=preemptible, tenant=tenant(),
-                                      sites=[eu, edge], policies=policies)
+    decision = governance.judge_sites(
+        workload=preemptible, tenant=tenant(), sites=[eu, edge], policies=policies
+    )
     assert not decision.denials
-    assert decision.warnings == ["policy no-preemptible-at-the-edge: preemptible work on "
-                                 "edge sites is discouraged (little spare capacity) "
-                                 "(at lyon)"]
+    assert decision.warnings == [
+        "policy no-preemptible-at-the-edge: preemptible work on "
+        "edge sites is discouraged (little spare capacity) "
+        "(at lyon)"
+    ]
     # Sovereignty in the contract and the tenant's law narrow the sites before policies.
-    decision = governance.judge_sites(workload=workload(sovereignty={"jurisdictions": ["US"]}),
-                                      tenant=tenant(allowedJurisdictions=["EU"]),
-                                      sites=[eu, us], policies=[])
+    decision = governance.judge_sites(
+        workload=workload(sovereignty={"jurisdictions": ["US"]}),
+        tenant=tenant(allowedJurisdictions=["EU"]),
+        sites=[eu, us],
+        policies=[],
+    )
     assert decision.allowed_sites == []
     assert not decision.denials, "no site left by sovereignty is the scheduler's to report"
 
@@ -185,19 +216,21 @@ def test_quota_boundary_total_and_per_model() -> None:
     h100 = workload(gpus=4, compute={"models": ["H100"]})
     assert governance.quota_problems(t, governance.GpuUsage(), governance.gpu_demand(h100)) == []
     h100_5 = workload(gpus=5, compute={"models": ["H100"]})
-    assert any("4 H100" in p for p in governance.quota_problems(
-        t, governance.GpuUsage(), governance.gpu_demand(h100_5)))
+    assert any(
+        "4 H100" in p
+        for p in governance.quota_problems(t, governance.GpuUsage(), governance.gpu_demand(h100_5))
+    )
     done = workload(gpus=8)
     done["status"] = {"phase": "Succeeded"}
     assert governance.gpu_usage([done]).milli == 0
 
 
 def test_budget_hard_limit_refuses_soft_limit_warns() -> None:
-    t = tenant(budget={"period": "month", "gpuHours": 100, "softLimitPct": 80,
-                       "hardLimit": True})
+    t = tenant(budget={"period": "month", "gpuHours": 100, "softLimitPct": 80, "hardLimit": True})
     t["status"] = {"usage": {"gpuHours": 50}}
-    assert governance.budget_check(t, projected_hours=10, projected_cost=0) == \
-        governance.BudgetCheck()
+    assert (
+        governance.budget_check(t, projected_hours=10, projected_cost=0) == governance.BudgetCheck()
+    )
     warned = governance.budget_check(t, projected_hours=30, projected_cost=0)
     assert warned.refusal is None and warned.warning and "soft limit 80" in warned.warning
     assert governance.budget_check(t, projected_hours=50, projected_cost=0).refusal is None
@@ -220,11 +253,17 @@ def test_money_budget_uses_the_cheapest_allowed_site() -> None:
 def chain(n: int) -> list[dict[str, Any]]:
     records, previous = [], GENESIS
     for seq in range(1, n + 1):
-        spec: dict[str, Any] = {"sequence": seq, "timestamp": f"2026-01-01T00:00:0{seq}Z",
-                                "actor": "ada", "action": "create",
-                                "object": {"kind": "Site", "name": f"s{seq}"},
-                                "sourceAddress": None, "beforeDigest": None,
-                                "afterDigest": f"sha256:{seq}", "previousHash": previous}
+        spec: dict[str, Any] = {
+            "sequence": seq,
+            "timestamp": f"2026-01-01T00:00:0{seq}Z",
+            "actor": "ada",
+            "action": "create",
+            "object": {"kind": "Site", "name": f"s{seq}"},
+            "sourceAddress": None,
+            "beforeDigest": None,
+            "afterDigest": f"sha256:{seq}",
+            "previousHash": previous,
+        }
         spec["hash"] = previous = record_hash(spec)
         records.append({"metadata": {"name": record_name(seq)}, "spec": spec})
     return records

@@ -13,12 +13,15 @@ def test_multi_document_yaml_keeps_positions() -> None:
     assert docs[1].where == "f.yaml document 3 (line 5)"
 
 
-@pytest.mark.parametrize(("text", "where"), [
-    ("a: 1\nb: [1, 2\n", "line 3, column 1"),
-    ("a: 1\n  b: 2\n", "line 2, column 4"),
-    ("a: 'unterminated\n", "line 2, column 1"),
-    ("key: value\n\tbad: tab\n", "line 2, column 1"),
-])
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("a: 1\nb: [1, 2\n", "line 3, column 1"),
+        ("a: 1\n  b: 2\n", "line 2, column 4"),
+        ("a: 'unterminated\n", "line 2, column 1"),
+        ("key: value\n\tbad: tab\n", "line 2, column 1"),
+    ],
+)
 def test_malformed_yaml_reports_line_and_column(text: str, where: str) -> None:
     with pytest.raises(BadRequest) as err:
         load_documents(text, "bad.yaml")
@@ -48,4 +51,6 @@ def test_body_must_be_utf8_and_not_empty() -> None:
 
 def test_yaml_body_is_accepted_with_a_yaml_content_type() -> None:
     assert load_body(b"kind: Site\nmetadata: {name: a}\n", "application/yaml") == {
-        "kind": "Site", "metadata": {"name": "a"}}
+        "kind": "Site",
+        "metadata": {"name": "a"},
+    }

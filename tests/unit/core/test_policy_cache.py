@@ -4,9 +4,11 @@ from stratum.core.policies import _projection, evaluate
 
 EU = {"spec": {"jurisdictions": ["EU"], "kind": "datacenter"}}
 US = {"spec": {"jurisdictions": ["US"], "kind": "cloud"}}
-PERSONAL = ("!has(workload.spec.contract.sovereignty.dataClassification) || "
-            "workload.spec.contract.sovereignty.dataClassification != 'personal' || "
-            "'EU' in site.spec.jurisdictions")
+PERSONAL = (
+    "!has(workload.spec.contract.sovereignty.dataClassification) || "
+    "workload.spec.contract.sovereignty.dataClassification != 'personal' || "
+    "'EU' in site.spec.jurisdictions"
+)
 
 
 def wl(classification: str | None, name: str = "w") -> dict[str, object]:
@@ -24,8 +26,7 @@ def test_look_alike_workloads_share_a_key_and_different_values_do_not() -> None:
 
 
 def test_a_variable_used_whole_is_never_cached() -> None:
-    assert _projection("size(workload) > 0", {"workload": {}, "tenant": {}, "site": {}}) \
-        is None
+    assert _projection("size(workload) > 0", {"workload": {}, "tenant": {}, "site": {}}) is None
 
 
 def test_cached_results_stay_right_for_every_combination() -> None:

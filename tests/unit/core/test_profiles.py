@@ -16,8 +16,16 @@ from stratum.core.profiles import builtin_profiles, get_builtin_profile
 from stratum.core.topology import Topology
 
 REPO = Path(__file__).resolve().parents[3]
-REAL = ["hgx-a100-80gb", "hgx-h100-80gb", "hgx-h200-141gb", "gb200-nvl72-tray",
-        "pcie-l40s-8gpu", "pcie-l4-4gpu", "edge-l4-1gpu", "cpu-only-2s-epyc"]
+REAL = [
+    "hgx-a100-80gb",
+    "hgx-h100-80gb",
+    "hgx-h200-141gb",
+    "gb200-nvl72-tray",
+    "pcie-l40s-8gpu",
+    "pcie-l4-4gpu",
+    "edge-l4-1gpu",
+    "cpu-only-2s-epyc",
+]
 
 
 def generator() -> ModuleType:
@@ -30,7 +38,7 @@ def generator() -> ModuleType:
 
 def test_real_machines_are_built_in() -> None:
     names = [p.metadata.name for p in builtin_profiles()]
-    assert names[:len(REAL)] == REAL
+    assert names[: len(REAL)] == REAL
     assert len(names) == len(set(names))
 
 
@@ -39,20 +47,24 @@ def test_every_profile_is_consistent() -> None:
         topo = Topology.from_spec(profile.spec)
         assert topo.inconsistencies() == [], profile.metadata.name
         devices, classes = topo.link_matrix()
-        assert all(classes[i][j] == classes[j][i] for i in range(len(devices))
-                   for j in range(len(devices)))
+        assert all(
+            classes[i][j] == classes[j][i] for i in range(len(devices)) for j in range(len(devices))
+        )
 
 
-@pytest.mark.parametrize(("name", "gpus", "model", "nvlink"), [
-    ("hgx-a100-80gb", 8, "A100-SXM4-80GB", "nvswitch"),
-    ("hgx-h100-80gb", 8, "H100-SXM5-80GB", "nvswitch"),
-    ("hgx-h200-141gb", 8, "H200-SXM-141GB", "nvswitch"),
-    ("gb200-nvl72-tray", 4, "GB200-186GB", "nvswitch"),
-    ("pcie-l40s-8gpu", 8, "L40S-48GB", None),
-    ("pcie-l4-4gpu", 4, "L4-24GB", None),
-    ("edge-l4-1gpu", 1, "L4-24GB", None),
-    ("cpu-only-2s-epyc", 0, None, None),
-])
+@pytest.mark.parametrize(
+    ("name", "gpus", "model", "nvlink"),
+    [
+        ("hgx-a100-80gb", 8, "A100-SXM4-80GB", "nvswitch"),
+        ("hgx-h100-80gb", 8, "H100-SXM5-80GB", "nvswitch"),
+        ("hgx-h200-141gb", 8, "H200-SXM-141GB", "nvswitch"),
+        ("gb200-nvl72-tray", 4, "GB200-186GB", "nvswitch"),
+        ("pcie-l40s-8gpu", 8, "L40S-48GB", None),
+        ("pcie-l4-4gpu", 4, "L4-24GB", None),
+        ("edge-l4-1gpu", 1, "L4-24GB", None),
+        ("cpu-only-2s-epyc", 0, None, None),
+    ],
+)
 def test_machine(name: str, gpus: int, model: str | None, nvlink: str | None) -> None:
     spec = get_builtin_profile(name).spec
     assert len(spec.gpus) == gpus
@@ -68,7 +80,10 @@ def test_nvl72_is_a_rack_scale_domain_of_18_trays() -> None:
     spec = get_builtin_profile("gb200-nvl72-tray").spec
     assert spec.nvlink is not None
     assert (spec.nvlink.scope, spec.nvlink.domain_gpus, spec.nvlink.domain_nodes) == (
-        "rack", 72, 18)
+        "rack",
+        72,
+        18,
+    )
     assert spec.nvlink.domain_gpus == spec.nvlink.domain_nodes * len(spec.gpus)
     assert spec.architecture == "aarch64"
 
@@ -89,8 +104,7 @@ def test_every_real_machine_cites_a_public_spec_sheet() -> None:
 
 
 def test_alibaba_trace_shapes_are_all_covered() -> None:
-    shapes = list(csv.DictReader((REPO / "scripts/openb_node_shapes.csv").read_text()
-                                 .splitlines()))
+    shapes = list(csv.DictReader((REPO / "scripts/openb_node_shapes.csv").read_text().splitlines()))
     trace = Path("/work/shared/data/alibaba-openb/openb_node_list_gpu_node.csv")
     if trace.exists():
         rows = list(csv.DictReader(trace.read_text().splitlines()))
@@ -98,8 +112,10 @@ def test_alibaba_trace_shapes_are_all_covered() -> None:
         assert {s["model"] for s in shapes} == {r["model"] for r in rows}
     by_name = {p.metadata.name: p for p in builtin_profiles()}
     for s in shapes:
-        name = (f"openb-{s['model'].lower()}-{s['gpus']}gpu-{s['vcpus']}c-"
-                f"{int(int(s['memory_mib']) / 1024)}g")
+        name = (
+            f"openb-{s['model'].lower()}-{s['gpus']}gpu-{s['vcpus']}c-"
+            f"{int(int(s['memory_mib']) / 1024)}g"
+        )
         profile = by_name[name]
         assert len(profile.spec.gpus) == int(s["gpus"])
         assert {g.model for g in profile.spec.gpus} == {s["model"]}
@@ -109,11 +125,17 @@ def test_alibaba_trace_shapes_are_all_covered() -> None:
 
 def test_catalog_names_real_products() -> None:
     cases = {
-        "NVIDIA H100 80GB HBM3": "H100-SXM5-80GB", "NVIDIA A100-SXM4-40GB": "A100-SXM4-40GB",
-        "Tesla P100-PCIE-16GB": "P100-PCIE-16GB", "NVIDIA GeForce RTX 4090": "RTX4090-24GB",
-        "NVIDIA-H100-80GB-HBM3": "H100-SXM5-80GB", "A100-SXM4-40GB-MIG-1g.5gb": "A100-SXM4-40GB",
-        "NVIDIA L40S": "L40S-48GB", "NVIDIA L4": "L4-24GB", "NVIDIA A10": "A10-24GB",
-        "Tesla T4": "T4-16GB", "NVIDIA H200": "H200-SXM-141GB",
+        "NVIDIA H100 80GB HBM3": "H100-SXM5-80GB",
+        "NVIDIA A100-SXM4-40GB": "A100-SXM4-40GB",
+        "Tesla P100-PCIE-16GB": "P100-PCIE-16GB",
+        "NVIDIA GeForce RTX 4090": "RTX4090-24GB",
+        "NVIDIA-H100-80GB-HBM3": "H100-SXM5-80GB",
+        "A100-SXM4-40GB-MIG-1g.5gb": "A100-SXM4-40GB",
+        "NVIDIA L40S": "L40S-48GB",
+        "NVIDIA L4": "L4-24GB",
+        "NVIDIA A10": "A10-24GB",
+        "Tesla T4": "T4-16GB",
+        "NVIDIA H200": "H200-SXM-141GB",
     }
     for product, model in cases.items():
         found = find_model(product)

@@ -22,9 +22,12 @@ KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: [{name: ci, user: {token: s3c
 
 
 def cluster(**credentials: str) -> dict[str, Any]:
-    return {"apiVersion": "stratum.dev/v1alpha1", "kind": "Cluster",
-            "metadata": {"name": "k8s-fra"},
-            "spec": {"site": "fra-1", "backend": "kubernetes", "credentials": credentials}}
+    return {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Cluster",
+        "metadata": {"name": "k8s-fra"},
+        "spec": {"site": "fra-1", "backend": "kubernetes", "credentials": credentials},
+    }
 
 
 def test_sealed_values_hold_no_plaintext_and_open_to_it() -> None:
@@ -41,8 +44,10 @@ def test_redacted_form_shows_stars_and_a_keyed_fingerprint_only() -> None:
     stored = seal(keys, cluster(kubeconfig=KUBECONFIG, token="abc"), None)
     shown = redact(stored)
     fingerprint = keys.fingerprint(KUBECONFIG)
-    assert shown["spec"]["credentials"] == {"kubeconfig": f"***:{fingerprint}",
-                                            "token": f"***:{keys.fingerprint('abc')}"}
+    assert shown["spec"]["credentials"] == {
+        "kubeconfig": f"***:{fingerprint}",
+        "token": f"***:{keys.fingerprint('abc')}",
+    }
     assert stored["spec"]["credentials"]["kubeconfig"].startswith("enc:v1:")  # not mutated
     # Keyed: another key gives another fingerprint, so it is no plain hash to guess against.
     assert Keyring((OLD,)).fingerprint(KUBECONFIG) != fingerprint
@@ -59,8 +64,10 @@ def test_rotation_opens_with_any_key_and_seals_with_the_newest() -> None:
     assert open_credentials(new_only, rotated) == {"kubeconfig": KUBECONFIG}
     with pytest.raises(UnreadableSecret):
         open_credentials(old_only, rotated)
-    assert redact(rotated)["spec"]["credentials"]["kubeconfig"] == \
-        f"***:{new_only.fingerprint(KUBECONFIG)}"
+    assert (
+        redact(rotated)["spec"]["credentials"]["kubeconfig"]
+        == f"***:{new_only.fingerprint(KUBECONFIG)}"
+    )
     assert reseal(both, cluster()) is None  # nothing to rotate
 
 
@@ -82,8 +89,9 @@ def test_tampered_ciphertext_is_a_clear_error() -> None:
     prefix, token = envelope.rsplit(":", 1)
     raw = bytearray(base64.urlsafe_b64decode(token))
     raw[40] ^= 0x01  # one bit of the ciphertext
-    stored["spec"]["credentials"]["kubeconfig"] = \
+    stored["spec"]["credentials"]["kubeconfig"] = (
         f"{prefix}:{base64.urlsafe_b64encode(bytes(raw)).decode()}"
+    )
     with pytest.raises(UnreadableSecret, match="stored value was altered"):
         open_credentials(keys, stored)
     with pytest.raises(UnreadableSecret, match="cannot be decrypted"):

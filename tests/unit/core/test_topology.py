@@ -16,13 +16,24 @@ def spec(**body: object) -> HardwareProfileSpec:
 
 def two_node_box(**extra: object) -> HardwareProfileSpec:
     return spec(
-        sockets=[{"id": s, "cores": 8, "numaNodes": [{"id": s, "cpus": f"{8 * s}-{8 * s + 7}"}]}
-                 for s in range(2)],
-        gpus=[{"index": i, "model": "L40S-48GB", "memoryGiB": 48, "numaNode": i // 2,
-               "pcieSwitch": f"sw{i // 2}"} for i in range(4)],
-        nics=[{"name": "mlx5_0", "rdma": True, "speedGbps": 200, "numaNode": 0,
-               "pcieSwitch": "sw0"},
-              {"name": "eth0", "speedGbps": 25, "numaNode": 1}],
+        sockets=[
+            {"id": s, "cores": 8, "numaNodes": [{"id": s, "cpus": f"{8 * s}-{8 * s + 7}"}]}
+            for s in range(2)
+        ],
+        gpus=[
+            {
+                "index": i,
+                "model": "L40S-48GB",
+                "memoryGiB": 48,
+                "numaNode": i // 2,
+                "pcieSwitch": f"sw{i // 2}",
+            }
+            for i in range(4)
+        ],
+        nics=[
+            {"name": "mlx5_0", "rdma": True, "speedGbps": 200, "numaNode": 0, "pcieSwitch": "sw0"},
+            {"name": "eth0", "speedGbps": 25, "numaNode": 1},
+        ],
         **extra,
     )
 
@@ -60,14 +71,17 @@ def test_unknown_numa_is_never_assumed_close() -> None:
 
 
 def test_single_numa_node_fills_unreported_nodes() -> None:
-    box = spec(sockets=[{"id": 0, "cores": 4, "numaNodes": [{"id": 0, "cpus": "0-3"}]}],
-               gpus=[{"index": i, "model": "L4-24GB", "memoryGiB": 24} for i in range(2)])
+    box = spec(
+        sockets=[{"id": 0, "cores": 4, "numaNodes": [{"id": 0, "cpus": "0-3"}]}],
+        gpus=[{"index": i, "model": "L4-24GB", "memoryGiB": 24} for i in range(2)],
+    )
     assert str(Topology.from_spec(box).gpu_link(0, 1)) == "NODE"
 
 
 def test_measured_matrix_wins_over_placement() -> None:
-    box = two_node_box(links=LinkMatrix(devices=["GPU0", "GPU1"],
-                                        classes=[["X", "PXB"], ["PXB", "X"]]))
+    box = two_node_box(
+        links=LinkMatrix(devices=["GPU0", "GPU1"], classes=[["X", "PXB"], ["PXB", "X"]])
+    )
     topo = Topology.from_spec(box)
     assert str(topo.gpu_link(0, 1)) == "PXB"
     assert str(topo.gpu_link(0, 2)) == "SYS"  # not measured: derived
@@ -75,8 +89,9 @@ def test_measured_matrix_wins_over_placement() -> None:
 
 
 def test_inconsistencies_name_the_pair() -> None:
-    box = two_node_box(links=LinkMatrix(devices=["GPU0", "GPU2"],
-                                        classes=[["X", "PIX"], ["PIX", "X"]]))
+    box = two_node_box(
+        links=LinkMatrix(devices=["GPU0", "GPU2"], classes=[["X", "PIX"], ["PIX", "X"]])
+    )
     problems = Topology.from_spec(box).inconsistencies()
     assert any("GPU0-GPU2 is PIX but they sit on NUMA nodes 0 and 1" in p for p in problems)
     assert any("not on one PCIe switch" in p for p in problems)
@@ -87,14 +102,28 @@ def test_nvswitch_domain_gives_every_pair_all_links() -> None:
     assert topo.nvlink_domains() == (frozenset(range(8)),)
     assert {str(topo.gpu_link(i, j)) for i in range(8) for j in range(8) if i != j} == {"NV18"}
     assert topo.gpus_sharing_pcie_switch() == (
-        frozenset({0, 1}), frozenset({2, 3}), frozenset({4, 5}), frozenset({6, 7}))
+        frozenset({0, 1}),
+        frozenset({2, 3}),
+        frozenset({4, 5}),
+        frozenset({6, 7}),
+    )
 
 
 def test_mesh_splits_links_between_peers() -> None:
-    box = spec(gpus=[{"index": i, "model": "V100-SXM2-32GB", "memoryGiB": 32,
-                      "nvlinkDomain": "nvl0", "nvlinkLinks": 6,
-                      "nvlinkPeers": [j for j in range(3) if j != i]} for i in range(3)],
-               nvlink={"kind": "mesh", "domainGpus": 3})
+    box = spec(
+        gpus=[
+            {
+                "index": i,
+                "model": "V100-SXM2-32GB",
+                "memoryGiB": 32,
+                "nvlinkDomain": "nvl0",
+                "nvlinkLinks": 6,
+                "nvlinkPeers": [j for j in range(3) if j != i],
+            }
+            for i in range(3)
+        ],
+        nvlink={"kind": "mesh", "domainGpus": 3},
+    )
     assert str(Topology.from_spec(box).gpu_link(0, 1)) == "NV3"
 
 
@@ -142,12 +171,15 @@ def test_unknown_devices_are_errors() -> None:
 # ---- the wire type refuses what the model could not make sense of ------------------------
 
 
-@pytest.mark.parametrize(("classes", "message"), [
-    ([["X", "NV4"], ["NV2", "X"]], "one class both ways"),
-    ([["X", "QPI"], ["QPI", "X"]], "not a link class"),
-    ([["X", "X"], ["X", "X"]], "X marks a device against itself"),
-    ([["X", "SYS"]], "2x2 matrix"),
-])
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        ([["X", "NV4"], ["NV2", "X"]], "one class both ways"),
+        ([["X", "QPI"], ["QPI", "X"]], "not a link class"),
+        ([["X", "X"], ["X", "X"]], "X marks a device against itself"),
+        ([["X", "SYS"]], "2x2 matrix"),
+    ],
+)
 def test_link_matrix_validation(classes: list[list[str]], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LinkMatrix(devices=["GPU0", "GPU1"], classes=classes)
@@ -155,13 +187,17 @@ def test_link_matrix_validation(classes: list[list[str]], message: str) -> None:
 
 def test_spec_refuses_dangling_references() -> None:
     with pytest.raises(ValueError, match="numaNode: 7 is not a NUMA node"):
-        spec(sockets=[{"id": 0, "numaNodes": [{"id": 0}]}],
-             gpus=[{"index": 0, "model": "L4-24GB", "memoryGiB": 24, "numaNode": 7}])
+        spec(
+            sockets=[{"id": 0, "numaNodes": [{"id": 0}]}],
+            gpus=[{"index": 0, "model": "L4-24GB", "memoryGiB": 24, "numaNode": 7}],
+        )
     with pytest.raises(ValueError, match="nvlinkPeers: 3"):
         spec(gpus=[{"index": 0, "model": "x", "memoryGiB": 1, "nvlinkPeers": [3]}])
     with pytest.raises(ValueError, match="neither GPU"):
-        spec(gpus=[{"index": 0, "model": "x", "memoryGiB": 1}],
-             links={"devices": ["GPU0", "mlx5_0"], "classes": [["X", "PIX"], ["PIX", "X"]]})
+        spec(
+            gpus=[{"index": 0, "model": "x", "memoryGiB": 1}],
+            links={"devices": ["GPU0", "mlx5_0"], "classes": [["X", "PIX"], ["PIX", "X"]]},
+        )
     with pytest.raises(ValueError, match="domainNodes must be 1"):
         spec(nvlink={"kind": "nvswitch", "domainGpus": 72, "domainNodes": 18})
 

@@ -53,7 +53,7 @@ def test_row_cut_in_the_middle(tmp_path: Path) -> None:
     lines = lines_of(A100_TOPO)
     at = row_index(lines, "NIC7")
     lines[at] = lines[at][:40]
-    err = parse_error(tmp_path, "\n".join(lines[:at + 1]))
+    err = parse_error(tmp_path, "\n".join(lines[: at + 1]))
     assert err.line == at + 1
     assert "16 link classes in row NIC7" in err.expected and "square" in err.expected
 
@@ -61,18 +61,19 @@ def test_row_cut_in_the_middle(tmp_path: Path) -> None:
 def test_reordered_rows_give_the_same_topology(tmp_path: Path) -> None:
     lines = lines_of(A100_TOPO)
     first, last = row_index(lines, "GPU0"), row_index(lines, "NIC7")
-    rows = lines[first:last + 1]
+    rows = lines[first : last + 1]
     random.Random(7).shuffle(rows)
-    shuffled = lines[:first] + rows + lines[last + 1:]
+    shuffled = lines[:first] + rows + lines[last + 1 :]
     original = discover_dir(A100_TOPO, name="x").profile.spec
     again = discover_dir(write(tmp_path, "\n".join(shuffled)), name="x").profile.spec
-    assert again.model_dump(exclude={"description"}) == original.model_dump(
-        exclude={"description"})
+    assert again.model_dump(exclude={"description"}) == original.model_dump(exclude={"description"})
 
 
 def test_non_square_matrix(tmp_path: Path) -> None:
-    text = "\tGPU0\tGPU1\tGPU2\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tNV2\t0-7\t0\n" \
-           "GPU1\tNV2\t X \t0-7\t0\nGPU2\tSYS\tSYS\t0-7\t0\n"
+    text = (
+        "\tGPU0\tGPU1\tGPU2\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tNV2\t0-7\t0\n"
+        "GPU1\tNV2\t X \t0-7\t0\nGPU2\tSYS\tSYS\t0-7\t0\n"
+    )
     err = parse_error(tmp_path, text)
     assert "3 link classes in row GPU0" in str(err) and err.line == 2
     missing_row = "\n".join(text.split("\n")[:3])
@@ -80,22 +81,25 @@ def test_non_square_matrix(tmp_path: Path) -> None:
 
 
 def test_asymmetric_matrix(tmp_path: Path) -> None:
-    text = "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tNV4\t0-7\t0\n" \
-           "GPU1\tNV2\t X \t0-7\t0\n"
+    text = (
+        "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tNV4\t0-7\t0\n"
+        "GPU1\tNV2\t X \t0-7\t0\n"
+    )
     err = parse_error(tmp_path, text)
     assert "same class both ways" in str(err) and err.line == 3
 
 
 def test_unknown_link_class(tmp_path: Path) -> None:
-    text = "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tQPI\t0-7\t0\n" \
-           "GPU1\tQPI\t X \t0-7\t0\n"
+    text = (
+        "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tQPI\t0-7\t0\n"
+        "GPU1\tQPI\t X \t0-7\t0\n"
+    )
     err = parse_error(tmp_path, text)
     assert "link class" in err.expected and err.found == "QPI" and err.line == 2
 
 
 def test_x_off_the_diagonal(tmp_path: Path) -> None:
-    text = "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tX\t0-7\t0\n" \
-           "GPU1\tX\t X \t0-7\t0\n"
+    text = "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tX\t0-7\t0\nGPU1\tX\t X \t0-7\t0\n"
     assert "diagonal" in str(parse_error(tmp_path, text))
 
 
@@ -125,7 +129,8 @@ def test_foreign_locale_lscpu_is_refused_with_advice(tmp_path: Path) -> None:
 
 def test_lscpu_parsable_is_the_same_in_every_language(tmp_path: Path) -> None:
     text = "# CPU,Core,Socket,Node\n" + "".join(
-        f"{c},{c % 4},{c // 8},{c // 8}\n" for c in range(16))
+        f"{c},{c % 4},{c // 8},{c // 8}\n" for c in range(16)
+    )
     spec = discover_dir(write(tmp_path, text)).profile.spec
     assert [(s.cores, s.threads_per_core) for s in spec.sockets] == [(4, 2), (4, 2)]
     assert [n.cpus for s in spec.sockets for n in s.numa_nodes] == ["0-7", "8-15"]
@@ -135,8 +140,7 @@ def test_unknown_gpu_model_is_reported_as_seen_with_a_note(tmp_path: Path) -> No
     text = "GPU 0: NVIDIA Zeta 9000 (UUID: GPU-00000000-0000-0000-0000-00000000000a)\n"
     result = discover_dir(write(tmp_path, text))
     gpu = result.profile.spec.gpus[0]
-    assert (gpu.model, gpu.family, gpu.memory_gib, gpu.mig_profiles) == ("ZETA-9000", None, 0.0,
-                                                                         [])
+    assert (gpu.model, gpu.family, gpu.memory_gib, gpu.mig_profiles) == ("ZETA-9000", None, 0.0, [])
     messages = " ".join(n.message for n in result.notes)
     assert "not a GPU model Stratum knows" in messages and "memory unknown" in messages
 
@@ -171,16 +175,19 @@ def test_csv_missing_name_column_is_noted(tmp_path: Path) -> None:
 
 
 def test_query_text_section_without_product_name(tmp_path: Path) -> None:
-    text = "==============NVSMI LOG==============\n\nAttached GPUs : 1\nGPU 00000000:01:00.0\n" \
-           "    Product Brand : NVIDIA\n"
+    text = (
+        "==============NVSMI LOG==============\n\nAttached GPUs : 1\nGPU 00000000:01:00.0\n"
+        "    Product Brand : NVIDIA\n"
+    )
     err = parse_error(tmp_path, text)
     assert "Product Name" in err.expected and err.line == 4
 
 
 def test_query_text_more_sections_than_attached(tmp_path: Path) -> None:
     gpu = "GPU 00000000:0{}:00.0\n    Product Name : NVIDIA L4\n"
-    text = "==============NVSMI LOG==============\nAttached GPUs : 1\n" + gpu.format(1) + \
-        gpu.format(2)
+    text = (
+        "==============NVSMI LOG==============\nAttached GPUs : 1\n" + gpu.format(1) + gpu.format(2)
+    )
     assert "at most 1 GPU sections" in str(parse_error(tmp_path, text))
 
 
@@ -200,8 +207,10 @@ def test_numactl_truncated(tmp_path: Path) -> None:
 
 
 def test_numactl_distance_table_not_square(tmp_path: Path) -> None:
-    text = "available: 2 nodes (0-1)\nnode 0 cpus: 0\nnode 1 cpus: 1\nnode distances:\n" \
-           "node   0   1\n  0:  10  21\n  1:  21\n"
+    text = (
+        "available: 2 nodes (0-1)\nnode 0 cpus: 0\nnode 1 cpus: 1\nnode distances:\n"
+        "node   0   1\n  0:  10  21\n  1:  21\n"
+    )
     err = parse_error(tmp_path, text)
     assert err.line == 7 and "square" in err.expected
 
@@ -219,8 +228,9 @@ def test_plain_lspci_without_ids(tmp_path: Path) -> None:
 
 
 def test_mig_device_before_its_gpu(tmp_path: Path) -> None:
-    text = "  MIG 1g.10gb     Device  0: (UUID: MIG-1)\n" \
-           "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n"
+    text = (
+        "  MIG 1g.10gb     Device  0: (UUID: MIG-1)\nGPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n"
+    )
     assert "before MIG devices" in str(parse_error(tmp_path, text))
 
 
@@ -244,8 +254,11 @@ def test_empty_binary_and_unknown_files_are_skipped_with_notes(tmp_path: Path) -
 
 def test_sources_that_disagree_on_the_gpu_count_are_noted(tmp_path: Path) -> None:
     (tmp_path / "topo").write_bytes(A100_TOPO.read_bytes())
-    write(tmp_path, "GPU 0: NVIDIA A100-SXM4-80GB (UUID: GPU-1)\n"
-                    "GPU 1: NVIDIA A100-SXM4-80GB (UUID: GPU-2)\n", "list")
+    write(
+        tmp_path,
+        "GPU 0: NVIDIA A100-SXM4-80GB (UUID: GPU-1)\nGPU 1: NVIDIA A100-SXM4-80GB (UUID: GPU-2)\n",
+        "list",
+    )
     result = discover_dir(tmp_path)
     assert len(result.profile.spec.gpus) == 8
     assert any("disagree on the GPU count" in n.message for n in result.notes)
@@ -259,8 +272,9 @@ def test_every_fixture_at_once_does_not_crash() -> None:
 
 
 def test_provenance_lines_are_skipped_but_shell_comments_kept() -> None:
-    text = Text.of("f", "# source: x\n# machine: y\n# command: lscpu -p\n# CPU,Core,Socket,Node\n"
-                        "0,0,0,0\n")
+    text = Text.of(
+        "f", "# source: x\n# machine: y\n# command: lscpu -p\n# CPU,Core,Socket,Node\n0,0,0,0\n"
+    )
     stripped = strip_provenance(text)
     assert stripped.lines[0] == "# CPU,Core,Socket,Node" and stripped.first_line == 4
     facts, pieces = parse_text("f", text.body)

@@ -30,45 +30,63 @@ class Expect:
 
 CASES: dict[str, Expect] = {
     "topo-hgx-a100-8gpu-roce-8nic.txt": Expect(
-        8, "unknown", "nvswitch", 1, (0, 1), nics=8, rdma_nics=8,
-        notes=("no source names the model",)),
-    "topo-hgx-h100-8gpu-8nic-pairs.txt": Expect(8, "unknown", "nvswitch", 1, (0, 1), nics=8,
-                                                rdma_nics=8),
-    "topo-hgx-b300-8gpu-cx8-bond.txt": Expect(8, "unknown", "nvswitch", 1, (0, 1), nics=8,
-                                              rdma_nics=8),
+        8,
+        "unknown",
+        "nvswitch",
+        1,
+        (0, 1),
+        nics=8,
+        rdma_nics=8,
+        notes=("no source names the model",),
+    ),
+    "topo-hgx-h100-8gpu-8nic-pairs.txt": Expect(
+        8, "unknown", "nvswitch", 1, (0, 1), nics=8, rdma_nics=8
+    ),
+    "topo-hgx-b300-8gpu-cx8-bond.txt": Expect(
+        8, "unknown", "nvswitch", 1, (0, 1), nics=8, rdma_nics=8
+    ),
     "topo-hgx-h100-8gpu-2socket-no-nic.txt": Expect(8, "unknown", "nvswitch", 1, (0, 1)),
-    "topo-pcie-8x-rtx4090-2socket-2nic.txt": Expect(8, "unknown", None, 0, (0, 1), nics=2,
-                                                    rdma_nics=0, notes=("RDMA is unknown",)),
+    "topo-pcie-8x-rtx4090-2socket-2nic.txt": Expect(
+        8, "unknown", None, 0, (0, 1), nics=2, rdma_nics=0, notes=("RDMA is unknown",)
+    ),
     "topo-workstation-2x-rtx5090-threadripper.txt": Expect(2, "unknown", None, 0, (0,)),
     "topo-workstation-2gpu-nvlink-bridge-nv2.txt": Expect(
-        2, "unknown", "bridge", 1, (0,), notes=("NUMA affinity N/A",)),
+        2, "unknown", "bridge", 1, (0,), notes=("NUMA affinity N/A",)
+    ),
     "topo-consumer-5gpu-2numa-phb-node.txt": Expect(5, "unknown", None, 0, (0, 1)),
-    "topo-power9-ac922-4gpu-nvlink-6nic.txt": Expect(4, "unknown", "bridge", 2, (0, 8), nics=6,
-                                                     rdma_nics=6),
+    "topo-power9-ac922-4gpu-nvlink-6nic.txt": Expect(
+        4, "unknown", "bridge", 2, (0, 8), nics=6, rdma_nics=6
+    ),
     "numactl-power9-ac922-gpu-memory-numa-nodes.txt": Expect(
-        0, cpu_numa=(0, 8), memory_numa=(252, 253, 254, 255), notes=("no GPU found",)),
+        0, cpu_numa=(0, 8), memory_numa=(252, 253, 254, 255), notes=("no GPU found",)
+    ),
     "numactl-2socket-xeon-max-hbm-aurora.txt": Expect(0, cpu_numa=(0, 1), memory_numa=(2, 3)),
     "lscpu-gh200-numa-section.txt": Expect(0, cpu_numa=(0,), memory_numa=tuple(range(1, 9))),
     "ibstatus-hgx-a100-roce-8port.txt": Expect(0, nics=8, rdma_nics=8, nic_speed=100),
-    "ibstat-hgx-h100-8x-cx7-ndr400-plus-bf3-eth.txt": Expect(0, nics=9, rdma_nics=9,
-                                                             nic_speed=400),
+    "ibstat-hgx-h100-8x-cx7-ndr400-plus-bf3-eth.txt": Expect(0, nics=9, rdma_nics=9, nic_speed=400),
     "ibstat-a100-9x-cx6-hdr200-mixed-ib-eth.txt": Expect(0, nics=9, rdma_nics=9, nic_speed=200),
-    "lspci-nn-a100-8gpu-6nvswitch-8ib-vf.txt": Expect(8, "A100-SXM4-80GB", "nvswitch", 1,
-                                                      nics=9, rdma_nics=8),
+    "lspci-nn-a100-8gpu-6nvswitch-8ib-vf.txt": Expect(
+        8, "A100-SXM4-80GB", "nvswitch", 1, nics=9, rdma_nics=8
+    ),
     "nvidia-smi-nvlink-status-hgx-a100-8gpu.txt": Expect(
-        8, "A100-SXM4-80GB", None, 0, notes=("active NVLinks but no source says",)),
-    "nccl-topo-xml-azure-ndv4.xml": Expect(8, "unknown", None, 0, (0, 1, 2, 3), nics=8,
-                                           rdma_nics=8),
+        8, "A100-SXM4-80GB", None, 0, notes=("active NVLinks but no source says",)
+    ),
+    "nccl-topo-xml-azure-ndv4.xml": Expect(
+        8, "unknown", None, 0, (0, 1, 2, 3), nics=8, rdma_nics=8
+    ),
     "nvidia-smi-q-8x-rtx4090-535.154.05.txt": Expect(8, "RTX4090-24GB"),
     "nvidia-smi-q-x-4x-a100-sxm4-80gb-535.xml": Expect(
-        1, "A100-SXM4-80GB", notes=("reports 4 attached GPUs but describes 1",)),
+        1, "A100-SXM4-80GB", notes=("reports 4 attached GPUs but describes 1",)
+    ),
     "nvidia-smi-q-x-a100-sxm4-40gb-mig-enabled.xml": Expect(1, "A100-SXM4-40GB"),
     "nvidia-smi-query-gpu-csv-tesla-p100.csv.txt": Expect(
-        1, "P100-PCIE-16GB", notes=("memory.total missing",)),
+        1, "P100-PCIE-16GB", notes=("memory.total missing",)
+    ),
     "nvidia-smi-capture-h100-mig-590.txt": Expect(1, "H100-SXM5-80GB", None, 0, (0,)),
     "nvidia-smi-capture-l40s-595.txt": Expect(1, "L40S-48GB", None, 0, (0,)),
     "nvidia-smi-mig-lgip-lgipp-lgi-lci-h100-80gb.txt": Expect(
-        1, "H100-SXM5-80GB", notes=("inferred from its MIG profile table",)),
+        1, "H100-SXM5-80GB", notes=("inferred from its MIG profile table",)
+    ),
     "nvidia-smi-L-h100-mig-1g10gb-and-balanced.txt": Expect(1, "H100-SXM5-80GB"),
     "k8s-node-labels-h100-nfd-gfd-mig-disabled.json": Expect(1, "H100-SXM5-80GB"),
     "k8s-gfd-labels-and-capacity-a100-mig-strategies.rst.txt": Expect(1, "A100-SXM4-40GB"),
@@ -126,11 +144,23 @@ def test_fixture_gives_what_its_readme_says(name: str) -> None:
 def test_hgx_a100_gpu_pairs_share_a_pcie_switch_with_their_two_nics() -> None:
     topo = Topology.from_spec(discover("topo-hgx-a100-8gpu-roce-8nic.txt").profile.spec)
     assert topo.gpus_sharing_pcie_switch() == (
-        frozenset({0, 1}), frozenset({2, 3}), frozenset({4, 5}), frozenset({6, 7}))
+        frozenset({0, 1}),
+        frozenset({2, 3}),
+        frozenset({4, 5}),
+        frozenset({6, 7}),
+    )
     assert str(topo.gpu_link(0, 5)) == "NV12"
     assert topo.gpu(0).nvlink_links == 12 and topo.gpu(0).nvlink_peers == frozenset(range(1, 8))
     assert [topo.closest_nic(i).name for i in range(8)] == [  # type: ignore[union-attr]
-        "mlx5_0", "mlx5_0", "mlx5_2", "mlx5_2", "mlx5_4", "mlx5_4", "mlx5_6", "mlx5_6"]
+        "mlx5_0",
+        "mlx5_0",
+        "mlx5_2",
+        "mlx5_2",
+        "mlx5_4",
+        "mlx5_4",
+        "mlx5_6",
+        "mlx5_6",
+    ]
     assert str(topo.link("GPU0", "mlx5_0")) == "PXB"
     assert str(topo.link("GPU0", "mlx5_4")) == "SYS"
     assert [g.numa_node for g in topo.gpus] == [0, 0, 0, 0, 1, 1, 1, 1]
@@ -151,7 +181,8 @@ def test_hgx_h100_pairs_gpus_without_a_pix_nic_fall_back_to_node() -> None:
 def test_b300_one_nic_per_gpu() -> None:
     topo = Topology.from_spec(discover("topo-hgx-b300-8gpu-cx8-bond.txt").profile.spec)
     assert [topo.closest_nic(i).name for i in range(8)] == [  # type: ignore[union-attr]
-        f"mlx5_bond_{i}" for i in range(8)]
+        f"mlx5_bond_{i}" for i in range(8)
+    ]
     assert topo.gpus_sharing_pcie_switch() == ()  # one GPU per switch
 
 
@@ -192,8 +223,10 @@ def test_numactl_memory_sizes() -> None:
     assert spec.memory_numa_nodes[0].memory_gib == pytest.approx(32256 / 1024, abs=0.01)
     assert spec.memory_gib == pytest.approx((257716 + 261728) / 1024, abs=0.01)
     aurora = discover("numactl-2socket-xeon-max-hbm-aurora.txt").profile.spec
-    assert [n.cpus for s in aurora.sockets for n in s.numa_nodes] == ["0-51,104-155",
-                                                                      "52-103,156-207"]
+    assert [n.cpus for s in aurora.sockets for n in s.numa_nodes] == [
+        "0-51,104-155",
+        "52-103,156-207",
+    ]
     assert [n.memory_gib for n in aurora.memory_numa_nodes] == [64.0, 64.0]
 
 
@@ -201,7 +234,9 @@ def test_ibstat_models_layers_and_rates() -> None:
     nics = discover("ibstat-hgx-h100-8x-cx7-ndr400-plus-bf3-eth.txt").profile.spec.nics
     assert [n.name for n in nics][-1] == "mlx5_bond_0"
     assert {(n.model, n.link_layer, n.speed_gbps) for n in nics} == {
-        ("ConnectX-7", "InfiniBand", 400.0), ("BlueField-3", "Ethernet", 200.0)}
+        ("ConnectX-7", "InfiniBand", 400.0),
+        ("BlueField-3", "Ethernet", 200.0),
+    }
     mixed = discover("ibstat-a100-9x-cx6-hdr200-mixed-ib-eth.txt").profile.spec.nics
     assert sum(n.link_layer == "InfiniBand" for n in mixed) == 8
     assert sum(n.link_layer == "Ethernet" for n in mixed) == 1
@@ -240,8 +275,7 @@ def test_nccl_xml_pairs_gpus_with_nics_under_switches() -> None:
 def test_query_text_rtx4090() -> None:
     spec = discover("nvidia-smi-q-8x-rtx4090-535.154.05.txt").profile.spec
     g = spec.gpus[0]
-    assert (g.memory_gib, g.pci_bus_id, g.pcie_gen, g.pcie_width) == (23.99, "0000:01:00.0", 4,
-                                                                      16)
+    assert (g.memory_gib, g.pci_bus_id, g.pcie_gen, g.pcie_width) == (23.99, "0000:01:00.0", 4, 16)
     assert g.uuid == "GPU-313bbff0-b0a0-fd26-4820-0578bdef3a12" and not g.mig_capable
 
 
@@ -298,7 +332,8 @@ def test_same_host_outputs_combine(tmp_path: Path) -> None:
     """topo -m and ibstatus of one A100 host: the NICs get speed and link layer as well."""
     for name in ("topo-hgx-a100-8gpu-roce-8nic.txt", "ibstatus-hgx-a100-roce-8port.txt"):
         (tmp_path / f"file-{len(list(tmp_path.iterdir()))}").write_bytes(
-            (FIXTURES / name).read_bytes())
+            (FIXTURES / name).read_bytes()
+        )
     spec = discover_dir(tmp_path).profile.spec
     assert len(spec.nics) == 8
     assert {(n.speed_gbps, n.link_layer) for n in spec.nics} == {(100.0, "Ethernet")}
@@ -306,8 +341,10 @@ def test_same_host_outputs_combine(tmp_path: Path) -> None:
 
 
 def test_lspci_and_nvlink_status_of_one_host_make_one_nvswitch_domain(tmp_path: Path) -> None:
-    for name in ("lspci-nn-a100-8gpu-6nvswitch-8ib-vf.txt",
-                 "nvidia-smi-nvlink-status-hgx-a100-8gpu.txt"):
+    for name in (
+        "lspci-nn-a100-8gpu-6nvswitch-8ib-vf.txt",
+        "nvidia-smi-nvlink-status-hgx-a100-8gpu.txt",
+    ):
         (tmp_path / name).write_bytes((FIXTURES / name).read_bytes())
     spec = discover_dir(tmp_path).profile.spec
     assert spec.nvlink is not None and spec.nvlink.kind == "nvswitch"

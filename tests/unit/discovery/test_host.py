@@ -22,13 +22,18 @@ def fake_sysfs(root: Path) -> Path:
         d = root / f"sys/devices/system/node/node{node}"
         d.mkdir(parents=True)
         (d / "cpulist").write_text(cpus + "\n")
-        (d / "meminfo").write_text(f"Node {node} MemTotal:       {kb} kB\n"
-                                   f"Node {node} MemFree:        1 kB\n")
+        (d / "meminfo").write_text(
+            f"Node {node} MemTotal:       {kb} kB\nNode {node} MemFree:        1 kB\n"
+        )
     (root / "sys/devices/system/node/online").write_text("0-1\n")
     gpu = root / "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/0000:02:00.0/0000:03:00.0"
     gpu.mkdir(parents=True)
-    for name, value in (("class", "0x030200"), ("vendor", "0x10de"), ("device", "0x27b8"),
-                        ("numa_node", "1")):
+    for name, value in (
+        ("class", "0x030200"),
+        ("vendor", "0x10de"),
+        ("device", "0x27b8"),
+        ("numa_node", "1"),
+    ):
         (gpu / name).write_text(value + "\n")
     links = root / "sys/bus/pci/devices"
     links.mkdir(parents=True)
@@ -51,9 +56,11 @@ def test_sysfs_tree(tmp_path: Path) -> None:
     assert [n.cpus for s in spec.sockets for n in s.numa_nodes] == ["0-3,8-11", "4-7,12-15"]
     assert spec.memory_gib == 32.0
     assert [(g.model, g.numa_node, g.pcie_switch) for g in spec.gpus] == [
-        ("L4-24GB", 1, "0000:01:00.0")]
+        ("L4-24GB", 1, "0000:01:00.0")
+    ]
     assert [(n.name, n.rdma, n.speed_gbps, n.numa_node) for n in spec.nics] == [
-        ("mlx5_0", True, 200.0, 1)]
+        ("mlx5_0", True, 200.0, 1)
+    ]
 
 
 def test_commands_run_in_the_c_locale() -> None:
@@ -71,13 +78,19 @@ def test_missing_and_failing_tools_are_noted(tmp_path: Path) -> None:
         if argv[0] == "lscpu" and len(argv) == 1:
             return CommandResult(0, lscpu, "")
         if tuple(argv[:2]) == ("nvidia-smi", "-L"):
-            return CommandResult(9, "", "NVIDIA-SMI has failed because it couldn't communicate "
-                                        "with the NVIDIA driver.\n")
+            return CommandResult(
+                9,
+                "",
+                "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n",
+            )
         return CommandResult(1, "", "")
 
     installed = {"lscpu", "nvidia-smi"}
-    facts = discover_host(root=fake_sysfs(tmp_path), runner=runner,
-                          which=lambda name: name if name in installed else None)
+    facts = discover_host(
+        root=fake_sysfs(tmp_path),
+        runner=runner,
+        which=lambda name: name if name in installed else None,
+    )
     assert ("lscpu",) in seen and ("numactl", "-H") not in seen
     result = assemble(facts)
     text = "\n".join(str(n) for n in result.notes)
@@ -87,8 +100,10 @@ def test_missing_and_failing_tools_are_noted(tmp_path: Path) -> None:
 
 def test_save_and_read_back_give_the_same_profile(tmp_path: Path) -> None:
     root = fake_sysfs(tmp_path / "root")
-    topo = "\tGPU0\tNIC0\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tPIX\t4-7,12-15\t1\n" \
+    topo = (
+        "\tGPU0\tNIC0\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tPIX\t4-7,12-15\t1\n"
         "NIC0\tPIX\t X \n\nNIC Legend:\n\n  NIC0: mlx5_0\n"
+    )
 
     def runner(argv: Sequence[str]) -> CommandResult:
         if list(argv) == ["nvidia-smi", "topo", "-m"]:
@@ -108,15 +123,26 @@ def test_save_and_read_back_give_the_same_profile(tmp_path: Path) -> None:
 
 
 def test_nvml_when_nvidia_smi_is_missing() -> None:
-    fake = FakeNvml([
-        FakeGpu("NVIDIA H100 80GB HBM3", "GPU-a", "00000000:1B:00.0", 85520809984, (1, 1),
-                700000, 18),
-        FakeGpu("NVIDIA L4", "GPU-b", "00000000:3B:00.0", 24152899584, None, None, 0),
-    ])
+    fake = FakeNvml(
+        [
+            FakeGpu(
+                "NVIDIA H100 80GB HBM3",
+                "GPU-a",
+                "00000000:1B:00.0",
+                85520809984,
+                (1, 1),
+                700000,
+                18,
+            ),
+            FakeGpu("NVIDIA L4", "GPU-b", "00000000:3B:00.0", 24152899584, None, None, 0),
+        ]
+    )
     facts = read_nvml(fake)
     spec = assemble(facts).profile.spec
     assert [(g.model, g.mig_capable, g.mig_enabled, g.power_w) for g in spec.gpus] == [
-        ("H100-SXM5-80GB", True, True, 700.0), ("L4-24GB", False, False, 72)]
+        ("H100-SXM5-80GB", True, True, 700.0),
+        ("L4-24GB", False, False, 72),
+    ]
     assert spec.gpus[0].pci_bus_id == "0000:1b:00.0" and spec.gpus[0].nvlink_links == 18
     assert not fake.initialised  # shut down after use
 
@@ -156,17 +182,21 @@ hca_id:\tmlx5_1
     assert [p.kind for p in pieces] == ["ibv_devinfo"]
     spec = assemble(facts).profile.spec
     assert [(n.name, n.speed_gbps, n.link_layer) for n in spec.nics] == [
-        ("mlx5_0", 400.0, "InfiniBand"), ("mlx5_1", 0.0, "Ethernet")]
+        ("mlx5_0", 400.0, "InfiniBand"),
+        ("mlx5_1", 0.0, "Ethernet"),
+    ]
     assert any("not active" in n.message for n in facts.notes)
 
 
 def test_this_host_sysfs_matches_the_kernel() -> None:
     facts = read_sysfs(Path("/"))
     spec = assemble(facts).profile.spec
-    cpus = sum(len(n.cpus.replace("-", ",").split(",")) > 0 for s in spec.sockets
-               for n in s.numa_nodes)
+    cpus = sum(
+        len(n.cpus.replace("-", ",").split(",")) > 0 for s in spec.sockets for n in s.numa_nodes
+    )
     assert cpus >= 1
     nodes = sorted(p.name for p in Path("/sys/devices/system/node").glob("node[0-9]*"))
-    assert len([n for s in spec.sockets for n in s.numa_nodes]) + len(spec.memory_numa_nodes) \
-        == len(nodes)
+    assert len([n for s in spec.sockets for n in s.numa_nodes]) + len(
+        spec.memory_numa_nodes
+    ) == len(nodes)
     assert os.cpu_count()

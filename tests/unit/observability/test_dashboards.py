@@ -49,8 +49,13 @@ def selectors(node: Any) -> Iterator[Any]:
 
 def test_the_five_dashboards_are_there() -> None:
     titles = {json.loads(p.read_text())["title"] for p in DASHBOARDS}
-    assert titles == {"Stratum / Fleet", "Stratum / Tenants and cost", "Stratum / Contracts",
-                      "Stratum / Scheduler", "Stratum / Control plane"}
+    assert titles == {
+        "Stratum / Fleet",
+        "Stratum / Tenants and cost",
+        "Stratum / Contracts",
+        "Stratum / Scheduler",
+        "Stratum / Control plane",
+    }
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
@@ -68,8 +73,9 @@ def test_every_query_parses_and_names_metrics_and_labels_that_exist(path: Path) 
         for sel in found:
             assert sel.name in known, f"{path.name} / {title}: unknown metric {sel.name}"
             for matcher in sel.matchers.matchers:
-                assert matcher.name in known[sel.name], \
+                assert matcher.name in known[sel.name], (
                     f"{path.name} / {title}: {sel.name} has no label {matcher.name}"
+                )
         checked += 1
     assert checked >= 8
     for variable in board["templating"]["list"]:

@@ -15,8 +15,15 @@ from stratum.observability import logs, tracing
 
 
 def _record(**extra: object) -> logging.LogRecord:
-    record = logging.LogRecord("stratum.events", logging.WARNING, __file__, 1,
-                               "%s: %s", ("ContractViolated", "compute: GPU 3 failed"), None)
+    record = logging.LogRecord(
+        "stratum.events",
+        logging.WARNING,
+        __file__,
+        1,
+        "%s: %s",
+        ("ContractViolated", "compute: GPU 3 failed"),
+        None,
+    )
     for key, value in extra.items():
         setattr(record, key, value)
     return record
@@ -28,8 +35,12 @@ def test_json_lines_carry_the_object_kind_namespace_name_and_uid() -> None:
     data = json.loads(line)
     assert data["level"] == "warning" and data["logger"] == "stratum.events"
     assert data["message"] == "ContractViolated: compute: GPU 3 failed"
-    assert data["object"] == {"kind": "Workload", "namespace": "research", "name": "llama",
-                              "uid": "u-1"}
+    assert data["object"] == {
+        "kind": "Workload",
+        "namespace": "research",
+        "name": "llama",
+        "uid": "u-1",
+    }
     assert data["reason"] == "ContractViolated"
     assert data["time"].endswith("Z")
 
@@ -45,18 +56,26 @@ def test_an_unknown_log_format_is_refused() -> None:
 
 
 def test_tracing_off_is_a_no_op_that_never_imports_the_sdk() -> None:
-    code = ("import sys\n"
-            "from stratum.observability import tracing\n"
-            "from stratum.server.app import create_app\n"
-            "from stratum.server.settings import ServerSettings\n"
-            "create_app(ServerSettings(database_url='sqlite://'))\n"
-            "with tracing.span('x', a=1) as s:\n"
-            "    s.set_attribute('b', 2)\n"
-            "assert s is tracing.NO_SPAN and not tracing.enabled()\n"
-            "assert not [m for m in sys.modules if m.startswith('opentelemetry.sdk')], 'sdk'\n")
+    code = (
+        "import sys\n"
+        "from stratum.observability import tracing\n"
+        "from stratum.server.app import create_app\n"
+        "from stratum.server.settings import ServerSettings\n"
+        "create_app(ServerSettings(database_url='sqlite://'))\n"
+        "with tracing.span('x', a=1) as s:\n"
+        "    s.set_attribute('b', 2)\n"
+        "assert s is tracing.NO_SPAN and not tracing.enabled()\n"
+        "assert not [m for m in sys.modules if m.startswith('opentelemetry.sdk')], 'sdk'\n"
+    )
     env = {k: v for k, v in __import__("os").environ.items() if k != tracing.ENDPOINT_ENV}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -90,8 +109,10 @@ def test_api_requests_are_server_spans_named_by_route_template(tmp_path: Path) -
     try:
         server = LiveServer(f"sqlite:///{tmp_path / 's.db'}").start()
         try:
-            httpx.get(f"{server.url}/apis/stratum.dev/v1alpha1/namespaces/a/workloads/w1",
-                      headers=server.headers)
+            httpx.get(
+                f"{server.url}/apis/stratum.dev/v1alpha1/namespaces/a/workloads/w1",
+                headers=server.headers,
+            )
             server.app.state.manager.run_once()
         finally:
             server.stop()

@@ -9,10 +9,33 @@ from stratum.observability.metrics import FLEET_GAUGES, FleetGauges, Metrics, se
 from tests.conftest import free_port
 
 # Labels that would make a series per object, per user or per request: never allowed.
-UNBOUNDED = {"workload", "placement", "name", "namespace", "uid", "path", "url", "user",
-             "subject", "token", "message", "reason_text"}
-UNITS = ("_seconds", "_watts", "_celsius", "_bytes", "_ratio", "_total", "_gpus",
-         "_contracts", "_flight", "_depth", "_leader")
+UNBOUNDED = {
+    "workload",
+    "placement",
+    "name",
+    "namespace",
+    "uid",
+    "path",
+    "url",
+    "user",
+    "subject",
+    "token",
+    "message",
+    "reason_text",
+}
+UNITS = (
+    "_seconds",
+    "_watts",
+    "_celsius",
+    "_bytes",
+    "_ratio",
+    "_total",
+    "_gpus",
+    "_contracts",
+    "_flight",
+    "_depth",
+    "_leader",
+)
 COUNTS = {"stratum_nodes", "stratum_gpus", "stratum_contracts"}
 
 
@@ -23,18 +46,30 @@ def test_every_series_name_carries_its_unit_and_no_unbounded_label() -> None:
         base = name.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
         assert base in COUNTS or base.endswith(UNITS), name
         assert not labels & UNBOUNDED, (name, labels & UNBOUNDED)
-    for name in ("stratum_gpu_power_watts", "stratum_gpu_temperature_celsius",
-                 "stratum_gpu_memory_used_bytes", "stratum_gpu_utilization_ratio",
-                 "stratum_scheduler_decision_seconds_bucket", "stratum_tenant_cost_total",
-                 "stratum_contract_violations_total", "stratum_store_transaction_seconds_count"):
+    for name in (
+        "stratum_gpu_power_watts",
+        "stratum_gpu_temperature_celsius",
+        "stratum_gpu_memory_used_bytes",
+        "stratum_gpu_utilization_ratio",
+        "stratum_scheduler_decision_seconds_bucket",
+        "stratum_tenant_cost_total",
+        "stratum_contract_violations_total",
+        "stratum_store_transaction_seconds_count",
+    ):
         assert name in names
 
 
 def test_fleet_gauges_are_published_whole_so_a_removed_node_leaves_no_series() -> None:
     m = Metrics()
     labels = ("fra-1", "n1", "0", "H100")
-    m.fleet.update(FleetGauges({"stratum_gpu_power_watts": [(labels, 350.0)],
-                                "stratum_nodes": [(("fra-1", "Ready"), 1.0)]}))
+    m.fleet.update(
+        FleetGauges(
+            {
+                "stratum_gpu_power_watts": [(labels, 350.0)],
+                "stratum_nodes": [(("fra-1", "Ready"), 1.0)],
+            }
+        )
+    )
     sample = {"site": "fra-1", "node": "n1", "gpu": "0", "gpu_model": "H100"}
     assert m.registry.get_sample_value("stratum_gpu_power_watts", sample) == 350.0
     m.fleet.update(FleetGauges({"stratum_nodes": [(("fra-1", "Ready"), 0.0)]}))
@@ -56,8 +91,12 @@ def test_an_unknown_fleet_gauge_is_refused() -> None:
 def test_counters_start_at_zero_for_every_tenant_and_clause() -> None:
     m = Metrics()
     m.known_tenants(["research"])
-    assert m.registry.get_sample_value("stratum_contract_violations_total",
-                                       {"tenant": "research", "clause": "compute"}) == 0.0
+    assert (
+        m.registry.get_sample_value(
+            "stratum_contract_violations_total", {"tenant": "research", "clause": "compute"}
+        )
+        == 0.0
+    )
     assert m.registry.get_sample_value("stratum_scheduler_preemptions_total") == 0.0
 
 

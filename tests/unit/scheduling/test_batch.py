@@ -12,23 +12,39 @@ from stratum.testing.fleets import Gang, exact_placed_gpus, fleet_node, training
 
 
 def ask(gang: Gang, priority: int = 0) -> WorkloadAsk:
-    return WorkloadAsk("t", gang.replicas, Contract.model_validate({
-        "compute": {"gpus": gang.gpus, "cpuCores": 4, "memoryGiB": 32},
-        "topology": {"withinReplica": "nvlink", "acrossReplicas": gang.across},
-        "lifecycle": {"priority": priority}}))
+    return WorkloadAsk(
+        "t",
+        gang.replicas,
+        Contract.model_validate(
+            {
+                "compute": {"gpus": gang.gpus, "cpuCores": 4, "memoryGiB": 32},
+                "topology": {"withinReplica": "nvlink", "acrossReplicas": gang.across},
+                "lifecycle": {"priority": priority},
+            }
+        ),
+    )
 
 
 # Seed 0 of B3's small mix on its small fleet: the 8-GPU gangs of a rack and of the RDMA
 # tier compete for four HGX servers in two racks, 4-GPU gangs for six NVL72 trays.
-INSTANCE = [Gang(1, 1), Gang(2, 8, "rack"), Gang(1, 4), Gang(1, 2), Gang(3, 4, "rack"),
-            Gang(1, 1), Gang(1, 1), Gang(1, 1), Gang(1, 1), Gang(3, 8, "rdma"),
-            Gang(2, 8, "rack")]
+INSTANCE = [
+    Gang(1, 1),
+    Gang(2, 8, "rack"),
+    Gang(1, 4),
+    Gang(1, 2),
+    Gang(3, 4, "rack"),
+    Gang(1, 1),
+    Gang(1, 1),
+    Gang(1, 1),
+    Gang(1, 1),
+    Gang(3, 8, "rdma"),
+    Gang(2, 8, "rack"),
+]
 
 
 def test_batch_matches_the_exact_optimum_and_keeps_every_clause() -> None:
     pytest.importorskip("ortools")
-    nodes = training_fleet(sites=1, hgx_racks=2, hgx_per_rack=2, nvl72_racks=1,
-                           trays_per_rack=6)
+    nodes = training_fleet(sites=1, hgx_racks=2, hgx_per_rack=2, nvl72_racks=1, trays_per_rack=6)
     asks = [ask(g) for g in INSTANCE]
     result = place_batch(FleetState.build(nodes), asks)
     placed = sum(INSTANCE[i].replicas * INSTANCE[i].gpus for i in result.placed)
@@ -63,7 +79,6 @@ def test_higher_priority_is_never_traded_for_more_lower_priority_gpus() -> None:
 
 
 def test_the_budget_bounds_the_orders_tried() -> None:
-    nodes = training_fleet(sites=1, hgx_racks=2, hgx_per_rack=2, nvl72_racks=1,
-                           trays_per_rack=6)
+    nodes = training_fleet(sites=1, hgx_racks=2, hgx_per_rack=2, nvl72_racks=1, trays_per_rack=6)
     result = place_batch(FleetState.build(nodes), [ask(g) for g in INSTANCE], max_orders=3)
     assert result.orders_tried <= 3

@@ -20,24 +20,36 @@ def test_pcie_switch_clause_takes_four_gpus_behind_one_switch() -> None:
     assert d.placed and d.bindings[0].gpus in ((0, 1, 2, 3), (4, 5, 6, 7))
     assert any("share PCIe switch pcie-sw" in e.message for e in d.evidence)
     five = ask(compute={"gpus": 5}, topology={"withinReplica": "pcie-switch"})
-    never = place_contract(state, five,
-                           pristine=FleetState.build([fleet_node("l40s", "pcie-l40s-8gpu")],
-                                                     pristine=True))
+    never = place_contract(
+        state,
+        five,
+        pristine=FleetState.build([fleet_node("l40s", "pcie-l40s-8gpu")], pristine=True),
+    )
     assert not never.placed and not never.ever_possible
     assert never.reasons[-1].clause == "topology.withinReplica" and never.reasons[-1].excluded == 1
 
 
 def test_numa_alignment_puts_cores_memory_and_nic_on_the_gpus_numa_node() -> None:
     state = FleetState.build([fleet_node("h", "hgx-h100-80gb")])
-    d = place_contract(state, ask(compute={"gpus": 2, "cpuCores": 16},
-                                  topology={"withinReplica": "numa", "numaAligned": True}))
+    d = place_contract(
+        state,
+        ask(
+            compute={"gpus": 2, "cpuCores": 16},
+            topology={"withinReplica": "numa", "numaAligned": True},
+        ),
+    )
     b = d.bindings[0]
     assert b.numa_node == 0 and len(b.cpu_set) == 16 and set(b.cpu_set) <= set(range(0, 64))
     assert b.nics and all(n in ("mlx5_0", "mlx5_1", "mlx5_2", "mlx5_3") for n in b.nics)
     # The CPUs are taken: a second aligned replica gets other CPUs.
     state = state.bind("t", d.bindings)
-    d2 = place_contract(state, ask(compute={"gpus": 2, "cpuCores": 16},
-                                   topology={"withinReplica": "numa", "numaAligned": True}))
+    d2 = place_contract(
+        state,
+        ask(
+            compute={"gpus": 2, "cpuCores": 16},
+            topology={"withinReplica": "numa", "numaAligned": True},
+        ),
+    )
     assert not set(d2.bindings[0].cpu_set) & set(b.cpu_set)
 
 
@@ -77,8 +89,7 @@ def test_a_gang_takes_the_tightest_tier_and_never_a_looser_one_than_its_clause()
     rack = place_contract(state, ask(4, compute={"gpus": 8}, topology={"acrossReplicas": "rack"}))
     assert rack.tier == "rack" and len({b.node.rsplit("-", 1)[0] for b in rack.bindings}) == 1
     five = ask(5, compute={"gpus": 8}, topology={"acrossReplicas": "rack"})
-    too_big = place_contract(state, five,
-                             pristine=FleetState.build(nodes, pristine=True))
+    too_big = place_contract(state, five, pristine=FleetState.build(nodes, pristine=True))
     assert not too_big.placed and not too_big.ever_possible
     assert any(r.clause == "topology.acrossReplicas[rack]" for r in too_big.reasons)
     site = place_contract(state, ask(5, compute={"gpus": 8}, topology={"acrossReplicas": "site"}))
@@ -87,8 +98,9 @@ def test_a_gang_takes_the_tightest_tier_and_never_a_looser_one_than_its_clause()
 
 def test_spread_across_racks_reaches_min_domains() -> None:
     state = FleetState.build(training_fleet(hgx_racks=3, hgx_per_rack=2, nvl72_racks=0))
-    d = place_contract(state, ask(3, compute={"gpus": 1},
-                                  availability={"spreadAcross": "rack", "minDomains": 3}))
+    d = place_contract(
+        state, ask(3, compute={"gpus": 1}, availability={"spreadAcross": "rack", "minDomains": 3})
+    )
     assert d.placed and len({b.node.rsplit("-", 1)[0] for b in d.bindings}) == 3
 
 
@@ -108,12 +120,17 @@ def test_rdma_bandwidth_per_gpu_and_quota_are_clauses_with_counts() -> None:
     d = place_contract(state, ask(compute={"gpus": 2}, topology={"minRdmaGbpsPerGpu": 200}))
     assert d.bindings[0].node == "h"
     assert any("400 Gb/s RDMA" in e.message for e in d.evidence)
-    capped = WorkloadAsk("t", 1, Contract.model_validate({"compute": {"gpus": 2}}),
-                         model_quota_left_milli={"H100-SXM5-80GB": 1000})
+    capped = WorkloadAsk(
+        "t",
+        1,
+        Contract.model_validate({"compute": {"gpus": 2}}),
+        model_quota_left_milli={"H100-SXM5-80GB": 1000},
+    )
     q = place_contract(state, capped)
     assert q.bindings[0].node == "l"
-    over = WorkloadAsk("t", 1, Contract.model_validate({"compute": {"gpus": 2}}),
-                       quota_left_milli=1000)
+    over = WorkloadAsk(
+        "t", 1, Contract.model_validate({"compute": {"gpus": 2}}), quota_left_milli=1000
+    )
     refused = place_contract(state, over, pristine=FleetState.build(nodes, pristine=True))
     assert not refused.placed and refused.ever_possible
     assert refused.reasons[0].clause == "quota"

@@ -15,8 +15,10 @@ def ask(contract: dict[str, object]) -> WorkloadAsk:
 
 
 def test_the_policy_never_picks_a_node_a_clause_rules_out() -> None:
-    nodes = [fleet_node(f"us-{i}", "hgx-h100-80gb", site="us", country="US",
-                        jurisdictions=("US",)) for i in range(4)]
+    nodes = [
+        fleet_node(f"us-{i}", "hgx-h100-80gb", site="us", country="US", jurisdictions=("US",))
+        for i in range(4)
+    ]
     nodes += [fleet_node(f"eu-{i}", "hgx-h100-80gb", site="eu") for i in range(4)]
     # The US nodes are the tightest fit (7 of 8 GPUs taken): a packing policy wants them.
     held = [Held(f"us-{i}", tuple(range(7))) for i in range(4)] + [Held("eu-0", (0, 1))]
@@ -30,6 +32,9 @@ def test_the_policy_never_picks_a_node_a_clause_rules_out() -> None:
         state = state.bind("t", d.bindings)
         # Decisions without the clause, on the same policy and lineage, in between.
         assert place_contract(state, anywhere, policy=policy).placed
-    taken = {n.name: int((state.snapshot.gpu_free[i] == 0).sum())
-             for i, n in enumerate(nodes) if n.name.startswith("eu-")}
+    taken = {
+        n.name: int((state.snapshot.gpu_free[i] == 0).sum())
+        for i, n in enumerate(nodes)
+        if n.name.startswith("eu-")
+    }
     assert sum(taken.values()) == 2 + 12

@@ -34,10 +34,12 @@ class ClusterSpec(WireModel):
     backend_config: dict[str, Any] = Field(default_factory=dict)
     # None rather than {}: a Cluster without secrets keeps the wire form it always had.
     credentials: dict[CredentialName, str] | None = Field(
-        default=None, max_length=32,
+        default=None,
+        max_length=32,
         description="Secrets the backend needs (a kubeconfig, an agent bootstrap token), by "
-                    "name. Encrypted at rest; the API shows each as '***:<fingerprint>', and "
-                    "sending that form back keeps the stored value.")
+        "name. Encrypted at rest; the API shows each as '***:<fingerprint>', and "
+        "sending that form back keeps the stored value.",
+    )
 
 
 class ClusterStatus(Status):

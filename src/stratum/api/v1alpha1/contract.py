@@ -34,8 +34,15 @@ class ComputeClause(WireModel):
 
     @model_validator(mode="after")
     def _one_gpu_form(self) -> ComputeClause:
-        given = [n for n, v in (("gpus", self.gpus), ("gpuMilli", self.gpu_milli),
-                                ("migProfile", self.mig_profile)) if v is not None]
+        given = [
+            n
+            for n, v in (
+                ("gpus", self.gpus),
+                ("gpuMilli", self.gpu_milli),
+                ("migProfile", self.mig_profile),
+            )
+            if v is not None
+        ]
         if len(given) > 1:
             raise ValueError(
                 f"state GPUs in one form only: got {' and '.join(given)}; "
@@ -107,7 +114,11 @@ class Contract(WireModel):
                 f"topology.withinReplica={self.topology.within_replica!r} needs whole GPUs "
                 "(compute.gpus); a fraction or MIG slice lives on one GPU"
             )
-        if self.topology.numa_aligned and self.compute.gpus is None and \
-                self.compute.gpu_milli is None and self.compute.mig_profile is None:
+        if (
+            self.topology.numa_aligned
+            and self.compute.gpus is None
+            and self.compute.gpu_milli is None
+            and self.compute.mig_profile is None
+        ):
             raise ValueError("topology.numaAligned needs GPUs to align to (compute.gpus)")
         return self

@@ -17,7 +17,8 @@ class PolicyMatch(WireModel):
 class PolicySpec(WireModel):
     description: str = ""
     expression: str = Field(
-        min_length=1, max_length=8192,
+        min_length=1,
+        max_length=8192,
         description="CEL; true means the workload is allowed. Variables: workload, tenant, site",
     )
     action: Literal["deny", "warn"] = "deny"

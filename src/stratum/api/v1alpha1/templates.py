@@ -12,8 +12,10 @@ _SCHEMA_TYPES = {"object", "string", "integer", "number", "boolean", "array", "n
 
 
 class TemplateSpecBase(WireModel):
-    version: str = Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$",
-                         description="semantic version, e.g. 1.2.0")
+    version: str = Field(
+        pattern=r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$",
+        description="semantic version, e.g. 1.2.0",
+    )
     description: str = ""
     published: bool = Field(default=False, description="a published version is immutable")
     parameters: dict[str, Any] = Field(

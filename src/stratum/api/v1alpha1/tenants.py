@@ -66,7 +66,8 @@ class TenantUsage(WireModel):
     cost: float = 0.0
     currency: str | None = Field(default=None, description="of `cost`: the budget's")
     cost_other_currencies: dict[str, float] = Field(
-        default_factory=dict, description="work priced in other currencies, not converted")
+        default_factory=dict, description="work priced in other currencies, not converted"
+    )
     period_start: datetime | None = Field(default=None, description="of the budget period")
 
 

@@ -54,7 +54,8 @@ class WorkloadStatus(Status):
     finished_at: datetime | None = None
     violations: list[Violation] = Field(default_factory=list, description="most recent last")
     last_remediation_seconds: float | None = Field(
-        default=None, description="violation to running again, on the last remediation")
+        default=None, description="violation to running again, on the last remediation"
+    )
     p99_latency_ms: float | None = None
     throughput_rps: float | None = None
 

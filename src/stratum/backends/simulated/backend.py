@@ -29,8 +29,11 @@ from stratum.core.clock import Clock, ScaledClock
 
 # Simulated run time by workload type when the workload does not say (None: until stopped).
 DEFAULT_DURATION_S: dict[str, float | None] = {
-    "training": 6 * 3600.0, "finetune": 2 * 3600.0, "batch": 1800.0,
-    "inference": None, "agent": None,
+    "training": 6 * 3600.0,
+    "finetune": 2 * 3600.0,
+    "batch": 1800.0,
+    "inference": None,
+    "agent": None,
 }
 DEFAULT_GPU_MAX_W = 300.0
 BASE_P99_MS = 80.0
@@ -72,10 +75,17 @@ class SimulatedBackend:
             prefix = pool.rack_prefix or f"{cluster.name}-r"
             for i in range(pool.count):
                 rack = f"{prefix}{i // pool.nodes_per_rack + 1}"
-                nodes.append(InventoryNode(
-                    name=f"{cluster.name}-{pool.name}-{i + 1:03d}", cluster=cluster.name,
-                    site=cluster.site, pool=pool.name, profile=pool.profile, rack=rack,
-                    hardware=pool.hardware))
+                nodes.append(
+                    InventoryNode(
+                        name=f"{cluster.name}-{pool.name}-{i + 1:03d}",
+                        cluster=cluster.name,
+                        site=cluster.site,
+                        pool=pool.name,
+                        profile=pool.profile,
+                        rack=rack,
+                        hardware=pool.hardware,
+                    )
+                )
         with self._lock:
             for old in self._clusters.get(cluster.name, []):
                 self._nodes.pop(old, None)
@@ -114,14 +124,20 @@ class SimulatedBackend:
             fault = parse_fault(data, fault_id=f"f{next(self._fault_ids)}")
             if fault.node is not None and fault.node not in self._nodes:
                 raise ValueError(f"node: {fault.node!r} is not a simulated node")
-            if fault.gpu is not None and fault.node is not None and \
-                    fault.gpu >= self._nodes[fault.node].gpu_count:
-                raise ValueError(f"gpu: node {fault.node} has "
-                                 f"{self._nodes[fault.node].gpu_count} GPUs, no index {fault.gpu}")
+            if (
+                fault.gpu is not None
+                and fault.node is not None
+                and fault.gpu >= self._nodes[fault.node].gpu_count
+            ):
+                raise ValueError(
+                    f"gpu: node {fault.node} has "
+                    f"{self._nodes[fault.node].gpu_count} GPUs, no index {fault.gpu}"
+                )
             if fault.cluster is not None and fault.cluster not in self._clusters:
                 raise ValueError(f"cluster: {fault.cluster!r} is not a simulated cluster")
             if fault.site is not None and not any(
-                    n.inventory.site == fault.site for n in self._nodes.values()):
+                n.inventory.site == fault.site for n in self._nodes.values()
+            ):
                 raise ValueError(f"site: no simulated node is at site {fault.site!r}")
             self._faults[fault.id] = fault
             return fault
@@ -147,11 +163,13 @@ class SimulatedBackend:
             now = self.clock.now()
             down = {f.node for f in self._faults.values() if f.kind == "node-down"}
             failed = {(f.node, f.gpu) for f in self._faults.values() if f.kind == "gpu-fail"}
-            degraded = {(f.node, f.gpu) for f in self._faults.values()
-                        if f.kind == "link-degrade"}
+            degraded = {(f.node, f.gpu) for f in self._faults.values() if f.kind == "link-degrade"}
             partitioned = {f.cluster for f in self._faults.values() if f.kind == "partition"}
-            caps = {f.site: f.kw for f in self._faults.values()
-                    if f.kind == "power-cap" and f.site is not None and f.kw is not None}
+            caps = {
+                f.site: f.kw
+                for f in self._faults.values()
+                if f.kind == "power-cap" and f.site is not None and f.kw is not None
+            }
             busy = self._busy_gpus()
             self._advance_runs(now, down, failed)
             site_draw: dict[str, float] = {}
@@ -159,28 +177,43 @@ class SimulatedBackend:
             for name, node in sorted(self._nodes.items()):
                 inv = node.inventory
                 reachable = name not in down and inv.cluster not in partitioned
-                gpus = tuple(self._gpu(name, i, node.inventory.hardware, busy, failed,
-                                       degraded, name in down) for i in range(node.gpu_count))
+                gpus = tuple(
+                    self._gpu(
+                        name, i, node.inventory.hardware, busy, failed, degraded, name in down
+                    )
+                    for i in range(node.gpu_count)
+                )
                 power = _node_base_w(inv.hardware) + sum(g.power_w for g in gpus)
                 if name in down:
                     power = 0.0
                 site_draw[inv.site] = site_draw.get(inv.site, 0.0) + power / 1000
-                nodes.append(NodeObservation(name=name, reachable=reachable, gpus=gpus,
-                                             power_w=round(power, 1)))
+                nodes.append(
+                    NodeObservation(
+                        name=name, reachable=reachable, gpus=gpus, power_w=round(power, 1)
+                    )
+                )
             capped_sites = {s for s, cap in caps.items() if site_draw.get(s, 0.0) > cap}
             if capped_sites:
-                nodes = [NodeObservation(n.name, n.reachable, n.gpus, n.power_w, True)
-                         if self._nodes[n.name].inventory.site in capped_sites else n
-                         for n in nodes]
+                nodes = [
+                    NodeObservation(n.name, n.reachable, n.gpus, n.power_w, True)
+                    if self._nodes[n.name].inventory.site in capped_sites
+                    else n
+                    for n in nodes
+                ]
             # Runs behind a partition go on, but nobody can see them from here.
-            hidden = {n for n, node in self._nodes.items()
-                      if node.inventory.cluster in partitioned}
-            runs = tuple(self._observe_run(r, degraded, capped_sites)
-                         for r in self._runs.values()
-                         if not any(x.node in hidden for x in r.spec.replicas))
-            return Observation(at=now, nodes=tuple(nodes), runs=runs,
-                               site_power_kw={s: round(v, 3) for s, v in site_draw.items()},
-                               site_power_cap_kw=caps)
+            hidden = {n for n, node in self._nodes.items() if node.inventory.cluster in partitioned}
+            runs = tuple(
+                self._observe_run(r, degraded, capped_sites)
+                for r in self._runs.values()
+                if not any(x.node in hidden for x in r.spec.replicas)
+            )
+            return Observation(
+                at=now,
+                nodes=tuple(nodes),
+                runs=runs,
+                site_power_kw={s: round(v, 3) for s, v in site_draw.items()},
+                site_power_cap_kw=caps,
+            )
 
     def _busy_gpus(self) -> dict[tuple[str, int], tuple[str, int]]:
         """(node, gpu) -> (workload type, milli) for every running replica."""
@@ -195,8 +228,9 @@ class SimulatedBackend:
                     busy[(r.node, g)] = (run.spec.workload_type, min(1000, prev + milli))
         return busy
 
-    def _advance_runs(self, now: datetime, down: set[str | None],
-                      failed: set[tuple[str | None, int | None]]) -> None:
+    def _advance_runs(
+        self, now: datetime, down: set[str | None], failed: set[tuple[str | None, int | None]]
+    ) -> None:
         for run in self._runs.values():
             if run.phase != "Running":
                 continue
@@ -215,10 +249,16 @@ class SimulatedBackend:
                 if duration is not None and (now - run.started_at).total_seconds() >= duration:
                     run.phase, run.finished_at, run.message = "Succeeded", now, "exit code 0"
 
-    def _gpu(self, node: str, index: int, hw: HardwareProfileSpec,
-             busy: dict[tuple[str, int], tuple[str, int]],
-             failed: set[tuple[str | None, int | None]],
-             degraded: set[tuple[str | None, int | None]], node_down: bool) -> GpuObservation:
+    def _gpu(
+        self,
+        node: str,
+        index: int,
+        hw: HardwareProfileSpec,
+        busy: dict[tuple[str, int], tuple[str, int]],
+        failed: set[tuple[str | None, int | None]],
+        degraded: set[tuple[str | None, int | None]],
+        node_down: bool,
+    ) -> GpuObservation:
         spec = hw.gpus[index]
         max_w = spec.power_w or DEFAULT_GPU_MAX_W
         idle_w = 0.15 * max_w
@@ -236,26 +276,43 @@ class SimulatedBackend:
             util, mem = 2 * jitter, 0.4
         power = idle_w + (max_w - idle_w) * util / 100
         health: DeviceHealth = "Degraded" if (node, index) in degraded else "Healthy"
-        return GpuObservation(index, health, round(util, 1), round(mem, 1), round(power, 1),
-                              round(28 + 0.06 * power, 1),
-                              nvlink_degraded=(node, index) in degraded)
+        return GpuObservation(
+            index,
+            health,
+            round(util, 1),
+            round(mem, 1),
+            round(power, 1),
+            round(28 + 0.06 * power, 1),
+            nvlink_degraded=(node, index) in degraded,
+        )
 
-    def _observe_run(self, run: _SimRun, degraded: set[tuple[str | None, int | None]],
-                     capped_sites: set[str]) -> RunObservation:
+    def _observe_run(
+        self, run: _SimRun, degraded: set[tuple[str | None, int | None]], capped_sites: set[str]
+    ) -> RunObservation:
         p99 = throughput = None
         if run.spec.workload_type == "inference" and run.phase == "Running":
             slow = 1.0
             if any(u in degraded for u in run.uses):
                 slow *= 2.5
-            if any(self._nodes[r.node].inventory.site in capped_sites
-                   for r in run.spec.replicas if r.node in self._nodes):
+            if any(
+                self._nodes[r.node].inventory.site in capped_sites
+                for r in run.spec.replicas
+                if r.node in self._nodes
+            ):
                 slow *= 3.0
             p99 = round(BASE_P99_MS * slow * (1 + 0.1 * _jitter(self.seed, run.spec.key, 0)), 1)
             throughput = round(60.0 * len(run.spec.replicas) / slow, 1)
-        return RunObservation(key=run.spec.key, uid=run.spec.uid, attempt=run.spec.attempt,
-                              phase=run.phase, message=run.message, started_at=run.started_at,
-                              finished_at=run.finished_at, p99_latency_ms=p99,
-                              throughput_rps=throughput)
+        return RunObservation(
+            key=run.spec.key,
+            uid=run.spec.uid,
+            attempt=run.spec.attempt,
+            phase=run.phase,
+            message=run.message,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            p99_latency_ms=p99,
+            throughput_rps=throughput,
+        )
 
 
 def _node_base_w(hw: HardwareProfileSpec) -> float:

@@ -6,8 +6,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 FaultKind = Literal["node-down", "gpu-fail", "link-degrade", "power-cap", "partition"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("node-down", "gpu-fail", "link-degrade", "power-cap",
-                                      "partition")
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "node-down",
+    "gpu-fail",
+    "link-degrade",
+    "power-cap",
+    "partition",
+)
 
 # What each kind needs, so that a bad request names the missing field.
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -37,15 +42,16 @@ class Fault:
         if self.kind == "gpu-fail":
             return f"GPU {self.gpu} on node {self.node} failed"
         if self.kind == "link-degrade":
-            return (f"NVLink of GPU {self.gpu} on node {self.node} degraded to "
-                    f"{self.bandwidth_fraction:.0%} of its bandwidth")
+            return (
+                f"NVLink of GPU {self.gpu} on node {self.node} degraded to "
+                f"{self.bandwidth_fraction:.0%} of its bandwidth"
+            )
         if self.kind == "power-cap":
             return f"site {self.site} capped at {self.kw:g} kW"
         return f"cluster {self.cluster} is partitioned from the control plane"
 
     def to_wire(self) -> dict[str, Any]:
-        wire: dict[str, Any] = {"id": self.id, "kind": self.kind,
-                                "description": self.describe()}
+        wire: dict[str, Any] = {"id": self.id, "kind": self.kind, "description": self.describe()}
         for key in ("node", "gpu", "site", "cluster", "kw"):
             value = getattr(self, key)
             if value is not None:
@@ -78,9 +84,16 @@ def parse_fault(data: Any, *, fault_id: str, where: str = "fault") -> Fault:
     fraction = data.get("bandwidthFraction", 0.25)
     if not isinstance(fraction, int | float) or not 0 <= fraction < 1:
         raise ValueError(f"{where}.bandwidthFraction: expected 0 <= x < 1, got {fraction!r}")
-    return Fault(id=fault_id, kind=kind, node=data.get("node"), gpu=gpu,
-                 site=data.get("site"), cluster=data.get("cluster"),
-                 kw=float(kw) if kw is not None else None, bandwidth_fraction=float(fraction))
+    return Fault(
+        id=fault_id,
+        kind=kind,
+        node=data.get("node"),
+        gpu=gpu,
+        site=data.get("site"),
+        cluster=data.get("cluster"),
+        kw=float(kw) if kw is not None else None,
+        bandwidth_fraction=float(fraction),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,14 @@ log = logging.getLogger("stratum.reconcile.clusters")
 
 
 class ClusterController:
-    def __init__(self, store: ObjectStore, backends: dict[str, Backend], clock: Clock, *,
-                 keyring: Keyring | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        backends: dict[str, Backend],
+        clock: Clock,
+        *,
+        keyring: Keyring | None = None,
+    ) -> None:
         self.store = store
         self.keyring = keyring
         self.backends = backends
@@ -33,8 +39,13 @@ class ClusterController:
         for name, cluster in sorted(world.clusters.items()):
             backend = self.backends.get(cluster.spec.backend)
             if backend is None:
-                self._set_status(cluster, "Pending", "BackendUnavailable",
-                                 f"this server runs no {cluster.spec.backend!r} backend", world)
+                self._set_status(
+                    cluster,
+                    "Pending",
+                    "BackendUnavailable",
+                    f"this server runs no {cluster.spec.backend!r} backend",
+                    world,
+                )
                 continue
             known = self._synced.get(name)
             current = (cluster.metadata.uid or "", cluster.metadata.generation or 0)
@@ -51,8 +62,7 @@ class ClusterController:
             except Exception as err:  # one broken cluster must not stop the others
                 delay = self.backoff.failed(name, now, err, cluster.metadata.generation)
                 log.warning("cluster %s: %s (next try in %.1fs)", name, err, delay)
-                self._set_status(cluster, "Degraded", type(err).__name__, str(err)[:1000],
-                                 world)
+                self._set_status(cluster, "Degraded", type(err).__name__, str(err)[:1000], world)
         for name in set(self._synced) - set(world.clusters):
             for backend in self.backends.values():
                 backend.forget_cluster(name)
@@ -64,41 +74,73 @@ class ClusterController:
         for pool in cluster.spec.node_pools:
             profile = world.profiles.get(pool.profile)
             if profile is None:
-                self._set_status(cluster, "Pending", "ProfileNotFound",
-                                 f"node pool {pool.name}: HardwareProfile {pool.profile!r} "
-                                 "does not exist", world)
+                self._set_status(
+                    cluster,
+                    "Pending",
+                    "ProfileNotFound",
+                    f"node pool {pool.name}: HardwareProfile {pool.profile!r} does not exist",
+                    world,
+                )
                 return
-            pools.append(PoolRequest(pool.name, pool.profile, profile.spec, pool.count,
-                                     pool.rack_prefix or "", pool.nodes_per_rack))
+            pools.append(
+                PoolRequest(
+                    pool.name,
+                    pool.profile,
+                    profile.spec,
+                    pool.count,
+                    pool.rack_prefix or "",
+                    pool.nodes_per_rack,
+                )
+            )
         if cluster.spec.site not in world.sites:
-            self._set_status(cluster, "Pending", "SiteNotFound",
-                             f"Site {cluster.spec.site!r} does not exist", world)
+            self._set_status(
+                cluster,
+                "Pending",
+                "SiteNotFound",
+                f"Site {cluster.spec.site!r} does not exist",
+                world,
+            )
             return
         # Decrypted here, for the backend only; an unreadable secret degrades the cluster.
         credentials = open_credentials(self.keyring, wire(cluster))
-        inventory = backend.inventory(ClusterRequest(cluster.metadata.name, cluster.spec.site,
-                                                     tuple(pools), credentials)
-                                      )  # outside any transaction
+        inventory = backend.inventory(
+            ClusterRequest(cluster.metadata.name, cluster.spec.site, tuple(pools), credentials)
+        )  # outside any transaction
         self._write_nodes(cluster, inventory, world)
-        self._synced[cluster.metadata.name] = (cluster.metadata.uid or "",
-                                               cluster.metadata.generation or 0)
+        self._synced[cluster.metadata.name] = (
+            cluster.metadata.uid or "",
+            cluster.metadata.generation or 0,
+        )
 
-    def _write_nodes(self, cluster: Cluster, inventory: list[InventoryNode],
-                     world: World) -> None:
+    def _write_nodes(self, cluster: Cluster, inventory: list[InventoryNode], world: World) -> None:
         wanted = {n.name: n for n in inventory}
         mine = {k: n for k, n in world.nodes.items() if n.spec.cluster == cluster.metadata.name}
         now = self.clock.now()
         with self.store.write() as tx:
             for name, inv in wanted.items():
-                spec = {"cluster": inv.cluster, "site": inv.site, "profile": inv.profile,
-                        "rack": inv.rack}
-                labels = {"stratum.dev/cluster": inv.cluster, "stratum.dev/site": inv.site,
-                          "stratum.dev/rack": inv.rack, "stratum.dev/pool": inv.pool}
+                spec = {
+                    "cluster": inv.cluster,
+                    "site": inv.site,
+                    "profile": inv.profile,
+                    "rack": inv.rack,
+                }
+                labels = {
+                    "stratum.dev/cluster": inv.cluster,
+                    "stratum.dev/site": inv.site,
+                    "stratum.dev/rack": inv.rack,
+                    "stratum.dev/pool": inv.pool,
+                }
                 existing = mine.get(name)
                 if existing is None:
-                    tx.create({"apiVersion": "stratum.dev/v1alpha1", "kind": "Node",
-                               "metadata": {"name": name, "labels": labels}, "spec": spec,
-                               "status": {"phase": "Ready", "conditions": []}})
+                    tx.create(
+                        {
+                            "apiVersion": "stratum.dev/v1alpha1",
+                            "kind": "Node",
+                            "metadata": {"name": name, "labels": labels},
+                            "spec": spec,
+                            "status": {"phase": "Ready", "conditions": []},
+                        }
+                    )
                 elif wire(existing)["spec"] != {**wire(existing)["spec"], **spec}:
                     body = wire(existing)
                     body["spec"].update(spec)
@@ -108,39 +150,61 @@ class ClusterController:
             gpus = sum(len(n.hardware.gpus) for n in inventory)
             fresh = world.clusters[cluster.metadata.name]
             body = wire(fresh)
-            body["status"].update({
-                "phase": "Ready", "nodes": len(inventory), "gpus": gpus,
-                "observedGeneration": fresh.metadata.generation,
-                "conditions": [_condition("Ready", "True", "NodesRegistered",
-                                          f"{len(inventory)} nodes, {gpus} GPUs", now,
-                                          fresh.metadata.generation)]})
+            body["status"].update(
+                {
+                    "phase": "Ready",
+                    "nodes": len(inventory),
+                    "gpus": gpus,
+                    "observedGeneration": fresh.metadata.generation,
+                    "conditions": [
+                        _condition(
+                            "Ready",
+                            "True",
+                            "NodesRegistered",
+                            f"{len(inventory)} nodes, {gpus} GPUs",
+                            now,
+                            fresh.metadata.generation,
+                        )
+                    ],
+                }
+            )
             tx.replace(body, status_only=True)
-            record_event(tx, fresh, reason="NodesRegistered",
-                         message=f"{len(inventory)} nodes with {gpus} GPUs on "
-                                 f"{fresh.spec.backend}", at=now)
+            record_event(
+                tx,
+                fresh,
+                reason="NodesRegistered",
+                message=f"{len(inventory)} nodes with {gpus} GPUs on {fresh.spec.backend}",
+                at=now,
+            )
 
-    def _set_status(self, cluster: Cluster, phase: str, reason: str, message: str,
-                    world: World) -> None:
+    def _set_status(
+        self, cluster: Cluster, phase: str, reason: str, message: str, world: World
+    ) -> None:
         current = cluster.status.conditions[0] if cluster.status.conditions else None
         if current is not None and current.reason == reason and current.message == message:
             return
         now = self.clock.now()
         body = wire(cluster)
-        body["status"].update({
-            "phase": phase, "observedGeneration": cluster.metadata.generation,
-            "conditions": [_condition("Ready", "False", reason, message, now,
-                                      cluster.metadata.generation)]})
+        body["status"].update(
+            {
+                "phase": phase,
+                "observedGeneration": cluster.metadata.generation,
+                "conditions": [
+                    _condition("Ready", "False", reason, message, now, cluster.metadata.generation)
+                ],
+            }
+        )
         try:
             with self.store.write() as tx:
                 tx.replace(body, status_only=True)
-                record_event(tx, cluster, reason=reason, message=message, at=now,
-                             type="Warning")
+                record_event(tx, cluster, reason=reason, message=message, at=now, type="Warning")
         except (Conflict, NotFound):
             return  # changed or gone meanwhile: the next pass sees the new state
 
     def _delete_orphans(self, world: World) -> None:
-        orphans = [n for n in world.nodes.values()
-                   if n.spec.cluster not in world.clusters and _managed(n)]
+        orphans = [
+            n for n in world.nodes.values() if n.spec.cluster not in world.clusters and _managed(n)
+        ]
         if not orphans:
             return
         with self.store.write() as tx:
@@ -153,8 +217,19 @@ def _managed(node: Node) -> bool:
     return "stratum.dev/pool" in node.metadata.labels
 
 
-def _condition(type_: str, status: ConditionStatus, reason: str, message: str, at: datetime,
-               generation: int | None) -> dict[str, object]:
-    return Condition(type=type_, status=status, reason=reason, message=message,
-                     last_transition_time=at, observed_generation=generation).model_dump(
-        mode="json", by_alias=True, exclude_none=True)
+def _condition(
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    at: datetime,
+    generation: int | None,
+) -> dict[str, object]:
+    return Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=at,
+        observed_generation=generation,
+    ).model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -18,8 +18,9 @@ from stratum.store.objects import ObjectStore
 
 
 class NodeController:
-    def __init__(self, store: ObjectStore, clock: Clock, *, telemetry_seconds: float = 10.0
-                 ) -> None:
+    def __init__(
+        self, store: ObjectStore, clock: Clock, *, telemetry_seconds: float = 10.0
+    ) -> None:
         self.store = store
         self.clock = clock
         self.telemetry_seconds = telemetry_seconds
@@ -37,8 +38,10 @@ class NodeController:
             status, events = _status(node, obs, now, allocations.get(node.metadata.name, []))
             old = wire(node)["status"]
             changed = _essence(old) != _essence(status)
-            stale = (now - self._last_write.get(node.metadata.name, datetime.min.replace(
-                tzinfo=now.tzinfo))).total_seconds() >= self.telemetry_seconds
+            stale = (
+                now
+                - self._last_write.get(node.metadata.name, datetime.min.replace(tzinfo=now.tzinfo))
+            ).total_seconds() >= self.telemetry_seconds
             if changed or stale:
                 updates.append((node, status, events))
         for chunk in _chunks(updates, 100):
@@ -51,8 +54,14 @@ class NodeController:
                         node.status = Node.model_validate(updated).status
                         node.metadata.resource_version = updated["metadata"]["resourceVersion"]
                         for reason, message, warning in events:
-                            record_event(tx, node, reason=reason, message=message, at=now,
-                                         type="Warning" if warning else "Normal")
+                            record_event(
+                                tx,
+                                node,
+                                reason=reason,
+                                message=message,
+                                at=now,
+                                type="Warning" if warning else "Normal",
+                            )
             except (Conflict, NotFound):
                 continue  # a concurrent change: the next pass reads it and tries again
             for node, _, _ in chunk:
@@ -89,54 +98,97 @@ def _allocations(world: World) -> dict[str, list[dict[str, object]]]:
         if p.status.phase not in HOLDING_PHASES:
             continue
         for r in p.spec.replicas:
-            entry: dict[str, object] = {"workload": p.spec.workload,
-                                        "namespace": p.metadata.namespace or "",
-                                        "replica": r.replica, "gpus": list(r.gpus)}
+            entry: dict[str, object] = {
+                "workload": p.spec.workload,
+                "namespace": p.metadata.namespace or "",
+                "replica": r.replica,
+                "gpus": list(r.gpus),
+            }
             if r.gpu_milli:
                 entry["gpuMilli"] = r.gpu_milli
             out.setdefault(r.node, []).append(entry)
     return out
 
 
-def _status(node: Node, obs: NodeObservation, now: datetime,
-            allocations: list[dict[str, object]]
-            ) -> tuple[dict[str, object], list[tuple[str, str, bool]]]:
+def _status(
+    node: Node, obs: NodeObservation, now: datetime, allocations: list[dict[str, object]]
+) -> tuple[dict[str, object], list[tuple[str, str, bool]]]:
     phase = "Ready" if obs.reachable else "NotReady"
     events: list[tuple[str, str, bool]] = []
     if node.status.phase and node.status.phase != phase:
-        events.append(("NodeReady" if phase == "Ready" else "NodeNotReady",
-                       f"node {node.metadata.name} is {phase}", phase != "Ready"))
+        events.append(
+            (
+                "NodeReady" if phase == "Ready" else "NodeNotReady",
+                f"node {node.metadata.name} is {phase}",
+                phase != "Ready",
+            )
+        )
     before = {g.index: g.health for g in node.status.gpus}
     gpus = []
     for g in obs.gpus:
         if before.get(g.index, "Healthy") != g.health and g.health in ("Failed", "Degraded"):
-            events.append((f"Gpu{g.health}", f"GPU {g.index} is {g.health}"
-                           + (" (NVLink degraded)" if g.nvlink_degraded else ""), True))
-        gpus.append({"index": g.index, "health": g.health,
-                     "utilizationPct": g.utilization_pct, "memoryUsedGiB": g.memory_used_gib,
-                     "powerW": g.power_w, "temperatureC": g.temperature_c})
-    conditions = [{"type": "Ready", "status": "True" if obs.reachable else "False",
-                   "reason": "Heartbeat" if obs.reachable else "Unreachable",
-                   "message": "" if obs.reachable else "the backend cannot reach this node"}]
+            events.append(
+                (
+                    f"Gpu{g.health}",
+                    f"GPU {g.index} is {g.health}"
+                    + (" (NVLink degraded)" if g.nvlink_degraded else ""),
+                    True,
+                )
+            )
+        gpus.append(
+            {
+                "index": g.index,
+                "health": g.health,
+                "utilizationPct": g.utilization_pct,
+                "memoryUsedGiB": g.memory_used_gib,
+                "powerW": g.power_w,
+                "temperatureC": g.temperature_c,
+            }
+        )
+    conditions = [
+        {
+            "type": "Ready",
+            "status": "True" if obs.reachable else "False",
+            "reason": "Heartbeat" if obs.reachable else "Unreachable",
+            "message": "" if obs.reachable else "the backend cannot reach this node",
+        }
+    ]
     if obs.power_capped:
-        conditions.append({"type": "PowerCapped", "status": "True", "reason": "SitePowerCap",
-                           "message": "the site's power cap throttles this node's GPUs"})
-    status = {"phase": phase, "gpus": gpus, "conditions": conditions,
-              "allocations": allocations,
-              "lastHeartbeat": now.isoformat().replace("+00:00", "Z") if obs.reachable
-              else (node.status.last_heartbeat.isoformat().replace("+00:00", "Z")
-                    if node.status.last_heartbeat else None)}
+        conditions.append(
+            {
+                "type": "PowerCapped",
+                "status": "True",
+                "reason": "SitePowerCap",
+                "message": "the site's power cap throttles this node's GPUs",
+            }
+        )
+    status = {
+        "phase": phase,
+        "gpus": gpus,
+        "conditions": conditions,
+        "allocations": allocations,
+        "lastHeartbeat": now.isoformat().replace("+00:00", "Z")
+        if obs.reachable
+        else (
+            node.status.last_heartbeat.isoformat().replace("+00:00", "Z")
+            if node.status.last_heartbeat
+            else None
+        ),
+    }
     return {k: v for k, v in status.items() if v is not None}, events
 
 
 def _essence(status: dict[str, Any]) -> object:
     """What counts as a change worth a write: phase, health per GPU, conditions, allocations."""
-    return (status.get("phase"),
-            [(g.get("index"), g.get("health")) for g in status.get("gpus") or []],
-            [(c.get("type"), c.get("status")) for c in status.get("conditions") or []],
-            status.get("allocations") or [])
+    return (
+        status.get("phase"),
+        [(g.get("index"), g.get("health")) for g in status.get("gpus") or []],
+        [(c.get("type"), c.get("status")) for c in status.get("conditions") or []],
+        status.get("allocations") or [],
+    )
 
 
-def _chunks(items: list[tuple[Node, dict[str, object], list[tuple[str, str, bool]]]],
-            size: int) -> list[list[tuple[Node, dict[str, object], list[tuple[str, str, bool]]]]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+def _chunks(
+    items: list[tuple[Node, dict[str, object], list[tuple[str, str, bool]]]], size: int
+) -> list[list[tuple[Node, dict[str, object], list[tuple[str, str, bool]]]]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

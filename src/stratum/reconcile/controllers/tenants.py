@@ -40,12 +40,15 @@ class TenantController:
             for use in self._running:
                 acc = self._accrued.setdefault(use.tenant, _Accrued())
                 acc.gpu_hours += use.gpus * hours
-                acc.cost[use.currency] = acc.cost.get(use.currency, 0.0) + \
-                    use.gpus * hours * use.price_per_hour
+                acc.cost[use.currency] = (
+                    acc.cost.get(use.currency, 0.0) + use.gpus * hours * use.price_per_hour
+                )
         self._last_at = now
         self._running = running_uses(world)
-        due = self._last_flush is None or \
-            (now - self._last_flush).total_seconds() >= self.flush_seconds
+        due = (
+            self._last_flush is None
+            or (now - self._last_flush).total_seconds() >= self.flush_seconds
+        )
         if due:
             self._flush(world, now)
 
@@ -71,10 +74,15 @@ class TenantController:
                 if cur != currency:
                     others[cur] = others.get(cur, 0.0) + amount
             held = active.get(name, GpuUsage()).as_wire()
-            new = {"gpus": held.get("gpus", 0), "gpusByModel": held.get("gpusByModel", {}),
-                   "gpuHours": round(hours, 6), "cost": round(cost, 6), "currency": currency,
-                   "costOtherCurrencies": {k: round(v, 6) for k, v in others.items()},
-                   "periodStart": start.isoformat().replace("+00:00", "Z")}
+            new = {
+                "gpus": held.get("gpus", 0),
+                "gpusByModel": held.get("gpusByModel", {}),
+                "gpuHours": round(hours, 6),
+                "cost": round(cost, 6),
+                "currency": currency,
+                "costOtherCurrencies": {k: round(v, 6) for k, v in others.items()},
+                "periodStart": start.isoformat().replace("+00:00", "Z"),
+            }
             body = wire(tenant)
             if all(body["status"].get("usage", {}).get(k) == v for k, v in new.items()):
                 continue

@@ -17,13 +17,18 @@ from stratum.server.security import authenticate, context
 router = APIRouter(tags=["observability"], dependencies=[Depends(authenticate)])
 
 
-@router.get("/metrics", summary="Prometheus metrics (platform roles only)",
-            response_class=Response,
-            responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (platform roles only)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
 async def metrics(request: Request) -> Response:
     principal = context(request).principal
     if not principal.reads_everything:
-        raise Forbidden("metrics name every tenant, site and node: they need a token of a "
-                        "platform role (platform-admin, platform-viewer or agent)")
+        raise Forbidden(
+            "metrics name every tenant, site and node: they need a token of a "
+            "platform role (platform-admin, platform-viewer or agent)"
+        )
     registry: Metrics = request.app.state.metrics
     return Response(registry.exposition(), media_type=CONTENT_TYPE)

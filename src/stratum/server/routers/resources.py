@@ -51,9 +51,15 @@ def _ref(kind: str) -> dict[str, Any]:
 
 
 def _body_doc(kind: str) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": _ref(kind)},
-        "application/yaml": {"schema": _ref(kind)}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _ref(kind)},
+                "application/yaml": {"schema": _ref(kind)},
+            },
+        }
+    }
 
 
 def _ok(kind: str) -> dict[int | str, dict[str, Any]]:
@@ -68,8 +74,7 @@ def _list_response(kind: str, page: Any) -> dict[str, Any]:
     meta: dict[str, Any] = {"resourceVersion": str(page.resource_version)}
     if page.continue_token:
         meta["continue"] = page.continue_token
-    return {"apiVersion": API_VERSION, "kind": f"{kind}List", "metadata": meta,
-            "items": page.items}
+    return {"apiVersion": API_VERSION, "kind": f"{kind}List", "metadata": meta, "items": page.items}
 
 
 def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
@@ -96,46 +101,73 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
                 try:
                     since = int(resource_version)  # type: ignore[arg-type]
                 except ValueError:
-                    raise Invalid(f"resourceVersion: {resource_version!r} is not a number "
-                                  "the server returned") from None
+                    raise Invalid(
+                        f"resourceVersion: {resource_version!r} is not a number the server returned"
+                    ) from None
             notifier: ChangeNotifier = request.app.state.notifier
             # Resolve errors (bad selector, compacted history) before the stream starts.
             from stratum.core.selectors import parse_selector
 
             parse_selector(label_selector)
             # Refuse (or 404) before the stream starts, as a list would.
-            await to_thread.run_sync(lambda: service.list(
-                kind, namespace=namespace, limit=1, ctx=ctx))
+            await to_thread.run_sync(
+                lambda: service.list(kind, namespace=namespace, limit=1, ctx=ctx)
+            )
             if since is not None:
                 await to_thread.run_sync(lambda: _check_since(service, since))
             return StreamingResponse(
-                watch_stream(service, notifier, kind=kind, namespace=namespace, since=since,
-                             label_selector=label_selector, ctx=ctx),
-                media_type="application/x-ndjson")
-        page = await to_thread.run_sync(lambda: service.list(
-            kind, namespace=namespace, label_selector=label_selector, limit=limit,
-            continue_token=continue_token, ctx=ctx))
+                watch_stream(
+                    service,
+                    notifier,
+                    kind=kind,
+                    namespace=namespace,
+                    since=since,
+                    label_selector=label_selector,
+                    ctx=ctx,
+                ),
+                media_type="application/x-ndjson",
+            )
+        page = await to_thread.run_sync(
+            lambda: service.list(
+                kind,
+                namespace=namespace,
+                label_selector=label_selector,
+                limit=limit,
+                continue_token=continue_token,
+                ctx=ctx,
+            )
+        )
         return JSONResponse(_list_response(kind, page))
 
-    async def create_object(request: Request, namespace: str | None = None,
-                            dry_run: str | None = Query(None, alias="dryRun")) -> Any:
+    async def create_object(
+        request: Request,
+        namespace: str | None = None,
+        dry_run: str | None = Query(None, alias="dryRun"),
+    ) -> Any:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         obj = service.validate(await _body(request), kind=kind, namespace=namespace)
         ctx = context(request)
         created = await to_thread.run_sync(
-            lambda: service.create(obj, dry_run=_dry_run(dry_run), ctx=ctx))
+            lambda: service.create(obj, dry_run=_dry_run(dry_run), ctx=ctx)
+        )
         return _respond(created, ctx, status_code=201)
 
     async def get_object(request: Request, name: str, namespace: str | None = None) -> Any:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         ctx = context(request)
-        return JSONResponse(await to_thread.run_sync(
-            lambda: service.get(kind, namespace, name, ctx=ctx)))
+        return JSONResponse(
+            await to_thread.run_sync(lambda: service.get(kind, namespace, name, ctx=ctx))
+        )
 
-    async def write_body(request: Request, name: str, namespace: str | None,
-                         dry_run: str | None, write: Callable[..., Any]) -> tuple[Any, Any]:
+    async def write_body(
+        request: Request,
+        name: str,
+        namespace: str | None,
+        dry_run: str | None,
+        write: Callable[..., Any],
+    ) -> tuple[Any, Any]:
         """Validate the body against the URL, then run one service write off the loop."""
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
@@ -144,60 +176,152 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         dry = _dry_run(dry_run)
         return await to_thread.run_sync(lambda: write(service, obj, dry, ctx)), ctx
 
-    async def replace_object(request: Request, name: str, namespace: str | None = None,
-                             dry_run: str | None = Query(None, alias="dryRun")) -> Any:
-        result, ctx = await write_body(request, name, namespace, dry_run, lambda s, o, d, c:
-                                       s.replace(o, dry_run=d, ctx=c))
+    async def replace_object(
+        request: Request,
+        name: str,
+        namespace: str | None = None,
+        dry_run: str | None = Query(None, alias="dryRun"),
+    ) -> Any:
+        result, ctx = await write_body(
+            request, name, namespace, dry_run, lambda s, o, d, c: s.replace(o, dry_run=d, ctx=c)
+        )
         return _respond(result, ctx)
 
-    async def apply_object(request: Request, name: str, namespace: str | None = None,
-                           dry_run: str | None = Query(None, alias="dryRun")) -> Any:
-        result, ctx = await write_body(request, name, namespace, dry_run, lambda s, o, d, c:
-                                       s.apply(o, dry_run=d, ctx=c))
+    async def apply_object(
+        request: Request,
+        name: str,
+        namespace: str | None = None,
+        dry_run: str | None = Query(None, alias="dryRun"),
+    ) -> Any:
+        result, ctx = await write_body(
+            request, name, namespace, dry_run, lambda s, o, d, c: s.apply(o, dry_run=d, ctx=c)
+        )
         return _respond(result.object, ctx, 201 if result.action == "created" else 200)
 
-    async def delete_object(request: Request, name: str, namespace: str | None = None,
-                            resource_version: str | None = Query(None, alias="resourceVersion"),
-                            dry_run: str | None = Query(None, alias="dryRun")) -> Any:
+    async def delete_object(
+        request: Request,
+        name: str,
+        namespace: str | None = None,
+        resource_version: str | None = Query(None, alias="resourceVersion"),
+        dry_run: str | None = Query(None, alias="dryRun"),
+    ) -> Any:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         ctx = context(request)
-        return JSONResponse(await to_thread.run_sync(lambda: service.delete(
-            kind, namespace, name, resource_version=resource_version,
-            dry_run=_dry_run(dry_run), ctx=ctx)))
+        return JSONResponse(
+            await to_thread.run_sync(
+                lambda: service.delete(
+                    kind,
+                    namespace,
+                    name,
+                    resource_version=resource_version,
+                    dry_run=_dry_run(dry_run),
+                    ctx=ctx,
+                )
+            )
+        )
 
-    async def replace_status(request: Request, name: str, namespace: str | None = None,
-                             dry_run: str | None = Query(None, alias="dryRun")) -> Any:
-        result, ctx = await write_body(request, name, namespace, dry_run, lambda s, o, d, c:
-                                       s.replace_status(o, dry_run=d, ctx=c))
+    async def replace_status(
+        request: Request,
+        name: str,
+        namespace: str | None = None,
+        dry_run: str | None = Query(None, alias="dryRun"),
+    ) -> Any:
+        result, ctx = await write_body(
+            request,
+            name,
+            namespace,
+            dry_run,
+            lambda s, o, d, c: s.replace_status(o, dry_run=d, ctx=c),
+        )
         return _respond(result, ctx)
 
     item = f"{base}/{{name}}"
-    router.add_api_route(base, list_objects, methods=["GET"], tags=tag,
-                         summary=f"List or watch {plural}", name=f"list_{plural}")
-    router.add_api_route(base, create_object, methods=["POST"], tags=tag, status_code=201,
-                         summary=f"Create a {kind}", openapi_extra=_body_doc(kind),
-                         responses={201: _ok(kind)[200]}, name=f"create_{plural}")
-    router.add_api_route(item, get_object, methods=["GET"], tags=tag, responses=_ok(kind),
-                         summary=f"Read a {kind}", name=f"get_{plural}")
-    router.add_api_route(item, replace_object, methods=["PUT"], tags=tag, responses=_ok(kind),
-                         summary=f"Replace a {kind} (409 if metadata.resourceVersion is stale)",
-                         openapi_extra=_body_doc(kind), name=f"replace_{plural}")
-    router.add_api_route(item, apply_object, methods=["PATCH"], tags=tag, responses=_ok(kind),
-                         summary=f"Apply a {kind}: create it or update it to this state",
-                         openapi_extra=_body_doc(kind), name=f"apply_{plural}")
-    router.add_api_route(item, delete_object, methods=["DELETE"], tags=tag, responses=_ok(kind),
-                         summary=f"Delete a {kind}", name=f"delete_{plural}")
-    router.add_api_route(f"{item}/status", get_object, methods=["GET"], tags=tag,
-                         responses=_ok(kind), summary=f"Read a {kind}'s status",
-                         name=f"get_{plural}_status")
-    router.add_api_route(f"{item}/status", replace_status, methods=["PUT"], tags=tag,
-                         responses=_ok(kind), openapi_extra=_body_doc(kind),
-                         summary=f"Replace a {kind}'s status", name=f"status_{plural}")
+    router.add_api_route(
+        base,
+        list_objects,
+        methods=["GET"],
+        tags=tag,
+        summary=f"List or watch {plural}",
+        name=f"list_{plural}",
+    )
+    router.add_api_route(
+        base,
+        create_object,
+        methods=["POST"],
+        tags=tag,
+        status_code=201,
+        summary=f"Create a {kind}",
+        openapi_extra=_body_doc(kind),
+        responses={201: _ok(kind)[200]},
+        name=f"create_{plural}",
+    )
+    router.add_api_route(
+        item,
+        get_object,
+        methods=["GET"],
+        tags=tag,
+        responses=_ok(kind),
+        summary=f"Read a {kind}",
+        name=f"get_{plural}",
+    )
+    router.add_api_route(
+        item,
+        replace_object,
+        methods=["PUT"],
+        tags=tag,
+        responses=_ok(kind),
+        summary=f"Replace a {kind} (409 if metadata.resourceVersion is stale)",
+        openapi_extra=_body_doc(kind),
+        name=f"replace_{plural}",
+    )
+    router.add_api_route(
+        item,
+        apply_object,
+        methods=["PATCH"],
+        tags=tag,
+        responses=_ok(kind),
+        summary=f"Apply a {kind}: create it or update it to this state",
+        openapi_extra=_body_doc(kind),
+        name=f"apply_{plural}",
+    )
+    router.add_api_route(
+        item,
+        delete_object,
+        methods=["DELETE"],
+        tags=tag,
+        responses=_ok(kind),
+        summary=f"Delete a {kind}",
+        name=f"delete_{plural}",
+    )
+    router.add_api_route(
+        f"{item}/status",
+        get_object,
+        methods=["GET"],
+        tags=tag,
+        responses=_ok(kind),
+        summary=f"Read a {kind}'s status",
+        name=f"get_{plural}_status",
+    )
+    router.add_api_route(
+        f"{item}/status",
+        replace_status,
+        methods=["PUT"],
+        tags=tag,
+        responses=_ok(kind),
+        openapi_extra=_body_doc(kind),
+        summary=f"Replace a {kind}'s status",
+        name=f"status_{plural}",
+    )
     if model.NAMESPACED:
-        router.add_api_route(f"/{plural}", list_objects, methods=["GET"], tags=tag,
-                             summary=f"List or watch {plural} in every namespace",
-                             name=f"list_{plural}_all")
+        router.add_api_route(
+            f"/{plural}",
+            list_objects,
+            methods=["GET"],
+            tags=tag,
+            summary=f"List or watch {plural} in every namespace",
+            name=f"list_{plural}_all",
+        )
 
 
 def _check_since(service: ObjectService, since: int) -> None:
@@ -210,19 +334,47 @@ def build_router() -> APIRouter:
 
     @router.get("", tags=["discovery"], summary="The kinds this API serves")
     async def api_resources() -> dict[str, Any]:
-        return {"apiVersion": "v1", "kind": "APIResourceList", "groupVersion": API_VERSION,
-                "resources": [{"name": k.PLURAL, "kind": k.KIND, "namespaced": k.NAMESPACED,
-                               "shortNames": list(k.SHORT_NAMES),
-                               "verbs": ["create", "delete", "get", "list", "patch", "update",
-                                         "watch"]} for k in KINDS]}
+        return {
+            "apiVersion": "v1",
+            "kind": "APIResourceList",
+            "groupVersion": API_VERSION,
+            "resources": [
+                {
+                    "name": k.PLURAL,
+                    "kind": k.KIND,
+                    "namespaced": k.NAMESPACED,
+                    "shortNames": list(k.SHORT_NAMES),
+                    "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+                }
+                for k in KINDS
+            ],
+        }
 
-    @router.post("/apply", tags=["apply"], openapi_extra={"requestBody": {"required": True,
-                 "content": {"application/json": {"schema": {"type": "object", "properties": {
-                     "apiVersion": {"type": "string"}, "kind": {"const": "List"},
-                     "items": {"type": "array", "items": {"type": "object"}}}}}}}},
-                 summary="Apply many objects of any kinds in one transaction: all or none")
-    async def apply_list(request: Request,
-                         dry_run: str | None = Query(None, alias="dryRun")) -> Any:
+    @router.post(
+        "/apply",
+        tags=["apply"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"const": "List"},
+                                "items": {"type": "array", "items": {"type": "object"}},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+        summary="Apply many objects of any kinds in one transaction: all or none",
+    )
+    async def apply_list(
+        request: Request, dry_run: str | None = Query(None, alias="dryRun")
+    ) -> Any:
         service = _service(request)
         body = await _body(request)
         if not isinstance(body, dict) or body.get("kind") != "List":
@@ -230,14 +382,27 @@ def build_router() -> APIRouter:
         objs = service.validate_batch(body.get("items"))
         ctx = context(request)
         results = await to_thread.run_sync(
-            lambda: service.apply_many(objs, dry_run=_dry_run(dry_run), ctx=ctx))
-        return _respond({"apiVersion": API_VERSION, "kind": "ApplyResult",
-                         "dryRun": _dry_run(dry_run), "warnings": ctx.warnings,
-                         "items": [{"action": r.action, "kind": r.object["kind"],
-                                    "namespace": r.object["metadata"].get("namespace"),
-                                    "name": r.object["metadata"]["name"],
-                                    "resourceVersion": r.object["metadata"]["resourceVersion"]}
-                                   for r in results]}, ctx)
+            lambda: service.apply_many(objs, dry_run=_dry_run(dry_run), ctx=ctx)
+        )
+        return _respond(
+            {
+                "apiVersion": API_VERSION,
+                "kind": "ApplyResult",
+                "dryRun": _dry_run(dry_run),
+                "warnings": ctx.warnings,
+                "items": [
+                    {
+                        "action": r.action,
+                        "kind": r.object["kind"],
+                        "namespace": r.object["metadata"].get("namespace"),
+                        "name": r.object["metadata"]["name"],
+                        "resourceVersion": r.object["metadata"]["resourceVersion"],
+                    }
+                    for r in results
+                ],
+            },
+            ctx,
+        )
 
     for model in KINDS:
         _add_kind_routes(router, model)

@@ -18,18 +18,28 @@ PREFIX = "/apis/stratum.dev/v1alpha1"
 def build_router() -> APIRouter:
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(authenticate)], tags=["secrets"])
 
-    @router.post("/secrets/rotate",
-                 summary="Re-encrypt every stored secret with the newest key, in one "
-                         "transaction (platform admins)")
-    async def rotate(request: Request,
-                     dry_run: str | None = Query(None, alias="dryRun")) -> dict[str, Any]:
+    @router.post(
+        "/secrets/rotate",
+        summary="Re-encrypt every stored secret with the newest key, in one "
+        "transaction (platform admins)",
+    )
+    async def rotate(
+        request: Request, dry_run: str | None = Query(None, alias="dryRun")
+    ) -> dict[str, Any]:
         if dry_run not in (None, "", "All"):
             raise Invalid(f"dryRun: expected 'All' or nothing, got {dry_run!r}")
         service: ObjectService = request.app.state.objects
         ctx = context(request)
         result = await to_thread.run_sync(
-            lambda: service.rotate_secrets(dry_run=dry_run == "All", ctx=ctx))
-        return {"apiVersion": API_VERSION, "kind": "SecretRotation", "dryRun": dry_run == "All",
-                "objects": result.objects, "secrets": result.secrets, "keyId": result.key_id}
+            lambda: service.rotate_secrets(dry_run=dry_run == "All", ctx=ctx)
+        )
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "SecretRotation",
+            "dryRun": dry_run == "All",
+            "objects": result.objects,
+            "secrets": result.secrets,
+            "keyId": result.key_id,
+        }
 
     return router

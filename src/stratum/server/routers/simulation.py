@@ -20,10 +20,13 @@ def _simulator(request: Request) -> SimulatedBackend:
 
 
 def _listing(sim: SimulatedBackend) -> dict[str, Any]:
-    return {"apiVersion": "sim.stratum.dev/v1alpha1", "kind": "FaultList",
-            "speed": getattr(sim.clock, "speed", 1.0),
-            "simulatedTime": sim.clock.now().isoformat().replace("+00:00", "Z"),
-            "items": [f.to_wire() for f in sim.faults()]}
+    return {
+        "apiVersion": "sim.stratum.dev/v1alpha1",
+        "kind": "FaultList",
+        "speed": getattr(sim.clock, "speed", 1.0),
+        "simulatedTime": sim.clock.now().isoformat().replace("+00:00", "Z"),
+        "items": [f.to_wire() for f in sim.faults()],
+    }
 
 
 @router.get("/faults", summary="Faults in force and the simulator's clock")
@@ -31,8 +34,11 @@ async def list_faults(request: Request) -> dict[str, Any]:
     return _listing(_simulator(request))
 
 
-@router.post("/faults", status_code=201, summary="Inject a fault: node-down, gpu-fail, "
-             "link-degrade, power-cap or partition")
+@router.post(
+    "/faults",
+    status_code=201,
+    summary="Inject a fault: node-down, gpu-fail, link-degrade, power-cap or partition",
+)
 async def inject_fault(request: Request) -> dict[str, Any]:
     body = load_body(await request.body(), request.headers.get("content-type"))
     sim = _simulator(request)

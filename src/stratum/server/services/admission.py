@@ -73,17 +73,22 @@ class AdmissionCache:
         limited = quota.get("gpus") is not None or bool(quota.get("gpusByModel"))
         usage = self.usage(ns) if limited else GpuUsage()
         others = GpuUsage(usage.milli, dict(usage.milli_by_model))
-        old = governance.gpu_demand(existing) if existing is not None and \
-            governance.is_active(existing) else None
+        old = (
+            governance.gpu_demand(existing)
+            if existing is not None and governance.is_active(existing)
+            else None
+        )
         if old is not None:
             others.add(old, -1)
-        decision = governance.admit(workload=wire, tenant=tenant, usage=others,
-                                    sites=self.sites, policies=self.policies)
+        decision = governance.admit(
+            workload=wire, tenant=tenant, usage=others, sites=self.sites, policies=self.policies
+        )
         if decision.denials:
             raise Forbidden(
                 f"Workload {ns}/{workload.metadata.name} was refused: "
                 + "; ".join(decision.denials),
-                causes=[Cause("spec", d, "FieldValueForbidden") for d in decision.denials])
+                causes=[Cause("spec", d, "FieldValueForbidden") for d in decision.denials],
+            )
         if old is not None:
             usage.add(old, -1)
         usage.add(governance.gpu_demand(wire))

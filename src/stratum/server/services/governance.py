@@ -35,8 +35,14 @@ class GovernanceService:
         with self.store.read() as tx:
             return verify(audit.records(tx), expected=audit.appended(tx))
 
-    def sovereignty(self, principal: Principal, *, tenant: str | None = None,
-                    start: str | None = None, end: str | None = None) -> list[dict[str, Any]]:
+    def sovereignty(
+        self,
+        principal: Principal,
+        *,
+        tenant: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> list[dict[str, Any]]:
         """One row per workload the caller may see: where it runs or ran, under which
         jurisdictions, since when, and the policies that allowed it there."""
         since, until = _when(start), _when(end)
@@ -49,8 +55,11 @@ class GovernanceService:
                 workloads = list_all(tx, "Workload", tenant)
                 placements = list_all(tx, "Placement", tenant)
             else:
-                workloads = [w for w in list_all(tx, "Workload")
-                             if allowed is None or w["metadata"].get("namespace") in allowed]
+                workloads = [
+                    w
+                    for w in list_all(tx, "Workload")
+                    if allowed is None or w["metadata"].get("namespace") in allowed
+                ]
                 placements = list_all(tx, "Placement")
             sites = {s["metadata"]["name"]: full(Site, s) for s in list_all(tx, "Site")}
             node_site = {n["metadata"]["name"]: n["spec"].get("site") for n in list_all(tx, "Node")}
@@ -58,38 +67,52 @@ class GovernanceService:
             policies = list_all(tx, "Policy")
         bound: dict[tuple[str, str], WireObject] = {
             (p["metadata"].get("namespace", ""), p["spec"].get("workload", "")): p
-            for p in placements}
+            for p in placements
+        }
         rows = []
         for w in workloads:
             ns, name = w["metadata"].get("namespace", ""), w["metadata"]["name"]
             status = w.get("status") or {}
-            began = _when(status.get("boundAt") or status.get("runningAt")
-                          or w["metadata"].get("creationTimestamp"))
+            began = _when(
+                status.get("boundAt")
+                or status.get("runningAt")
+                or w["metadata"].get("creationTimestamp")
+            )
             ended = _when(status.get("finishedAt"))
             if (since and (ended or now) < since) or (until and began and began > until):
                 continue
             placement = bound.get((ns, name))
-            site_names = sorted({node_site.get(r.get("node"), "") or "?"
-                                 for r in (placement or {}).get("spec", {}).get("replicas", [])})
+            site_names = sorted(
+                {
+                    node_site.get(r.get("node"), "") or "?"
+                    for r in (placement or {}).get("spec", {}).get("replicas", [])
+                }
+            )
             placed = [sites[s] for s in site_names if s in sites]
             tenant_obj = tenants.get(ns, {"metadata": {"name": ns}, "spec": {}, "status": {}})
-            verdict = governance.judge_sites(workload=full(Workload, w), tenant=tenant_obj,
-                                             sites=placed, policies=policies)
+            verdict = governance.judge_sites(
+                workload=full(Workload, w), tenant=tenant_obj, sites=placed, policies=policies
+            )
             held = sorted({p for v in verdict.sites for p in v.allowed_by})
             if placed:
                 held = [p for p in held if all(p in v.allowed_by for v in verdict.sites)]
             clause = (w.get("spec") or {}).get("contract", {}).get("sovereignty", {})
-            rows.append({
-                "tenant": ns, "workload": name,
-                "phase": status.get("phase") or "Pending",
-                "dataClassification": clause.get("dataClassification"),
-                "sites": site_names,
-                "countries": sorted({str(s["spec"]["country"]) for s in placed}),
-                "jurisdictions": sorted({j for s in placed for j in s["spec"]["jurisdictions"]}),
-                "from": began.isoformat().replace("+00:00", "Z") if began else None,
-                "to": ended.isoformat().replace("+00:00", "Z") if ended else None,
-                "contractJurisdictions": clause.get("jurisdictions") or [],
-                "allowedBy": held,
-                "violations": [r for v in verdict.sites if not v.allowed for r in v.reasons],
-            })
+            rows.append(
+                {
+                    "tenant": ns,
+                    "workload": name,
+                    "phase": status.get("phase") or "Pending",
+                    "dataClassification": clause.get("dataClassification"),
+                    "sites": site_names,
+                    "countries": sorted({str(s["spec"]["country"]) for s in placed}),
+                    "jurisdictions": sorted(
+                        {j for s in placed for j in s["spec"]["jurisdictions"]}
+                    ),
+                    "from": began.isoformat().replace("+00:00", "Z") if began else None,
+                    "to": ended.isoformat().replace("+00:00", "Z") if ended else None,
+                    "contractJurisdictions": clause.get("jurisdictions") or [],
+                    "allowedBy": held,
+                    "violations": [r for v in verdict.sites if not v.allowed for r in v.reasons],
+                }
+            )
         return rows

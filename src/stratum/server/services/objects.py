@@ -45,15 +45,25 @@ class Rotation:
 
 
 class ObjectService:
-    def __init__(self, store: ObjectStore, on_write: Callable[[], None] | None = None,
-                 keyring: Keyring | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        on_write: Callable[[], None] | None = None,
+        keyring: Keyring | None = None,
+    ) -> None:
         self.store = store
         self._on_write = on_write or (lambda: None)
         self.keyring = keyring
 
     # -- validation --------------------------------------------------------------------
-    def validate(self, data: Any, *, kind: str | None = None, namespace: str | None = None,
-                 name: str | None = None) -> Resource:
+    def validate(
+        self,
+        data: Any,
+        *,
+        kind: str | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+    ) -> Resource:
         """Parse a body and check it agrees with the URL it was sent to."""
         obj = parse_object(data, expected_kind=kind)
         model = type(obj)
@@ -63,44 +73,73 @@ class ObjectService:
                 if meta.namespace is None:
                     meta.namespace = namespace
                 elif meta.namespace != namespace:
-                    raise _invalid("metadata.namespace",
-                                   f"the body says {meta.namespace!r} but the URL says "
-                                   f"{namespace!r}")
+                    raise _invalid(
+                        "metadata.namespace",
+                        f"the body says {meta.namespace!r} but the URL says {namespace!r}",
+                    )
             if meta.namespace is None:
-                raise _invalid("metadata.namespace",
-                               f"{model.KIND} is namespaced: set metadata.namespace to the "
-                               "tenant it belongs to")
+                raise _invalid(
+                    "metadata.namespace",
+                    f"{model.KIND} is namespaced: set metadata.namespace to the "
+                    "tenant it belongs to",
+                )
         elif meta.namespace is not None:
-            raise _invalid("metadata.namespace",
-                           f"{model.KIND} is cluster-scoped: remove metadata.namespace "
-                           f"(got {meta.namespace!r})")
+            raise _invalid(
+                "metadata.namespace",
+                f"{model.KIND} is cluster-scoped: remove metadata.namespace "
+                f"(got {meta.namespace!r})",
+            )
         if name is not None and meta.name != name:
-            raise _invalid("metadata.name",
-                           f"the body says {meta.name!r} but the URL says {name!r}")
+            raise _invalid(
+                "metadata.name", f"the body says {meta.name!r} but the URL says {name!r}"
+            )
         if isinstance(obj, Policy):
             compile_expression(obj.spec.expression)  # Invalid names line and column
         return obj
 
-    def _check_write(self, tx: Transaction, obj: Resource, pending_tenants: set[str],
-                     ctx: RequestContext | None = None) -> None:
+    def _check_write(
+        self,
+        tx: Transaction,
+        obj: Resource,
+        pending_tenants: set[str],
+        ctx: RequestContext | None = None,
+    ) -> None:
         kind = obj.KIND
         principal = (ctx or RequestContext()).principal
-        access.check(principal, "write", kind, namespaced=obj.NAMESPACED,
-                     namespace=obj.metadata.namespace, name=obj.metadata.name)
+        access.check(
+            principal,
+            "write",
+            kind,
+            namespaced=obj.NAMESPACED,
+            namespace=obj.metadata.namespace,
+            name=obj.metadata.name,
+        )
         if kind in SERVER_WRITTEN:
             raise Forbidden(f"{kind} objects are written by the server only (append-only)")
         ns = obj.metadata.namespace
-        if ns is not None and ns not in RESERVED_NAMESPACES and ns not in pending_tenants \
-                and tx.find("Tenant", "", ns) is None:
-            raise NotFound(f'namespace "{ns}" does not exist: namespaces are tenants; '
-                           f'create Tenant "{ns}" first')
+        if (
+            ns is not None
+            and ns not in RESERVED_NAMESPACES
+            and ns not in pending_tenants
+            and tx.find("Tenant", "", ns) is None
+        ):
+            raise NotFound(
+                f'namespace "{ns}" does not exist: namespaces are tenants; '
+                f'create Tenant "{ns}" first'
+            )
         if kind in ("ClusterTemplate", "WorkloadTemplate"):
             existing = tx.find(kind, ns or "", obj.metadata.name)
-            if existing and existing.get("spec", {}).get("published") and \
-                    existing.get("spec") != to_wire(obj).get("spec"):
-                raise _invalid("spec", f"{kind} {obj.metadata.name} version "
-                               f"{existing['spec'].get('version')} is published and immutable; "
-                               "publish a new version under a new name")
+            if (
+                existing
+                and existing.get("spec", {}).get("published")
+                and existing.get("spec") != to_wire(obj).get("spec")
+            ):
+                raise _invalid(
+                    "spec",
+                    f"{kind} {obj.metadata.name} version "
+                    f"{existing['spec'].get('version')} is published and immutable; "
+                    "publish a new version under a new name",
+                )
 
     def validate_batch(self, items: Any) -> list[Resource]:
         """Validate every item of a List before anything is written; name the first bad one."""
@@ -112,21 +151,26 @@ class ObjectService:
                 parsed.append(self.validate(item))
             except ApiError as err:
                 where = f"items[{i}] ({identify(item)})"
-                causes = [Cause(f"items[{i}].{c.field}", c.message, c.reason)
-                          for c in err.causes] or [Cause(f"items[{i}]", err.message)]
+                causes = [
+                    Cause(f"items[{i}].{c.field}", c.message, c.reason) for c in err.causes
+                ] or [Cause(f"items[{i}]", err.message)]
                 raise type(err)(f"{where}: {err.message}", causes=causes) from None
         seen: dict[tuple[str, str, str], int] = {}
         for i, obj in enumerate(parsed):
             key = (obj.KIND, obj.metadata.namespace or "", obj.metadata.name)
             if key in seen:
-                raise _invalid(f"items[{i}]", f"{identify(items[i])} appears twice (also "
-                               f"items[{seen[key]}]); each object may appear once")
+                raise _invalid(
+                    f"items[{i}]",
+                    f"{identify(items[i])} appears twice (also "
+                    f"items[{seen[key]}]); each object may appear once",
+                )
             seen[key] = i
         return parsed
 
     # -- writes ------------------------------------------------------------------------
-    def create(self, obj: Resource, *, dry_run: bool = False,
-               ctx: RequestContext | None = None) -> WireObject:
+    def create(
+        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext | None = None
+    ) -> WireObject:
         ctx = ctx or RequestContext()
         with self.store.write(dry_run=dry_run) as tx:
             self._check_write(tx, obj, set(), ctx)
@@ -136,8 +180,9 @@ class ObjectService:
         self._notify(dry_run)
         return redact(created)
 
-    def replace(self, obj: Resource, *, dry_run: bool = False,
-                ctx: RequestContext | None = None) -> WireObject:
+    def replace(
+        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext | None = None
+    ) -> WireObject:
         ctx = ctx or RequestContext()
         with self.store.write(dry_run=dry_run) as tx:
             self._check_write(tx, obj, set(), ctx)
@@ -148,12 +193,19 @@ class ObjectService:
         self._notify(dry_run)
         return redact(replaced)
 
-    def replace_status(self, obj: Resource, *, dry_run: bool = False,
-                       ctx: RequestContext | None = None) -> WireObject:
+    def replace_status(
+        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext | None = None
+    ) -> WireObject:
         ctx = ctx or RequestContext()
         with self.store.write(dry_run=dry_run) as tx:
-            access.check(ctx.principal, "status", obj.KIND, namespaced=obj.NAMESPACED,
-                         namespace=obj.metadata.namespace, name=obj.metadata.name)
+            access.check(
+                ctx.principal,
+                "status",
+                obj.KIND,
+                namespaced=obj.NAMESPACED,
+                namespace=obj.metadata.namespace,
+                name=obj.metadata.name,
+            )
             if obj.KIND in SERVER_WRITTEN:
                 raise Forbidden(f"{obj.KIND} objects are written by the server only")
             existing = tx.find(obj.KIND, obj.metadata.namespace or "", obj.metadata.name)
@@ -162,17 +214,20 @@ class ObjectService:
         self._notify(dry_run)
         return redact(replaced)
 
-    def apply(self, obj: Resource, *, dry_run: bool = False,
-              ctx: RequestContext | None = None) -> ApplyResult:
+    def apply(
+        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext | None = None
+    ) -> ApplyResult:
         return self.apply_many([obj], dry_run=dry_run, ctx=ctx)[0]
 
-    def apply_documents(self, items: Any, *, dry_run: bool = False,
-                        ctx: RequestContext | None = None) -> list[ApplyResult]:
+    def apply_documents(
+        self, items: Any, *, dry_run: bool = False, ctx: RequestContext | None = None
+    ) -> list[ApplyResult]:
         """Validate raw manifests (naming the first bad one), then apply them all or none."""
         return self.apply_many(self.validate_batch(items), dry_run=dry_run, ctx=ctx)
 
-    def apply_many(self, objs: list[Resource], *, dry_run: bool = False,
-                   ctx: RequestContext | None = None) -> list[ApplyResult]:
+    def apply_many(
+        self, objs: list[Resource], *, dry_run: bool = False, ctx: RequestContext | None = None
+    ) -> list[ApplyResult]:
         """Create or update each object, in dependency order, in one transaction."""
         ctx = ctx or RequestContext()
         order = sorted(range(len(objs)), key=lambda i: _KIND_ORDER[objs[i].KIND])
@@ -182,8 +237,9 @@ class ObjectService:
             cache = AdmissionCache(tx)
             for i in order:
                 try:
-                    results[i] = self._apply_one(tx, objs[i], tenants, ctx, cache,
-                                                 batch=len(objs) > 1)
+                    results[i] = self._apply_one(
+                        tx, objs[i], tenants, ctx, cache, batch=len(objs) > 1
+                    )
                 except ApiError as err:
                     if len(objs) > 1:
                         raise _in_item(err, i, objs[i]) from None
@@ -191,8 +247,16 @@ class ObjectService:
         self._notify(dry_run)
         return [results[i] for i in range(len(objs))]
 
-    def _apply_one(self, tx: Transaction, obj: Resource, tenants: set[str],
-                   ctx: RequestContext, cache: AdmissionCache, *, batch: bool) -> ApplyResult:
+    def _apply_one(
+        self,
+        tx: Transaction,
+        obj: Resource,
+        tenants: set[str],
+        ctx: RequestContext,
+        cache: AdmissionCache,
+        *,
+        batch: bool,
+    ) -> ApplyResult:
         self._check_write(tx, obj, tenants, ctx)
         existing = tx.find(obj.KIND, obj.metadata.namespace or "", obj.metadata.name)
         self._admit(cache, obj, existing, ctx, batch=batch)
@@ -210,11 +274,18 @@ class ObjectService:
         found = tx.find(obj.KIND, obj.metadata.namespace or "", obj.metadata.name)
         if found is None:
             ns = obj.metadata.namespace or ""
-            raise NotFound(f'{obj.KIND} {ns + "/" if ns else ""}{obj.metadata.name} not found')
+            raise NotFound(f"{obj.KIND} {ns + '/' if ns else ''}{obj.metadata.name} not found")
         return found
 
-    def _admit(self, cache: AdmissionCache, obj: Resource, existing: WireObject | None,
-               ctx: RequestContext, *, batch: bool) -> None:
+    def _admit(
+        self,
+        cache: AdmissionCache,
+        obj: Resource,
+        existing: WireObject | None,
+        ctx: RequestContext,
+        *,
+        batch: bool,
+    ) -> None:
         """Quota, budget, sovereignty and policies for a new or changed Workload spec."""
         if not isinstance(obj, Workload):
             return
@@ -224,8 +295,14 @@ class ObjectService:
         prefix = f"Workload {obj.metadata.namespace}/{obj.metadata.name}: " if batch else ""
         ctx.warnings += [prefix + w for w in warnings]
 
-    def _audit(self, tx: Transaction, ctx: RequestContext, action: str,
-               before: WireObject | None, after: WireObject | None) -> None:
+    def _audit(
+        self,
+        tx: Transaction,
+        ctx: RequestContext,
+        action: str,
+        before: WireObject | None,
+        after: WireObject | None,
+    ) -> None:
         """Append the record of this write to the hash chain, in the write's transaction."""
         obj = after if after is not None else before
         assert obj is not None
@@ -235,16 +312,36 @@ class ObjectService:
             ref["namespace"] = meta["namespace"]
         if meta.get("uid"):
             ref["uid"] = meta["uid"]
-        audit.append(tx, actor=ctx.principal.subject, action=action, object_ref=ref,
-                     source=ctx.source, before=digest(before), after=digest(after))
+        audit.append(
+            tx,
+            actor=ctx.principal.subject,
+            action=action,
+            object_ref=ref,
+            source=ctx.source,
+            before=digest(before),
+            after=digest(after),
+        )
 
-    def delete(self, kind: str, namespace: str | None, name: str, *,
-               resource_version: str | None = None, dry_run: bool = False,
-               ctx: RequestContext | None = None) -> WireObject:
+    def delete(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        *,
+        resource_version: str | None = None,
+        dry_run: bool = False,
+        ctx: RequestContext | None = None,
+    ) -> WireObject:
         ctx = ctx or RequestContext()
         model = BY_KIND[kind]
-        access.check(ctx.principal, "write", kind, namespaced=model.NAMESPACED,
-                     namespace=namespace, name=name)
+        access.check(
+            ctx.principal,
+            "write",
+            kind,
+            namespaced=model.NAMESPACED,
+            namespace=namespace,
+            name=name,
+        )
         if kind in SERVER_WRITTEN:
             raise Forbidden(f"{kind} objects are append-only: they cannot be deleted")
         with self.store.write(dry_run=dry_run) as tx:
@@ -262,35 +359,62 @@ class ObjectService:
                 if page.items:
                     raise Conflict(
                         f'Tenant "{tenant}" still owns {model.KIND} '
-                        f'"{page.items[0]["metadata"]["name"]}": delete its objects first')
+                        f'"{page.items[0]["metadata"]["name"]}": delete its objects first'
+                    )
 
     # -- reads -------------------------------------------------------------------------
-    def get(self, kind: str, namespace: str | None, name: str, *,
-            ctx: RequestContext | None = None) -> WireObject:
+    def get(
+        self, kind: str, namespace: str | None, name: str, *, ctx: RequestContext | None = None
+    ) -> WireObject:
         ctx = ctx or RequestContext()
-        access.check(ctx.principal, "read", kind, namespaced=BY_KIND[kind].NAMESPACED,
-                     namespace=namespace, name=name)
+        access.check(
+            ctx.principal,
+            "read",
+            kind,
+            namespaced=BY_KIND[kind].NAMESPACED,
+            namespace=namespace,
+            name=name,
+        )
         with self.store.read() as tx:
             found = tx.get(kind, namespace or "", name)
             return tenant_usage(tx, [found])[0] if kind == "Tenant" else redact(found)
 
-    def list(self, kind: str, *, namespace: str | None = None, label_selector: str | None = None,
-             limit: int | None = None, continue_token: str | None = None,
-             ctx: RequestContext | None = None) -> Page:
+    def list(
+        self,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        ctx: RequestContext | None = None,
+    ) -> Page:
         ctx = ctx or RequestContext()
         if limit is not None and not 1 <= limit <= MAX_LIST_LIMIT:
             raise _invalid("limit", f"expected 1..{MAX_LIST_LIMIT}, got {limit}")
         model = BY_KIND[kind]
-        access.check(ctx.principal, "read", kind, namespaced=model.NAMESPACED,
-                     namespace=namespace)
+        access.check(ctx.principal, "read", kind, namespaced=model.NAMESPACED, namespace=namespace)
         selector = parse_selector(label_selector)
-        namespaces = access.visible_namespaces(ctx.principal, kind) \
-            if model.NAMESPACED and namespace is None else None
-        names = None if kind != "Tenant" or ctx.principal.reads_everything \
+        namespaces = (
+            access.visible_namespaces(ctx.principal, kind)
+            if model.NAMESPACED and namespace is None
+            else None
+        )
+        names = (
+            None
+            if kind != "Tenant" or ctx.principal.reads_everything
             else set(ctx.principal.tenant_roles)
+        )
         with self.store.read() as tx:
-            page = tx.list(kind, namespace=namespace, selector=selector, limit=limit,
-                           continue_token=continue_token, namespaces=namespaces, names=names)
+            page = tx.list(
+                kind,
+                namespace=namespace,
+                selector=selector,
+                limit=limit,
+                continue_token=continue_token,
+                namespaces=namespaces,
+                names=names,
+            )
             if kind == "Tenant":
                 tenant_usage(tx, page.items)
             if kind in SECRET_PATHS:
@@ -298,8 +422,9 @@ class ObjectService:
             return page
 
     # -- secrets -----------------------------------------------------------------------
-    def rotate_secrets(self, *, dry_run: bool = False,
-                       ctx: RequestContext | None = None) -> Rotation:
+    def rotate_secrets(
+        self, *, dry_run: bool = False, ctx: RequestContext | None = None
+    ) -> Rotation:
         """Seal every stored secret again under the newest key, in one transaction: the
         objects (a new resourceVersion each, audited) and their past versions in the change
         feed, so that no value sealed under a retired key is left behind."""
@@ -307,8 +432,10 @@ class ObjectService:
         if not ctx.principal.is_admin:
             raise Forbidden("rotating the secret keys is for platform admins")
         if self.keyring is None:
-            raise Invalid("this server has no secret key to rotate to: set "
-                          "STRATUM_SECRET_KEYS or start it with --secret-key-file")
+            raise Invalid(
+                "this server has no secret key to rotate to: set "
+                "STRATUM_SECRET_KEYS or start it with --secret-key-file"
+            )
         keyring = self.keyring
         objects = values = 0
         with self.store.write(dry_run=dry_run) as tx:
@@ -336,8 +463,7 @@ def _for_create(obj: Resource) -> WireObject:
     wire = to_wire(obj)
     default_status = type(obj).model_fields["status"].get_default(call_default_factory=True)
     if default_status is not None:
-        wire["status"] = default_status.model_dump(mode="json", by_alias=True,
-                                                   exclude_none=True)
+        wire["status"] = default_status.model_dump(mode="json", by_alias=True, exclude_none=True)
     return wire
 
 
@@ -349,5 +475,6 @@ def _in_item(err: ApiError, index: int, obj: Resource) -> ApiError:
     """Re-raise an error of one item of a batch so that it names the item."""
     where = f"items[{index}] ({identify(to_wire(obj))})"
     causes = [Cause(f"items[{index}].{c.field}", c.message, c.reason) for c in err.causes]
-    return type(err)(f"{where}: {err.message}",
-                     causes=causes or [Cause(f"items[{index}]", err.message)])
+    return type(err)(
+        f"{where}: {err.message}", causes=causes or [Cause(f"items[{index}]", err.message)]
+    )

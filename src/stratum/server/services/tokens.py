@@ -46,10 +46,17 @@ def token_wire(record: TokenRecord, now: datetime, value: str | None = None) -> 
     elif record.expires_at is not None and record.expires_at <= now:
         state = "expired"
     body: dict[str, Any] = {
-        "id": record.id, "name": record.name, "subject": record.subject, "kind": record.kind,
-        "role": record.role, "tenant": record.tenant, "state": state,
-        "createdAt": _stamp(record.created_at), "createdBy": record.created_by,
-        "expiresAt": _stamp(record.expires_at), "revokedAt": _stamp(record.revoked_at),
+        "id": record.id,
+        "name": record.name,
+        "subject": record.subject,
+        "kind": record.kind,
+        "role": record.role,
+        "tenant": record.tenant,
+        "state": state,
+        "createdAt": _stamp(record.created_at),
+        "createdBy": record.created_by,
+        "expiresAt": _stamp(record.expires_at),
+        "revokedAt": _stamp(record.revoked_at),
     }
     if value is not None:
         body["token"] = value
@@ -83,8 +90,10 @@ class TokenService:
     # -- authentication ----------------------------------------------------------------
     def authenticate(self, header: str | None) -> Principal:
         if not header:
-            raise Unauthorized("authentication required: send 'Authorization: Bearer TOKEN' "
-                               "(stratum login, or STRATUM_TOKEN)")
+            raise Unauthorized(
+                "authentication required: send 'Authorization: Bearer TOKEN' "
+                "(stratum login, or STRATUM_TOKEN)"
+            )
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthorized("expected 'Authorization: Bearer TOKEN'")
@@ -121,12 +130,17 @@ class TokenService:
         platform_role = None
         if record.tenant is not None:
             if record.role in TENANT_ROLES and any(
-                    t["metadata"]["name"] == record.tenant for t in tenants):
+                t["metadata"]["name"] == record.tenant for t in tenants
+            ):
                 roles[record.tenant] = str(record.role)
         elif record.role in PLATFORM_ROLES:
             platform_role = record.role
-        principal = Principal(subject=record.subject, platform_role=platform_role,
-                              tenant_roles=roles, token_id=record.id)
+        principal = Principal(
+            subject=record.subject,
+            platform_role=platform_role,
+            tenant_roles=roles,
+            token_id=record.id,
+        )
         ttl = PRINCIPAL_TTL_SECONDS
         if record.expires_at is not None:
             ttl = min(ttl, (record.expires_at - now).total_seconds())
@@ -137,10 +151,18 @@ class TokenService:
         return principal
 
     # -- lifecycle ---------------------------------------------------------------------
-    def create(self, principal: Principal, *, name: str, subject: str | None = None,
-               role: str | None = None, tenant: str | None = None, service: bool = False,
-               expires_in_seconds: int | None = None, source: str | None = None
-               ) -> CreatedToken:
+    def create(
+        self,
+        principal: Principal,
+        *,
+        name: str,
+        subject: str | None = None,
+        role: str | None = None,
+        tenant: str | None = None,
+        service: bool = False,
+        expires_in_seconds: int | None = None,
+        source: str | None = None,
+    ) -> CreatedToken:
         if not name or len(name) > 253:
             raise _invalid("name", "expected 1..253 characters")
         if service:
@@ -150,12 +172,17 @@ class TokenService:
         if tenant is not None and role is None:
             role = "member"
         if tenant is not None and role not in TENANT_ROLES:
-            raise _invalid("role", f"a token bound to a tenant takes one of "
-                                   f"{', '.join(TENANT_ROLES)}, got {role!r}")
+            raise _invalid(
+                "role",
+                f"a token bound to a tenant takes one of {', '.join(TENANT_ROLES)}, got {role!r}",
+            )
         if tenant is None and role is not None and role not in PLATFORM_ROLES:
-            raise _invalid("role", f"without a tenant the role must be one of "
-                                   f"{', '.join(PLATFORM_ROLES)}, got {role!r} (tenant roles "
-                                   "come from the Tenant's members, or bind with --tenant)")
+            raise _invalid(
+                "role",
+                f"without a tenant the role must be one of "
+                f"{', '.join(PLATFORM_ROLES)}, got {role!r} (tenant roles "
+                "come from the Tenant's members, or bind with --tenant)",
+            )
         if expires_in_seconds is not None and expires_in_seconds <= 0:
             raise _invalid("expiresInSeconds", f"expected > 0, got {expires_in_seconds}")
         access.check_token_grant(principal, subject=subject, role=role, tenant=tenant)
@@ -165,38 +192,65 @@ class TokenService:
                 raise access.namespace_missing(tenant)
             now = tx.clock.now()
             record = TokenRecord(
-                id=made.id, name=name, subject=subject, kind="service" if service else "user",
-                role=role, tenant=tenant, salt=made.salt, secret_hash=made.secret_hash,
-                created_at=now, created_by=principal.subject,
+                id=made.id,
+                name=name,
+                subject=subject,
+                kind="service" if service else "user",
+                role=role,
+                tenant=tenant,
+                salt=made.salt,
+                secret_hash=made.secret_hash,
+                created_at=now,
+                created_by=principal.subject,
                 expires_at=now + timedelta(seconds=expires_in_seconds)
-                if expires_in_seconds else None, revoked_at=None)
+                if expires_in_seconds
+                else None,
+                revoked_at=None,
+            )
             insert_token(tx, record)
-            audit.append(tx, actor=principal.subject, action="create",
-                         object_ref={"kind": "Token", "name": record.id}, source=source,
-                         before=None, after=digest(_public(record)))
+            audit.append(
+                tx,
+                actor=principal.subject,
+                action="create",
+                object_ref={"kind": "Token", "name": record.id},
+                source=source,
+                before=None,
+                after=digest(_public(record)),
+            )
         return CreatedToken(record, made.value)
 
     def list(self, principal: Principal) -> list[dict[str, Any]]:
         with self.store.read() as tx:
             now = tx.clock.now()
-            return [token_wire(r, now) for r in list_tokens(tx)
-                    if access.may_manage_token(principal, subject=r.subject, tenant=r.tenant)]
+            return [
+                token_wire(r, now)
+                for r in list_tokens(tx)
+                if access.may_manage_token(principal, subject=r.subject, tenant=r.tenant)
+            ]
 
-    def revoke(self, principal: Principal, token_id: str, *,
-               source: str | None = None) -> dict[str, Any]:
+    def revoke(
+        self, principal: Principal, token_id: str, *, source: str | None = None
+    ) -> dict[str, Any]:
         with self.store.write() as tx:
             record = find_token(tx, token_id)
             if record is None or not access.may_manage_token(
-                    principal, subject=record.subject, tenant=record.tenant):
+                principal, subject=record.subject, tenant=record.tenant
+            ):
                 raise NotFound(f'token "{token_id}" not found')
             now = tx.clock.now()
             if record.revoked_at is None:
                 revoke_token(tx, token_id, now)
                 after = find_token(tx, token_id)
                 assert after is not None
-                audit.append(tx, actor=principal.subject, action="delete",
-                             object_ref={"kind": "Token", "name": record.id}, source=source,
-                             before=digest(_public(record)), after=digest(_public(after)))
+                audit.append(
+                    tx,
+                    actor=principal.subject,
+                    action="delete",
+                    object_ref={"kind": "Token", "name": record.id},
+                    source=source,
+                    before=digest(_public(record)),
+                    after=digest(_public(after)),
+                )
                 record = after
             result = token_wire(record, now)
         self.forget()  # after the commit: the revoked token is refused from now on
@@ -211,29 +265,47 @@ class TokenService:
         if value is not None:
             parsed = parse_token(value)
             if parsed is None:
-                raise Invalid("the admin token given is not a Stratum token "
-                              "(stt_<16 hex>_<43 characters>)")
+                raise Invalid(
+                    "the admin token given is not a Stratum token (stt_<16 hex>_<43 characters>)"
+                )
             token_id, secret = parsed
             salt = made.salt
-            made = NewToken(id=token_id, value=value.strip(), salt=salt,
-                            secret_hash=hash_secret(secret, salt))
+            made = NewToken(
+                id=token_id, value=value.strip(), salt=salt, secret_hash=hash_secret(secret, salt)
+            )
         with self.store.write() as tx:
             if count_tokens(tx) > 0:
                 return None
             record = TokenRecord(
-                id=made.id, name="bootstrap-admin", subject=BOOTSTRAP_SUBJECT, kind="user",
-                role="platform-admin", tenant=None, salt=made.salt,
-                secret_hash=made.secret_hash, created_at=tx.clock.now(),
-                created_by="system:bootstrap", expires_at=None, revoked_at=None)
+                id=made.id,
+                name="bootstrap-admin",
+                subject=BOOTSTRAP_SUBJECT,
+                kind="user",
+                role="platform-admin",
+                tenant=None,
+                salt=made.salt,
+                secret_hash=made.secret_hash,
+                created_at=tx.clock.now(),
+                created_by="system:bootstrap",
+                expires_at=None,
+                revoked_at=None,
+            )
             insert_token(tx, record)
         return CreatedToken(record, made.value)
 
 
 def _public(record: TokenRecord) -> dict[str, Any]:
-    return {"kind": "Token", "metadata": {"name": record.id},
-            "spec": {"subject": record.subject, "role": record.role, "tenant": record.tenant,
-                     "expiresAt": _stamp(record.expires_at),
-                     "revokedAt": _stamp(record.revoked_at)}}
+    return {
+        "kind": "Token",
+        "metadata": {"name": record.id},
+        "spec": {
+            "subject": record.subject,
+            "role": record.role,
+            "tenant": record.tenant,
+            "expiresAt": _stamp(record.expires_at),
+            "revokedAt": _stamp(record.revoked_at),
+        },
+    }
 
 
 def _invalid(field: str, message: str) -> Invalid:

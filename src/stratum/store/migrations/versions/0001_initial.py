@@ -50,8 +50,10 @@ def upgrade() -> None:
         sa.Column("name", sa.String(63), primary_key=True),
         sa.Column("value", sa.BigInteger, nullable=False),
     )
-    op.bulk_insert(sa.table("counters", sa.column("name", sa.String), sa.column("value",
-                   sa.BigInteger)), [{"name": "resourceVersion", "value": 0}])
+    op.bulk_insert(
+        sa.table("counters", sa.column("name", sa.String), sa.column("value", sa.BigInteger)),
+        [{"name": "resourceVersion", "value": 0}],
+    )
 
 
 def downgrade() -> None:

@@ -33,8 +33,10 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_tokens_subject", "tokens", ["subject"])
-    op.bulk_insert(sa.table("counters", sa.column("name", sa.String), sa.column("value",
-                   sa.BigInteger)), [{"name": "auditSequence", "value": 0}])
+    op.bulk_insert(
+        sa.table("counters", sa.column("name", sa.String), sa.column("value", sa.BigInteger)),
+        [{"name": "auditSequence", "value": 0}],
+    )
 
 
 def downgrade() -> None:
