@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from stratum.backends.simulated.backend import SimulatedBackend
+from stratum.core.clock import ScaledClock
 from stratum.reconcile.manager import ControllerManager
 from stratum.reconcile.world import World
 from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
-from stratum.testing.demo import demo_manifests
+from stratum.server.demo import demo_manifests
 
 
 def fleet() -> list[dict[str, Any]]:
@@ -68,10 +69,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        store = ObjectStore.open(url)
+        store = ObjectStore.open(url, ScaledClock(60))
         service = ObjectService(store)
         service.apply_documents(fleet())
-        manager = ControllerManager(store, {"simulated": SimulatedBackend(speed=60)})
+        manager = ControllerManager(store, {"simulated": SimulatedBackend(clock=store.clock)})
         manager.start()
         try:
             deadline = time.monotonic() + 120

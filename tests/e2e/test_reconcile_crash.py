@@ -13,7 +13,7 @@ import pytest
 
 from stratum.client.http import StratumClient
 from stratum.store.objects import ObjectStore
-from stratum.testing.demo import demo_manifests
+from stratum.server.demo import demo_manifests
 from stratum.testing.invariants import store_problems
 from tests.conftest import ADMIN_TOKEN, ServerProcess, postgres_schema
 

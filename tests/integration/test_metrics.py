@@ -18,7 +18,7 @@ from stratum.reconcile.world import World
 from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
 from stratum.testing.clock import FakeClock
-from stratum.testing.demo import demo_manifests
+from stratum.server.demo import demo_manifests
 from tests.conftest import LiveServer
 
 

@@ -17,7 +17,7 @@ from stratum.server.services.objects import ObjectService
 from stratum.store import leases
 from stratum.store.objects import ObjectStore
 from stratum.testing.clock import FakeClock
-from stratum.testing.demo import demo_manifests
+from stratum.server.demo import demo_manifests
 
 
 class Fleet:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from stratum.backends.base import Backend, Observation
-from stratum.core.clock import Clock, SystemClock
+from stratum.core.clock import Clock, clock_rate
 from stratum.core.errors import TemporaryError
 from stratum.core.secrets import Keyring
 from stratum.observability import tracing
@@ -77,7 +77,8 @@ class ControllerManager:
         self.metrics = metrics or Metrics()
         self.telemetry = FleetTelemetry(self.metrics)
         self.backends = backends
-        self.clock = clock or SystemClock()
+        # The store's clock unless told otherwise: one time base for the whole process.
+        self.clock = clock or store.clock
         self.settings = settings or ManagerSettings()
         self.identity = identity or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.clusters = ClusterController(store, backends, self.clock, keyring=keyring)
@@ -153,7 +154,9 @@ class ControllerManager:
                         self.store,
                         name=LEASE_NAME,
                         holder=self.identity,
-                        duration=timedelta(seconds=s.lease_seconds),
+                        # Renewed every lease_seconds/3 of real time: the lease lasts
+                        # that long in real time, whatever the clock's pace.
+                        duration=timedelta(seconds=s.lease_seconds * clock_rate(self.clock)),
                     )
                     last_renew = now
                     self.metrics.reconcile_leader.set(1 if self.leader else 0)

@@ -13,7 +13,8 @@ from pydantic.json_schema import models_json_schema
 
 import stratum
 from stratum.api.v1alpha1 import KINDS
-from stratum.backends.simulated.backend import SimulatedBackend
+from stratum.backends.registry import BackendContext, build_backends
+from stratum.core.clock import make_clock
 from stratum.observability import tracing
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
@@ -34,16 +35,19 @@ from stratum.store.objects import ObjectStore
 def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> FastAPI:
     """Build the app. The store is opened (and migrated) here unless one is handed in."""
     keyring = load_keyring(key_file=settings.secret_key_file, keys=settings.secret_keys)
-    store = store or ObjectStore.open(settings.database_url)
+    # The process's one clock: the store's, handed to the controllers and every backend.
+    store = store or ObjectStore.open(settings.database_url, make_clock(settings.simulation_speed))
     notifier = ChangeNotifier()
     registry = Metrics()
     store.on_transaction = registry.observe_transaction
     tracing.configure(endpoint=settings.otlp_endpoint)
 
-    simulator = SimulatedBackend(speed=settings.simulation_speed, seed=settings.seed)
+    backends = build_backends(
+        settings.backends, BackendContext(clock=store.clock, seed=settings.seed)
+    )
     manager = ControllerManager(
         store,
-        {"simulated": simulator},
+        backends,
         settings=ManagerSettings(seed=settings.seed, lease_seconds=settings.lease_seconds),
         metrics=registry,
         keyring=keyring,
@@ -80,7 +84,8 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     app.state.tokens = tokens
     app.state.governance = GovernanceService(store)
     app.state.settings = settings
-    app.state.simulator = simulator
+    # Fault injection is a simulator feature: None when this server runs no simulated fleet.
+    app.state.simulator = backends.get("simulated")
     app.state.manager = manager
     app.state.metrics = registry
     app.include_router(health.router)

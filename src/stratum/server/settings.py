@@ -17,6 +17,9 @@ class ServerSettings:
     # The control loops and the simulated data plane run in the server process.
     controllers: bool = True
     simulation_speed: float = 1.0
+    # The backends this server runs (backends/registry.py); a Cluster names one in
+    # spec.backend, and one this server does not run stays Pending with BackendUnavailable.
+    backends: tuple[str, ...] = ("simulated",)
     seed: int = 0
     lease_seconds: float = 15.0
     # OTLP/HTTP endpoint for traces (None: $STRATUM_OTLP_ENDPOINT, else no tracing).
