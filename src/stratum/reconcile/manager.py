@@ -82,14 +82,16 @@ class ControllerManager:
         self.settings = settings or ManagerSettings()
         self.identity = identity or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.clusters = ClusterController(store, backends, self.clock, keyring=keyring)
+        # Write cadences are real time (they bound the store's write rate), in clock seconds.
+        rate = clock_rate(self.clock)
         self.nodes = NodeController(
-            store, self.clock, telemetry_seconds=self.settings.telemetry_seconds
+            store, self.clock, telemetry_seconds=self.settings.telemetry_seconds * rate
         )
         self.workloads = WorkloadController(
             store, backends, self.clock, seed=self.settings.seed, metrics=self.metrics
         )
         self.tenants = TenantController(
-            store, self.clock, flush_seconds=self.settings.usage_flush_seconds
+            store, self.clock, flush_seconds=self.settings.usage_flush_seconds * rate
         )
         self._stop = threading.Event()
         self._wake = threading.Event()

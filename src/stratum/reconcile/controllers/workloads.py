@@ -536,7 +536,8 @@ class WorkloadController:
         }
         first = wl.status.phase != "Running"
         if first:
-            status["runningAt"] = _iso(now)
+            # When the backend started it (same clock), not when this pass noticed.
+            status["runningAt"] = _iso(run.started_at or now)
             last = wl.status.violations[-1] if wl.status.violations else None
             if last and (wl.status.running_at is None or last.at > wl.status.running_at):
                 status["lastRemediationSeconds"] = round((now - last.at).total_seconds(), 3)
