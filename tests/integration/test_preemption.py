@@ -157,14 +157,15 @@ def test_preemption_evicts_the_cheapest_victim_that_frees_the_topology(store: Ob
     victim = world.workloads["svc/whole-b"]
     assert (
         victim.status.message
-        == "preempted by lab/urgent (priority 100) to free the devices it needs"
+        # The victim is another tenant's: it learns the priority that won, never its name.
+        == "preempted by work of another tenant (priority 100) to free the devices it needs"
     )
     assert [r.clause for r in victim.status.reasons] == ["lifecycle.preemptible"]
     preempted = [e for e in events_of(fleet, "svc", "whole-b") if e["reason"] == "Preempted"]
     assert len(preempted) == 1 and preempted[0]["type"] == "Warning"
     assert [
         e["message"] for e in events_of(fleet, "lab", "urgent") if e["reason"] == "Preempting"
-    ] == ["evicted svc/whole-b"]
+    ] == ["evicted 1 of other tenants"]
     assert preemptions(fleet) == before + 1
     assert "whole-b" not in {k.split("/")[1] for k in fleet.backend._runs}
 
@@ -280,6 +281,6 @@ def test_without_the_reservation_the_same_stream_starves_the_gang(
             decision.dedicated,
         )
 
-    monkeypatch.setattr("stratum.reconcile.controllers.workloads.place_contract", no_reservation)
+    monkeypatch.setattr("stratum.scheduling.cycle.place_contract", no_reservation)
     fleet = Fleet(store)
     assert _stream(fleet, PASSES) is None

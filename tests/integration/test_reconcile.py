@@ -555,3 +555,25 @@ def test_a_workload_whose_launch_keeps_failing_backs_off_alone(store: ObjectStor
     assert phases.pop("research/chat-us") == "Bound"  # bound and recorded, not running
     assert set(phases.values()) == {"Running"}, "the others went on"
     assert 2 <= FlakyBackend.calls <= 3, "retried with growing delays, not every pass"
+
+
+def test_a_rejected_workload_is_decided_again_when_its_spec_changes(fleet: Fleet) -> None:
+    """A corrected spec is never ignored: Rejected is re-checked on edit, not only when the
+    fleet changes (it once stayed Rejected at observedGeneration 1, generation 3)."""
+    job: dict[str, Any] = {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Workload",
+        "metadata": {"name": "too-big", "namespace": "research"},
+        # No GPU in the fleet has 4 TiB of memory: never satisfiable.
+        "spec": {"type": "batch", "contract": {"compute": {"gpus": 1, "minGpuMemoryGiB": 4096}}},
+    }
+    fleet.apply([job])
+    fleet.settle(passes=2)
+    rejected = fleet.workload("research/too-big")
+    assert rejected.status.phase == "Rejected"
+    job["spec"]["contract"]["compute"]["minGpuMemoryGiB"] = 40
+    fleet.apply([job])
+    fleet.settle(passes=2)
+    fixed = fleet.workload("research/too-big")
+    assert fixed.status.phase in ("Bound", "Running"), fixed.status.message
+    assert fixed.status.observed_generation == fixed.metadata.generation == 2

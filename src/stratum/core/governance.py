@@ -13,12 +13,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+from stratum.core.lifecycle import FINISHED
 from stratum.core.policies import evaluate
 
 WireObject = Mapping[str, Any]
-FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Released", "Rejected"})
+FINISHED_PHASES = FINISHED  # count against quota no more (core/lifecycle.py)
 _MIG_SLICES = re.compile(r"^(?:[1-9]c\.)?([1-9])g\.")
 ANY_MODEL = "*"
 
@@ -160,11 +161,25 @@ def policy_applies(policy: WireObject, workload: WireObject, tenant: WireObject)
 
 
 @dataclass(frozen=True, slots=True)
+class Exclusion:
+    """Why one site may not host the workload: by law (the contract's or the tenant's
+    sovereignty) or by a platform deny policy (named, for platform eyes only)."""
+
+    kind: Literal["sovereignty", "policy"]
+    message: str
+    policy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SiteVerdict:
     site: str
     allowed: bool
-    reasons: tuple[str, ...] = ()
+    exclusions: tuple[Exclusion, ...] = ()
     allowed_by: tuple[str, ...] = ()  # deny policies that were checked and hold
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(e.message for e in self.exclusions)
 
 
 @dataclass(slots=True)
@@ -204,11 +219,11 @@ def judge_sites(
     warn = [p for p in applicable if _get(p, "spec", "action") == "warn"]
     excluded_by: dict[str, list[str]] = {}
     for site in sites:
-        reasons: list[str] = []
+        reasons: list[Exclusion] = []
         held: list[str] = []
         why = sovereignty_exclusion(site, workload, tenant)
         if why:
-            reasons.append(f"sovereignty: {why}")
+            reasons.append(Exclusion("sovereignty", f"sovereignty: {why}"))
         else:
             for policy in deny:
                 outcome = evaluate(
@@ -221,7 +236,11 @@ def judge_sites(
                     held.append(name_of(policy))
                 else:
                     reasons.append(
-                        _policy_line(policy, f" ({outcome.error})" if outcome.error else "")
+                        Exclusion(
+                            "policy",
+                            _policy_line(policy, f" ({outcome.error})" if outcome.error else ""),
+                            name_of(policy),
+                        )
                     )
                     excluded_by.setdefault(name_of(policy), []).append(name_of(site))
         result.sites.append(SiteVerdict(name_of(site), not reasons, tuple(reasons), tuple(held)))

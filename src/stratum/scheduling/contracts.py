@@ -670,7 +670,9 @@ def _filters(state: FleetState, ask: WorkloadAsk, shape: _Shape) -> list[_Filter
         for name, owner in state.dedicated.items():
             if owner != ask.tenant and name in state.index:
                 free[state.index[name]] = False
-        filters.append(_Filter("isolation", "are dedicated to another tenant", free))
+        # Counted as full, never as "dedicated to another tenant": a tenant learns nothing
+        # of the others' isolation from its own reasons.
+        filters.append(_Filter("compute", "have no room for it now", free))
     if ask.model_quota_left_milli and shape.kind != "cpu":
         need = replica_milli(c)
         left_ok = np.array(
@@ -1224,7 +1226,7 @@ def place_contract(
     `policy` (default: Stratum's, fresh) picks a single replica's node; pass the same
     object across calls so that it keeps learning the workload mix. `pristine` is the same
     fleet empty and healthy (FleetState.build(..., pristine=True)); without it a failure is
-    reported as Pending, never as Rejected.
+    reported as Pending (ever_possible), never as Rejected.
     """
     policy = policy or make_policy("stratum", seed=seed)
     shape = _Shape.of(ask)
@@ -1247,9 +1249,11 @@ def place_contract(
         if reasons
         else "no nodes in the fleet"
     )
-    ever = False
-    if pristine is not None and len(pristine.nodes):
-        ever = bool(_attempt(pristine, ask.without_now(), shape, None).bindings)
+    if pristine is None:  # not judged here: the caller decides whether waiting can help
+        return ContractDecision(
+            False, reasons=tuple(reasons), summary=summary, waiting_on=attempt.waiting_on
+        )
+    ever = ever_satisfiable(pristine, ask)
     if not ever:
         summary = "never satisfiable by the fleet the tenant may use: " + summary
     return ContractDecision(
@@ -1259,6 +1263,14 @@ def place_contract(
         summary=summary,
         waiting_on=attempt.waiting_on if ever else (),
     )
+
+
+def ever_satisfiable(pristine: FleetState, ask: WorkloadAsk) -> bool:
+    """Whether the contract binds on `pristine` (the fleet empty and healthy) with what only
+    holds now (quota, reservations) set aside: Pending (waiting can help) or Rejected."""
+    if not len(pristine.nodes):
+        return False
+    return bool(_attempt(pristine, ask.without_now(), _Shape.of(ask), None).bindings)
 
 
 # ---- evidence ---------------------------------------------------------------------------

@@ -31,6 +31,9 @@ class QueueItem:
     priority: int
     age: float  # smaller is older (seconds since an epoch)
     demand: Vector
+    # Tie-breaks after the whole request's size, as batch placement orders: the most GPU
+    # per replica, then the tightest across-replica tier (given negated: larger is tighter).
+    shape: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -63,6 +66,8 @@ class FairQueue:
                     -it.priority,
                     self.dominant_share(it.tenant),
                     -it.demand[0],
+                    -it.shape[0],
+                    -it.shape[1],
                     it.age,
                     it.key,
                 ),
