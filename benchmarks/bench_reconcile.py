@@ -19,9 +19,9 @@ from stratum.backends.simulated.backend import SimulatedBackend
 from stratum.core.clock import ScaledClock
 from stratum.reconcile.manager import ControllerManager
 from stratum.reconcile.world import World
+from stratum.server.demo import demo_manifests
 from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
-from stratum.server.demo import demo_manifests
 
 
 def fleet() -> list[dict[str, Any]]:

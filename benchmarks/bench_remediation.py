@@ -20,9 +20,9 @@ from stratum.backends.simulated.backend import SimulatedBackend
 from stratum.core.clock import ScaledClock
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
+from stratum.server.demo import demo_manifests
 from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
-from stratum.server.demo import demo_manifests
 
 KEY = "research/llama-finetune"
 

@@ -63,9 +63,7 @@ def test_max_duration_expires_after_that_much_simulated_time(app: Any) -> None:
         [_job("short", maxDurationSeconds=240)], ctx=RequestContext(principal=SYSTEM)
     )
     started = time.monotonic()
-    world = _passes_until(
-        app, lambda w: w.workloads["research/short"].status.phase == "Failed", 60
-    )
+    world = _passes_until(app, lambda w: w.workloads["research/short"].status.phase == "Failed", 60)
     real = time.monotonic() - started
     status = world.workloads["research/short"].status
     assert status.phase == "Failed", status.message

@@ -15,10 +15,10 @@ from stratum.client.http import StratumClient
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
+from stratum.server.demo import demo_manifests
 from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
 from stratum.testing.clock import FakeClock
-from stratum.server.demo import demo_manifests
 from tests.conftest import LiveServer
 
 

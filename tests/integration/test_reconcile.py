@@ -13,11 +13,11 @@ from stratum.api.v1alpha1 import Placement, Workload
 from stratum.backends.simulated.backend import SimulatedBackend
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
+from stratum.server.demo import demo_manifests
 from stratum.server.services.objects import ObjectService
 from stratum.store import leases
 from stratum.store.objects import ObjectStore
 from stratum.testing.clock import FakeClock
-from stratum.server.demo import demo_manifests
 
 
 class Fleet:

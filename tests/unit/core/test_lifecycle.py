@@ -79,10 +79,10 @@ TestLifecycle.settings = settings(max_examples=200, stateful_step_count=30, dead
 
 
 def test_derived_sets_are_the_ones_the_platform_has_always_used() -> None:
-    assert HOLDING == {"Bound", "Running", "Violated"}
-    assert TERMINAL == {"Succeeded", "Failed", "Released"}
-    assert FINISHED == TERMINAL | {"Rejected"}
-    assert AWAITING_PLACEMENT == {"Pending", "Rejected"}
+    assert {"Bound", "Running", "Violated"} == HOLDING
+    assert {"Succeeded", "Failed", "Released"} == TERMINAL
+    assert TERMINAL | {"Rejected"} == FINISHED
+    assert {"Pending", "Rejected"} == AWAITING_PLACEMENT
 
 
 def test_every_edge_has_a_one_line_reason() -> None:
