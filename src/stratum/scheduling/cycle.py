@@ -236,8 +236,13 @@ class _Cycle:
         return FleetState.build(nodes, held)
 
     # -- one pass ----------------------------------------------------------------------
-    def run_pass(self, order: Iterable[str] | None, policy: Policy, *, preempt: bool) -> _Pass:
-        """Decide every waiting contract once, in `order` (None: the fair queue's order)."""
+    def run_pass(
+        self, order: Iterable[str] | None, policy: Policy, *, preempt: bool, reserve: bool = True
+    ) -> _Pass:
+        """Decide every waiting contract once, in `order` (None: the fair queue's order).
+        `reserve`: a gang that cannot bind keeps its nearest domain from work after it (the
+        live rule against starvation across passes; trial orders of the search, which look
+        for the order that binds most now, go without it)."""
         quota, share = self._usage()
         queue = FairQueue(
             [self._item(w) for w in self.inp.waiting],
@@ -278,7 +283,8 @@ class _Cycle:
                 _charge(quota, share, w.tenant, w.contract, w.replicas, models, +1)
                 queue.charge(w.tenant, demand_vector(w.contract, w.replicas))
             elif (
-                decision.waiting_on
+                reserve
+                and decision.waiting_on
                 and not out.reservation
                 and replica_milli(w.contract) * w.replicas > MILLI
             ):
@@ -353,7 +359,7 @@ class _Cycle:
                     trial = [k for k in order if k != u]
                     trial.insert(trial.index(p), u)
                     run = self.run_pass(
-                        trial, make_policy("stratum", seed=self.seed), preempt=False
+                        trial, make_policy("stratum", seed=self.seed), preempt=False, reserve=False
                     )
                     tried += 1
                     spent += len(waiting)
