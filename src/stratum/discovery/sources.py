@@ -139,6 +139,12 @@ class GpuFact:
     nvlink_active: int | None = None
     nvlink_gbps_per_link: float | None = None
     nvlink_supported: bool | None = None
+    vendor: str | None = None  # "NVIDIA" or "AMD"
+    # Every node nvidia-smi lists as the GPU's NUMA affinity (Grace lists several: the CPU's
+    # node and other GPUs' memory nodes); numa_node is then the lowest, until the assembler
+    # picks the one with CPUs.
+    numa_candidates: frozenset[int] | None = None
+    memory_numa_node: int | None = None  # the GPU's own memory as a NUMA node (GH200, GB200)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +198,14 @@ class LinkFact:
 
 
 @dataclass(frozen=True, slots=True)
+class XgmiFact:
+    """GPU pairs joined by AMD Infinity Fabric (xGMI); a GPU is "GPU<i>" or its PCI address."""
+
+    source: str
+    pairs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """Everything some sources said; `merge` joins the facts of several sources."""
 
@@ -202,6 +216,7 @@ class Facts:
     numa: tuple[NumaFact, ...] = ()
     cpus: tuple[CpuFact, ...] = ()
     links: tuple[LinkFact, ...] = ()
+    xgmi: tuple[XgmiFact, ...] = ()
     nvswitches: int | None = None
     attached_gpus: tuple[tuple[str, int], ...] = ()  # (source, count the source claims)
     memory_mib: float | None = None
@@ -218,6 +233,7 @@ class Facts:
             numa=self.numa + other.numa,
             cpus=self.cpus + other.cpus,
             links=self.links + other.links,
+            xgmi=self.xgmi + other.xgmi,
             nvswitches=other.nvswitches if other.nvswitches is not None else self.nvswitches,
             attached_gpus=self.attached_gpus + other.attached_gpus,
             memory_mib=other.memory_mib if other.memory_mib is not None else self.memory_mib,
