@@ -20,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, fields, replace
 
 from stratum.api.v1alpha1.hardwareprofiles import (
+    MIG_PROFILE_NAME_PATTERN,
     GpuSpec,
     HardwareProfile,
     HardwareProfileSpec,
@@ -51,7 +52,9 @@ from stratum.discovery.sources import (
 # more per GPU can only be wired through NVSwitch.
 MAX_DIRECT_NVLINKS = 18
 MAX_NUMA_NODE = 1023  # the wire's bound on a NUMA node id
+MAX_GPU_INDEX = 1023  # the wire's bound on a GPU index
 UNKNOWN_MODEL = "unknown"
+_MIG_NAME = re.compile(MIG_PROFILE_NAME_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,7 @@ class Discovery:
 
 def assemble(facts: Facts, *, name: str = "discovered", description: str = "") -> Discovery:
     notes: list[Note] = list(facts.notes)
+    facts = _valid_mig_names(facts, notes)
     facts = _resolve_gpu_numa(facts, notes)
     gpus_by_index = _gpu_identities(facts, notes)
     links = _link_fact(facts, notes)
@@ -182,12 +186,15 @@ def _gpu_identities(facts: Facts, notes: list[Note]) -> dict[int, list[GpuFact]]
     by_index: dict[int, list[GpuFact]] = defaultdict(list)
     bus_to_index: dict[str, int] = {}
     for fact in facts.gpus:
+        if fact.index is not None and not 0 <= fact.index <= MAX_GPU_INDEX:
+            notes.append(Note(fact.source, f"GPU index {fact.index} is out of range; skipped"))
+            continue
         if fact.index is not None:
             by_index[fact.index].append(fact)
             if fact.pci_bus_id:
                 bus_to_index.setdefault(fact.pci_bus_id, fact.index)
     for index in sorted({p.gpu for p in facts.mig_profiles} | {d.gpu for d in facts.mig_devices}):
-        if index not in by_index:
+        if index not in by_index and 0 <= index <= MAX_GPU_INDEX:
             # Only a MIG listing names this GPU; its model is inferred from the profile table.
             by_index[index].append(
                 GpuFact(
@@ -724,6 +731,27 @@ def _nics(
 # ---- CPUs and NUMA ---------------------------------------------------------------------
 
 
+def _valid_mig_names(facts: Facts, notes: list[Note]) -> Facts:
+    """Drop MIG profiles and devices whose name is not a MIG profile name (a garbled field)."""
+    bad = [p.name for p in facts.mig_profiles if not _MIG_NAME.match(p.name)]
+    bad += [d.profile for d in facts.mig_devices if d.profile and not _MIG_NAME.match(d.profile)]
+    if not bad:
+        return facts
+    notes.append(
+        Note(
+            "discovery",
+            f"MIG profile name(s) {sorted(set(bad))} are not of the form 1g.10gb; skipped",
+        )
+    )
+    return replace(
+        facts,
+        mig_profiles=tuple(p for p in facts.mig_profiles if _MIG_NAME.match(p.name)),
+        mig_devices=tuple(
+            d for d in facts.mig_devices if not d.profile or _MIG_NAME.match(d.profile)
+        ),
+    )
+
+
 def _resolve_gpu_numa(facts: Facts, notes: list[Note]) -> Facts:
     """Pick a GPU's CPU node among the several a Grace system lists as its NUMA affinity."""
     if not any(g.numa_candidates for g in facts.gpus):
@@ -787,6 +815,9 @@ def _cpus_and_numa(
 ) -> tuple[dict[int, NumaFact], list[NumaNodeSpec], list[SocketSpec], str | None]:
     nodes: dict[int, NumaFact] = {}
     for fact in facts.numa:
+        if not 0 <= fact.id <= MAX_NUMA_NODE:
+            notes.append(Note(fact.source, f"NUMA node {fact.id} is out of range; skipped"))
+            continue
         old = nodes.get(fact.id)
         if old is None:
             nodes[fact.id] = fact

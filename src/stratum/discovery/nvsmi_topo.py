@@ -24,6 +24,7 @@ _DEVICE = re.compile(r"^(GPU[0-9]+|NIC[0-9]+|[A-Za-z][\w.-]*_[\w.-]+)$")
 _P2P_TOKENS = {"X", "OK", "CNS", "GNS", "TNS", "NS", "DR", "U"}
 _CLASS_LIKE = re.compile(r"^(X|NV[0-9]+|PIX|PXB|PHB|NODE|SYS|SOC)$")
 _AFFINITY_LIKE = re.compile(r"^([0-9][0-9,\-]*|N/A)$")
+MAX_NUMA_NODE = 1023  # the wire's bound on a NUMA node id
 _AFFINITY_COLUMNS = ("CPU Affinity", "NUMA Affinity", "GPU NUMA ID")
 _EXPECTED_CLASSES = "X, NV<n>, PIX, PXB, PHB, NODE or SYS"
 
@@ -259,6 +260,13 @@ def _gpu_fact(
                 f"under {column} for {name}",
                 value,
             ) from None
+        if column != "CPU Affinity" and max(parsed, default=0) > MAX_NUMA_NODE:
+            raise ParseError(
+                text.source,
+                text.line_no(at),
+                f"NUMA node numbers from 0 to {MAX_NUMA_NODE} under {column} for {name}",
+                value,
+            )
         if column == "CPU Affinity":
             cpus = parsed
         elif column == "NUMA Affinity":

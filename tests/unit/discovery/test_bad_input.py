@@ -381,3 +381,59 @@ def test_provenance_lines_are_skipped_but_shell_comments_kept() -> None:
     assert stripped.lines[0] == "# CPU,Core,Socket,Node" and stripped.first_line == 4
     facts, pieces = parse_text("f", text.body)
     assert [p.kind for p in pieces] == ["lscpu -p"] and facts.cpus[0].logical_cpus == 1
+
+
+# ---- found by tests/property/test_parser_fuzz.py: each crashed or lost its line before ------
+
+NCCL_XML = FIXTURES / "nccl-topo-xml-azure-ndv4.xml"
+
+
+def test_nccl_xml_bad_attribute_names_its_line(tmp_path: Path) -> None:
+    lines = lines_of(NCCL_XML)
+    at = next(i for i, line in enumerate(lines) if "<cpu " in line)
+    lines[at] = lines[at].replace('numaid="', 'numaid="x', 1)
+    err = parse_error(tmp_path, "\n".join(lines))
+    assert err.line == at + 1 and "numeric numaid" in err.expected
+
+
+def test_query_xml_gpu_without_product_name_names_its_line(tmp_path: Path) -> None:
+    path = FIXTURES / "nvidia-smi-q-x-a100-sxm4-40gb-mig-enabled.xml"
+    lines = lines_of(path)
+    at = next(i for i, line in enumerate(lines) if "<product_name>" in line)
+    gpu_at = max(i for i in range(at) if "<gpu " in lines[i])
+    del lines[at]
+    err = parse_error(tmp_path, "\n".join(lines))
+    assert err.line == gpu_at + 1 and "<product_name>" in err.expected
+
+
+def test_mig_profile_name_that_is_not_one_is_skipped_with_a_note(tmp_path: Path) -> None:
+    text = (
+        "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n"
+        "  MIG 0     Device  0: (UUID: MIG-1)\n"
+        "  MIG 1g.10gb     Device  1: (UUID: MIG-2)\n"
+    )
+    result = discover_dir(write(tmp_path, text))
+    assert [d.profile for d in result.profile.spec.gpus[0].mig_devices] == ["1g.10gb"]
+    assert any("not of the form 1g.10gb" in n.message for n in result.notes)
+
+
+def test_ibstat_negative_rate_names_its_line(tmp_path: Path) -> None:
+    text = "CA 'mlx5_0'\n\tCA type: MT4129\n\tPort 1:\n\t\tState: Active\n\t\tRate: -200\n"
+    err = parse_error(tmp_path, text)
+    assert err.line == 5 and "rate" in err.expected
+
+
+def test_numa_node_beyond_the_wire_bound_names_its_line(tmp_path: Path) -> None:
+    lines = lines_of(GB200_TOPO)
+    at = row_index(lines, "GPU3")
+    lines[at] = lines[at].replace("1,19-25,27-33", "99999")
+    err = parse_error(tmp_path, "\n".join(lines))
+    assert err.line == at + 1 and "0 to 1023" in err.expected
+
+
+def test_gpu_index_beyond_the_wire_bound_is_skipped_with_a_note(tmp_path: Path) -> None:
+    text = (FIXTURES / "rocm-smi-concise-8x-mi300x.txt").read_text(encoding="utf-8")
+    text = text.replace("\n7       [0x74a1", "\n99999   [0x74a1")
+    result = discover_dir(write(tmp_path, text))
+    assert len(result.profile.spec.gpus) == 7
+    assert any("GPU index 99999 is out of range" in n.message for n in result.notes)
