@@ -437,3 +437,30 @@ def test_gpu_index_beyond_the_wire_bound_is_skipped_with_a_note(tmp_path: Path) 
     result = discover_dir(write(tmp_path, text))
     assert len(result.profile.spec.gpus) == 7
     assert any("GPU index 99999 is out of range" in n.message for n in result.notes)
+
+
+def test_query_text_grace_blackwell_fields_are_tolerated(tmp_path: Path) -> None:
+    # Synthetic input (no public GB200 `nvidia-smi -q` capture was found): the documented
+    # -q layout with the fields Grace drivers add (Addressing Mode, Fabric) and N/A values.
+    text = (
+        "==============NVSMI LOG==============\n\n"
+        "Driver Version                            : 580.105.08\n"
+        "Attached GPUs                             : 1\n"
+        "GPU 00000008:01:00.0\n"
+        "    Product Name                          : NVIDIA GB200\n"
+        "    Product Architecture                  : Blackwell\n"
+        "    Addressing Mode                       : ATS\n"
+        "    MIG Mode\n"
+        "        Current                           : N/A\n"
+        "    Serial Number                         : N/A\n"
+        "    FB Memory Usage\n"
+        "        Total                             : 189471 MiB\n"
+        "        Reserved                          : N/A\n"
+        "    Fabric\n"
+        "        State                             : Completed\n"
+        "        CliqueId                          : 1\n"
+        "    GPU Power Readings\n"
+        "        Default Power Limit               : N/A\n"
+    )
+    g = discover_dir(write(tmp_path, text)).profile.spec.gpus[0]
+    assert (g.model, g.memory_gib, g.pci_bus_id) == ("GB200-186GB", 185.03, "0008:01:00.0")
