@@ -83,7 +83,12 @@ def test_discover_reads_a_gb200_tray_and_a_plain_lspci_with_warnings_on_stderr(
     done = run_cli("discover", "--from", str(tmp_path), "-o", "json")
     assert done.returncode == 0, done.stderr
     spec = HardwareProfile.model_validate(json.loads(done.stdout)).spec
-    assert [(n.id, n.kind, n.gpu) for n in spec.memory_numa_nodes][0] == (2, "gpu-memory", 0)
+    assert [(n.id, n.kind, n.gpu) for n in spec.memory_numa_nodes] == [
+        (2, "gpu-memory", 0),
+        (10, "gpu-memory", 1),
+        (18, "gpu-memory", 2),
+        (26, "gpu-memory", 3),
+    ]
     assert "NUMA affinity lists nodes 0,3-9,11-17" in done.stderr
     plain = tmp_path / "plain"
     plain.mkdir()

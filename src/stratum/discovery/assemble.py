@@ -289,8 +289,12 @@ def _gpu_spec(
         notes.append(
             Note(
                 "discovery",
-                f"GPU {index}: no source names the model (nvidia-smi "
-                "topo -m does not; add nvidia-smi -L or -q output)",
+                f"GPU {index}: no source names the model "
+                + (
+                    "(amd-smi topology does not; add rocm-smi or rocm-smi --showproductname)"
+                    if _first(ranked, "vendor") == "AMD"
+                    else "(nvidia-smi topo -m does not; add nvidia-smi -L or -q output)"
+                ),
             )
         )
     memory_mib = _first(ranked, "memory_mib")
