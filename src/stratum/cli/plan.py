@@ -36,7 +36,15 @@ def plan(
     """Plan a fleet change on a copy of the fleet; nothing on the server changes."""
     from pydantic import ValidationError
 
-    from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Site, Tenant, Workload
+    from stratum.api.v1alpha1 import (
+        HardwareProfile,
+        Node,
+        Placement,
+        Policy,
+        Site,
+        Tenant,
+        Workload,
+    )
     from stratum.cli.resources import _client
     from stratum.core.errors import ApiError
     from stratum.core.validation import causes_from, summarise
@@ -60,7 +68,7 @@ def plan(
         try:
             state = {
                 m.KIND: typed(m, client.list(m))
-                for m in (Node, Site, HardwareProfile, Tenant, Workload, Placement)
+                for m in (Node, Site, HardwareProfile, Tenant, Workload, Placement, Policy)
             }
         except ApiError as err:
             fail_api(err)
@@ -73,6 +81,7 @@ def plan(
             tenants=state["Tenant"],
             workloads=state["Workload"].values(),
             placements=state["Placement"].values(),
+            policies=state["Policy"],
         )
     except ValueError as err:
         fail(f"{filename}: {err}", code=EXIT_USAGE)

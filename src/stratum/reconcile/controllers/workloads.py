@@ -34,26 +34,17 @@ from stratum.backends.base import (
 )
 from stratum.core.audit import digest
 from stratum.core.clock import Clock
-from stratum.core.governance import judge_sites
 from stratum.core.lifecycle import AWAITING_PLACEMENT, TERMINAL, transition
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.backoff import KeyedBackoff
 from stratum.reconcile.events import record_event
 from stratum.reconcile.world import World, key_of, wire
 from stratum.reconcile.writes import RACES, write_or_skip
+from stratum.scheduling import intake
 from stratum.scheduling.contracts import ContractDecision, ReplicaBinding
-from stratum.scheduling.cycle import (
-    CycleInput,
-    CycleResult,
-    Eviction,
-    Holding,
-    TenantTerms,
-    Waiting,
-    run_cycle,
-)
+from stratum.scheduling.cycle import CycleResult, Eviction, run_cycle
 from stratum.scheduling.fleet import HOLDING_PHASES, fleet_nodes, held_devices
 from stratum.scheduling.policies import make_policy
-from stratum.scheduling.request import MILLI
 from stratum.store import audit
 from stratum.store.objects import ObjectStore, Transaction
 
@@ -91,7 +82,7 @@ class WorkloadController:
         self.clock = clock
         self.seed = seed
         self._fleet_signature = ""
-        self._policy_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._policy_cache: dict[tuple[Any, ...], intake.PolicySites] = {}
         self._dumps: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.backoff = KeyedBackoff()
         # One policy for the life of the controller: it learns the workload mix online.
@@ -166,32 +157,14 @@ class WorkloadController:
             live = [Placement.model_validate(p) for p in tx.list("Placement").items]
         _, tenants_on = held_devices(live)
         nodes = fleet_nodes(world.nodes.values(), world.sites, world.profiles, tenants_on)
-        model_of = {n.name: n.model for n in nodes}
-        holdings = []
-        for p in live:
-            key = f"{p.metadata.namespace}/{p.spec.workload}"
-            owner = world.workloads.get(key)
-            if p.status.phase not in HOLDING_PHASES or owner is None:
-                continue
-            holdings.append(
-                Holding(
-                    key=key,
-                    tenant=p.metadata.namespace or "",
-                    contract=owner.spec.contract,
-                    replicas=owner.spec.replicas,
-                    held=tuple(held_devices([p])[0]),
-                    models=tuple(
-                        sorted({model_of.get(r.node, "") for r in p.spec.replicas} - {""})
-                    ),
-                    age=_age(owner),
-                )
-            )
         by_key = {key_of(w): w for w in waiting}
-        inp = CycleInput(
-            nodes=tuple(nodes),
-            holdings=tuple(holdings),
-            waiting=tuple(self._waiting(w, world) for w in waiting),
-            tenants={name: _terms(t) for name, t in world.tenants.items()},
+        inp = intake.cycle_input(
+            nodes=nodes,
+            placements=live,
+            workloads=world.workloads,
+            waiting_for=waiting,
+            tenants=world.tenants,
+            policy_sites=lambda wl: self._policy_sites(wl, world),
         )
         started = time.perf_counter()
         result = run_cycle(inp, policy=self.policy, seed=self.seed)
@@ -209,18 +182,6 @@ class WorkloadController:
             if not _same_refusal(by_key[r.key], r.decision)
         ]
         self._write_in_chunks(refusals, lambda tx, item: self._refuse(tx, item[0], item[1], now))
-
-    def _waiting(self, wl: Workload, world: World) -> Waiting:
-        policy = self._policy_sites(wl, world)
-        return Waiting(
-            key=key_of(wl),
-            tenant=wl.metadata.namespace or "",
-            replicas=wl.spec.replicas,
-            contract=wl.spec.contract,
-            age=_age(wl),
-            policy_sites=policy.get("policy_sites"),
-            policy_reason=policy.get("policy_reason", "ruled out by a policy"),
-        )
 
     def _observe_decisions(self, result: CycleResult, seconds: float) -> None:
         decisions = [
@@ -384,15 +345,14 @@ class WorkloadController:
         if found is None:
             if len(self._dumps) > 10_000:
                 self._dumps.clear()
-            found = self._dumps[key] = _full(obj)
+            found = self._dumps[key] = intake.full(obj)
         return found
 
-    def _policy_sites(self, wl: Workload, world: World) -> dict[str, Any]:
-        """The sites the tenant's deny policies allow this workload (CEL, as at admission):
-        placement, remediation and preemption never bind outside them. Cached per version
-        of the workload, the policies and the sites, since CEL is not cheap."""
+    def _policy_sites(self, wl: Workload, world: World) -> intake.PolicySites:
+        """The sites the tenant's deny policies allow this workload, cached per version of
+        the workload, the policies, the sites and the tenant, since CEL is not cheap."""
         if not any(p.spec.action == "deny" for p in world.policies.values()):
-            return {}
+            return intake.NO_POLICY
         ns = wl.metadata.namespace or ""
         key = (
             wl.metadata.uid,
@@ -405,24 +365,12 @@ class WorkloadController:
         if cached is not None:
             return cached
         tenant = world.tenants.get(ns)
-        # CEL sees every field, null when unset: the same shape admission gives it.
-        verdict = judge_sites(
-            workload=_full(wl),
+        result = intake.judge_policy_sites(
+            workload=intake.full(wl),
             tenant=self._full_of(tenant) if tenant else {},
             sites=[self._full_of(s) for s in world.sites.values()],
             policies=[self._full_of(p) for p in world.policies.values()],
         )
-        refused = [e.message for v in verdict.sites for e in v.exclusions if e.kind == "policy"]
-        result: dict[str, Any] = {}
-        if refused:
-            result = {
-                "policy_sites": frozenset(
-                    v.site
-                    for v in verdict.sites
-                    if not any(e.kind == "policy" for e in v.exclusions)
-                ),
-                "policy_reason": refused[0],
-            }
         if len(self._policy_cache) > 10_000:
             self._policy_cache.clear()
         self._policy_cache[key] = result
@@ -765,22 +713,6 @@ def _replica_wire(b: ReplicaBinding) -> WireBinding:
     )
 
 
-def _terms(tenant: Any) -> TenantTerms:
-    quota = tenant.spec.quota
-    return TenantTerms(
-        jurisdictions=frozenset(tenant.spec.allowed_jurisdictions),
-        isolation=tenant.spec.isolation,
-        quota_milli=None if quota.gpus is None else quota.gpus * MILLI,
-        quota_milli_by_model={m: limit * MILLI for m, limit in quota.gpus_by_model.items()},
-        weight=tenant.spec.fair_share_weight,
-    )
-
-
-def _age(wl: Workload) -> float:
-    created = wl.metadata.creation_timestamp
-    return created.timestamp() if created else 0.0
-
-
 def _breaches(
     wl: Workload,
     placement: Placement,
@@ -869,11 +801,6 @@ def _audit(
         before=digest(before),
         after=digest(after),
     )
-
-
-def _full(obj: Any) -> dict[str, Any]:
-    dumped: dict[str, Any] = obj.model_dump(mode="json", by_alias=True)
-    return dumped
 
 
 def _same_refusal(wl: Workload, decision: ContractDecision) -> bool:
