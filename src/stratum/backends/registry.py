@@ -11,25 +11,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
 
-from stratum.backends.base import Backend
-from stratum.core.clock import Clock
+from stratum.backends.base import Backend, BackendContext
 from stratum.core.errors import Invalid
 
 ENTRY_POINT_GROUP = "stratum.backends"
-
-
-@dataclass(frozen=True, slots=True)
-class BackendContext:
-    """What every backend is built with: the process's one clock, the seed, and its own
-    options from the server's settings."""
-
-    clock: Clock
-    seed: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 BackendFactory = Callable[[BackendContext], Backend]

@@ -13,7 +13,8 @@ from pydantic.json_schema import models_json_schema
 
 import stratum
 from stratum.api.v1alpha1 import KINDS
-from stratum.backends.registry import BackendContext, build_backends
+from stratum.backends.base import BackendContext
+from stratum.backends.registry import build_backends
 from stratum.core.clock import make_clock
 from stratum.observability import tracing
 from stratum.observability.metrics import Metrics

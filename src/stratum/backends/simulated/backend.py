@@ -14,6 +14,7 @@ from datetime import datetime
 
 from stratum.api.v1alpha1.hardwareprofiles import HardwareProfileSpec
 from stratum.backends.base import (
+    BackendContext,
     ClusterRequest,
     DeviceHealth,
     GpuObservation,
@@ -24,7 +25,6 @@ from stratum.backends.base import (
     RunObservation,
     RunPhase,
 )
-from stratum.backends.registry import BackendContext
 from stratum.backends.simulated.faults import Fault, parse_fault
 from stratum.core.clock import Clock
 
