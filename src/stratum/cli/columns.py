@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from stratum.core.clock import SystemClock
 
 Getter = Callable[[dict[str, Any]], str]
 
@@ -30,7 +32,7 @@ def age(obj: dict[str, Any], now: datetime | None = None) -> str:
     if not stamp:
         return ""
     created = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    seconds = int(((now or datetime.now(UTC)) - created).total_seconds())
+    seconds = int(((now or SystemClock().now()) - created).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"
@@ -47,7 +49,7 @@ def since(*keys: str) -> Getter:
         if not value:
             return "-"
         at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        seconds = int(((now or datetime.now(UTC)) - at).total_seconds())
+        seconds = int(((now or SystemClock().now()) - at).total_seconds())
         for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
             if seconds >= size:
                 return f"{seconds // size}{unit}"
