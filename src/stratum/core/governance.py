@@ -9,18 +9,17 @@ a MIG slice `Ng.*` as N/7 of a GPU (A100/H100/H200 have seven compute slices).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from stratum.core.demand import replica_gpu_milli
 from stratum.core.lifecycle import FINISHED
 from stratum.core.policies import evaluate
 
 WireObject = Mapping[str, Any]
 FINISHED_PHASES = FINISHED  # count against quota no more (core/lifecycle.py)
-_MIG_SLICES = re.compile(r"^(?:[1-9]c\.)?([1-9])g\.")
 ANY_MODEL = "*"
 
 
@@ -51,14 +50,11 @@ def gpu_demand(workload: WireObject) -> GpuDemand:
     """What one workload asks for across all its replicas."""
     compute = _get(workload, "spec", "contract", "compute") or {}
     replicas = int(_get(workload, "spec", "replicas") or 1)
-    per_replica = 0
-    if compute.get("gpus"):
-        per_replica = int(compute["gpus"]) * 1000
-    elif compute.get("gpuMilli"):
-        per_replica = int(compute["gpuMilli"])
-    elif compute.get("migProfile"):
-        match = _MIG_SLICES.match(str(compute["migProfile"]))
-        per_replica = (int(match.group(1)) * 1000 + 6) // 7 if match else 1000
+    per_replica = replica_gpu_milli(
+        gpus=int(compute["gpus"]) if compute.get("gpus") else None,
+        gpu_milli=int(compute["gpuMilli"]) if compute.get("gpuMilli") else None,
+        mig_profile=str(compute["migProfile"]) if compute.get("migProfile") else None,
+    )
     return GpuDemand(per_replica * replicas, tuple(compute.get("models") or ()))
 
 

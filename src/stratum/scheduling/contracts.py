@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from stratum.api.v1alpha1.contract import Contract
+from stratum.core.demand import mig_milli, replica_gpu_milli
 from stratum.scheduling.decision import Decision
 from stratum.scheduling.devices import (
     NodeLayout,
@@ -40,8 +41,6 @@ from stratum.scheduling.policies import Policy, make_policy
 from stratum.scheduling.request import MILLI, Request
 from stratum.scheduling.snapshot import NodeSpec, Snapshot
 
-# A MIG profile "Ng.XXgb" takes N of the 7 compute slices of an A100/H100-class GPU.
-MIG_SLICES = 7
 TIERS = ("nvlink-domain", "rack", "rdma", "site", "any")
 # Domains tried per tier before the next tier: bounds a decision's cost on a large fleet.
 DOMAINS_PER_TIER = 12
@@ -171,10 +170,6 @@ class WorkloadAsk:
         )
 
 
-def mig_compute_slices(profile: str) -> int:
-    return int(profile.split("g.")[0].split(".")[-1])
-
-
 def replica_request(contract: Contract) -> Request:
     """One replica's compute clause as the engine's request."""
     c = contract.compute
@@ -190,7 +185,7 @@ def replica_request(contract: Contract) -> Request:
             cpu_milli=cpu, memory_mib=mem, gpu_count=1, gpu_milli=c.gpu_milli, gpu_models=models
         )
     if c.mig_profile:
-        milli = math.ceil(MILLI * mig_compute_slices(c.mig_profile) / MIG_SLICES)
+        milli = mig_milli(c.mig_profile)
         return Request(
             cpu_milli=cpu, memory_mib=mem, gpu_count=1, gpu_milli=milli, gpu_models=models
         )
@@ -198,15 +193,9 @@ def replica_request(contract: Contract) -> Request:
 
 
 def replica_milli(contract: Contract) -> int:
-    """What one replica counts against a GPU quota (governance's arithmetic)."""
+    """What one replica counts against a GPU quota (core/demand.py's arithmetic)."""
     c = contract.compute
-    if c.gpus:
-        return c.gpus * MILLI
-    if c.gpu_milli:
-        return c.gpu_milli
-    if c.mig_profile:
-        return (mig_compute_slices(c.mig_profile) * MILLI + 6) // 7
-    return 0
+    return replica_gpu_milli(gpus=c.gpus, gpu_milli=c.gpu_milli, mig_profile=c.mig_profile)
 
 
 @dataclass(frozen=True, slots=True)
