@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import builtins
 import copy
+import hashlib
 import json
 import time
 import uuid
@@ -19,12 +20,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from stratum.core.clock import Clock, SystemClock
 from stratum.core.errors import AlreadyExists, Conflict, Gone, Invalid, NotFound, Unavailable
 from stratum.core.selectors import Selector
+from stratum.core.validation import check_json_values
 from stratum.store.database import make_engine, migrate
 from stratum.store.tables import ChangeRow, CounterRow, ObjectRow
 
@@ -79,6 +92,20 @@ def _parse_rv(value: str | None, field: str = "metadata.resourceVersion") -> int
     if rv < 0:
         raise Invalid(f"{field}: expected a non-negative resourceVersion, got {rv}")
     return rv
+
+
+@contextmanager
+def _storable(body: WireObject) -> Iterator[None]:
+    """Turn the JSON encoder's refusal (NaN, infinity) into Invalid naming the field, before
+    anything commits: a 500 after the write, or a body no read can serve, is worse."""
+    try:
+        yield
+    except (StatementError, ValueError) as err:
+        cause = err.orig if isinstance(err, StatementError) else err
+        if not isinstance(cause, ValueError):
+            raise
+        check_json_values(body, max_depth=10_000)  # raises Invalid naming the field
+        raise
 
 
 class Transaction:
@@ -137,6 +164,15 @@ class Transaction:
     def _next_rv(self) -> int:
         return int(self._conn.execute(_NEXT_RV).scalar_one())
 
+    def lock(self, name: str) -> None:
+        """Hold a named lock until this transaction ends, so that writers that read, decide
+        and then write (admission against a quota) take turns. PostgreSQL at READ COMMITTED
+        lets them interleave; an SQLite write transaction already holds the whole database."""
+        if self._conn.dialect.name != "postgresql":
+            return
+        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), signed=True)
+        self._conn.execute(_ADVISORY_LOCK, {"key": key})
+
     def _record(
         self, rv: int, change: ChangeType, row: ObjectRow, body: WireObject, at: datetime
     ) -> None:
@@ -171,19 +207,20 @@ class Transaction:
             body=body,
         )
         try:
-            self._conn.execute(
-                _INSERT_OBJECT,
-                {
-                    "kind": row.kind,
-                    "namespace": row.namespace,
-                    "name": row.name,
-                    "uid": row.uid,
-                    "resource_version": rv,
-                    "generation": 1,
-                    "created_at": now,
-                    "body": body,
-                },
-            )
+            with _storable(body):
+                self._conn.execute(
+                    _INSERT_OBJECT,
+                    {
+                        "kind": row.kind,
+                        "namespace": row.namespace,
+                        "name": row.name,
+                        "uid": row.uid,
+                        "resource_version": rv,
+                        "generation": 1,
+                        "created_at": now,
+                        "body": body,
+                    },
+                )
         except IntegrityError as err:  # a concurrent creator won the race
             raise AlreadyExists(f"{_describe(kind, namespace, name)} already exists") from err
         stamped = _stamp(copy.deepcopy(body), row)
@@ -216,16 +253,17 @@ class Transaction:
         generation = row.generation + (0 if new.get("spec") == old.get("spec") else 1)
         now = self._clock.now()
         rv = self._next_rv()
-        result = self._conn.execute(
-            _UPDATE_OBJECT,
-            {
-                "row_id": row.id,
-                "old_rv": row.resource_version,
-                "new_rv": rv,
-                "new_generation": generation,
-                "new_body": new,
-            },
-        )
+        with _storable(new):
+            result = self._conn.execute(
+                _UPDATE_OBJECT,
+                {
+                    "row_id": row.id,
+                    "old_rv": row.resource_version,
+                    "new_rv": rv,
+                    "new_generation": generation,
+                    "new_body": new,
+                },
+            )
         if result.rowcount != 1:
             raise Conflict(
                 f"{_describe(kind, namespace, name)} was changed by another writer; "
@@ -368,6 +406,7 @@ _NEXT_RV = (
     .returning(CounterRow.value)
 )
 _INSERT_OBJECT = insert(ObjectRow)
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _INSERT_CHANGE = insert(ChangeRow)
 _UPDATE_OBJECT = (
     update(ObjectRow)

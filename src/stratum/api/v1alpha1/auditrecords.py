@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from stratum.api.v1alpha1.meta import ObjectReference, Resource, Status, WireModel
+from stratum.api.v1alpha1.meta import ObjectReference, Resource, Status, Timestamp, WireModel
 
 
 class AuditRecordSpec(WireModel):
     sequence: int = Field(ge=0)
-    timestamp: datetime
+    timestamp: Timestamp
     actor: str
     action: Literal["create", "update", "delete", "status"]
     object: ObjectReference

@@ -154,7 +154,7 @@ class LinkMatrix(WireModel):
             raise ValueError("devices must be unique")
         for i, row in enumerate(self.classes):
             for j, value in enumerate(row):
-                if not _LINK_CLASS.match(value):
+                if not _LINK_CLASS.fullmatch(value):
                     raise ValueError(
                         f"classes[{i}][{j}] ({self.devices[i]} to {self.devices[j]}): {value!r} "
                         "is not a link class; expected X, NV<n>, PIX, PXB, PHB, NODE or SYS"

@@ -38,6 +38,18 @@ class AdmissionCache:
         self._sites: list[dict[str, Any]] | None = None
         self._policies: list[WireObject] | None = None
         self._usage: dict[str, GpuUsage] = {}
+        self._locked: set[str] = set()
+
+    def lock_tenants(self, namespaces: set[str]) -> None:
+        """Take the tenants' admission locks, in name order, before anything is written.
+
+        Without them two concurrent writes of one tenant each read its usage before the
+        other commits and both fit the quota (on PostgreSQL). In a fixed order and before
+        the transaction's first write (which takes the resourceVersion counter's lock), two
+        batches cannot wait on each other."""
+        for namespace in sorted(namespaces - self._locked):
+            self.tx.lock(f"admission/{namespace}")
+            self._locked.add(namespace)
 
     @property
     def sites(self) -> list[dict[str, Any]]:
@@ -65,6 +77,7 @@ class AdmissionCache:
     def admit(self, workload: Workload, existing: WireObject | None) -> list[str]:
         """Refuse (Forbidden, naming every reason) or return the warnings."""
         ns = workload.metadata.namespace or ""
+        self.lock_tenants({ns})  # before the tenant and its usage are read
         wire = workload.model_dump(mode="json", by_alias=True)
         tenant = self.tenant(ns)
         quota = tenant.get("spec", {}).get("quota") or {}

@@ -14,7 +14,15 @@ from typing import Any, Literal
 from stratum.api.v1alpha1 import BY_KIND, KINDS, RESERVED_NAMESPACES, Policy, Resource, Workload
 from stratum.core import access
 from stratum.core.audit import digest
-from stratum.core.errors import ApiError, Cause, Conflict, Forbidden, Invalid, NotFound
+from stratum.core.errors import (
+    AlreadyExists,
+    ApiError,
+    Cause,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+)
 from stratum.core.policies import compile_expression
 from stratum.core.secrets import SECRET_PATHS, Keyring, redact, reseal, seal, secret_count
 from stratum.core.selectors import parse_selector
@@ -29,6 +37,8 @@ _KIND_ORDER = {k.KIND: i for i, k in enumerate(KINDS)}
 # Kinds that only the server writes: the API may read them, never create or change them.
 SERVER_WRITTEN = frozenset({"AuditRecord"})
 MAX_LIST_LIMIT = 5000
+# Each lost race means another writer committed: a few tries settle any realistic contention.
+APPLY_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,13 +238,33 @@ class ObjectService:
     def apply_many(
         self, objs: list[Resource], *, dry_run: bool = False, ctx: RequestContext | None = None
     ) -> list[ApplyResult]:
-        """Create or update each object, in dependency order, in one transaction."""
+        """Create or update each object, in dependency order, in one transaction.
+
+        Apply states what should exist, not which version it replaces: when the caller sent
+        no resourceVersion, losing a race to another writer of the same object (it created
+        or changed it between our read and our write) is retried on a fresh read, not
+        answered 409. A resourceVersion the caller sent is a precondition and is kept."""
         ctx = ctx or RequestContext()
+        retry = not any(o.metadata.resource_version for o in objs)
+        warnings = len(ctx.warnings)
+        for attempt in range(1, APPLY_ATTEMPTS + 1):
+            try:
+                return self._apply_all(objs, dry_run=dry_run, ctx=ctx)
+            except (AlreadyExists, Conflict):
+                if not retry or attempt == APPLY_ATTEMPTS:
+                    raise
+                del ctx.warnings[warnings:]  # the next attempt says them again
+        raise AssertionError("unreachable")
+
+    def _apply_all(
+        self, objs: list[Resource], *, dry_run: bool, ctx: RequestContext
+    ) -> list[ApplyResult]:
         order = sorted(range(len(objs)), key=lambda i: _KIND_ORDER[objs[i].KIND])
         tenants = {o.metadata.name for o in objs if o.KIND == "Tenant"}
         results: dict[int, ApplyResult] = {}
         with self.store.write(dry_run=dry_run) as tx:
             cache = AdmissionCache(tx)
+            cache.lock_tenants({o.metadata.namespace or "" for o in objs if o.KIND == "Workload"})
             for i in order:
                 try:
                     results[i] = self._apply_one(
