@@ -23,26 +23,49 @@ class Document:
         return f"{self.source} document {self.index} (line {self.line})"
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader without aliases: a few nested aliases can expand to gigabytes."""
+# What one input may hold. Objects nest ~10 levels; a manifest of a thousand workloads
+# is ~50,000 YAML nodes. Beyond these, parsing is work for nobody's benefit (issue #11:
+# a 4 MiB YAML body took 15 s of CPU in the pure-Python parser).
+MAX_DEPTH = 64
+MAX_YAML_NODES = 200_000
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            mark = event.start_mark
-            raise yaml.MarkedYAMLError(
-                problem="YAML aliases (*name) are not accepted in manifests; write the value out",
-                problem_mark=mark,
+# libyaml when PyYAML was built with it (~10x faster than the pure-Python parser).
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _at(event: Any, problem: str) -> yaml.MarkedYAMLError:
+    return yaml.MarkedYAMLError(problem=problem, problem_mark=event.start_mark)
+
+
+def _refuse_costly(text: str) -> None:
+    """One pass over the YAML events, before anything is built: no aliases (a few nested
+    ones expand to gigabytes), at most MAX_DEPTH levels and MAX_YAML_NODES nodes."""
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            raise _at(
+                event, "YAML aliases (*name) are not accepted in manifests; write the value out"
             )
-        return super().compose_node(parent, index)
+        if isinstance(event, yaml.NodeEvent):
+            nodes += 1
+            if nodes > MAX_YAML_NODES:
+                raise _at(event, f"more than {MAX_YAML_NODES} YAML nodes; split the input")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _at(event, f"nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def load_documents(text: str, source: str = "<input>") -> list[Document]:
     """Every non-empty document in `text`; a `kind: List` is expanded into its items."""
-    loader = _NoAliasLoader(text)
     documents: list[Document] = []
     index = 0
+    loader = None
     try:
+        _refuse_costly(text)
+        loader = _Loader(text)
         while loader.check_node():
             index += 1
             node = loader.get_node()
@@ -68,7 +91,8 @@ def load_documents(text: str, source: str = "<input>") -> list[Document]:
     except yaml.YAMLError as err:
         raise BadRequest(f"{source}: malformed YAML: {err}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return documents
 
 
@@ -87,6 +111,10 @@ def load_body(raw: bytes, content_type: str | None, source: str = "request body"
             raise BadRequest(
                 f"{source}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
             ) from None
+        except RecursionError:  # thousands of levels: the C decoder gives up
+            raise BadRequest(f"{source}: nested more than {MAX_DEPTH} levels deep") from None
+        if _too_deep(data):
+            raise BadRequest(f"{source}: nested more than {MAX_DEPTH} levels deep")
     else:
         documents = load_documents(text, source)  # YAML is a superset of JSON
         if len(documents) != 1:
@@ -94,6 +122,20 @@ def load_body(raw: bytes, content_type: str | None, source: str = "request body"
         data = documents[0].data
     refuse_nul(data, source)
     return data
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether `data` nests more than MAX_DEPTH levels (without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            if depth > MAX_DEPTH:
+                return True
+            stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return False
 
 
 def refuse_nul(data: Any, source: str, path: str = "") -> None:
