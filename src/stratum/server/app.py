@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 import stratum
 from stratum.api.v1alpha1 import KINDS
 from stratum.backends.simulated.backend import SimulatedBackend
+from stratum.core import policies
 from stratum.observability import tracing
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
@@ -52,6 +53,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
+        await asyncio.to_thread(policies.warm)  # not in the first Policy request
         if settings.controllers:
             manager.start()
         yield

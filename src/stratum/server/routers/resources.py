@@ -152,7 +152,7 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
                 ctx=ctx,
             )
         )
-        return JSONResponse(_list_response(kind, page))
+        return await to_thread.run_sync(lambda: JSONResponse(_list_response(kind, page)))
 
     async def create_object(
         request: Request,
@@ -167,18 +167,18 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         service.authorize_write(kind, namespace=namespace, ctx=ctx)
         raw = await request.body()
 
-        def work() -> Any:
+        def work() -> JSONResponse:
             obj = service.validate(_parse(raw, request), kind=kind, namespace=namespace)
-            return service.create(obj, dry_run=dry, ctx=ctx)
+            return _respond(service.create(obj, dry_run=dry, ctx=ctx), ctx, status_code=201)
 
-        return _respond(await _off_loop(request, raw, work), ctx, status_code=201)
+        return await _off_loop(request, raw, work)
 
     async def get_object(request: Request, name: str, namespace: str | None = None) -> Any:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         ctx = context(request)
-        return JSONResponse(
-            await to_thread.run_sync(lambda: service.get(kind, namespace, name, ctx=ctx))
+        return await to_thread.run_sync(
+            lambda: JSONResponse(service.get(kind, namespace, name, ctx=ctx))
         )
 
     async def write_body(
@@ -186,11 +186,11 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         name: str,
         namespace: str | None,
         dry_run: str | None,
-        write: Callable[..., Any],
+        write: Callable[..., JSONResponse],
         verb: Verb = "write",
-    ) -> tuple[Any, Any]:
-        """Authorize from the URL, then parse and validate the body against the URL and
-        run one service write, all off the loop."""
+    ) -> JSONResponse:
+        """Authorize from the URL, then parse and validate the body against the URL, run
+        one service write and render its answer, all off the loop."""
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         ctx = context(request)
@@ -198,12 +198,12 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         service.authorize_write(kind, namespace=namespace, name=name, verb=verb, ctx=ctx)
         raw = await request.body()
 
-        def work() -> Any:
+        def work() -> JSONResponse:
             data = _parse(raw, request)
             obj = service.validate(data, kind=kind, namespace=namespace, name=name)
             return write(service, obj, dry, ctx)
 
-        return await _off_loop(request, raw, work), ctx
+        return await _off_loop(request, raw, work)
 
     async def replace_object(
         request: Request,
@@ -211,10 +211,13 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         namespace: str | None = None,
         dry_run: str | None = Query(None, alias="dryRun"),
     ) -> Any:
-        result, ctx = await write_body(
-            request, name, namespace, dry_run, lambda s, o, d, c: s.replace(o, dry_run=d, ctx=c)
+        return await write_body(
+            request,
+            name,
+            namespace,
+            dry_run,
+            lambda s, o, d, c: _respond(s.replace(o, dry_run=d, ctx=c), c),
         )
-        return _respond(result, ctx)
 
     async def apply_object(
         request: Request,
@@ -222,10 +225,11 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         namespace: str | None = None,
         dry_run: str | None = Query(None, alias="dryRun"),
     ) -> Any:
-        result, ctx = await write_body(
-            request, name, namespace, dry_run, lambda s, o, d, c: s.apply(o, dry_run=d, ctx=c)
-        )
-        return _respond(result.object, ctx, 201 if result.action == "created" else 200)
+        def apply(s: ObjectService, o: Resource, d: bool, c: RequestContext) -> JSONResponse:
+            result = s.apply(o, dry_run=d, ctx=c)
+            return _respond(result.object, c, 201 if result.action == "created" else 200)
+
+        return await write_body(request, name, namespace, dry_run, apply)
 
     async def delete_object(
         request: Request,
@@ -237,9 +241,9 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         ctx = context(request)
-        return JSONResponse(
-            await to_thread.run_sync(
-                lambda: service.delete(
+        return await to_thread.run_sync(
+            lambda: JSONResponse(
+                service.delete(
                     kind,
                     namespace,
                     name,
@@ -256,15 +260,14 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         namespace: str | None = None,
         dry_run: str | None = Query(None, alias="dryRun"),
     ) -> Any:
-        result, ctx = await write_body(
+        return await write_body(
             request,
             name,
             namespace,
             dry_run,
-            lambda s, o, d, c: s.replace_status(o, dry_run=d, ctx=c),
+            lambda s, o, d, c: _respond(s.replace_status(o, dry_run=d, ctx=c), c),
             verb="status",
         )
-        return _respond(result, ctx)
 
     item = f"{base}/{{name}}"
     router.add_api_route(
