@@ -15,6 +15,7 @@ import stratum
 from stratum.api.v1alpha1 import KINDS
 from stratum.backends.base import BackendContext
 from stratum.backends.registry import build_backends
+from stratum.core import policies
 from stratum.core.clock import make_clock
 from stratum.observability import tracing
 from stratum.observability.metrics import Metrics
@@ -57,6 +58,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
+        await asyncio.to_thread(policies.warm)  # not in the first Policy request
         if settings.controllers:
             manager.start()
         yield

@@ -9,6 +9,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stratum.server.status import status_body
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+# Bodies over this size are parsed and validated by at most HEAVY_WORKERS threads at a
+# time, apart from the pool every other request uses: a flood of large bodies waits for
+# its own turn rather than delaying other callers.
+HEAVY_BODY_BYTES = 256 * 1024
+HEAVY_WORKERS = 2
 
 
 class BodySizeLimit:
