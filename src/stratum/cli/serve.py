@@ -84,6 +84,16 @@ def serve(
             "OTLP/HTTP endpoint (needs `pip install stratum[otel]`). Default: no tracing.",
         ),
     ] = None,
+    audit_anchor_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--audit-anchor-file",
+            envvar="STRATUM_AUDIT_ANCHOR_FILE",
+            help="Where the audit log's signed head is kept, outside the store, so that "
+            "`stratum audit verify` detects deleted newest records (each replica keeps its "
+            "own). Default: $STRATUM_HOME/audit-anchor.json. Needs a secret key.",
+        ),
+    ] = None,
     secret_key_file: Annotated[
         Path | None,
         typer.Option(
@@ -101,9 +111,10 @@ def serve(
     from stratum.core.errors import ApiError
     from stratum.observability.logs import LOG_FORMATS, setup_logging
     from stratum.server.app import create_app
+    from stratum.server.audit_trail import DEFAULT_ANCHOR_FILE
     from stratum.server.services.tokens import bootstrap_admin
     from stratum.server.settings import ServerSettings
-    from stratum.store.database import default_database_url
+    from stratum.store.database import default_database_url, stratum_home
 
     if log_format not in LOG_FORMATS:
         fail(f"--log-format: expected one of {', '.join(LOG_FORMATS)}, got {log_format!r}", code=2)
@@ -121,6 +132,7 @@ def serve(
         lease_seconds=lease_seconds,
         otlp_endpoint=otlp_endpoint,
         secret_key_file=key_file,
+        audit_anchor_file=audit_anchor_file or stratum_home() / DEFAULT_ANCHOR_FILE,
     )
     try:
         app = create_app(settings)

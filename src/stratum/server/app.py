@@ -17,6 +17,7 @@ from stratum.backends.simulated.backend import SimulatedBackend
 from stratum.observability import tracing
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
+from stratum.server.audit_trail import AuditTrail
 from stratum.server.instrumentation import RequestMetrics
 from stratum.server.limits import BodySizeLimit
 from stratum.server.routers import governance, health, metrics, resources, secrets, simulation
@@ -39,6 +40,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     registry = Metrics()
     store.on_transaction = registry.observe_transaction
     tracing.configure(endpoint=settings.otlp_endpoint)
+    trail = AuditTrail.configure(store, keyring, settings.audit_anchor_file)
 
     simulator = SimulatedBackend(speed=settings.simulation_speed, seed=settings.seed)
     manager = ControllerManager(
@@ -52,12 +54,14 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
+        trail.start()
         if settings.controllers:
             manager.start()
         yield
         notifier.closing.set()
         if settings.controllers:
             await asyncio.to_thread(manager.stop)
+        await asyncio.to_thread(trail.stop)
         store.close()
 
     app = FastAPI(
@@ -75,12 +79,14 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
         notifier.notify()
         manager.wake()
         tokens.forget()
+        trail.wake()
 
     app.state.objects = ObjectService(store, on_write=written, keyring=keyring)
     app.state.tokens = tokens
-    app.state.governance = GovernanceService(store)
+    app.state.governance = GovernanceService(store, trail)
     app.state.settings = settings
-    app.state.simulator = simulator
+    # Faults go to a simulator that runs (with the controllers); else the routes say so.
+    app.state.simulator = simulator if settings.controllers else None
     app.state.manager = manager
     app.state.metrics = registry
     app.include_router(health.router)

@@ -25,3 +25,6 @@ class ServerSettings:
     # (comma-separated, newest first; None: $STRATUM_SECRET_KEYS), else none.
     secret_key_file: Path | None = None
     secret_keys: str | None = field(default=None, repr=False)
+    # Where the audit chain's signed head is kept, outside the store (None: nowhere, and
+    # `audit verify` says that truncating the newest records goes unseen).
+    audit_anchor_file: Path | None = None

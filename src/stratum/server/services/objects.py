@@ -314,7 +314,7 @@ class ObjectService:
             ref["uid"] = meta["uid"]
         audit.append(
             tx,
-            actor=ctx.principal.subject,
+            actor=ctx.principal,
             action=action,
             object_ref=ref,
             source=ctx.source,
