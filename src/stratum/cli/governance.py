@@ -332,43 +332,47 @@ def admin_recover(
             "standard output.",
         ),
     ] = None,
-    secret_key_file: Annotated[
+    audit_key_file: Annotated[
         Path | None,
         typer.Option(
-            "--secret-key-file",
-            envvar="STRATUM_SECRET_KEY_FILE",
-            help="The server's secret keys, so that the audit record of the recovery is "
-            "signed like the rest (default: $STRATUM_SECRET_KEYS, else "
-            "$STRATUM_HOME/secret.key if it exists).",
+            "--audit-key-file",
+            envvar="STRATUM_AUDIT_KEY_FILE",
+            help="The server's audit keys, so that the audit record of the recovery is "
+            "signed like the rest (default: $STRATUM_AUDIT_KEYS, else "
+            "$STRATUM_HOME/audit.key if it exists).",
         ),
     ] = None,
 ) -> None:
     """Make a new platform-admin token straight in the store, when every admin token is
-    lost or revoked. It needs the database itself (and the server's key file), which no API
+    lost or revoked. It needs the database itself (and the audit key file), which no API
     caller has; the audit log names the operating-system user who ran it. Works while the
     server runs."""
     import getpass
     import os
 
     from stratum.core.errors import ApiError
-    from stratum.server.audit_trail import AuditTrail
-    from stratum.server.secrets import DEFAULT_KEY_FILE, ENV_KEYS, load_keyring
+    from stratum.server.audit_trail import (
+        DEFAULT_AUDIT_KEY_FILE,
+        ENV_AUDIT_KEYS,
+        AuditTrail,
+        load_audit_keys,
+    )
     from stratum.server.services.tokens import TokenService, recover_admin
     from stratum.store.database import default_database_url, stratum_home
     from stratum.store.objects import ObjectStore
 
-    if secret_key_file is None and not (os.environ.get(ENV_KEYS) or "").strip():
-        default = stratum_home() / DEFAULT_KEY_FILE
-        secret_key_file = default if default.exists() else None
+    if audit_key_file is None and not (os.environ.get(ENV_AUDIT_KEYS) or "").strip():
+        default = stratum_home() / DEFAULT_AUDIT_KEY_FILE
+        audit_key_file = default if default.exists() else None
     if token_file is not None and token_file.exists():
         fail(f"--token-file: {token_file} exists; name a new file", code=EXIT_USAGE)
     try:
-        keyring = load_keyring(key_file=secret_key_file, keys=None)
+        keys = load_audit_keys(key_file=audit_key_file, keys=None)
         store = ObjectStore.open(database_url or default_database_url())
     except ApiError as err:
         fail_api(err)
     try:
-        AuditTrail.configure(store, keyring, None)
+        AuditTrail.configure(store, keys, None)
         made = recover_admin(
             TokenService(store), subject=subject, name=name, operator=getpass.getuser()
         )

@@ -84,6 +84,16 @@ def serve(
             "OTLP/HTTP endpoint (needs `pip install stratum[otel]`). Default: no tracing.",
         ),
     ] = None,
+    audit_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--audit-key-file",
+            envvar="STRATUM_AUDIT_KEY_FILE",
+            help="Keys that sign the audit chain (HMAC), newest first, one a line; mode 0600; "
+            "apart from the secret keys, and never retired. Default: $STRATUM_AUDIT_KEYS, "
+            "else $STRATUM_HOME/audit.key, which a server on an SQLite store creates.",
+        ),
+    ] = None,
     audit_anchor_file: Annotated[
         Path | None,
         typer.Option(
@@ -111,7 +121,11 @@ def serve(
     from stratum.core.errors import ApiError
     from stratum.observability.logs import LOG_FORMATS, setup_logging
     from stratum.server.app import create_app
-    from stratum.server.audit_trail import DEFAULT_ANCHOR_FILE
+    from stratum.server.audit_trail import (
+        DEFAULT_ANCHOR_FILE,
+        DEFAULT_AUDIT_KEY_FILE,
+        ENV_AUDIT_KEYS,
+    )
     from stratum.server.services.tokens import bootstrap_admin
     from stratum.server.settings import ServerSettings
     from stratum.store.database import default_database_url, stratum_home
@@ -121,6 +135,13 @@ def serve(
     url = database_url or default_database_url()
     setup_logging(level=log_level, fmt=log_format)
     key_file = secret_key_file or _default_key_file(url)
+    audit_key = audit_key_file or _default_key_file(
+        url,
+        env=ENV_AUDIT_KEYS,
+        name=DEFAULT_AUDIT_KEY_FILE,
+        what="key that signs the audit log",
+        backup="back it up and never retire it; without it the log cannot be verified",
+    )
     settings = ServerSettings(
         database_url=url,
         host=host,
@@ -132,6 +153,7 @@ def serve(
         lease_seconds=lease_seconds,
         otlp_endpoint=otlp_endpoint,
         secret_key_file=key_file,
+        audit_key_file=audit_key,
         audit_anchor_file=audit_anchor_file or stratum_home() / DEFAULT_ANCHOR_FILE,
     )
     try:
@@ -170,35 +192,41 @@ def serve(
     server.run()
 
 
-def _default_key_file(url: str) -> Path | None:
-    """$STRATUM_HOME/secret.key when no key is configured: used if it exists, created (mode
-    0600) for an SQLite store. Replicas on PostgreSQL must share their keys, so none is
-    made for them: configure STRATUM_SECRET_KEYS or --secret-key-file on each."""
+def _default_key_file(
+    url: str,
+    *,
+    env: str | None = None,
+    name: str | None = None,
+    what: str = "secret key for stored credentials",
+    backup: str = "back it up; without it they cannot be read",
+) -> Path | None:
+    """$STRATUM_HOME/secret.key (or `name`) when no key is configured: used if it exists,
+    created (mode 0600) for an SQLite store. Replicas on PostgreSQL must share their keys,
+    so none is made for them: configure STRATUM_SECRET_KEYS or --secret-key-file (or the
+    audit key's `env` and option) on each."""
     import logging
     import os
 
     from stratum.server.secrets import DEFAULT_KEY_FILE, ENV_KEYS, create_key_file
     from stratum.store.database import stratum_home
 
-    if (os.environ.get(ENV_KEYS) or "").strip():
+    env = env or ENV_KEYS
+    if (os.environ.get(env) or "").strip():
         return None
-    path = stratum_home() / DEFAULT_KEY_FILE
+    path = stratum_home() / (name or DEFAULT_KEY_FILE)
     if path.exists():
         return path
     log = logging.getLogger("stratum.server")
     if not url.startswith("sqlite"):
-        log.warning(
-            "no secret key (%s or --secret-key-file): this server will refuse to "
-            "store cluster credentials",
-            ENV_KEYS,
-        )
-        return None
+        if env == ENV_KEYS:
+            log.warning(
+                "no secret key (%s or --secret-key-file): this server will refuse to "
+                "store cluster credentials",
+                ENV_KEYS,
+            )
+        return None  # the audit trail warns for itself
     create_key_file(path)
-    log.warning(
-        "made a secret key for stored credentials in %s (mode 0600): back it up; "
-        "without it they cannot be read",
-        path,
-    )
+    log.warning("made a %s in %s (mode 0600): %s", what, path, backup)
     return path
 
 

@@ -40,7 +40,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     registry = Metrics()
     store.on_transaction = registry.observe_transaction
     tracing.configure(endpoint=settings.otlp_endpoint)
-    trail = AuditTrail.configure(store, keyring, settings.audit_anchor_file)
+    trail = AuditTrail.for_server(store, settings)
 
     simulator = SimulatedBackend(speed=settings.simulation_speed, seed=settings.seed)
     manager = ControllerManager(

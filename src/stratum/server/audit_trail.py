@@ -1,8 +1,11 @@
 """The audit chain's key and its anchor outside the store.
 
-The key: derived from the server's secret keys (the key file or $STRATUM_SECRET_KEYS),
-which never enter the database, so whoever can write the database cannot recompute the
-chain. The anchor: a small file (mode 0600) holding the head's sequence and hash, signed
+The key: an audit key file (mode 0600) or $STRATUM_AUDIT_KEYS, newest first, beside the
+secret key file and in the same format, but apart from it: the keys that seal credentials
+rotate and retire, while a record must stay verifiable for as long as it is kept, so an
+audit key is only ever added in front (records name the key they were signed with). It
+never enters the database, so whoever can write the database cannot recompute the chain.
+The anchor: a small file (mode 0600) holding the head's sequence and hash, signed
 with that key, so that deleting the newest records shows as well.
 
 The anchor follows the head from a thread: woken after each write this server makes, and
@@ -24,8 +27,10 @@ import threading
 from pathlib import Path
 
 from stratum.core.audit import Anchor, AuditKey, Verification, audit_keys, verify
-from stratum.core.errors import StratumError
+from stratum.core.errors import Invalid, StratumError
 from stratum.core.secrets import Keyring
+from stratum.server.secrets import read_key_file
+from stratum.server.settings import ServerSettings
 from stratum.store import audit
 from stratum.store.objects import ObjectStore
 
@@ -33,6 +38,22 @@ log = logging.getLogger("stratum.server.audit")
 
 ANCHOR_SECONDS = 1.0
 DEFAULT_ANCHOR_FILE = "audit-anchor.json"
+DEFAULT_AUDIT_KEY_FILE = "audit.key"
+ENV_AUDIT_KEYS = "STRATUM_AUDIT_KEYS"
+
+
+def load_audit_keys(*, key_file: Path | None, keys: str | None) -> tuple[AuditKey, ...]:
+    """The key file if given, else the keys text (else $STRATUM_AUDIT_KEYS), else none."""
+    if key_file is not None:
+        return audit_keys(read_key_file(key_file).keys)
+    if keys is None:
+        keys = os.environ.get(ENV_AUDIT_KEYS)
+    if not keys or not keys.strip():
+        return ()
+    try:
+        return audit_keys(Keyring.parse(keys).keys)
+    except ValueError as err:
+        raise Invalid(f"{ENV_AUDIT_KEYS}: {err}") from None
 
 
 class UnreadableAnchor(ValueError):
@@ -55,18 +76,23 @@ class AuditTrail:
 
     @classmethod
     def configure(
-        cls, store: ObjectStore, keyring: Keyring | None, anchor_file: Path | None
+        cls, store: ObjectStore, keys: tuple[AuditKey, ...], anchor_file: Path | None
     ) -> AuditTrail:
         """The trail of a server: every record appended through `store` is signed with the
-        newest key of `keyring` from now on."""
-        keys = audit_keys(keyring.keys) if keyring is not None else ()
+        newest of `keys` from now on."""
         audit.use_key(store, keys[0] if keys else None)
         if not keys:
             log.warning(
-                "no secret key: audit records are hash-chained without a key, so whoever "
-                "can write the database can rewrite them undetected"
+                "no audit key (%s or --audit-key-file): audit records are hash-chained "
+                "without a key, so whoever can write the database can rewrite them undetected",
+                ENV_AUDIT_KEYS,
             )
         return cls(store, keys, anchor_file)
+
+    @classmethod
+    def for_server(cls, store: ObjectStore, settings: ServerSettings) -> AuditTrail:
+        keys = load_audit_keys(key_file=settings.audit_key_file, keys=settings.audit_keys)
+        return cls.configure(store, keys, settings.audit_anchor_file)
 
     # -- the anchor ------------------------------------------------------------------------
     def read_anchor(self) -> Anchor | None:
