@@ -93,6 +93,26 @@ def serve(
             "spec.backend. Default: simulated.",
         ),
     ] = None,
+    audit_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--audit-key-file",
+            envvar="STRATUM_AUDIT_KEY_FILE",
+            help="Keys that sign the audit chain (HMAC), newest first, one a line; mode 0600; "
+            "apart from the secret keys, and never retired. Default: $STRATUM_AUDIT_KEYS, "
+            "else $STRATUM_HOME/audit.key, which a server on an SQLite store creates.",
+        ),
+    ] = None,
+    audit_anchor_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--audit-anchor-file",
+            envvar="STRATUM_AUDIT_ANCHOR_FILE",
+            help="Where the audit log's signed head is kept, outside the store, so that "
+            "`stratum audit verify` detects deleted newest records (each replica keeps its "
+            "own). Default: $STRATUM_HOME/audit-anchor.json. Needs a secret key.",
+        ),
+    ] = None,
     secret_key_file: Annotated[
         Path | None,
         typer.Option(
@@ -116,6 +136,8 @@ def serve(
         lease_seconds=lease_seconds,
         otlp_endpoint=otlp_endpoint,
         secret_key_file=secret_key_file,
+        audit_key_file=audit_key_file,
+        audit_anchor_file=audit_anchor_file,
         backends=backend,
         log_level=log_level,
         log_format=log_format,

@@ -20,6 +20,7 @@ from stratum.core.clock import make_clock
 from stratum.observability import tracing
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
+from stratum.server.audit_trail import AuditTrail
 from stratum.server.instrumentation import RequestMetrics
 from stratum.server.limits import BodySizeLimit
 from stratum.server.routers import governance, health, metrics, resources, secrets, simulation
@@ -43,6 +44,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     registry = Metrics()
     store.on_transaction = registry.observe_transaction
     tracing.configure(endpoint=settings.otlp_endpoint)
+    trail = AuditTrail.for_server(store, settings)
 
     backends = build_backends(
         settings.backends, BackendContext(clock=store.clock, seed=settings.seed)
@@ -59,12 +61,14 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
         await asyncio.to_thread(policies.warm)  # not in the first Policy request
+        trail.start()
         if settings.controllers:
             manager.start()
         yield
         notifier.closing.set()
         if settings.controllers:
             await asyncio.to_thread(manager.stop)
+        await asyncio.to_thread(trail.stop)
         store.close()
 
     app = FastAPI(
@@ -82,13 +86,15 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
         notifier.notify()
         manager.wake()
         tokens.forget()
+        trail.wake()
 
     app.state.objects = ObjectService(store, on_write=written, keyring=keyring)
     app.state.tokens = tokens
-    app.state.governance = GovernanceService(store)
+    app.state.governance = GovernanceService(store, trail)
     app.state.settings = settings
-    # Fault injection is a simulator feature: None when this server runs no simulated fleet.
-    app.state.simulator = backends.get("simulated")
+    # Fault injection is a simulator feature: None when this server runs no simulated fleet
+    # (or runs no controllers to drive it); the routes then say so.
+    app.state.simulator = backends.get("simulated") if settings.controllers else None
     app.state.manager = manager
     app.state.metrics = registry
     app.include_router(health.router)

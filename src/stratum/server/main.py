@@ -64,32 +64,66 @@ def check_port(host: str, port: int) -> None:
             ) from None
 
 
-def default_key_file(url: str) -> Path | None:
-    """$STRATUM_HOME/secret.key when no key is configured: used if it exists, created (mode
-    0600) for an SQLite store. Replicas on PostgreSQL must share their keys, so none is
-    made for them: configure STRATUM_SECRET_KEYS or --secret-key-file on each."""
+def default_key_file(
+    url: str,
+    *,
+    env: str | None = None,
+    name: str | None = None,
+    what: str = "secret key for stored credentials",
+    backup: str = "back it up; without it they cannot be read",
+) -> Path | None:
+    """$STRATUM_HOME/secret.key (or `name`) when no key is configured: used if it exists,
+    created (mode 0600) for an SQLite store. Replicas on PostgreSQL must share their keys,
+    so none is made for them: configure STRATUM_SECRET_KEYS or --secret-key-file (or the
+    audit key's `env` and option) on each."""
     from stratum.server.secrets import DEFAULT_KEY_FILE, ENV_KEYS, create_key_file
     from stratum.store.database import stratum_home
 
-    if (os.environ.get(ENV_KEYS) or "").strip():
+    env = env or ENV_KEYS
+    if (os.environ.get(env) or "").strip():
         return None
-    path = stratum_home() / DEFAULT_KEY_FILE
+    path = stratum_home() / (name or DEFAULT_KEY_FILE)
     if path.exists():
         return path
     if not url.startswith("sqlite"):
-        log.warning(
-            "no secret key (%s or --secret-key-file): this server will refuse to "
-            "store cluster credentials",
-            ENV_KEYS,
-        )
-        return None
+        if env == ENV_KEYS:
+            log.warning(
+                "no secret key (%s or --secret-key-file): this server will refuse to "
+                "store cluster credentials",
+                ENV_KEYS,
+            )
+        return None  # the audit trail warns for itself
     create_key_file(path)
-    log.warning(
-        "made a secret key for stored credentials in %s (mode 0600): back it up; "
-        "without it they cannot be read",
-        path,
-    )
+    log.warning("made a %s in %s (mode 0600): %s", what, path, backup)
     return path
+
+
+def with_default_keys(settings: ServerSettings) -> ServerSettings:
+    """The secret and audit key files and the audit anchor where none is configured."""
+    import dataclasses
+
+    from stratum.server.audit_trail import (
+        DEFAULT_ANCHOR_FILE,
+        DEFAULT_AUDIT_KEY_FILE,
+        ENV_AUDIT_KEYS,
+    )
+    from stratum.store.database import stratum_home
+
+    url = settings.database_url
+    changes: dict[str, Any] = {}
+    if settings.secret_key_file is None and settings.secret_keys is None:
+        changes["secret_key_file"] = default_key_file(url)
+    if settings.audit_key_file is None and settings.audit_keys is None:
+        changes["audit_key_file"] = default_key_file(
+            url,
+            env=ENV_AUDIT_KEYS,
+            name=DEFAULT_AUDIT_KEY_FILE,
+            what="key that signs the audit log",
+            backup="back it up and never retire it; without it the log cannot be verified",
+        )
+    if settings.audit_anchor_file is None:
+        changes["audit_anchor_file"] = stratum_home() / DEFAULT_ANCHOR_FILE
+    return dataclasses.replace(settings, **changes)
 
 
 def seed_demo(store: ObjectStore) -> DemoSeeded:
@@ -116,18 +150,13 @@ def run(
 ) -> None:
     """Start the server and serve until interrupted. Raises PortInUse, an ApiError when the
     store cannot be opened, or RuntimeError when tracing is asked for without its SDK."""
-    import dataclasses
-
     import uvicorn
 
     from stratum.server.app import create_app
     from stratum.server.services.tokens import bootstrap_admin
 
     check_port(settings.host, settings.port)
-    if settings.secret_key_file is None and settings.secret_keys is None:
-        settings = dataclasses.replace(
-            settings, secret_key_file=default_key_file(settings.database_url)
-        )
+    settings = with_default_keys(settings)
     store = ObjectStore.open(settings.database_url, make_clock(settings.simulation_speed))
     seeded = seed_demo(store) if demo else None
     app = create_app(settings, store)

@@ -8,6 +8,7 @@ JWKS, map its `sub`/`email` claim to a subject and its groups to roles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from anyio import to_thread
@@ -20,13 +21,21 @@ OPEN_PATHS = frozenset(
 )
 
 
+def _never_ends() -> str | None:
+    return None
+
+
 @dataclass(slots=True)
 class RequestContext:
-    """Who is asking, from where, and the warnings to send back with the answer."""
+    """Who is asking, from where, and the warnings to send back with the answer.
+
+    `token_ended` says why the caller's token stopped working (revoked, expired) since the
+    request began, else None: long-lived answers (watch streams) ask it as they go."""
 
     principal: Principal = SYSTEM
     source: str | None = None
     warnings: list[str] = field(default_factory=list)
+    token_ended: Callable[[], str | None] = _never_ends
 
 
 async def authenticate(request: Request) -> Principal:
@@ -42,8 +51,11 @@ def context(request: Request) -> RequestContext:
     principal = getattr(request.state, "principal", None)
     if principal is None:  # a route without the dependency: never grant by accident
         raise RuntimeError(f"{request.url.path} was reached without authentication")
+    tokens = request.app.state.tokens
     return RequestContext(
-        principal=principal, source=request.client.host if request.client else None
+        principal=principal,
+        source=request.client.host if request.client else None,
+        token_ended=lambda: tokens.ended(principal.token_id),
     )
 
 

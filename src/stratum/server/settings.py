@@ -28,3 +28,10 @@ class ServerSettings:
     # (comma-separated, newest first; None: $STRATUM_SECRET_KEYS), else none.
     secret_key_file: Path | None = None
     secret_keys: str | None = field(default=None, repr=False)
+    # The keys the audit chain is signed with (HMAC), kept apart from the secret keys: this
+    # file (mode 0600), else these keys (None: $STRATUM_AUDIT_KEYS), else unsigned.
+    audit_key_file: Path | None = None
+    audit_keys: str | None = field(default=None, repr=False)
+    # Where the audit chain's signed head is kept, outside the store (None: nowhere, and
+    # `audit verify` says that truncating the newest records goes unseen).
+    audit_anchor_file: Path | None = None

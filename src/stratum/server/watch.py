@@ -13,6 +13,7 @@ from typing import Any
 
 from anyio import to_thread
 
+from stratum.api.v1alpha1 import BY_KIND
 from stratum.core import access
 from stratum.core.errors import ApiError
 from stratum.core.secrets import redact
@@ -74,12 +75,20 @@ async def watch_stream(
 ) -> AsyncIterator[bytes]:
     """ADDED for what exists (when no resourceVersion is given), then every change after.
 
-    Only what the caller may read is sent; the rest of the feed is skipped unseen."""
+    Only what the caller may read is sent; the rest of the feed is skipped unseen. The
+    stream ends, with an ERROR event, once the caller's token is revoked or expires."""
     from stratum.core.selectors import parse_selector
 
     ctx = ctx or RequestContext()
     principal = ctx.principal
-    namespaces = access.visible_namespaces(principal, kind) if namespace is None else None
+    # Narrow the feed to the caller's namespaces in the query, for namespaced kinds only:
+    # cluster-scoped objects (Sites, Tenants, Clusters) have no namespace and would never
+    # match; `can_see` decides for each of them.
+    model = BY_KIND.get(kind)
+    namespaced = model is None or model.NAMESPACED
+    namespaces = (
+        access.visible_namespaces(principal, kind) if namespace is None and namespaced else None
+    )
     selector = parse_selector(label_selector)
     if since is None:
         page = await to_thread.run_sync(
@@ -90,6 +99,10 @@ async def watch_stream(
         since = page.resource_version
     last_bookmark = asyncio.get_running_loop().time()
     while not notifier.closing.is_set():
+        ended = await to_thread.run_sync(ctx.token_ended)
+        if ended is not None:
+            yield _line("ERROR", status_body(401, "Unauthorized", f"{ended}: the watch ends"))
+            return
         try:
             changes = await to_thread.run_sync(
                 _changes, service, since, kind, namespace, namespaces

@@ -115,6 +115,9 @@ def build_router() -> APIRouter:
             "expected": result.expected,
             "head": result.head,
             "problems": [{"sequence": p.sequence, "message": p.message} for p in result.problems],
+            "notes": list(result.notes),
+            "unkeyed": result.unkeyed,
+            "anchoredSequence": result.anchored,
         }
 
     return router

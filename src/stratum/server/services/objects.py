@@ -408,7 +408,7 @@ class ObjectService:
             ref["uid"] = meta["uid"]
         audit.append(
             tx,
-            actor=ctx.principal.subject,
+            actor=ctx.principal,
             action=action,
             object_ref=ref,
             source=ctx.source,
