@@ -42,7 +42,12 @@ async def authenticate(request: Request) -> Principal:
     """FastAPI dependency: 401 without a valid, unexpired, unrevoked token."""
     tokens = request.app.state.tokens
     header = request.headers.get("authorization")
-    principal: Principal = await to_thread.run_sync(tokens.authenticate, header)
+    # A principal seen within the last second is answered here; only a miss (which may
+    # read the store and verify the secret with scrypt) goes to a worker thread.
+    cached: Principal | None = tokens.cached(header)
+    principal: Principal = (
+        cached if cached is not None else await to_thread.run_sync(tokens.authenticate, header)
+    )
     request.state.principal = principal
     return principal
 

@@ -125,12 +125,28 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        options = conn.get_execution_options()
+        if options.get(_SQLITE_AUTOCOMMIT):
+            return  # pysqlite was told not to open transactions: each statement commits
         # A write takes the lock up front: two deferred transactions that both upgrade to
         # writers would deadlock and one would fail with "database is locked".
-        mode = "IMMEDIATE" if conn.get_execution_options().get("stratum_write") else "DEFERRED"
+        mode = "IMMEDIATE" if options.get("stratum_write") else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+_SQLITE_AUTOCOMMIT = "stratum_autocommit"
+
+
+def autocommit_options(engine: Engine) -> dict[str, Any]:
+    """Execution options for a connection whose statements each run and commit on their
+    own, with no BEGIN/COMMIT around them. SQLite's isolation level is left alone (the
+    dialect would reset pysqlite's transaction handling when the connection is returned):
+    the begin hook above skips its BEGIN instead."""
+    if engine.dialect.name == "sqlite":
+        return {_SQLITE_AUTOCOMMIT: True}
+    return {"isolation_level": "AUTOCOMMIT"}
 
 
 def migrate(engine: Engine) -> None:

@@ -469,7 +469,8 @@ class ObjectService:
             namespace=namespace,
             name=name,
         )
-        with self.store.read() as tx:
+        # One SELECT, so no snapshot is needed: except a Tenant, whose usage is read too.
+        with self.store.read(snapshot=kind == "Tenant") as tx:
             found = tx.get(kind, namespace or "", name)
             return tenant_usage(tx, [found])[0] if kind == "Tenant" else redact(found)
 

@@ -146,6 +146,21 @@ class TokenService:
         return why
 
     # -- authentication ----------------------------------------------------------------
+    def cached(self, header: str | None) -> Principal | None:
+        """The principal `authenticate` would return, if it is cached and fresh; else None
+        (then call `authenticate`, which may read the store). Never touches the store, so
+        the server answers from it on the event loop, with no hop to a worker thread."""
+        if not header:
+            return None
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        with self._lock:
+            cached = self._principals.get(_cache_key(value.strip()))
+        if cached is not None and time.monotonic() < cached[1]:
+            return cached[0]
+        return None
+
     def authenticate(self, header: str | None) -> Principal:
         if not header:
             raise Unauthorized(
@@ -160,7 +175,7 @@ class TokenService:
         if parsed is None:
             raise Unauthorized("the token is not a Stratum token")
         token_id, secret = parsed
-        key = hashlib.sha256(value.encode()).hexdigest()
+        key = _cache_key(value)
         with self._lock:
             cached = self._principals.get(key)
         if cached is not None and time.monotonic() < cached[1]:
@@ -442,6 +457,10 @@ def _holds(tx: Transaction, subject: str, now: datetime) -> SubjectRoles:
         token_tenants=frozenset(t.tenant for t in active if t.tenant is not None),
         platform=any(access.is_platform_token(role=t.role, tenant=t.tenant) for t in active),
     )
+
+
+def _cache_key(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _public(record: TokenRecord) -> dict[str, Any]:
