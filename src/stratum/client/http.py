@@ -127,6 +127,11 @@ class StratumClient:
         return response.json()
 
     # -- identity, tokens, governance --------------------------------------------------
+    def version(self) -> dict[str, Any]:
+        """The server's version and API version (GET /version, no token needed)."""
+        result: dict[str, Any] = self.request("GET", "/version")
+        return result
+
     def whoami(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"{PREFIX}/whoami")
         return result
@@ -274,7 +279,8 @@ class StratumClient:
         label_selector: str | None = None,
         timeout: float | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield {"type", "object"} events until the server ends the stream."""
+        """Yield {"type", "object"} events until the server ends the stream, or until
+        nothing came for `timeout` seconds; Unavailable if the server goes away."""
         params: dict[str, Any] = {"watch": "true"}
         if resource_version:
             params["resourceVersion"] = resource_version
@@ -293,6 +299,10 @@ class StratumClient:
                 for line in response.iter_lines():
                     if line.strip():
                         yield json.loads(line)
+        except httpx.ReadTimeout:
+            # Nothing came for `timeout` seconds (the server sends a bookmark every 15 s):
+            # the stream ends and the caller decides whether to follow again.
+            return
         except httpx.TransportError as err:
             raise Unavailable(f"watch on {self.server} ended: {err}") from None
 
