@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import EXAMPLES, ServerProcess, run_cli
 
 
@@ -29,6 +31,7 @@ def _write(tmp_path: Path, name: str, team: str = "a", replicas: int = 1) -> Pat
     return path
 
 
+@pytest.mark.timeout(300)  # ~30 CLI processes on a shared 2-core machine
 def test_outputs_where_it_runs_and_selection(server_process: ServerProcess, tmp_path: Path) -> None:
     env = env_for(server_process, tmp_path)
     assert run_cli("apply", "-f", str(EXAMPLES), env=env).returncode == 0
@@ -93,6 +96,7 @@ def test_outputs_where_it_runs_and_selection(server_process: ServerProcess, tmp_
     ]
 
 
+@pytest.mark.timeout(300)  # ~30 CLI processes on a shared 2-core machine
 def test_namespace_wait_delete_diff_and_edit(server_process: ServerProcess, tmp_path: Path) -> None:
     env = env_for(server_process, tmp_path)
     assert run_cli("apply", "-f", str(EXAMPLES / "06-tenants.yaml"), env=env).returncode == 0
@@ -198,6 +202,7 @@ def test_get_watch_prints_rows_and_exits_3_when_the_server_goes(
             watcher.kill()
 
 
+@pytest.mark.timeout(300)  # ~30 CLI processes on a shared 2-core machine
 def test_explain_where_and_why_and_the_schema(
     server_process: ServerProcess, tmp_path: Path
 ) -> None:

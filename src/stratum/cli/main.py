@@ -12,6 +12,7 @@ import typer
 
 from stratum.cli import (
     bench,
+    catalog,
     discover,
     explain,
     faults,
@@ -42,6 +43,7 @@ resources.register(app)
 explain.register(app)
 app.command("api-resources")(api_resources)
 version.register(app)
+catalog.register(app)
 discover.register(app)
 governance.register(app)
 up.register(app)

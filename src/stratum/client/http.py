@@ -38,7 +38,8 @@ def parse_warnings(values: builtins.list[str]) -> builtins.list[str]:
     return found
 
 
-def _error_from(response: httpx.Response) -> ApiError:
+def error_from(response: httpx.Response) -> ApiError:
+    """The domain error for an error answer (its Status body), as the server raised it."""
     try:
         body = response.json()
     except ValueError:
@@ -64,6 +65,25 @@ def _model(kind: str | type[Resource]) -> type[Resource]:
     return kind if isinstance(kind, type) else BY_KIND[kind]
 
 
+def resource_path(
+    kind: str | type[Resource],
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> str:
+    """/apis/stratum.dev/v1alpha1[/namespaces/NS]/PLURAL[/NAME[/SUB]]."""
+    model = _model(kind)
+    path = PREFIX
+    if model.NAMESPACED and namespace:
+        path += f"/namespaces/{namespace}"
+    path += f"/{model.PLURAL}"
+    if name:
+        path += f"/{name}"
+    if subresource:
+        path += f"/{subresource}"
+    return path
+
+
 class StratumClient:
     def __init__(
         self,
@@ -82,6 +102,9 @@ class StratumClient:
         self.server = server.rstrip("/")
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
 
+    def __repr__(self) -> str:  # never the token
+        return f"StratumClient(server={self.server!r})"
+
     def close(self) -> None:
         self._http.close()
 
@@ -99,16 +122,7 @@ class StratumClient:
         name: str | None = None,
         subresource: str | None = None,
     ) -> str:
-        model = _model(kind)
-        path = PREFIX
-        if model.NAMESPACED and namespace:
-            path += f"/namespaces/{namespace}"
-        path += f"/{model.PLURAL}"
-        if name:
-            path += f"/{name}"
-        if subresource:
-            path += f"/{subresource}"
-        return path
+        return resource_path(kind, namespace, name, subresource)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -123,7 +137,7 @@ class StratumClient:
             if self._on_warning is not None:
                 self._on_warning(warning)
         if response.status_code >= 400:
-            raise _error_from(response)
+            raise error_from(response)
         return response.json()
 
     # -- identity, tokens, governance --------------------------------------------------
@@ -295,7 +309,7 @@ class StratumClient:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise _error_from(response)
+                    raise error_from(response)
                 for line in response.iter_lines():
                     if line.strip():
                         yield json.loads(line)

@@ -145,6 +145,11 @@ def _settled(
 ) -> bool:
     if on_change is not None and _phase(obj) != _phase(last):
         on_change(obj)
+    return check_settled(obj, condition, where)
+
+
+def check_settled(obj: dict[str, Any] | None, condition: Condition, where: str) -> bool:
+    """True once `condition` holds; WaitFailed when a terminal phase rules it out."""
     if condition.test(obj):
         return True
     phase = _phase(obj)

@@ -122,7 +122,7 @@ def validate_parameters(schema: Mapping[str, Any], values: Mapping[str, Any]) ->
 
     Unknown parameter names are refused (a typo would otherwise be silently ignored)
     unless the schema allows additional properties."""
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     causes: list[Cause] = []
     known = list((schema.get("properties") or {}).keys())
