@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from stratum.testing.demo import demo_manifests
 
 from stratum.client.http import StratumClient
 from stratum.core.errors import Forbidden, NotFound
+from stratum.server.demo import demo_manifests
 from tests.conftest import LiveServer
 
 FAULTS = "/apis/sim.stratum.dev/v1alpha1/faults"

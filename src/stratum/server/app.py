@@ -23,7 +23,7 @@ from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.server.audit_trail import AuditTrail
 from stratum.server.instrumentation import RequestMetrics
 from stratum.server.limits import BodySizeLimit
-from stratum.server.routers import governance, health, metrics, resources, secrets, simulation
+from stratum.server.routers import docs, governance, health, metrics, resources, secrets, simulation
 from stratum.server.secrets import load_keyring
 from stratum.server.security import authenticate
 from stratum.server.services.governance import GovernanceService
@@ -75,6 +75,8 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
         title="Stratum",
         version=stratum.__version__,
         lifespan=lifespan,
+        docs_url=None,  # served from the package by routers/docs.py (no CDN), as is redoc's
+        redoc_url=None,
         description="Declarative API for sites, fleets, tenants, policies and "
         "AI workloads with resource contracts.",
     )
@@ -98,6 +100,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     app.state.manager = manager
     app.state.metrics = registry
     app.include_router(health.router)
+    app.include_router(docs.router)
     app.include_router(metrics.router)
     app.include_router(resources.build_router())
     app.include_router(governance.build_router())
