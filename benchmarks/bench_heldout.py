@@ -6,8 +6,10 @@ REPORT) and/or on shared openb lists, printed as one markdown table with the goa
 * first bucket with >= 1% of capacity failed no earlier than FGD's minus 2;
 * >= 5,000 decisions/s.
 
-Each list is one `stratum bench trace --json` run (the B1 protocol), so every figure here
-can be rerun alone. Run:
+Each (list, policy) is one `stratum bench trace --json` run (the B1 protocol), so every
+figure here can be rerun alone; its JSON is kept under --out and reused by later runs with
+the same seeds unless the policy is named in --fresh (FGD's code does not change while
+Stratum is tuned). Run:
   .venv/bin/python benchmarks/bench_heldout.py --set report --seeds 42,43,44
   .venv/bin/python benchmarks/bench_heldout.py --set none --shared default,gpuspec20
 """
@@ -51,8 +53,19 @@ def run_list(pods: Path, seeds: str, policies: str, out: Path) -> dict[str, Any]
     return result
 
 
-def row(name: str, result: dict[str, Any], policies: list[str]) -> str:
-    p = result["policies"]
+def run_cached(pods: Path, seeds: str, policy: str, out: Path, fresh: set[str]) -> dict[str, Any]:
+    name = pods.stem.removeprefix("openb_pod_list_").removeprefix("heldout_")
+    cache = out / "json" / f"{name}__{policy}__{seeds.replace(',', '-')}.json"
+    if policy not in fresh and cache.is_file():
+        kept: dict[str, Any] = json.loads(cache.read_text())
+        return kept
+    result = run_list(pods, seeds, policy, out)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def row(name: str, p: dict[str, Any], policies: list[str]) -> str:
     cells = [name]
     for pol in policies:
         s = p[pol]
@@ -81,6 +94,7 @@ def main() -> None:
     ap.add_argument("--policies", default="fgd,stratum")
     ap.add_argument("--lists", type=Path, default=Path("results/heldout-lists"))
     ap.add_argument("--out", type=Path, default=Path("results/bench-heldout"))
+    ap.add_argument("--fresh", default="stratum", help="policies to rerun even if cached")
     args = ap.parse_args()
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     files = [] if args.set == "none" else generate(args.set, args.lists)
@@ -97,12 +111,15 @@ def main() -> None:
     print(f"seeds {args.seeds}")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head), flush=True)
-    results = {}
+    fresh = {p.strip() for p in args.fresh.split(",") if p.strip()}
+    results: dict[str, dict[str, Any]] = {}
     for path in files:
-        result = run_list(path, args.seeds, args.policies, args.out)
         name = path.stem.removeprefix("openb_pod_list_").removeprefix("heldout_")
-        results[name] = result
-        print(row(name, result, policies), flush=True)
+        results[name] = {
+            pol: run_cached(path, args.seeds, pol, args.out, fresh)["policies"][pol]
+            for pol in policies
+        }
+        print(row(name, results[name], policies), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"heldout_{args.set}.json").write_text(json.dumps(results, indent=2))
 

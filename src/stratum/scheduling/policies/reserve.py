@@ -163,10 +163,13 @@ class SlotReserve:
             after_full = full - request.gpu_count
         else:
             after_full = full
+        cols = np.flatnonzero(scarce)
+        k = self._k[cols]
         model = snapshot.model_idx[rows]
-        cpu = snapshot.cpu_free[rows]
-        before = self._slots[rows]
-        after = self._slots_of(after_full, cpu - request.cpu_milli, model)
-        lost = (before - after) * (self._k * scarce)[None, :]
-        out: FloatArray = lost.sum(axis=1).astype(np.float64)
+        cpu_after = snapshot.cpu_free[rows] - request.cpu_milli
+        by_gpu = after_full[:, None] // k[None, :]
+        by_cpu = cpu_after[:, None] // self._cpu[cols][None, :]
+        after = np.minimum(by_gpu, by_cpu) * self._allowed[cols].T[model]
+        lost = (self._slots[rows][:, cols] - after) @ k
+        out: FloatArray = lost.astype(np.float64)
         return out

@@ -122,7 +122,8 @@ class _ShapeScores:
     generation: IntArray
     #: mix epoch each row was scored under
     epoch: IntArray
-    score: IntArray
+    #: fragmentation drop of the best placement on the row (look-ahead loss included)
+    drop: FloatArray
     gpu: IntArray
 
 
@@ -146,7 +147,7 @@ class StratumPolicy:
         self._lineage = -1
         self._next_refresh = 1
         self._epoch = 0
-        self._cache: dict[Shape, _ShapeScores] = {}
+        self._cache: dict[tuple[int, int, int], _ShapeScores] = {}
 
     @property
     def mix(self) -> WorkloadMix | None:
@@ -187,7 +188,9 @@ class StratumPolicy:
     def _score_rows(
         self, snapshot: Snapshot, rows: IntArray, request: Request
     ) -> tuple[FloatArray, IntArray]:
-        """Best quantised score per row and the GPU that gets it (for a share)."""
+        """Per row, the fragmentation drop (look-ahead loss included) of the best placement
+        and, for a share, the GPU that gets it (best quantised score, lowest index on ties).
+        Depends only on the request's CPU and GPU ask, never on the models it allows."""
         cpu = snapshot.cpu_free[rows]
         g = snapshot.gpu_free[rows]
         model = snapshot.model_idx[rows]
@@ -208,7 +211,7 @@ class StratumPolicy:
             before, f_after = self._frag_before_after(
                 snapshot, rows, cpu_after[ur], after, model[ur]
             )
-            drop = before[ur] - f_after - self._pin_penalty(snapshot, request, model[ur])
+            drop = before[ur] - f_after
             if self._gap is not None:
                 if self._gap_cpu:
                     loss = self._gap.loss(
@@ -225,14 +228,16 @@ class StratumPolicy:
             s = np.full((d, w), -1.0)
             s[r_idx, c_idx] = s_u[inverse.reshape(-1)]
             best = s.argmax(axis=1)
-            return s[np.arange(d), best], best.astype(np.int64)
+            drops = np.full((d, w), -np.inf)
+            drops[r_idx, c_idx] = drop[inverse.reshape(-1)]
+            return drops[np.arange(d), best], best.astype(np.int64)
         if request.gpu_count:
             full = g == MILLI
             take = full & (np.cumsum(full, axis=1) <= request.gpu_count)
             g = np.where(take, 0, g)
         before, f_after = self._frag_before_after(snapshot, rows, cpu_after, g, model)
-        drop = before - f_after - self._pin_penalty(snapshot, request, model)
-        return self._quantise(drop), np.zeros(d, dtype=np.int64)
+        drop = before - f_after
+        return drop, np.zeros(d, dtype=np.int64)
 
     def _pin_penalty(self, snapshot: Snapshot, request: Request, model: IntArray) -> FloatArray:
         """pin_weight x the request's milli-GPU x how much more pinned requests press on each
@@ -285,16 +290,19 @@ class StratumPolicy:
         and, after a mix refresh, up to ``rescore_budget`` rows still scored under an older
         mix (their scores stay valid for their node's state, only the mix aged).
         """
-        entry = self._cache.get(request.shape)
+        # Requests that differ only in the models they allow share their row scores (the
+        # models decide feasibility and the pin penalty, applied per decision).
+        key = (request.cpu_milli, request.gpu_milli, request.gpu_count)
+        entry = self._cache.get(key)
         if entry is None:
             n = snapshot.size
             entry = _ShapeScores(
                 generation=np.full(n, -1, dtype=np.int64),
                 epoch=np.full(n, self._epoch, dtype=np.int64),
-                score=np.zeros(n, dtype=np.int64),
+                drop=np.zeros(n),
                 gpu=np.zeros(n, dtype=np.int64),
             )
-            self._cache[request.shape] = entry
+            self._cache[key] = entry
         changed = feasible & (entry.generation != snapshot.node_generation)
         aged = feasible & ~changed & (entry.epoch != self._epoch)
         rows = np.flatnonzero(changed)
@@ -302,8 +310,8 @@ class StratumPolicy:
             budget = max(self.config.rescore_budget - len(rows), 0)
             rows = np.union1d(rows, np.flatnonzero(aged)[:budget])
         if len(rows):
-            score, gpu = self._score_rows(snapshot, rows, request)
-            entry.score[rows] = np.maximum(score, 0).astype(np.int64)
+            drop, gpu = self._score_rows(snapshot, rows, request)
+            entry.drop[rows] = drop
             entry.gpu[rows] = gpu
             entry.generation[rows] = snapshot.node_generation[rows]
             entry.epoch[rows] = self._epoch
@@ -315,29 +323,32 @@ class StratumPolicy:
         if not feasible.any():
             return snapshot.fail(request)
         entry = self._scores(snapshot, request, feasible)
-        node = self._tie.pick(
-            snapshot, self._with_reserve(snapshot, request, feasible, entry), feasible
-        )
+        rows = np.flatnonzero(feasible)
+        drop = entry.drop[rows] - self._pin_penalty(snapshot, request, snapshot.model_idx[rows])
+        score = np.maximum(self._quantise(drop), 0).astype(np.int64)
+        key = np.zeros(snapshot.size, dtype=np.int64)
+        key[rows] = self._with_reserve(snapshot, request, rows, entry.gpu[rows], score)
+        node = self._tie.pick(snapshot, key, feasible)
         if request.is_sharing:
             gpus: tuple[int, ...] = (int(entry.gpu[node]),)
         else:
             gpus = snapshot.tightest_gpus(node, request)
-        return snapshot.decide(node, gpus, request, float(entry.score[node]))
+        at = int(np.searchsorted(rows, node))
+        return snapshot.decide(node, gpus, request, float(score[at]))
 
     def _with_reserve(
-        self, snapshot: Snapshot, request: Request, feasible: BoolArray, entry: _ShapeScores
+        self, snapshot: Snapshot, request: Request, rows: IntArray, gpu: IntArray, score: IntArray
     ) -> IntArray:
-        """The scores to pick by: unchanged unless a multi-GPU class is short of slots; then
-        nodes whose use takes fewer GPUs' worth of its slots come first, score breaking ties."""
+        """The keys to pick ``rows`` by: their scores, unless a multi-GPU class is short of
+        slots; then rows whose use takes fewer GPUs' worth of its slots come first, the score
+        breaking ties."""
         if self._reserve is None:
-            return entry.score
-        rows = np.flatnonzero(feasible)
-        taken = self._reserve.taken(snapshot, rows, request, entry.gpu[rows])
+            return score
+        taken = self._reserve.taken(snapshot, rows, request, gpu)
         if not taken.any():
-            return entry.score
+            return score
         level = np.round(taken).astype(np.int64)
-        out = np.zeros(snapshot.size, dtype=np.int64)
-        out[rows] = entry.score[rows] + 101 * (level.max() - level)
+        out: IntArray = score + 101 * (level.max() - level)
         return out
 
 
