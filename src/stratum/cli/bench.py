@@ -250,11 +250,14 @@ def trace(
     if n_bad > 20:
         err.print(f"[yellow]skipped[/] {n_bad - 20} more bad rows")
     requests = pod_list.pods[:limit] if limit > 0 else pod_list.pods
+    phases = pod_list.phases[: len(requests)]
     snapshot = Snapshot.build(node_list.nodes)
     typical = WorkloadMix.typical(requests)
     list_name = pods.stem
 
-    lengths = {s: len(tune(requests, snapshot.total_gpu_milli, tune_ratio, s)) for s in seed_list}
+    lengths = {
+        s: len(tune(requests, snapshot.total_gpu_milli, tune_ratio, s, phases)) for s in seed_list
+    }
     total_steps = sum(lengths.values()) * len(names)
     results: dict[str, list[ReplayResult]] = {name: [] for name in names}
     with Progress(
@@ -290,6 +293,7 @@ def trace(
                         measure_mix=typical,
                         clock=time.perf_counter,
                         on_progress=tick,
+                        phases=phases,
                     )
                 )
                 progress.update(task, completed=done + lengths[seed])
