@@ -11,6 +11,7 @@ import httpx
 
 from stratum.api.v1alpha1 import Placement
 from stratum.client.http import StratumClient
+from stratum.core.errors import Unavailable
 from stratum.scheduling.fleet import HOLDING_PHASES
 from stratum.store.objects import ObjectStore
 from stratum.testing.invariants import settled_problems, store_problems
@@ -38,7 +39,7 @@ def wait_quiet(client: StratumClient, *, timeout: float, hold: float = 3.0) -> b
     while time.monotonic() < deadline:
         try:
             now = phases(client)
-        except Exception:  # a server still starting: keep waiting
+        except Unavailable:  # a server still starting: keep waiting
             time.sleep(0.5)
             continue
         moving = any(p in MOVING for p in now.values())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,10 @@ class SoakSettings:
     max_duration: float = 7200.0
     # Pause between steps: arrivals at a few per second, as a busy platform sees.
     step_seconds: float = 0.15
+    # Flat: over the steady part, RSS grows by at most this many MiB a minute and the
+    # median latency by at most this many ms a minute (least-squares slopes).
+    max_rss_slope_mib_per_min: float = 1.0
+    max_p50_slope_ms_per_min: float = 2.0
 
 
 class _Api:
@@ -75,7 +80,13 @@ class _Api:
         self.http.close()
 
 
-def run_soak(database_url: str, home: Path, settings: SoakSettings | None = None) -> Record:
+def run_soak(
+    database_url: str,
+    home: Path,
+    settings: SoakSettings | None = None,
+    on_window: Callable[[dict[str, Any]], None] | None = None,
+) -> Record:
+    """`on_window` hears each window's figures as it closes (a long run's progress)."""
     s = settings or SoakSettings()
     record = Record("soak", s.seed)
     rng = random.Random(s.seed)
@@ -92,7 +103,7 @@ def run_soak(database_url: str, home: Path, settings: SoakSettings | None = None
             fleet_map = _wait_for_fleet(client)
             store = ObjectStore.open(database_url)
             try:
-                _loop(s, rng, api, client, store, fleet_map, server, record, windows, began)
+                _loop(s, rng, api, store, fleet_map, server, record, windows, began, on_window)
                 _finish(s, api, client, store, server, record)
             finally:
                 store.close()
@@ -121,13 +132,13 @@ def _loop(
     s: SoakSettings,
     rng: random.Random,
     api: _Api,
-    client: StratumClient,
     store: ObjectStore,
     fleet_map: fleet.FleetMap,
     server: ServerProcess,
     record: Record,
     windows: list[dict[str, Any]],
     began: float,
+    on_window: Callable[[dict[str, Any]], None] | None,
 ) -> None:
     live: list[tuple[str, str]] = []  # (namespace, name) the soak made and has not deleted
     faults: list[str] = []
@@ -174,15 +185,16 @@ def _loop(
             api.call("list workloads", "GET", f"{API}/workloads", params={"limit": 100})
             api.call("get node", "GET", f"{API}/nodes/{rng.choice(sorted(fleet_map.gpus))}")
         if time.monotonic() - window_start >= s.window_seconds:
-            _close_window(api, client, store, server, record, windows, began, len(live), faults)
+            _close_window(api, store, server, record, windows, began, len(live), faults)
+            if on_window is not None:
+                on_window(windows[-1])
             window_start = time.monotonic()
         time.sleep(s.step_seconds)
-    _close_window(api, client, store, server, record, windows, began, len(live), faults)
+    _close_window(api, store, server, record, windows, began, len(live), faults)
 
 
 def _close_window(
     api: _Api,
-    client: StratumClient,
     store: ObjectStore,
     server: ServerProcess,
     record: Record,
@@ -250,6 +262,14 @@ def _figures(s: SoakSettings, record: Record, windows: list[dict[str, Any]]) -> 
     )
     record.figures["p50_slope_ms_per_min"] = round(slope(minutes, [w["p50_ms"] for w in steady]), 3)
     record.figures["p99_slope_ms_per_min"] = round(slope(minutes, [w["p99_ms"] for w in steady]), 3)
+    rss_flat = record.figures["rss_slope_mib_per_min"] <= s.max_rss_slope_mib_per_min
+    p50_flat = record.figures["p50_slope_ms_per_min"] <= s.max_p50_slope_ms_per_min
+    record.figures["memory flat"] = (
+        f"{'yes' if rss_flat else 'NO'} (bound {s.max_rss_slope_mib_per_min} MiB/min)"
+    )
+    record.figures["latency flat"] = (
+        f"{'yes' if p50_flat else 'NO'} (bound {s.max_p50_slope_ms_per_min} ms/min on p50)"
+    )
     if steady:
         record.figures["rss_mib steady first/last/max"] = [
             steady[0]["rss_mib"],
