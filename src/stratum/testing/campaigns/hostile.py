@@ -18,6 +18,7 @@ The server runs without controllers, so only the campaign's requests change the 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import random
 import re
@@ -196,7 +197,7 @@ BAD_QUERY = (
 def _manifest_for(kind: str, name: str | None, namespace: str | None) -> dict[str, Any]:
     for m in demo_manifests():
         if m.get("kind") == kind:
-            body = json.loads(json.dumps(m))
+            body: dict[str, Any] = copy.deepcopy(m)
             break
     else:
         body = {"apiVersion": "stratum.dev/v1alpha1", "kind": kind, "metadata": {}, "spec": {}}
