@@ -41,13 +41,22 @@ def status_body(
         "status": "Failure",
         "code": code,
         "reason": reason,
-        "message": message,
+        "message": _utf8(message),
     }
     if causes:
         body["details"] = {
-            "causes": [{"field": c.field, "message": c.message, "reason": c.reason} for c in causes]
+            "causes": [
+                {"field": _utf8(c.field), "message": _utf8(c.message), "reason": c.reason}
+                for c in causes
+            ]
         }
     return body
+
+
+def _utf8(text: str) -> str:
+    """Messages quote what the caller sent, which may hold a lone surrogate (a path with
+    %ED%A0%80 decodes to one); UTF-8 cannot carry it, so it is shown escaped, not a 500."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def status_response(
