@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Request
 
 from stratum.backends.simulated.backend import SimulatedBackend
@@ -40,7 +41,8 @@ async def list_faults(request: Request) -> dict[str, Any]:
     summary="Inject a fault: node-down, gpu-fail, link-degrade, power-cap or partition",
 )
 async def inject_fault(request: Request) -> dict[str, Any]:
-    body = load_body(await request.body(), request.headers.get("content-type"))
+    raw, content_type = await request.body(), request.headers.get("content-type")
+    body = await to_thread.run_sync(load_body, raw, content_type)  # never on the loop
     sim = _simulator(request)
     try:
         fault = sim.inject(body)
