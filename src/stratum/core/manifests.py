@@ -112,14 +112,22 @@ def _documents(text: str) -> Iterator[tuple[int, Any]]:
             container[1] = _NO_KEY
 
 
-def load_documents(text: str, source: str = "<input>") -> list[Document]:
-    """Every non-empty document in `text`; a `kind: List` is expanded into its items."""
+def load_documents(
+    text: str, source: str = "<input>", *, expand_lists: bool = True
+) -> list[Document]:
+    """Every non-empty document in `text`; a `kind: List` is expanded into its items
+    unless `expand_lists` is false."""
     documents: list[Document] = []
     try:
         for index, (line, data) in enumerate(_documents(text), start=1):
             if data is None:
                 continue
-            if isinstance(data, dict) and data.get("kind") == "List" and "items" in data:
+            if (
+                expand_lists
+                and isinstance(data, dict)
+                and data.get("kind") == "List"
+                and "items" in data
+            ):
                 items = data["items"] if isinstance(data["items"], list) else [data["items"]]
                 documents.extend(Document(source, index, line, item) for item in items)
             else:
@@ -157,12 +165,33 @@ def load_body(raw: bytes, content_type: str | None, source: str = "request body"
         if _too_deep(data):
             raise BadRequest(f"{source}: nested more than {MAX_DEPTH} levels deep")
     else:
-        documents = load_documents(text, source)  # YAML is a superset of JSON
+        # YAML is a superset of JSON; a List stays one object (for /apply).
+        documents = load_documents(text, source, expand_lists=False)
         if len(documents) != 1:
             raise BadRequest(f"{source}: expected exactly one object, got {len(documents)}")
         data = documents[0].data
     refuse_nul(data, source)
     return data
+
+
+def approximate_size(data: Any) -> int:
+    """About how many bytes `data` takes as JSON, without encoding it (one C call holding
+    the GIL for the whole value): the length of every string plus a few bytes a node."""
+    size, stack = 0, [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            size += len(value) + 3
+        elif isinstance(value, dict):
+            size += 2 + len(value)
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            size += 2 + len(value)
+            stack.extend(value)
+        else:
+            size += 8
+    return size
 
 
 def _too_deep(data: Any) -> bool:

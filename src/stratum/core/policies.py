@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -29,8 +30,10 @@ from stratum.core.policy_paths import check_paths
 __all__ = ["VARIABLES", "Outcome", "cache_sizes", "check_policy_expression", "evaluate", "warm"]
 
 MAX_PROGRAMS = 512  # distinct expressions kept compiled (a fleet has tens of policies)
-MAX_RESULTS = 20_000  # remembered outcomes, per expression and values of what it reads
-MAX_KEY_CHARS = 16_384  # a projection longer than this is not worth keeping
+# Remembered outcomes, per expression and values of what it reads: at most ~40 MB, as a
+# longer projection is not kept and each expression's text is held once (interned).
+MAX_RESULTS = 10_000
+MAX_KEY_CHARS = 4096
 
 _lock = threading.Lock()
 _programs: OrderedDict[str, Analysis] = OrderedDict()
@@ -174,6 +177,7 @@ def evaluate(
     if key is not None and len(key) > MAX_KEY_CHARS:
         key = None
     if key is not None:
+        expression = sys.intern(expression)
         known: Outcome | None = _recall(_results, (expression, key))
         if known is not None:
             return known

@@ -40,14 +40,14 @@ def test_an_or_chain_of_errors_stays_small_in_time_and_memory() -> None:
     expression = error_chain(20)
     compile_expression(expression)
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU of this thread: the machine's load does not count
     try:
         outcome = evaluate(expression, **EMPTY)  # type: ignore[arg-type]
     finally:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    elapsed = time.perf_counter() - started
-    print(f"20-term error chain: {elapsed * 1000:.1f} ms, peak {peak / 1e6:.2f} MB")
+    elapsed = time.thread_time() - started
+    print(f"20-term error chain: {elapsed * 1000:.1f} ms of CPU, peak {peak / 1e6:.2f} MB")
     assert not outcome.allowed and outcome.error and "no such member" in outcome.error
     assert len(outcome.error) < 200
     assert peak < 5_000_000
@@ -57,18 +57,19 @@ def test_an_or_chain_of_errors_stays_small_in_time_and_memory() -> None:
 def test_a_thirty_tenant_allow_list_compiles_and_evaluates_in_milliseconds() -> None:
     compile_expression("true")  # load the grammar once: not what is measured here
     expression = allow_list(30)
-    started = time.perf_counter()
+    # CPU time of this thread, so that other jobs on a shared machine do not count.
+    started = time.thread_time()
     check_policy_expression(expression)
-    compiled = time.perf_counter()
+    compiled = time.thread_time()
     results = [
         evaluate(expression, workload={}, tenant={"metadata": {"name": name}}, site=None)
         for name in ("t1", "t17", "t30", "t31")
     ]
     over_empty = evaluate(expression, **EMPTY)  # type: ignore[arg-type]
-    done = time.perf_counter()
+    done = time.thread_time()
     print(
         f"30-tenant allow-list: compile {(compiled - started) * 1000:.1f} ms, "
-        f"5 evaluations {(done - compiled) * 1000:.1f} ms"
+        f"5 evaluations {(done - compiled) * 1000:.1f} ms of CPU"
     )
     assert [r.allowed for r in results] == [True, True, True, False]
     assert not over_empty.allowed
@@ -78,10 +79,10 @@ def test_a_thirty_tenant_allow_list_compiles_and_evaluates_in_milliseconds() -> 
 def test_nested_comprehensions_are_refused_by_the_cost_bound() -> None:
     expression = nested_all()
     assert len(expression) < 180
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(Invalid) as err:
         compile_expression(expression)
-    assert time.perf_counter() - started < 1
+    assert time.thread_time() - started < 1
     assert err.value.causes[0].field == "spec.expression"
     assert f"over the limit of {MAX_COST}" in err.value.message
     # Over lists from the objects, whose length is unknown, nesting is refused too.
@@ -108,10 +109,10 @@ def test_the_budget_stops_an_evaluation_over_data_longer_than_assumed() -> None:
     compile_expression(expression)
     models = [f"m{i}" for i in range(5000)]
     workload = {"spec": {"contract": {"compute": {"models": models}}}}
-    started = time.perf_counter()
+    started = time.thread_time()
     outcome = evaluate(expression, workload=workload, tenant={}, site=None)
     assert not outcome.allowed and "evaluation budget" in (outcome.error or "")
-    assert time.perf_counter() - started < 5
+    assert time.thread_time() - started < 5
     short = {"spec": {"contract": {"compute": {"models": ["a", "b"]}}}}
     assert evaluate(expression, workload=short, tenant={}, site=None).allowed
 

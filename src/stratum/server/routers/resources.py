@@ -21,9 +21,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from stratum.api.v1alpha1 import API_VERSION, KINDS, Resource
 from stratum.core.access import Verb
-from stratum.core.errors import Invalid
-from stratum.core.manifests import load_body
-from stratum.server.limits import HEAVY_BODY_BYTES, HEAVY_WORKERS
+from stratum.core.errors import Cause, Invalid, PayloadTooLarge
+from stratum.core.manifests import approximate_size, load_body
+from stratum.core.validation import identify
+from stratum.server.limits import HEAVY_BODY_BYTES, HEAVY_WORKERS, MAX_OBJECT_BYTES
 from stratum.server.security import RequestContext, authenticate, context, warning_headers
 from stratum.server.services.objects import ObjectService
 from stratum.server.watch import ChangeNotifier, watch_stream
@@ -59,6 +60,26 @@ async def _off_loop(request: Request, raw: bytes, work: Callable[[], T]) -> T:
 
 def _parse(raw: bytes, request: Request) -> Any:
     return load_body(raw, request.headers.get("content-type"))
+
+
+def _one_object(raw: bytes) -> bytes:
+    """A body that holds one object may be no larger than an object may be."""
+    if len(raw) > MAX_OBJECT_BYTES:
+        raise PayloadTooLarge(
+            f"request body of {len(raw)} bytes exceeds the limit of {MAX_OBJECT_BYTES} bytes "
+            "for one object"
+        )
+    return raw
+
+
+def _check_item_sizes(items: Any) -> None:
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        size = approximate_size(item)
+        if size > MAX_OBJECT_BYTES:
+            message = f"about {size} bytes, over the limit of {MAX_OBJECT_BYTES} for one object"
+            raise PayloadTooLarge(
+                f"items[{i}] ({identify(item)}): {message}", causes=[Cause(f"items[{i}]", message)]
+            )
 
 
 def _ref(kind: str) -> dict[str, Any]:
@@ -165,7 +186,7 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         dry = _dry_run(dry_run)
         # Authorized from the URL before the body is even read; the rest off the loop.
         service.authorize_write(kind, namespace=namespace, ctx=ctx)
-        raw = await request.body()
+        raw = _one_object(await request.body())
 
         def work() -> JSONResponse:
             obj = service.validate(_parse(raw, request), kind=kind, namespace=namespace)
@@ -196,7 +217,7 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         ctx = context(request)
         dry = _dry_run(dry_run)
         service.authorize_write(kind, namespace=namespace, name=name, verb=verb, ctx=ctx)
-        raw = await request.body()
+        raw = _one_object(await request.body())
 
         def work() -> JSONResponse:
             data = _parse(raw, request)
@@ -420,6 +441,7 @@ def build_router() -> APIRouter:
             body = _parse(raw, request)
             if not isinstance(body, dict) or body.get("kind") != "List":
                 raise Invalid("kind: expected a List with items")
+            _check_item_sizes(body.get("items"))
             objs = service.validate_batch(body.get("items"), ctx)
             return service.apply_many(objs, dry_run=dry, ctx=ctx)
 

@@ -47,7 +47,8 @@ async def inject_fault(request: Request) -> dict[str, Any]:
     ctx = context(request)
     service = _service(request)
     service.simulator_for(ctx.principal, write=True)  # refuse before reading the body
-    body = load_body(await request.body(), request.headers.get("content-type"))
+    raw, content_type = await request.body(), request.headers.get("content-type")
+    body = await to_thread.run_sync(load_body, raw, content_type)  # never on the loop
     fault = await to_thread.run_sync(lambda: service.inject(ctx.principal, body, source=ctx.source))
     request.app.state.manager.wake()
     return fault.to_wire()
