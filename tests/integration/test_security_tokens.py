@@ -196,6 +196,11 @@ def test_the_last_platform_admin_token_cannot_be_revoked(
         with pytest.raises(Conflict):
             ops.revoke_token(second["id"])
         assert ops.whoami()["platformRole"] == "platform-admin"
+        # Nor by revoking the token that made the last one, with what it issued.
+        made = ops.create_token("made-by-ops", role="platform-admin")
+        with pytest.raises(Conflict):
+            ops.revoke_token(second["id"], with_issued=True)
+        assert ops.revoke_token(made["id"])["state"] == "revoked"
         # An expired admin token does not count as a second admin.
         brief = ops.create_token("brief", role="platform-admin", expires_in_seconds=1)
         time.sleep(1.2)
@@ -273,3 +278,30 @@ def test_a_tenant_members_watch_on_cluster_scoped_kinds_delivers_changes(
     assert ("MODIFIED", "Site", "lyon") in seen
     assert ("MODIFIED", "Tenant", "a") in seen
     assert not any(name == "b" for _, kind, name in seen if kind == "Tenant")
+
+
+def test_revoking_with_what_it_issued_ends_a_stolen_tokens_offspring(
+    people: dict[str, StratumClient], client: StratumClient, live_server: LiveServer
+) -> None:
+    stolen = client.create_token("ada-phone", subject="ada")
+    with StratumClient(live_server.url, stolen["token"]) as thief:
+        ci = thief.create_token("ci", service=True, tenant="a", role="member")
+        with StratumClient(live_server.url, ci["token"]) as ci_client:
+            again = ci_client.create_token("ci-again", tenant="a", role="member")
+    # Revoking the stolen token alone leaves what it made working...
+    plain = client.create_token("plain", subject="ada")
+    with StratumClient(live_server.url, plain["token"]) as p:
+        child = p.create_token("child", service=True, tenant="a", role="viewer")
+    client.revoke_token(plain["id"])
+    with StratumClient(live_server.url, child["token"]) as c:
+        assert c.whoami()["subject"] == "service:child"
+    # ...and with what it issued, everything it made and what those made go too.
+    result = client.revoke_token(stolen["id"], with_issued=True)
+    assert result["state"] == "revoked"
+    assert result["alsoRevoked"] == [ci["id"], again["id"]]
+    for value in (stolen["token"], ci["token"], again["token"]):
+        with StratumClient(live_server.url, value) as gone, pytest.raises(Unauthorized):
+            gone.whoami()
+    states = {t["id"]: t["state"] for t in client.list_tokens()}
+    assert states[ci["id"]] == states[again["id"]] == "revoked"
+    assert states[child["id"]] == "active"

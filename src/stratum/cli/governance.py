@@ -211,14 +211,27 @@ def token_list(
     )
 
 
-def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id.")],
+    with_issued: Annotated[
+        bool,
+        typer.Option(
+            "--with-issued", help="Also revoke every active token this one made, and theirs."
+        ),
+    ] = False,
+) -> None:
     """Revoke a token: it stops working at once, for good."""
     with _client() as client:
         try:
-            client.revoke_token(token_id)
+            result = client.revoke_token(token_id, with_issued=with_issued)
         except ApiError as err:
             fail_api(err)
-    console().print(f"token {token_id} revoked", markup=False)
+    also = result.get("alsoRevoked") or []
+    console().print(
+        f"token {token_id} revoked"
+        + (f", and {len(also)} it issued: {', '.join(also)}" if also else ""),
+        markup=False,
+    )
 
 
 REPORT_COLUMNS = (

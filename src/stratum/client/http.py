@@ -177,8 +177,11 @@ class StratumClient:
         items: builtins.list[dict[str, Any]] = self.request("GET", f"{PREFIX}/tokens")["items"]
         return items
 
-    def revoke_token(self, token_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("DELETE", f"{PREFIX}/tokens/{token_id}")
+    def revoke_token(self, token_id: str, *, with_issued: bool = False) -> dict[str, Any]:
+        params = {"withIssued": "true"} if with_issued else {}
+        result: dict[str, Any] = self.request(
+            "DELETE", f"{PREFIX}/tokens/{token_id}", params=params
+        )
         return result
 
     def sovereignty_report(

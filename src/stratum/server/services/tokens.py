@@ -322,42 +322,45 @@ class TokenService:
             return [token_wire(r, now) for r in list_tokens(tx) if _manages(principal, r)]
 
     def revoke(
-        self, principal: Principal, token_id: str, *, source: str | None = None
+        self,
+        principal: Principal,
+        token_id: str,
+        *,
+        source: str | None = None,
+        with_issued: bool = False,
     ) -> dict[str, Any]:
+        """Revoke a token; `with_issued`: also every active token it made, and theirs (whoever
+        may revoke a token may revoke what exists only by it: a stolen token's offspring go
+        with it). Never the last active platform-admin token."""
         with self.store.write() as tx:
             lock_tokens(tx)
             record = find_token(tx, token_id)
             if record is None or not _manages(principal, record):
                 raise NotFound(f'token "{token_id}" not found')
             now = tx.clock.now()
-            if record.role == "platform-admin" and record.tenant is None and is_active(record, now):
-                others = [
-                    t
-                    for t in platform_tokens(tx, "platform-admin")
-                    if t.id != record.id and is_active(t, now)
-                ]
-                if not others:
-                    raise Conflict(
-                        f"token {record.id} is the last active platform-admin token: revoking "
-                        "it would leave nobody able to administer the platform. Create another "
-                        "(stratum token create NAME --role platform-admin) and revoke this one "
-                        "with it; a lost admin token is recovered with `stratum admin recover`"
-                    )
-            if record.revoked_at is None:
-                revoke_token(tx, token_id, now)
-                after = find_token(tx, token_id)
+            issued = _issued_by(tx, record.id, now) if with_issued else []
+            going = [record, *issued]
+            _keep_an_admin(tx, going, now)
+            for target in going:
+                if target.revoked_at is not None:
+                    continue
+                revoke_token(tx, target.id, now)
+                after = find_token(tx, target.id)
                 assert after is not None
                 audit.append(
                     tx,
                     actor=principal,
                     action="delete",
-                    object_ref={"kind": "Token", "name": record.id},
+                    object_ref={"kind": "Token", "name": target.id},
                     source=source,
-                    before=digest(_public(record)),
+                    before=digest(_public(target)),
                     after=digest(_public(after)),
                 )
-                record = after
-            result = token_wire(record, now)
+            revoked = find_token(tx, record.id)
+            assert revoked is not None
+            result = token_wire(revoked, now)
+            if with_issued:
+                result["alsoRevoked"] = [t.id for t in issued]
         self.forget()  # after the commit: the revoked token is refused from now on
         return result
 
@@ -437,6 +440,36 @@ def recover_admin(tokens: TokenService, *, subject: str, name: str, operator: st
         )
     tokens.forget()
     return CreatedToken(record, made.value)
+
+
+def _issued_by(tx: Transaction, token_id: str, now: datetime) -> list[TokenRecord]:
+    """Every active token made by `token_id`, by those, and so on: oldest first."""
+    children: dict[str, list[TokenRecord]] = {}
+    for t in list_tokens(tx):
+        if t.issuer_token_id is not None:
+            children.setdefault(t.issuer_token_id, []).append(t)
+    found: list[TokenRecord] = []
+    frontier = [token_id]
+    while frontier:
+        nxt = [c for parent in frontier for c in children.get(parent, [])]
+        found += [c for c in nxt if is_active(c, now)]
+        frontier = [c.id for c in nxt]  # a revoked child's offspring may still be active
+    return found
+
+
+def _keep_an_admin(tx: Transaction, going: list[TokenRecord], now: datetime) -> None:
+    """Refuse a revocation that would leave no active platform-admin token."""
+    ids = {t.id for t in going}
+    admins = [t for t in platform_tokens(tx, "platform-admin") if is_active(t, now)]
+    if not admins or any(t.id not in ids for t in admins):
+        return
+    last = next(t for t in going if t.id in {a.id for a in admins})
+    raise Conflict(
+        f"token {last.id} is the last active platform-admin token: revoking it would leave "
+        "nobody able to administer the platform. Create another (stratum token create NAME "
+        "--role platform-admin) and revoke this one with it; a lost admin token is "
+        "recovered with `stratum admin recover`"
+    )
 
 
 def _manages(principal: Principal, record: TokenRecord) -> bool:
