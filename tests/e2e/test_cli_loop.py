@@ -234,7 +234,11 @@ def test_help_never_cuts_option_names_and_completion_scripts() -> None:
         assert shown.returncode == 0
         assert "…" not in shown.stdout, shown.stdout
     assert "--admin-token-file" in run_cli("serve", "--help", env={"COLUMNS": "80"}).stdout
-    for shell, marker in (("bash", "complete -o"), ("zsh", "compdef"), ("fish", "complete -c")):
+    for shell, marker in (
+        ("bash", "complete -o"),
+        ("zsh", "compdef"),
+        ("fish", "complete --command"),
+    ):
         script = run_cli("completion", shell)
         assert script.returncode == 0 and marker in script.stdout
         assert "_STRATUM_COMPLETE" in script.stdout

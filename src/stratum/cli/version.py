@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -74,4 +75,5 @@ def completion(
     script = get_completion_script(
         prog_name="stratum", complete_var="_STRATUM_COMPLETE", shell=shell
     )
-    console().print(script, markup=False, highlight=False)
+    # Written as is: a console would wrap long lines at the terminal's width.
+    sys.stdout.write(script.rstrip("\n") + "\n")
