@@ -75,6 +75,14 @@ class StratumConfig:
     #: keep slots for the mix's multi-GPU classes when fewer are left than this x the requests
     #: of the class expected before the fleet fills (reserve.py); 0 turns it off
     reserve_margin: float = 2.0
+    #: a mix shift is declared when the GPU demand of a fast-learned mix (half-life
+    #: ``shift_half_life``) and of the learned mix, by request class, differ by more than
+    #: this (total variation) at two checks in a row; the learned mix then restarts from the
+    #: fast one and is refreshed at once. 0 turns it off
+    shift_tv: float = 0.1
+    shift_half_life: float = 500.0
+    #: requests between two checks for a shift
+    shift_check_every: int = 128
 
 
 class LearnedMix:
@@ -102,6 +110,21 @@ class LearnedMix:
         shape = request.shape
         self._weights[shape] = self._weights.get(shape, 0.0) + self._scale
         self.seen += 1
+
+    def adopt(self, other: LearnedMix) -> None:
+        """Forget what was learned and start from ``other``'s weights (after a mix shift)."""
+        self._weights = {s: w / other._scale for s, w in other._weights.items()}
+        self._scale = 1.0
+
+    def demand_by_class(self) -> dict[tuple[int, bool, bool], float]:
+        """Share of the GPU demand per request class (GPUs asked, share or not, pinned)."""
+        out: dict[tuple[int, bool, bool], float] = {}
+        for (_cpu, milli, count, models), w in self._weights.items():
+            if count:
+                key = (count, milli < MILLI, bool(models))
+                out[key] = out.get(key, 0.0) + w * milli * count
+        total = sum(out.values())
+        return {k: v / total for k, v in out.items()} if total > 0 else {}
 
     def typical(self, coverage: float) -> WorkloadMix:
         ranked = sorted(self._weights.items(), key=lambda kv: -kv[1])
@@ -134,6 +157,10 @@ class StratumPolicy:
         self.config = config or StratumConfig()
         self._tie = TieBreak(seed)
         self._learned = LearnedMix(self.config.half_life)
+        self._fast = LearnedMix(self.config.shift_half_life) if self.config.shift_tv else None
+        self._shift_votes = 0
+        #: mix shifts detected so far
+        self.shifts = 0
         self._mix: WorkloadMix | None = None
         self._frag: BlendedFrag | None = None
         self._gap: ModelGapValue | None = None
@@ -154,8 +181,28 @@ class StratumPolicy:
         """The mix scores are computed with now (None before the first request)."""
         return self._mix
 
+    def _shifted(self) -> bool:
+        """Whether the recent mix has moved away from the learned one (see shift_tv)."""
+        fast = self._fast
+        seen = self._learned.seen
+        if fast is None or seen < 1024 or seen % self.config.shift_check_every:
+            return False
+        recent, learned = fast.demand_by_class(), self._learned.demand_by_class()
+        tv = 0.5 * sum(abs(recent.get(k, 0.0) - learned.get(k, 0.0)) for k in {*recent, *learned})
+        self._shift_votes = self._shift_votes + 1 if tv > self.config.shift_tv else 0
+        if self._shift_votes < 2:
+            return False
+        self._shift_votes = 0
+        self._learned.adopt(fast)
+        self.shifts += 1
+        return True
+
     def _learn(self, snapshot: Snapshot, request: Request) -> None:
         self._learned.observe(request)
+        if self._fast is not None:
+            self._fast.observe(request)
+        if self._shifted():
+            self._next_refresh = self._learned.seen
         if snapshot.lineage != self._lineage:
             self._lineage = snapshot.lineage
             self._cache.clear()
