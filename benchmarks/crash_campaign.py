@@ -28,7 +28,12 @@ def main() -> None:
         home = Path(tmp)
         url = args.database_url or f"sqlite:///{home / 'stratum.db'}"
         print(f"crash campaign: {args.kills} kills on {url.split('://')[0]}", flush=True)
-        record = run_crash(url, home, CrashSettings(kills=args.kills, seed=args.seed))
+        record = run_crash(
+            url,
+            home,
+            CrashSettings(kills=args.kills, seed=args.seed),
+            on_kill=lambda line: print(line, flush=True),
+        )
     print(record.render())
     sys.exit(0 if record.ok else 1)
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from stratum.testing.campaigns.servers import ServerProcess as _ServerProcess
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 POSTGRES_URL = os.environ.get(
@@ -168,71 +170,12 @@ def run_cli(
     )
 
 
-class ServerProcess:
-    """`stratum serve` as a real child process."""
+class ServerProcess(_ServerProcess):
+    """`stratum serve` as a real child process (the shared harness in stratum.testing),
+    started with the tests' platform-admin token."""
 
     def __init__(self, database_url: str, home: Path, *extra_args: str) -> None:
-        self.extra_args = extra_args
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.database_url = database_url
-        self.home = home
-        self.token = ADMIN_TOKEN
-        self.headers = dict(AUTH)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> ServerProcess:
-        env = {**os.environ, "STRATUM_HOME": str(self.home)}
-        token_file = self.home / "admin-token"
-        token_file.write_text(self.token + "\n")
-        self.log = open(self.home / f"serve-{self.port}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "stratum",
-                "serve",
-                "--port",
-                str(self.port),
-                "--database-url",
-                self.database_url,
-                "--log-level",
-                "warning",
-                "--admin-token-file",
-                str(token_file),
-                *self.extra_args,
-            ],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        import httpx
-
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"stratum serve exited: {self.read_log()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"stratum serve did not become ready: {self.read_log()}")
-
-    def read_log(self) -> str:
-        return (self.home / f"serve-{self.port}.log").read_text(errors="replace")
-
-    def stop(self, sig: int | None = None) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            if sig is None:
-                self.proc.terminate()
-            else:
-                self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=30)
-        self.log.close()
-        return code
+        super().__init__(database_url, home, *extra_args, token=ADMIN_TOKEN)
 
 
 @pytest.fixture

@@ -62,7 +62,13 @@ class _Trigger:
     faults: list[str] = field(default_factory=list)
 
 
-def run_crash(database_url: str, home: Path, settings: CrashSettings | None = None) -> Record:
+def run_crash(
+    database_url: str,
+    home: Path,
+    settings: CrashSettings | None = None,
+    on_kill: Callable[[str], None] | None = None,
+) -> Record:
+    """`on_kill` hears one line per kill as it is checked (a long run's progress)."""
     s = settings or CrashSettings()
     record = Record("crash", s.seed)
     rng = random.Random(s.seed)
@@ -102,6 +108,12 @@ def run_crash(database_url: str, home: Path, settings: CrashSettings | None = No
                 record.violation(f"kill {kill + 1} ({phase}, +{delay} ms), after restart: {p}")
             if len(record.violations) == before:
                 record.survived += 1
+            if on_kill is not None:
+                on_kill(
+                    f"kill {kill + 1} during {phase} at +{delay} ms: "
+                    f"{'ok' if len(record.violations) == before else 'VIOLATIONS'} "
+                    f"({len(record.violations)} so far)"
+                )
         with StratumClient(server.url, token) as client:
             verified = client.verify_audit()
             record.figures["audit"] = {k: v for k, v in verified.items() if k != "problems"}

@@ -102,7 +102,7 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, timeout: float = 60.0) -> ServerProcess:
+    def start(self, timeout: float = 180.0) -> ServerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "STRATUM_HOME": str(self.home)}
         token_file = self.home / "admin-token"
