@@ -27,6 +27,7 @@ from stratum.core.clock import ScaledClock
 from stratum.reconcile.manager import ControllerManager
 from stratum.reconcile.world import World
 from stratum.server.demo import demo_manifests
+from stratum.server.security import system_context
 from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
 
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace, url: str) -> tuple[float, float | None, str]:
     service = ObjectService(store)
     nodes = big_nodes(args.workloads)
     began = time.monotonic()
-    service.apply_documents(fleet(nodes))
+    service.apply_documents(fleet(nodes), ctx=system_context("bench"))
     manager = ControllerManager(store, {"simulated": SimulatedBackend(clock=store.clock)})
     manager.start()
     try:
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace, url: str) -> tuple[float, float | None, str]:
         print(f"fleet of {len(world.nodes)} nodes ready in {time.monotonic() - began:.1f} s")
         counter = BoundCounter(store)
         began = time.monotonic()
-        service.apply_documents(workloads(args.workloads))
+        service.apply_documents(workloads(args.workloads), ctx=system_context("bench"))
         applied = time.monotonic() - began
         print(f"applied {args.workloads} workloads in {applied:.2f} s", flush=True)
         bound_at = None

@@ -21,6 +21,7 @@ from stratum.core.clock import ScaledClock
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
 from stratum.server.demo import demo_manifests
+from stratum.server.security import system_context
 from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
 
@@ -46,7 +47,7 @@ def main() -> None:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         store = ObjectStore.open(url, ScaledClock(60))
         service = ObjectService(store)
-        service.apply_documents(demo_manifests())
+        service.apply_documents(demo_manifests(), ctx=system_context("bench"))
         backend = SimulatedBackend(clock=store.clock)
         manager = ControllerManager(store, {"simulated": backend}, settings=ManagerSettings())
         manager.start()

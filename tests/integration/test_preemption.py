@@ -15,6 +15,7 @@ from stratum.core.profiles import builtin_profiles
 from stratum.core.validation import to_wire
 from stratum.reconcile.world import World
 from stratum.scheduling.contracts import ContractDecision, place_contract
+from stratum.server.security import system_context
 from stratum.store.objects import ObjectStore
 from tests.integration.test_reconcile import Fleet
 
@@ -176,7 +177,7 @@ def test_preemption_evicts_the_cheapest_victim_that_frees_the_topology(store: Ob
     assert phases(world)["half"] == "Running"
     assert preemptions(fleet) == before + 1
     # ... and binds again, on the node it lost, when the capacity returns.
-    fleet.service.delete("Workload", "lab", "urgent")
+    fleet.service.delete("Workload", "lab", "urgent", ctx=system_context("test"))
     world = fleet.settle(passes=3)
     assert phases(world)["whole-b"] == "Running"
     assert world.workloads["svc/whole-b"].status.attempt == 2

@@ -14,6 +14,7 @@ from stratum.backends.simulated.backend import SimulatedBackend
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
 from stratum.server.demo import demo_manifests
+from stratum.server.security import system_context
 from stratum.server.services.objects import ObjectService
 from stratum.store import leases
 from stratum.store.objects import ObjectStore
@@ -35,7 +36,7 @@ class Fleet:
         )
 
     def apply(self, docs: list[dict[str, Any]]) -> None:
-        self.service.apply_documents(docs)
+        self.service.apply_documents(docs, ctx=system_context("test"))
 
     def settle(self, passes: int = 4, seconds: float = 5.0) -> World:
         for _ in range(passes):
@@ -232,7 +233,7 @@ def test_a_settled_fleet_writes_nothing(fleet: Fleet) -> None:
 
 
 def test_deleting_a_workload_stops_it_and_drops_its_placement(fleet: Fleet) -> None:
-    fleet.service.delete("Workload", "research", "chat-us")
+    fleet.service.delete("Workload", "research", "chat-us", ctx=system_context("test"))
     world = fleet.settle(passes=2)
     assert "research/chat-us" not in world.placements
     assert "research/chat-us" not in fleet.backend._runs

@@ -128,13 +128,12 @@ def with_default_keys(settings: ServerSettings) -> ServerSettings:
 
 def seed_demo(store: ObjectStore) -> DemoSeeded:
     """Apply the demo fleet (idempotent: a second start on the same store reuses it)."""
-    from stratum.core.access import SYSTEM
     from stratum.server.demo import demo_manifests
-    from stratum.server.security import RequestContext
+    from stratum.server.security import system_context
     from stratum.server.services.objects import ObjectService
 
     results = ObjectService(store).apply_documents(
-        demo_manifests(), ctx=RequestContext(principal=SYSTEM, source="stratum up")
+        demo_manifests(), ctx=system_context("stratum up")
     )
     created = sum(r.action == "created" for r in results)
     return DemoSeeded(created=created, reused=len(results) - created)

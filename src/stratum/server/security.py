@@ -32,10 +32,16 @@ class RequestContext:
     `token_ended` says why the caller's token stopped working (revoked, expired) since the
     request began, else None: long-lived answers (watch streams) ask it as they go."""
 
-    principal: Principal = SYSTEM
+    principal: Principal  # required: nothing defaults to the server's own rights
     source: str | None = None
     warnings: list[str] = field(default_factory=list)
     token_ended: Callable[[], str | None] = _never_ends
+
+
+def system_context(source: str = "server") -> RequestContext:
+    """The server acting on its own behalf (start-up seeding, the test kit): said explicitly,
+    never a default."""
+    return RequestContext(principal=SYSTEM, source=source)
 
 
 async def authenticate(request: Request) -> Principal:

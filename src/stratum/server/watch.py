@@ -82,7 +82,7 @@ async def watch_stream(
     namespace: str | None,
     since: int | None,
     label_selector: str | None,
-    ctx: RequestContext | None = None,
+    ctx: RequestContext,
 ) -> AsyncIterator[bytes]:
     """ADDED for what exists (when no resourceVersion is given), then every change after.
 
@@ -90,7 +90,6 @@ async def watch_stream(
     stream ends, with an ERROR event, once the caller's token is revoked or expires."""
     from stratum.core.selectors import parse_selector
 
-    ctx = ctx or RequestContext()
     principal = ctx.principal
     # Narrow the feed to the caller's namespaces in the query, for namespaced kinds only:
     # cluster-scoped objects (Sites, Tenants, Clusters) have no namespace and would never

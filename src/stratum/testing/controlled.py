@@ -9,12 +9,11 @@ from typing import Any
 
 from stratum.api.v1alpha1 import Placement, Workload
 from stratum.backends.simulated.backend import SimulatedBackend
-from stratum.core.access import SYSTEM
 from stratum.core.profiles import builtin_profiles
 from stratum.core.validation import to_wire
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
-from stratum.server.security import RequestContext
+from stratum.server.security import system_context
 from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
 from stratum.testing.clock import FakeClock
@@ -38,9 +37,7 @@ class ControlledFleet:
         )
 
     def apply(self, docs: Iterable[Mapping[str, Any]]) -> None:
-        self.service.apply_documents(
-            [dict(d) for d in docs], ctx=RequestContext(principal=SYSTEM, source="test")
-        )
+        self.service.apply_documents([dict(d) for d in docs], ctx=system_context("test"))
 
     def settle(self, passes: int = 4, seconds: float = 5.0) -> World:
         for _ in range(passes):

@@ -442,7 +442,7 @@ def build_router() -> APIRouter:
             if not isinstance(body, dict) or body.get("kind") != "List":
                 raise Invalid("kind: expected a List with items")
             _check_item_sizes(body.get("items"))
-            objs = service.validate_batch(body.get("items"), ctx)
+            objs = service.validate_batch(body.get("items"), ctx=ctx)
             return service.apply_many(objs, dry_run=dry, ctx=ctx)
 
         results = await _off_loop(request, raw, work)

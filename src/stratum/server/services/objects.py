@@ -173,10 +173,10 @@ class ObjectService:
         tx: Transaction,
         obj: Resource,
         pending_tenants: set[str],
-        ctx: RequestContext | None = None,
+        ctx: RequestContext,
     ) -> None:
         kind = obj.KIND
-        principal = (ctx or RequestContext()).principal
+        principal = ctx.principal
         access.check(
             principal,
             "write",
@@ -212,7 +212,7 @@ class ObjectService:
                     "publish a new version under a new name",
                 )
 
-    def validate_batch(self, items: Any, ctx: RequestContext | None = None) -> list[Resource]:
+    def validate_batch(self, items: Any, *, ctx: RequestContext) -> list[Resource]:
         """Validate every item of a List before anything is written; name the first bad one.
         With a caller's context, every item is authorized first (authorize_items)."""
         if ctx is not None:
@@ -242,10 +242,7 @@ class ObjectService:
         return parsed
 
     # -- writes ------------------------------------------------------------------------
-    def create(
-        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext | None = None
-    ) -> WireObject:
-        ctx = ctx or RequestContext()
+    def create(self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext) -> WireObject:
         with self.store.write(dry_run=dry_run) as tx:
             self._check_write(tx, obj, set(), ctx)
             self._admit(AdmissionCache(tx), obj, None, ctx, batch=False)
@@ -254,10 +251,7 @@ class ObjectService:
         self._notify(dry_run)
         return redact(created)
 
-    def replace(
-        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext | None = None
-    ) -> WireObject:
-        ctx = ctx or RequestContext()
+    def replace(self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext) -> WireObject:
         with self.store.write(dry_run=dry_run) as tx:
             self._check_write(tx, obj, set(), ctx)
             existing = self._existing(tx, obj, ctx)
@@ -268,9 +262,8 @@ class ObjectService:
         return redact(replaced)
 
     def replace_status(
-        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext | None = None
+        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext
     ) -> WireObject:
-        ctx = ctx or RequestContext()
         with self.store.write(dry_run=dry_run) as tx:
             access.check(
                 ctx.principal,
@@ -288,19 +281,17 @@ class ObjectService:
         self._notify(dry_run)
         return redact(replaced)
 
-    def apply(
-        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext | None = None
-    ) -> ApplyResult:
+    def apply(self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext) -> ApplyResult:
         return self.apply_many([obj], dry_run=dry_run, ctx=ctx)[0]
 
     def apply_documents(
-        self, items: Any, *, dry_run: bool = False, ctx: RequestContext | None = None
+        self, items: Any, *, dry_run: bool = False, ctx: RequestContext
     ) -> list[ApplyResult]:
         """Validate raw manifests (naming the first bad one), then apply them all or none."""
-        return self.apply_many(self.validate_batch(items, ctx), dry_run=dry_run, ctx=ctx)
+        return self.apply_many(self.validate_batch(items, ctx=ctx), dry_run=dry_run, ctx=ctx)
 
     def apply_many(
-        self, objs: list[Resource], *, dry_run: bool = False, ctx: RequestContext | None = None
+        self, objs: list[Resource], *, dry_run: bool = False, ctx: RequestContext
     ) -> list[ApplyResult]:
         """Create or update each object, in dependency order, in one transaction.
 
@@ -308,7 +299,6 @@ class ObjectService:
         no resourceVersion, losing a race to another writer of the same object (it created
         or changed it between our read and our write) is retried on a fresh read, not
         answered 409. A resourceVersion the caller sent is a precondition and is kept."""
-        ctx = ctx or RequestContext()
         retry = not any(o.metadata.resource_version for o in objs)
         warnings = len(ctx.warnings)
         for attempt in range(1, APPLY_ATTEMPTS + 1):
@@ -424,9 +414,8 @@ class ObjectService:
         *,
         resource_version: str | None = None,
         dry_run: bool = False,
-        ctx: RequestContext | None = None,
+        ctx: RequestContext,
     ) -> WireObject:
-        ctx = ctx or RequestContext()
         model = BY_KIND[kind]
         access.check(
             ctx.principal,
@@ -458,9 +447,8 @@ class ObjectService:
 
     # -- reads -------------------------------------------------------------------------
     def get(
-        self, kind: str, namespace: str | None, name: str, *, ctx: RequestContext | None = None
+        self, kind: str, namespace: str | None, name: str, *, ctx: RequestContext
     ) -> WireObject:
-        ctx = ctx or RequestContext()
         access.check(
             ctx.principal,
             "read",
@@ -482,9 +470,8 @@ class ObjectService:
         label_selector: str | None = None,
         limit: int | None = None,
         continue_token: str | None = None,
-        ctx: RequestContext | None = None,
+        ctx: RequestContext,
     ) -> Page:
-        ctx = ctx or RequestContext()
         if limit is not None and not 1 <= limit <= MAX_LIST_LIMIT:
             raise _invalid("limit", f"expected 1..{MAX_LIST_LIMIT}, got {limit}")
         model = BY_KIND[kind]
@@ -517,13 +504,10 @@ class ObjectService:
             return page
 
     # -- secrets -----------------------------------------------------------------------
-    def rotate_secrets(
-        self, *, dry_run: bool = False, ctx: RequestContext | None = None
-    ) -> Rotation:
+    def rotate_secrets(self, *, dry_run: bool = False, ctx: RequestContext) -> Rotation:
         """Seal every stored secret again under the newest key, in one transaction: the
         objects (a new resourceVersion each, audited) and their past versions in the change
         feed, so that no value sealed under a retired key is left behind."""
-        ctx = ctx or RequestContext()
         if not ctx.principal.is_admin:
             raise Forbidden("rotating the secret keys is for platform admins")
         if self.keyring is None:
