@@ -54,7 +54,7 @@ def _passes_until(app: Any, done: Any, real_seconds: float) -> World:
 def test_one_clock_is_shared_by_the_store_the_controllers_and_the_simulator(app: Any) -> None:
     clock = app.state.store.clock
     assert app.state.manager.clock is clock
-    assert app.state.simulator.clock is clock
+    assert app.state.manager.backends["simulated"].clock is clock
     assert getattr(clock, "speed", None) == SPEED
 
 
