@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from stratum.api.v1alpha1.contract import SovereigntyClause
 from stratum.core.demand import replica_gpu_milli
 from stratum.core.lifecycle import FINISHED
 from stratum.core.policies import evaluate
+from stratum.core.sovereignty import SiteFacts, first_breach, law_checks
 
 WireObject = Mapping[str, Any]
 FINISHED_PHASES = FINISHED  # count against quota no more (core/lifecycle.py)
@@ -119,31 +121,25 @@ def quota_problems(tenant: WireObject, usage: GpuUsage, demand: GpuDemand) -> li
 
 # -- sovereignty -------------------------------------------------------------------------
 def sovereignty_exclusion(site: WireObject, workload: WireObject, tenant: WireObject) -> str | None:
-    """Why the contract's sovereignty clause or the tenant's law rules this site out."""
+    """Why the contract's sovereignty clause or the tenant's law rules this site out (the
+    checks of core/sovereignty.py, which the placement engine applies too)."""
     spec = _get(site, "spec") or {}
-    jurisdictions = set(spec.get("jurisdictions") or [])
-    allowed = set(_get(tenant, "spec", "allowedJurisdictions") or [])
-    if allowed and not allowed & jurisdictions:
-        return (
-            f"outside the tenant's jurisdictions ({', '.join(sorted(allowed))}); "
-            f"the site is under {', '.join(sorted(jurisdictions)) or 'none'}"
-        )
-    clause = _get(workload, "spec", "contract", "sovereignty") or {}
-    wanted = set(clause.get("jurisdictions") or [])
-    if wanted and not wanted & jurisdictions:
-        return (
-            f"outside the contract's jurisdictions ({', '.join(sorted(wanted))}); "
-            f"the site is under {', '.join(sorted(jurisdictions)) or 'none'}"
-        )
-    countries = clause.get("countries") or []
-    if countries and spec.get("country") not in countries:
-        return f"in {spec.get('country')}, not in {', '.join(countries)}"
-    kinds = clause.get("siteKinds") or []
-    if kinds and spec.get("kind") not in kinds:
-        return f"a {spec.get('kind')} site, not {' or '.join(kinds)}"
-    if spec.get("provider") in (clause.get("denyProviders") or []):
-        return f"run by {spec.get('provider')}, a provider the contract avoids"
-    return None
+    facts = SiteFacts(
+        name=name_of(site),
+        jurisdictions=frozenset(spec.get("jurisdictions") or []),
+        country=str(spec.get("country") or ""),
+        kind=str(spec.get("kind") or ""),
+        provider=str(spec.get("provider") or ""),
+    )
+    clause = SovereigntyClause.model_validate(
+        _get(workload, "spec", "contract", "sovereignty") or {}
+    )
+    checks = law_checks(clause, _get(tenant, "spec", "allowedJurisdictions") or [])
+    breach = first_breach(facts, checks)
+    if breach is None:
+        return None
+    where = ", ".join(sorted(facts.jurisdictions)) or "no jurisdiction"
+    return f"{breach.clause}: {breach.why} (the site is in {facts.country}, under {where})"
 
 
 # -- policies ----------------------------------------------------------------------------

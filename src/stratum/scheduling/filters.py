@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stratum.core.sovereignty import SiteFacts, law_checks
 from stratum.scheduling.devices import (
     NodeLayout,
 )
@@ -96,7 +97,6 @@ def hard_filters(state: FleetState, ask: WorkloadAsk, shape: Shape) -> list[Filt
     sov = c.sovereignty
     request = shape.request
     n = len(state.nodes)
-    jurisdictions = set(sov.jurisdictions)
 
     def per_site(ok: Callable[[FleetNode], bool]) -> BoolArray:
         site_ok = np.array([ok(s) for s in state.sites], dtype=np.bool_)
@@ -105,46 +105,13 @@ def hard_filters(state: FleetState, ask: WorkloadAsk, shape: Shape) -> list[Filt
 
     everywhere = np.ones(n, dtype=np.bool_)
     filters = [Filter("schedulable", "are unhealthy, unreachable or cordoned", state.schedulable)]
-    if jurisdictions:
-        filters.append(
-            Filter(
-                "sovereignty.jurisdictions",
-                f"outside {'/'.join(sorted(jurisdictions))}",
-                per_site(lambda s: bool(s.jurisdictions & jurisdictions)),
-            )
-        )
-    if ask.tenant_jurisdictions:
-        filters.append(
-            Filter(
-                "tenant.allowedJurisdictions",
-                f"outside the tenant's {'/'.join(sorted(ask.tenant_jurisdictions))}",
-                per_site(lambda s: bool(s.jurisdictions & ask.tenant_jurisdictions)),
-            )
-        )
-    if sov.countries:
-        filters.append(
-            Filter(
-                "sovereignty.countries",
-                f"outside {'/'.join(sov.countries)}",
-                per_site(lambda s: s.country in sov.countries),
-            )
-        )
-    if sov.site_kinds:
-        filters.append(
-            Filter(
-                "sovereignty.siteKinds",
-                f"not at a {'/'.join(sov.site_kinds)} site",
-                per_site(lambda s: s.site_kind in sov.site_kinds),
-            )
-        )
-    if sov.deny_providers:
-        filters.append(
-            Filter(
-                "sovereignty.denyProviders",
-                f"run by {'/'.join(sov.deny_providers)}",
-                per_site(lambda s: s.provider not in sov.deny_providers),
-            )
-        )
+    facts = [
+        SiteFacts(s.site, s.jurisdictions, s.country, s.site_kind, s.provider) for s in state.sites
+    ]
+    for check in law_checks(sov, ask.tenant_jurisdictions):  # the law, as admission judges it
+        site_ok = np.array([check.holds(f) for f in facts], dtype=np.bool_)
+        mask: BoolArray = site_ok[state.site_of] if n else np.zeros(0, dtype=np.bool_)
+        filters.append(Filter(check.clause, check.why, mask))
     if ask.policy_sites is not None:
         allowed_sites = ask.policy_sites
         filters.append(

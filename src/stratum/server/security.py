@@ -16,8 +16,9 @@ from fastapi import Request
 
 from stratum.core.access import SYSTEM, Principal
 
+# /version is public information, as in Kubernetes (`stratum version` before a login).
 OPEN_PATHS = frozenset(
-    {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/version"}
 )
 
 
