@@ -54,7 +54,10 @@ def _scalar(event: Any) -> Any:
         raise _at(event, "YAML merge keys (<<) are not accepted in manifests; write the keys out")
     node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
     constructors: Any = _constructor.yaml_constructors
-    return constructors.get(tag, constructors[None])(_constructor, node)
+    try:
+        return constructors.get(tag, constructors[None])(_constructor, node)
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        raise _at(event, f"unreadable {tag.rsplit(':', 1)[-1]}: {err}") from None
 
 
 def _documents(text: str) -> Iterator[tuple[int, Any]]:
@@ -162,6 +165,8 @@ def load_body(raw: bytes, content_type: str | None, source: str = "request body"
             ) from None
         except RecursionError:  # thousands of levels: the C decoder gives up
             raise BadRequest(f"{source}: nested more than {MAX_DEPTH} levels deep") from None
+        except ValueError as err:  # an integer of more digits than Python converts
+            raise BadRequest(f"{source}: {err}") from None
         if _too_deep(data):
             raise BadRequest(f"{source}: nested more than {MAX_DEPTH} levels deep")
     else:
