@@ -88,10 +88,13 @@ def place_contract(
             dedicated="dedicated-node" in (ask.contract.isolation, ask.tenant_isolation),
         )
     reasons = attempt.reasons
+    # The plain sentence first ("3 nodes qualify with room for 4 replica(s); it needs 5"),
+    # then each clause that ruled nodes out, in numbers.
+    head = attempt.headline or f"0/{total} nodes can take it now"
     summary = (
-        f"0/{total} nodes can take it now: " + ", ".join(r.message for r in reasons)
+        f"{head}: " + ", ".join(r.message for r in reasons)
         if reasons
-        else "no nodes in the fleet"
+        else (head if attempt.headline else "no nodes in the fleet")
     )
     if pristine is None:  # not judged here: the caller decides whether waiting can help
         return ContractDecision(

@@ -174,6 +174,9 @@ class Attempt:
     tier: str | None
     reasons: list[ClauseNote]
     waiting_on: tuple[str, ...] = ()
+    # The plain sentence before the per-clause reasons: "3 nodes qualify with room for 4
+    # replicas; it needs 5".
+    headline: str = ""
 
 
 def try_place(state: FleetState, ask: WorkloadAsk, shape: Shape, policy: Policy | None) -> Attempt:
@@ -207,13 +210,16 @@ def try_place(state: FleetState, ask: WorkloadAsk, shape: Shape, policy: Policy 
         left &= f.passed
     rows = np.flatnonzero(left)
     if shape.replicas == 1:
+        headline = "no node qualifies" if rows.size == 0 else f"{_nodes(rows.size)} qualify"
         if rows.size == 0:
-            return Attempt([], None, reasons, closest_domain(state, possible, "node"))
+            return Attempt([], None, reasons, closest_domain(state, possible, "node"), headline)
         bindings, why = gang_on(state, rows, cap, shape, policy)
         if bindings:
             return Attempt(bindings, None, [])
         reasons.append(ClauseNote("compute", why, int(rows.size)))
-        return Attempt([], None, reasons, closest_domain(state, possible, "node"))
+        return Attempt(
+            [], None, reasons, closest_domain(state, possible, "node"), headline + ", none fits"
+        )
     across = ask.contract.topology.across_replicas
     allowed = TIERS[: TIERS.index(across) + 1]
     cap_eff = np.minimum(cap, 1) if shape.spread == "node" else cap
@@ -249,7 +255,17 @@ def try_place(state: FleetState, ask: WorkloadAsk, shape: Shape, policy: Policy 
             )
         )
     reserve = {"nvlink-domain": "nvlink-domain", "rack": "rack"}.get(across, "site")
-    return Attempt([], None, reasons, closest_domain(state, possible, reserve))
+    slots = int(cap_eff[rows].sum()) if rows.size else 0
+    headline = (
+        f"{_nodes(rows.size)} qualify with room for {slots} replica(s); it needs {shape.replicas}"
+    )
+    if slots >= shape.replicas:
+        headline += f", but no {across} domain holds them all"
+    return Attempt([], None, reasons, closest_domain(state, possible, reserve), headline)
+
+
+def _nodes(n: int) -> str:
+    return "no node" if n == 0 else "1 node" if n == 1 else f"{n} nodes"
 
 
 def closest_domain(state: FleetState, possible: BoolArray, tier: str) -> tuple[str, ...]:

@@ -11,11 +11,14 @@ from stratum.core.validation import to_wire
 
 
 def demo_manifests() -> list[dict[str, Any]]:
-    """Built-in hardware profiles, then the demo's sites, clusters, tenants, catalog and work."""
+    """Built-in hardware profiles, the demo's sites, clusters, tenants and work, then the
+    sample catalog (src/stratum/catalog)."""
+    from stratum.catalog import catalog_manifests
+
     text = (
         resources.files("stratum.server")
         .joinpath("scenarios/demo-fleet.yaml")
         .read_text(encoding="utf-8")
     )
     docs = [d.data for d in load_documents(text, "demo-fleet.yaml")]
-    return [to_wire(p) for p in builtin_profiles()] + docs
+    return [to_wire(p) for p in builtin_profiles()] + docs + catalog_manifests()

@@ -134,3 +134,20 @@ def test_rdma_bandwidth_per_gpu_and_quota_are_clauses_with_counts() -> None:
     refused = place_contract(state, over, pristine=FleetState.build(nodes, pristine=True))
     assert not refused.placed and refused.ever_possible
     assert refused.reasons[0].clause == "quota"
+
+
+def test_a_waiting_gang_says_in_one_sentence_how_many_nodes_qualify_and_what_it_needs() -> None:
+    """'2 nodes qualify with room for 2 replica(s); it needs 5' before the per-tier lines,
+    not only one line per tier ("0 of 1 any domain(s)...")."""
+    from stratum.api.v1alpha1.contract import Contract
+    from stratum.testing.fleets import training_fleet
+
+    nodes = training_fleet(sites=1, hgx_racks=1, hgx_per_rack=2, nvl72_racks=0)
+    gang = Contract.model_validate({"compute": {"gpus": 8}, "topology": {"acrossReplicas": "rack"}})
+    decision = place_contract(
+        FleetState.build(nodes),
+        WorkloadAsk("t", 5, gang),
+        pristine=FleetState.build(nodes, pristine=True),
+    )
+    assert not decision.placed
+    assert "2 nodes qualify with room for 2 replica(s); it needs 5" in decision.summary
