@@ -79,25 +79,26 @@ class ChangeFeed:
             if self._is_fresh(wakes, now):  # another watcher read while this one waited
                 return
             # Every write counted by the notifier so far committed before this read starts.
-            self._fresh_wakes, self._fresh_at = self._wakes(), now
+            # Marked fresh only once the read is in: a watcher that found it fresh any
+            # earlier would be answered from before the write that woke it.
+            started = (self._wakes(), now)
             head = self._head
             try:
                 if head is None:
                     self._head = await to_thread.run_sync(self._current)
+                    self._fresh_wakes, self._fresh_at = started
                     return
                 news = await to_thread.run_sync(self._read, head)
             except Gone:  # fell behind a compaction: start again from the present
                 self._changes.clear()
                 self._head = await to_thread.run_sync(self._current)
+                self._fresh_wakes, self._fresh_at = started
                 return
-            except Exception:
-                self._fresh_wakes, self._fresh_at = -1, float("-inf")  # not fresh after all
-                raise
             self._changes.extend(news)
             if news:
                 self._head = news[-1].resource_version
-                if len(news) == _PAGE:  # more than a page arrived: not all of it is held yet
-                    self._fresh_wakes, self._fresh_at = -1, float("-inf")
+            if len(news) < _PAGE:  # else more than a page arrived: not all of it is held yet
+                self._fresh_wakes, self._fresh_at = started
 
     def _is_fresh(self, wakes: int, now: float) -> bool:
         return self._fresh_wakes >= wakes and now - self._fresh_at <= MAX_AGE_SECONDS
