@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from stratum.client.http import StratumClient
-from stratum.server import feed
+from stratum.server import feed, watch
 from tests.conftest import ADMIN_TOKEN, LiveServer
 
 API = "/apis/stratum.dev/v1alpha1"
@@ -125,3 +125,28 @@ def test_watchers_behind_the_shared_window_or_of_a_quiet_kind_miss_nothing(
     late = Watcher(live_server.url, "Workload", before, 12)
     late.run()
     assert late.events == workloads.events
+
+
+def test_each_write_reaches_every_watcher_when_it_is_made_not_at_the_next_poll(
+    client: StratumClient, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With the poll a minute away, only the wake-up that each write sends can deliver its
+    # event within the test's wait. (Watchers that shared one read used to be answered
+    # from a read that had started but not finished: the last write's event then came
+    # only with the next poll.)
+    monkeypatch.setattr(watch, "POLL_SECONDS", 60.0)
+    client.create(tenant("team-a"))
+    rv = current_rv(client)
+    writes = 6
+    watchers = [Watcher(live_server.url, "Workload", rv, writes) for _ in range(3)]
+    for w in watchers:
+        w.start()
+        w.open.wait(10)
+    time.sleep(0.5)
+    for i in range(writes):
+        client.create(workload(f"w-{i:03d}"))
+        time.sleep(0.05)
+    for w in watchers:
+        w.join(timeout=20)
+    for w in watchers:
+        assert [name for _, _, name in w.events] == [f"w-{i:03d}" for i in range(writes)]

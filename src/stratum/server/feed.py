@@ -39,8 +39,11 @@ class ChangeFeed:
         keep = keep or KEEP
         self.store = store
         self._wakes = wakes  # how many times the notifier has woken watchers so far
-        self._changes: deque[Change] = deque(maxlen=keep)
+        self._changes: deque[Change] = deque()
         self._head: int | None = None  # every change up to here has been read
+        # ...and every change after this one is held (resourceVersions may have gaps, so
+        # the first change held does not say where what is held begins).
+        self._held_after = 0
         self._fresh_wakes = -1  # the notifier's wake count when the newest read began
         self._fresh_at = float("-inf")  # the loop's clock when the newest read began
         self._lock = asyncio.Lock()
@@ -53,10 +56,7 @@ class ChangeFeed:
         `since` is not covered (too old, or ahead of what was read): read the store."""
         await self._refresh(wakes)
         head = self._head
-        if head is None or since > head:
-            return None
-        first = self._changes[0].resource_version if self._changes else head + 1
-        if since < first - 1:
+        if head is None or since > head or since < self._held_after:
             return None
         return [c for c in self._changes if c.resource_version > since], head
 
@@ -79,25 +79,29 @@ class ChangeFeed:
             if self._is_fresh(wakes, now):  # another watcher read while this one waited
                 return
             # Every write counted by the notifier so far committed before this read starts.
-            self._fresh_wakes, self._fresh_at = self._wakes(), now
+            # Marked fresh only once the read is in: a watcher that found it fresh any
+            # earlier would be answered from before the write that woke it.
+            started = (self._wakes(), now)
             head = self._head
             try:
                 if head is None:
-                    self._head = await to_thread.run_sync(self._current)
+                    self._head = self._held_after = await to_thread.run_sync(self._current)
+                    self._fresh_wakes, self._fresh_at = started
                     return
                 news = await to_thread.run_sync(self._read, head)
             except Gone:  # fell behind a compaction: start again from the present
                 self._changes.clear()
-                self._head = await to_thread.run_sync(self._current)
+                self._head = self._held_after = await to_thread.run_sync(self._current)
+                self._fresh_wakes, self._fresh_at = started
                 return
-            except Exception:
-                self._fresh_wakes, self._fresh_at = -1, float("-inf")  # not fresh after all
-                raise
-            self._changes.extend(news)
+            for change in news:
+                if len(self._changes) >= self._keep:
+                    self._held_after = self._changes.popleft().resource_version
+                self._changes.append(change)
             if news:
                 self._head = news[-1].resource_version
-                if len(news) == _PAGE:  # more than a page arrived: not all of it is held yet
-                    self._fresh_wakes, self._fresh_at = -1, float("-inf")
+            if len(news) < _PAGE:  # else more than a page arrived: not all of it is held yet
+                self._fresh_wakes, self._fresh_at = started
 
     def _is_fresh(self, wakes: int, now: float) -> bool:
         return self._fresh_wakes >= wakes and now - self._fresh_at <= MAX_AGE_SECONDS
