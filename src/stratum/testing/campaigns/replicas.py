@@ -82,6 +82,7 @@ def run_multi_replica(
         ServerProcess(database_url, home / f"replica-{i}", *args, token=token, log_level="info")
         for i in range(s.replicas)
     ]
+    all_servers = list(servers)  # every process started, killed ones too: their logs count
     store = ObjectStore.open(database_url)
     stop = threading.Event()
     holders: list[tuple[float, str, int]] = []
@@ -115,6 +116,16 @@ def run_multi_replica(
             victim.kill9()
             kill_times.append(datetime.now().astimezone().isoformat(timespec="milliseconds"))
             record.inputs["kill -9 of the lease holder"] += 1
+            if k + 1 < s.kills:
+                # A crashed replica comes back (on a new port), so the next kill again
+                # leaves two replicas to take over.
+                slot = servers.index(victim)
+                home_k = home / f"replica-{slot}-restart-{k + 1}"
+                servers[slot] = ServerProcess(
+                    database_url, home_k, *args, token=token, log_level="info"
+                )
+                all_servers.append(servers[slot])
+                servers[slot].start()
         time.sleep(s.load_seconds / (s.kills + 1))
         stop.set()
         for t in workers:
@@ -139,7 +150,7 @@ def run_multi_replica(
         last = leases.find(store, LEASE_NAME)
         # `transitions` counts holders since the lease was made: changes of hand are one less.
         transitions = (last.transitions - 1) if last else 0
-        _one_at_a_time(servers, transitions, holders, record)
+        _one_at_a_time(all_servers, transitions, holders, record)
         _placed_once(store, record)
         if not record.violations:
             record.survived = s.kills
@@ -158,7 +169,7 @@ def run_multi_replica(
     finally:
         stop.set()
         store.close()
-        for server in servers:
+        for server in all_servers:
             if server.alive:
                 server.stop()
         record.seconds = time.monotonic() - began
@@ -212,12 +223,14 @@ def _writer(
 ) -> None:
     rng = random.Random(s.seed * 100 + w)
     headers = {"Authorization": f"Bearer {token}"}
-    clients = [httpx.Client(base_url=x.url, headers=headers, timeout=30) for x in servers]
+    clients: dict[str, httpx.Client] = {}
     made = 0
     try:
         while not stop.is_set():
-            i = rng.randrange(len(servers))
-            http = clients[i]
+            url = servers[rng.randrange(len(servers))].url  # a restarted replica: new port
+            if url not in clients:
+                clients[url] = httpx.Client(base_url=url, headers=headers, timeout=30)
+            http = clients[url]
             roll = rng.random()
             began = time.monotonic()
             try:
@@ -252,7 +265,7 @@ def _writer(
                 load.failures += 1  # the replica died under the request: not acknowledged
             stop.wait(0.05)
     finally:
-        for c in clients:
+        for c in clients.values():
             c.close()
 
 
