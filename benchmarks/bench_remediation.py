@@ -17,11 +17,13 @@ import time
 from pathlib import Path
 
 from stratum.backends.simulated.backend import SimulatedBackend
+from stratum.core.clock import ScaledClock
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
+from stratum.server.demo import demo_manifests
+from stratum.server.security import system_context
 from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
-from stratum.testing.demo import demo_manifests
 
 KEY = "research/llama-finetune"
 
@@ -43,10 +45,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        store = ObjectStore.open(url)
+        store = ObjectStore.open(url, ScaledClock(60))
         service = ObjectService(store)
-        service.apply_documents(demo_manifests())
-        backend = SimulatedBackend(speed=60)
+        service.apply_documents(demo_manifests(), ctx=system_context("bench"))
+        backend = SimulatedBackend(clock=store.clock)
         manager = ControllerManager(store, {"simulated": backend}, settings=ManagerSettings())
         manager.start()
         wall: list[float] = []

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,9 @@ from stratum.api.v1alpha1.contract import Contract
 from stratum.scheduling.batch import place_batch
 from stratum.scheduling.contracts import TIERS, FleetNode, FleetState, WorkloadAsk, place_contract
 from stratum.scheduling.policies import make_policy
+from stratum.store.objects import ObjectStore
+from stratum.testing import controlled
+from stratum.testing.controlled import ControlledFleet
 from stratum.testing.fleets import Gang, exact_placed_gpus, tier_domain, training_fleet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,6 +191,64 @@ def figures(
     }
 
 
+def run_controller(gangs: list[Gang]) -> int:
+    """GPUs the live WorkloadController binds when the gangs arrive together on the small
+    fleet (the same machines as `training_fleet` below, made by a Cluster's node pools):
+    what users get, measured through the store, the cycle and the writes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ObjectStore.open(f"sqlite:///{tmp}/b3.db")
+        fleet = ControlledFleet(store)
+        fleet.apply(
+            [
+                *controlled.profiles(),
+                controlled.site("site-1"),
+                controlled.tenant("bench"),
+                controlled.cluster(
+                    "b3",
+                    "site-1",
+                    [
+                        {
+                            "name": "hgx",
+                            "profile": "hgx-h100-80gb",
+                            "count": 4,
+                            "rackPrefix": "hgx-r",
+                            "nodesPerRack": 2,
+                        },
+                        {
+                            "name": "nvl",
+                            "profile": "gb200-nvl72-tray",
+                            "count": 6,
+                            "rackPrefix": "nvl-r",
+                            "nodesPerRack": 18,
+                        },
+                    ],
+                ),
+            ]
+        )
+        fleet.settle(passes=2)
+        fleet.apply(
+            controlled.workload(
+                f"g{i:03d}",
+                "bench",
+                {
+                    "compute": {"gpus": g.gpus, "cpuCores": 4, "memoryGiB": 32},
+                    "topology": {"withinReplica": "nvlink", "acrossReplicas": g.across},
+                },
+                replicas=g.replicas,
+            )
+            for i, g in enumerate(gangs)
+        )
+        fleet.settle(passes=3)
+        bound = sum(
+            len(r.gpus)
+            for p in fleet.placements().values()
+            if p.status.phase in ("Bound", "Running")
+            for r in p.spec.replicas
+        )
+        store.close()
+    return bound
+
+
 def free_after(nodes: list[FleetNode], state: FleetState) -> list[int]:
     return [
         int((state.snapshot.gpu_free[i, : len(n.gpu_models)] == 1000).sum())
@@ -271,6 +333,7 @@ def small(seeds: Sequence[int], out: Path) -> None:
         ff, _ = run_first_fit(nodes, gangs)
         blind = sum(g.replicas * g.gpus for g, p in zip(gangs, ff, strict=True) if p)
         best, proved = exact_placed_gpus(nodes, gangs, seconds=20)
+        live = run_controller(gangs)
 
         def pct(x: int, best: int = best) -> float:
             return round(100 * x / best, 2) if best else 100.0
@@ -285,10 +348,12 @@ def small(seeds: Sequence[int], out: Path) -> None:
                 "stratum_batch_greedy": ours_g,
                 "stratum_batch": ours_b,
                 "first_fit": blind,
+                "controller": live,
                 "batch_ms_per_contract": round(ms_b, 2),
                 "stratum_pct_of_optimum": pct(ours),
                 "batch_greedy_pct_of_optimum": pct(ours_g),
                 "batch_pct_of_optimum": pct(ours_b),
+                "controller_pct_of_optimum": pct(live),
             }
         )
     _write(out / "small.csv", rows)
@@ -298,16 +363,17 @@ def small(seeds: Sequence[int], out: Path) -> None:
     )
     print(
         "| seed | contracts | optimum GPUs | proved | Stratum (arrival) | Stratum (batch, "
-        "order only) | Stratum (batch) | first-fit (blind) | arrival % | batch order only "
-        "% | batch % |"
+        "order only) | Stratum (batch) | live controller | first-fit (blind) | arrival % | batch "
+        "order only % | batch % | controller % |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['seed']} | {r['contracts']} | {r['optimum']} | {r['proved']} | "
             f"{r['stratum']} | {r['stratum_batch_greedy']} | {r['stratum_batch']} | "
-            f"{r['first_fit']} | {r['stratum_pct_of_optimum']} | "
-            f"{r['batch_greedy_pct_of_optimum']} | {r['batch_pct_of_optimum']} |"
+            f"{r['controller']} | {r['first_fit']} | {r['stratum_pct_of_optimum']} | "
+            f"{r['batch_greedy_pct_of_optimum']} | {r['batch_pct_of_optimum']} | "
+            f"{r['controller_pct_of_optimum']} |"
         )
     optimum = sum(float(r["optimum"]) for r in rows)
     for label, pct_col, column in (
@@ -318,6 +384,7 @@ def small(seeds: Sequence[int], out: Path) -> None:
             "stratum_batch_greedy",
         ),
         ("batch (place_batch)", "batch_pct_of_optimum", "stratum_batch"),
+        ("live controller (WorkloadController)", "controller_pct_of_optimum", "controller"),
     ):
         values = [float(r[pct_col]) for r in rows]
         total = 100 * sum(float(r[column]) for r in rows) / optimum
@@ -343,10 +410,12 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 seeds instead of 10")
+    parser.add_argument("--small-only", action="store_true", help="only the CP-SAT instances")
     args = parser.parse_args()
     seeds = list(range(3 if args.quick else 10))
     out = REPO / "results" / "bench-topology"
-    large(seeds, out)
+    if not args.small_only:
+        large(seeds, out)
     small(seeds, out)
 
 

@@ -89,7 +89,11 @@ class LiveServer:
     """uvicorn serving the real app on a loopback port, in a thread of this process."""
 
     def __init__(
-        self, database_url: str, max_body_bytes: int = 1024 * 1024, controllers: bool = False
+        self,
+        database_url: str,
+        max_body_bytes: int = 1024 * 1024,
+        controllers: bool = False,
+        **settings: Any,
     ) -> None:
         import uvicorn
 
@@ -104,6 +108,7 @@ class LiveServer:
                 port=self.port,
                 max_body_bytes=max_body_bytes,
                 controllers=controllers,
+                **settings,
             )
         )
         self.token = ADMIN_TOKEN

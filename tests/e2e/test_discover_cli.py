@@ -73,3 +73,28 @@ def test_unreadable_output_is_an_error_naming_file_and_line(tmp_path: Path) -> N
     assert done.returncode == 2
     assert f"{tmp_path / 'topo.txt'}:13: expected a row for each of the 16 devices" in done.stderr
     assert done.stdout == ""
+
+
+def test_discover_reads_a_gb200_tray_and_a_plain_lspci_with_warnings_on_stderr(
+    tmp_path: Path,
+) -> None:
+    """Issue #15: both were refused; now a profile on stdout and located warnings on stderr."""
+    shutil.copy(FIXTURES / "topo-gb200-nvl-tray-4gpu-8nic-gpu-numa-id.txt", tmp_path / "topo")
+    done = run_cli("discover", "--from", str(tmp_path), "-o", "json")
+    assert done.returncode == 0, done.stderr
+    spec = HardwareProfile.model_validate(json.loads(done.stdout)).spec
+    assert [(n.id, n.kind, n.gpu) for n in spec.memory_numa_nodes] == [
+        (2, "gpu-memory", 0),
+        (10, "gpu-memory", 1),
+        (18, "gpu-memory", 2),
+        (26, "gpu-memory", 3),
+    ]
+    assert "NUMA affinity lists nodes 0,3-9,11-17" in done.stderr
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    shutil.copy(FIXTURES / "lspci-plain-aws-p5-8x-h100-sxm5-nvswitch.txt", plain / "lspci")
+    done = run_cli("discover", "--from", str(plain), "-o", "json")
+    assert done.returncode == 0, done.stderr
+    spec = HardwareProfile.model_validate(json.loads(done.stdout)).spec
+    assert {g.model for g in spec.gpus} == {"H100-SXM5-80GB"} and len(spec.gpus) == 8
+    assert f"{plain / 'lspci'}:5: plain lspci (no -nn)" in done.stderr

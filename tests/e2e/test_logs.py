@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from stratum.client.http import StratumClient
-from stratum.testing.demo import demo_manifests
+from stratum.server.demo import demo_manifests
 from tests.conftest import ServerProcess, run_cli
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from stratum.client.http import StratumClient
+from stratum.server.demo import demo_manifests
 from stratum.store.objects import ObjectStore
-from stratum.testing.demo import demo_manifests
 from stratum.testing.invariants import store_problems
 from tests.conftest import ADMIN_TOKEN, ServerProcess, postgres_schema
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from stratum.client.http import StratumClient
-from stratum.testing.demo import demo_manifests
+from stratum.server.demo import demo_manifests
 from tests.conftest import ADMIN_TOKEN, REPO, LiveServer, run_cli
 
 

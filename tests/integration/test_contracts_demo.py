@@ -17,6 +17,7 @@ from stratum.core.profiles import builtin_profiles
 from stratum.core.validation import to_wire
 from stratum.reconcile.world import World
 from stratum.scheduling.devices import NodeLayout, parse_cpus
+from stratum.server.security import system_context
 from stratum.store.objects import ObjectStore
 from tests.integration.test_reconcile import Fleet
 
@@ -285,7 +286,7 @@ def test_infeasible_contracts_carry_per_clause_counts(demo: Fleet) -> None:
     assert "lab/nvl-full-rack" not in world.placements
 
     # Only not now: once the gang that holds part of the rack is gone, it binds, whole rack.
-    demo.service.delete("Workload", "lab", "nvl-gang")
+    demo.service.delete("Workload", "lab", "nvl-gang", ctx=system_context("test"))
     world = demo.settle(passes=3)
     assert world.workloads["lab/nvl-full-rack"].status.phase == "Running"
     placement = world.placements["lab/nvl-full-rack"]

@@ -15,10 +15,11 @@ from stratum.client.http import StratumClient
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
+from stratum.server.demo import demo_manifests
+from stratum.server.security import system_context
 from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
 from stratum.testing.clock import FakeClock
-from stratum.testing.demo import demo_manifests
 from tests.conftest import LiveServer
 
 
@@ -63,7 +64,7 @@ class Fleet:
 def fleet(store: ObjectStore) -> Iterator[Fleet]:
     f = Fleet(store)
     service = ObjectService(store)
-    service.apply_documents(demo_manifests())
+    service.apply_documents(demo_manifests(), ctx=system_context("test"))
     f.settle()
     yield f
 

@@ -15,6 +15,7 @@ from stratum.core.profiles import builtin_profiles
 from stratum.core.validation import to_wire
 from stratum.reconcile.world import World
 from stratum.scheduling.contracts import ContractDecision, place_contract
+from stratum.server.security import system_context
 from stratum.store.objects import ObjectStore
 from tests.integration.test_reconcile import Fleet
 
@@ -157,14 +158,15 @@ def test_preemption_evicts_the_cheapest_victim_that_frees_the_topology(store: Ob
     victim = world.workloads["svc/whole-b"]
     assert (
         victim.status.message
-        == "preempted by lab/urgent (priority 100) to free the devices it needs"
+        # The victim is another tenant's: it learns the priority that won, never its name.
+        == "preempted by work of another tenant (priority 100) to free the devices it needs"
     )
     assert [r.clause for r in victim.status.reasons] == ["lifecycle.preemptible"]
     preempted = [e for e in events_of(fleet, "svc", "whole-b") if e["reason"] == "Preempted"]
     assert len(preempted) == 1 and preempted[0]["type"] == "Warning"
     assert [
         e["message"] for e in events_of(fleet, "lab", "urgent") if e["reason"] == "Preempting"
-    ] == ["evicted svc/whole-b"]
+    ] == ["evicted 1 of other tenants"]
     assert preemptions(fleet) == before + 1
     assert "whole-b" not in {k.split("/")[1] for k in fleet.backend._runs}
 
@@ -175,7 +177,7 @@ def test_preemption_evicts_the_cheapest_victim_that_frees_the_topology(store: Ob
     assert phases(world)["half"] == "Running"
     assert preemptions(fleet) == before + 1
     # ... and binds again, on the node it lost, when the capacity returns.
-    fleet.service.delete("Workload", "lab", "urgent")
+    fleet.service.delete("Workload", "lab", "urgent", ctx=system_context("test"))
     world = fleet.settle(passes=3)
     assert phases(world)["whole-b"] == "Running"
     assert world.workloads["svc/whole-b"].status.attempt == 2
@@ -280,6 +282,6 @@ def test_without_the_reservation_the_same_stream_starves_the_gang(
             decision.dedicated,
         )
 
-    monkeypatch.setattr("stratum.reconcile.controllers.workloads.place_contract", no_reservation)
+    monkeypatch.setattr("stratum.scheduling.cycle.place_contract", no_reservation)
     fleet = Fleet(store)
     assert _stream(fleet, PASSES) is None

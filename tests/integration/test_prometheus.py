@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from stratum.client.http import StratumClient
-from stratum.testing.demo import demo_manifests
+from stratum.server.demo import demo_manifests
 from tests.conftest import ADMIN_TOKEN, LiveServer, free_port
 from tests.unit.observability.test_dashboards import DASHBOARDS, expand, expressions
 

@@ -13,11 +13,12 @@ from stratum.api.v1alpha1 import Placement, Workload
 from stratum.backends.simulated.backend import SimulatedBackend
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
+from stratum.server.demo import demo_manifests
+from stratum.server.security import system_context
 from stratum.server.services.objects import ObjectService
 from stratum.store import leases
 from stratum.store.objects import ObjectStore
 from stratum.testing.clock import FakeClock
-from stratum.testing.demo import demo_manifests
 
 
 class Fleet:
@@ -35,7 +36,7 @@ class Fleet:
         )
 
     def apply(self, docs: list[dict[str, Any]]) -> None:
-        self.service.apply_documents(docs)
+        self.service.apply_documents(docs, ctx=system_context("test"))
 
     def settle(self, passes: int = 4, seconds: float = 5.0) -> World:
         for _ in range(passes):
@@ -232,7 +233,7 @@ def test_a_settled_fleet_writes_nothing(fleet: Fleet) -> None:
 
 
 def test_deleting_a_workload_stops_it_and_drops_its_placement(fleet: Fleet) -> None:
-    fleet.service.delete("Workload", "research", "chat-us")
+    fleet.service.delete("Workload", "research", "chat-us", ctx=system_context("test"))
     world = fleet.settle(passes=2)
     assert "research/chat-us" not in world.placements
     assert "research/chat-us" not in fleet.backend._runs
@@ -555,3 +556,25 @@ def test_a_workload_whose_launch_keeps_failing_backs_off_alone(store: ObjectStor
     assert phases.pop("research/chat-us") == "Bound"  # bound and recorded, not running
     assert set(phases.values()) == {"Running"}, "the others went on"
     assert 2 <= FlakyBackend.calls <= 3, "retried with growing delays, not every pass"
+
+
+def test_a_rejected_workload_is_decided_again_when_its_spec_changes(fleet: Fleet) -> None:
+    """A corrected spec is never ignored: Rejected is re-checked on edit, not only when the
+    fleet changes (it once stayed Rejected at observedGeneration 1, generation 3)."""
+    job: dict[str, Any] = {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Workload",
+        "metadata": {"name": "too-big", "namespace": "research"},
+        # No GPU in the fleet has 4 TiB of memory: never satisfiable.
+        "spec": {"type": "batch", "contract": {"compute": {"gpus": 1, "minGpuMemoryGiB": 4096}}},
+    }
+    fleet.apply([job])
+    fleet.settle(passes=2)
+    rejected = fleet.workload("research/too-big")
+    assert rejected.status.phase == "Rejected"
+    job["spec"]["contract"]["compute"]["minGpuMemoryGiB"] = 40
+    fleet.apply([job])
+    fleet.settle(passes=2)
+    fixed = fleet.workload("research/too-big")
+    assert fixed.status.phase in ("Bound", "Running"), fixed.status.message
+    assert fixed.status.observed_generation == fixed.metadata.generation == 2

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from stratum.api.v1alpha1.hardwareprofiles import HardwareProfileSpec
+from stratum.core.clock import Clock
 
 DeviceHealth = Literal["Healthy", "Degraded", "Failed", "Unknown"]
 RunPhase = Literal["Starting", "Running", "Succeeded", "Failed", "Lost"]
@@ -116,6 +117,16 @@ class Observation:
     runs: tuple[RunObservation, ...]
     site_power_kw: dict[str, float] = field(default_factory=dict)
     site_power_cap_kw: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BackendContext:
+    """What every backend is built with (backends/registry.py): the process's one clock,
+    the seed, and its own options from the server's settings."""
+
+    clock: Clock
+    seed: int = 0
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 class Backend(Protocol):

@@ -121,14 +121,10 @@ def _write_outputs(
     results: dict[str, list[ReplayResult]],
     summaries: list[dict[str, Any]],
     meta: dict[str, Any],
-) -> Path:
+) -> Path | None:
+    """Per-seed curves and the summary as CSV/JSON under `out/pod_list`; the chart's path,
+    or None when matplotlib (the `bench` extra) is not installed."""
     import csv
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
 
     folder = out / pod_list
     folder.mkdir(parents=True, exist_ok=True)
@@ -158,6 +154,19 @@ def _write_outputs(
         for row in summaries:
             dw.writerow(row)
     (folder / "summary.json").write_text(json.dumps({**meta, "policies": summaries}, indent=2))
+    return _chart(folder, pod_list, results, meta)
+
+
+def _chart(
+    folder: Path, pod_list: str, results: dict[str, list[ReplayResult]], meta: dict[str, Any]
+) -> Path | None:
+    try:
+        import matplotlib
+    except ImportError:  # an optional extra: pip install 'stratum[bench]'
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     xs = np.arange(131)
@@ -250,11 +259,14 @@ def trace(
     if n_bad > 20:
         err.print(f"[yellow]skipped[/] {n_bad - 20} more bad rows")
     requests = pod_list.pods[:limit] if limit > 0 else pod_list.pods
+    phases = pod_list.phases[: len(requests)]
     snapshot = Snapshot.build(node_list.nodes)
     typical = WorkloadMix.typical(requests)
     list_name = pods.stem
 
-    lengths = {s: len(tune(requests, snapshot.total_gpu_milli, tune_ratio, s)) for s in seed_list}
+    lengths = {
+        s: len(tune(requests, snapshot.total_gpu_milli, tune_ratio, s, phases)) for s in seed_list
+    }
     total_steps = sum(lengths.values()) * len(names)
     results: dict[str, list[ReplayResult]] = {name: [] for name in names}
     with Progress(
@@ -290,6 +302,7 @@ def trace(
                         measure_mix=typical,
                         clock=time.perf_counter,
                         on_progress=tick,
+                        phases=phases,
                     )
                 )
                 progress.update(task, completed=done + lengths[seed])
@@ -345,4 +358,12 @@ def trace(
             f"{s['decisions_per_s']:,.0f}",
         )
     console.print(table)
-    console.print(f"curves, summary and chart: {chart.parent}  (chart: {chart.name})")
+    folder = out / list_name
+    if chart is None:
+        console.print(
+            f"curves and summary: {folder}  (no chart: pip install 'stratum[bench]' for "
+            "matplotlib)",
+            markup=False,
+        )
+    else:
+        console.print(f"curves, summary and chart: {folder}  (chart: {chart.name})")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from stratum.core.clock import SystemClock
 
 Getter = Callable[[dict[str, Any]], str]
 
@@ -30,7 +32,7 @@ def age(obj: dict[str, Any], now: datetime | None = None) -> str:
     if not stamp:
         return ""
     created = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    seconds = int(((now or datetime.now(UTC)) - created).total_seconds())
+    seconds = int(((now or SystemClock().now()) - created).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"
@@ -47,7 +49,7 @@ def since(*keys: str) -> Getter:
         if not value:
             return "-"
         at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        seconds = int(((now or datetime.now(UTC)) - at).total_seconds())
+        seconds = int(((now or SystemClock().now()) - at).total_seconds())
         for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
             if seconds >= size:
                 return f"{seconds // size}{unit}"
@@ -251,10 +253,53 @@ WIDE_COMMON: list[Column] = [
 ]
 
 
-def columns_for(kind: str, *, namespaced: bool, wide: bool) -> list[Column]:
+# Where a workload or placement runs; `with_where` puts these under WHERE_KEY first.
+WHERE_KEY = "__where__"
+WHERE: list[Column] = [
+    ("NODES", _path(WHERE_KEY, "nodes", default="<none>")),
+    ("SITE", _path(WHERE_KEY, "site", default="<none>")),
+    ("GPUS", _path(WHERE_KEY, "gpus", default="<none>")),
+]
+
+
+def with_where(
+    obj: dict[str, Any], placement: dict[str, Any] | None, node_sites: dict[str, str]
+) -> dict[str, Any]:
+    """A copy of `obj` that carries its placement's nodes, sites and GPUs for the table."""
+    if placement is None or not placement.get("spec", {}).get("replicas"):
+        return obj
+    replicas = placement["spec"]["replicas"]
+    nodes = list(dict.fromkeys(r["node"] for r in replicas))
+    sites = list(dict.fromkeys(node_sites[n] for n in nodes if node_sites.get(n)))
+    return {
+        **obj,
+        WHERE_KEY: {
+            "nodes": ",".join(nodes),
+            "site": ",".join(sites) or "-",
+            "gpus": _gpu_total(replicas),
+        },
+    }
+
+
+def _gpu_total(replicas: list[dict[str, Any]]) -> str:
+    """16, or 2x500m for slices, or 1x1g.10gb for MIG instances: what the replicas hold."""
+    # migInstance reads "1g.10gb on GPU 0 slots 6-6": its first word is the profile.
+    migs = [r["migInstance"].split()[0] for r in replicas if r.get("migInstance")]
+    milli = [r["gpuMilli"] for r in replicas if r.get("gpuMilli")]
+    if migs:
+        return ",".join(f"{migs.count(m)}x{m}" for m in dict.fromkeys(migs))
+    if milli:
+        return ",".join(f"{milli.count(m)}x{m}m" for m in dict.fromkeys(milli))
+    return str(sum(len(r.get("gpus", [])) for r in replicas))
+
+
+def columns_for(kind: str, *, namespaced: bool, wide: bool, where: bool = False) -> list[Column]:
+    """The table's columns; `where` adds NODES, SITE and GPUS (for -o wide and -w)."""
     cols = list(COLUMNS.get(kind, [NAME, AGE]))
     if namespaced:
         cols.insert(0, NAMESPACE)
+    extra = (WIDE_EXTRA.get(kind, []) if wide else []) + (WHERE if where else [])
     if wide:
-        cols[-1:-1] = WIDE_EXTRA.get(kind, []) + WIDE_COMMON
+        extra += WIDE_COMMON
+    cols[-1:-1] = extra
     return cols

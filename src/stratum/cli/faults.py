@@ -41,7 +41,11 @@ def inject(
     cluster: Annotated[str | None, typer.Option(help="Cluster (partition).")] = None,
     bandwidth: Annotated[
         float | None,
-        typer.Option(help="Share of NVLink bandwidth left (link-degrade), 0 <= x < 1."),
+        typer.Option(
+            "--bandwidth",
+            "--bandwidth-fraction",
+            help="Share of NVLink bandwidth left (link-degrade), 0 <= x < 1.",
+        ),
     ] = None,
 ) -> None:
     """Inject one fault now."""
@@ -110,6 +114,47 @@ def clear(
         console().print(f"fault/{f['id']} cleared: {f['description']}", markup=False)
 
 
+# A scenario's fault keys are the `fault inject` flags' names (the wire's own spelling,
+# bandwidthFraction, is accepted too): one vocabulary for the command and the file.
+SCENARIO_KEYS = {
+    "at": "at",
+    "kind": "kind",
+    "node": "node",
+    "gpu": "gpu",
+    "site": "site",
+    "kw": "kw",
+    "cluster": "cluster",
+    "bandwidth": "bandwidthFraction",
+    "bandwidth-fraction": "bandwidthFraction",
+    "bandwidthFraction": "bandwidthFraction",
+}
+
+
+def scenario_keys(document: Any, source: str) -> Any:
+    """The scenario with flag-named keys turned into the wire's; unknown keys exit 2
+    naming the allowed ones and the nearest."""
+    from stratum.cli.suggest import did_you_mean
+
+    if not isinstance(document, dict) or not isinstance(document.get("faults"), list):
+        return document  # parse_scenario says what is expected
+    faults = []
+    for i, item in enumerate(document["faults"]):
+        if not isinstance(item, dict):
+            faults.append(item)
+            continue
+        for key in item:
+            if key not in SCENARIO_KEYS:
+                allowed = ["at", "kind", "node", "gpu", "site", "kw", "cluster", "bandwidth"]
+                fail(
+                    f"{source}: faults[{i}]: unknown key {key!r}"
+                    f"{did_you_mean(str(key), allowed)}; allowed: {', '.join(allowed)} "
+                    "(as the flags of `stratum fault inject`)",
+                    code=EXIT_USAGE,
+                )
+        faults.append({SCENARIO_KEYS[k]: v for k, v in item.items()})
+    return {**document, "faults": faults}
+
+
 @app.command("run")
 def run_scenario(
     filename: Annotated[
@@ -127,7 +172,7 @@ def run_scenario(
 
     document = read_one_document(filename, "a mapping with a list under 'faults'")
     try:
-        scheduled = parse_scenario(document, str(filename))
+        scheduled = parse_scenario(scenario_keys(document, str(filename)), str(filename))
     except ValueError as err:
         fail(str(err), code=EXIT_USAGE)
     out = console()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +24,10 @@ from stratum.core.errors import ApiError
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 report_app = typer.Typer(help="Compliance reports.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+admin_app = typer.Typer(
+    help="Operator commands that act on the store directly, with no server and no token.",
+    no_args_is_help=True,
+)
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -38,6 +43,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(report_app, name="report")
     audit_app.command("verify")(audit_verify)
     app.add_typer(audit_app, name="audit")
+    admin_app.command("recover")(admin_recover)
+    app.add_typer(admin_app, name="admin")
 
 
 def _client(server: str | None = None, token: str | None = None) -> Any:
@@ -186,7 +193,7 @@ def token_list(
         print_json(items)
         return
     print_table(
-        ["ID", "NAME", "SUBJECT", "ROLE", "TENANT", "STATE", "EXPIRES", "CREATED-BY"],
+        ["ID", "NAME", "SUBJECT", "ROLE", "TENANT", "STATE", "EXPIRES", "CREATED-BY", "ISSUER"],
         [
             [
                 t["id"],
@@ -197,20 +204,34 @@ def token_list(
                 t["state"],
                 t.get("expiresAt") or "never",
                 t["createdBy"],
+                t.get("issuerTokenId") or "-",
             ]
             for t in items
         ],
     )
 
 
-def token_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id.")],
+    with_issued: Annotated[
+        bool,
+        typer.Option(
+            "--with-issued", help="Also revoke every active token this one made, and theirs."
+        ),
+    ] = False,
+) -> None:
     """Revoke a token: it stops working at once, for good."""
     with _client() as client:
         try:
-            client.revoke_token(token_id)
+            result = client.revoke_token(token_id, with_issued=with_issued)
         except ApiError as err:
             fail_api(err)
-    console().print(f"token {token_id} revoked", markup=False)
+    also = result.get("alsoRevoked") or []
+    console().print(
+        f"token {token_id} revoked"
+        + (f", and {len(also)} it issued: {', '.join(also)}" if also else ""),
+        markup=False,
+    )
 
 
 REPORT_COLUMNS = (
@@ -283,8 +304,10 @@ def audit_verify(
     if output == "json":
         print_json(result)
     elif result["ok"]:
+        anchored = result.get("anchoredSequence")
         console().print(
-            f"audit log intact: {result['records']} records, head {result['head'][:16]}",
+            f"audit log intact: {result['records']} records, head {result['head'][:16]}"
+            + (f", anchored at record {anchored}" if anchored else ""),
             markup=False,
         )
     else:
@@ -296,5 +319,89 @@ def audit_verify(
         )
         for problem in result["problems"]:
             out.print(f"  record {problem['sequence']}: {problem['message']}", markup=False)
+    if output != "json":
+        for note in result.get("notes") or []:
+            console(stderr=True).print(f"Note: {note}", markup=False)
     if not result["ok"]:
         raise typer.Exit(EXIT_REFUSED)
+
+
+def admin_recover(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            envvar="STRATUM_DATABASE_URL",
+            help="The store, as for `stratum serve` (default: the SQLite file in $STRATUM_HOME).",
+        ),
+    ] = None,
+    subject: Annotated[str, typer.Option(help="Whom the new admin token speaks for.")] = "admin",
+    name: Annotated[str, typer.Option(help="The token's name.")] = "recovered-admin",
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            help="Write the token here (mode 0600, never over an existing file) instead of "
+            "standard output.",
+        ),
+    ] = None,
+    audit_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--audit-key-file",
+            envvar="STRATUM_AUDIT_KEY_FILE",
+            help="The server's audit keys, so that the audit record of the recovery is "
+            "signed like the rest (default: $STRATUM_AUDIT_KEYS, else "
+            "$STRATUM_HOME/audit.key if it exists).",
+        ),
+    ] = None,
+) -> None:
+    """Make a new platform-admin token straight in the store, when every admin token is
+    lost or revoked. It needs the database itself (and the audit key file), which no API
+    caller has; the audit log names the operating-system user who ran it. Works while the
+    server runs."""
+    import getpass
+    import os
+
+    from stratum.core.errors import ApiError
+    from stratum.server.audit_trail import (
+        DEFAULT_AUDIT_KEY_FILE,
+        ENV_AUDIT_KEYS,
+        AuditTrail,
+        load_audit_keys,
+    )
+    from stratum.server.services.tokens import TokenService, recover_admin
+    from stratum.store.database import default_database_url, stratum_home
+    from stratum.store.objects import ObjectStore
+
+    if audit_key_file is None and not (os.environ.get(ENV_AUDIT_KEYS) or "").strip():
+        default = stratum_home() / DEFAULT_AUDIT_KEY_FILE
+        audit_key_file = default if default.exists() else None
+    if token_file is not None and token_file.exists():
+        fail(f"--token-file: {token_file} exists; name a new file", code=EXIT_USAGE)
+    try:
+        keys = load_audit_keys(key_file=audit_key_file, keys=None)
+        store = ObjectStore.open(database_url or default_database_url())
+    except ApiError as err:
+        fail_api(err)
+    try:
+        AuditTrail.configure(store, keys, None)
+        made = recover_admin(
+            TokenService(store), subject=subject, name=name, operator=getpass.getuser()
+        )
+    except ApiError as err:
+        fail_api(err)
+    finally:
+        store.close()
+    console(stderr=True).print(
+        f"token {made.record.id}: a new platform-admin token for {subject}, made in the store "
+        "(audited); shown once",
+        markup=False,
+    )
+    if token_file is None:
+        sys.stdout.write(made.value + "\n")
+        return
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(made.value + "\n")
+    console(stderr=True).print(f"written to {token_file} (mode 0600)", markup=False)

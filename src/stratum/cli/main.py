@@ -6,11 +6,15 @@ Heavy imports (numpy, FastAPI, SQLAlchemy) stay inside the command functions so 
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from stratum.cli import (
     bench,
+    catalog,
     discover,
+    explain,
     faults,
     governance,
     plan,
@@ -19,7 +23,9 @@ from stratum.cli import (
     serve,
     top,
     up,
+    version,
 )
+from stratum.cli.kinds import api_resources
 
 app = typer.Typer(
     name="stratum",
@@ -27,10 +33,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's plain help, not rich's panels: rich cuts long option names at 80 columns
+    # ("--admin-token-fi…"); click never cuts a name and wraps only the help text.
+    rich_markup_mode=None,
 )
 
 serve.register(app)
 resources.register(app)
+explain.register(app)
+app.command("api-resources")(api_resources)
+version.register(app)
+catalog.register(app)
 discover.register(app)
 governance.register(app)
 up.register(app)
@@ -42,4 +55,10 @@ app.add_typer(secrets.app, name="secrets")
 
 
 def run() -> None:
-    app()
+    # One program name however it was started (`stratum`, `python -m stratum`): the help's
+    # usage lines and shell completion (_STRATUM_COMPLETE) both use it.
+    if "_STRATUM_COMPLETE" in os.environ:  # a shell asks for completions
+        from typer._completion_classes import completion_init
+
+        completion_init()
+    app(prog_name="stratum")

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from stratum.core.errors import ApiError, Unavailable
@@ -32,7 +33,8 @@ def console(stderr: bool = False) -> Console:
 
 
 def fail(message: str, *, code: int = EXIT_REFUSED) -> NoReturn:
-    console(stderr=True).print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    # The message is text, not markup: "[index]" or "[*]" in it must print as written.
+    console(stderr=True).print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
     raise typer.Exit(code)
 
 
@@ -62,8 +64,16 @@ def read_one_document(path: Path, what: str) -> Any:
     return docs[0].data
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], no_headers: bool = False
+) -> None:
+    table = Table(
+        box=None,
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+        show_header=not no_headers,
+    )
     for header in headers:
         table.add_column(header, overflow="fold")
     for row in rows:
@@ -77,3 +87,82 @@ def print_yaml(data: Any) -> None:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+# -- -o: every way `get` can print objects -------------------------------------------------
+OUTPUT_HELP = "table, wide, yaml, json, name, jsonpath=TEMPLATE or custom-columns=HEADER:.path,..."
+_PLAIN_OUTPUTS = ("table", "wide", "yaml", "json", "name")
+
+
+def check_output(output: str) -> str:
+    """Exit 2 (usage) for an -o value no printer knows, naming the ones it does."""
+    head = output.split("=", 1)[0]
+    if output in _PLAIN_OUTPUTS or (head in ("jsonpath", "custom-columns") and "=" in output):
+        if head == "custom-columns":
+            parse_custom_columns(output.split("=", 1)[1])
+        return output
+    from stratum.cli.suggest import did_you_mean
+
+    fail(
+        f"--output: unknown format {output!r}"
+        f"{did_you_mean(head, [*_PLAIN_OUTPUTS, 'jsonpath', 'custom-columns'])}; "
+        f"expected {OUTPUT_HELP}",
+        code=EXIT_USAGE,
+    )
+
+
+def parse_custom_columns(spec: str) -> list[tuple[str, str]]:
+    columns = []
+    for part in spec.split(","):
+        header, sep, path = part.partition(":")
+        if not sep or not header or not path:
+            fail(
+                f"--output custom-columns: expected HEADER:.json.path, got {part!r}",
+                code=EXIT_USAGE,
+            )
+        columns.append((header, path))
+    return columns
+
+
+def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": items}
+
+
+def print_objects(
+    model: Any,
+    items: list[dict[str, Any]],
+    output: str,
+    *,
+    single: bool,
+    columns: Sequence[tuple[str, Any]] = (),
+    no_headers: bool = False,
+) -> None:
+    """Print objects of one kind as `get` does; `columns` are the table's (header, getter)."""
+    from stratum.client import jsonpath
+
+    data: Any = items[0] if single and items else as_list(items)
+    if output == "yaml":
+        print_yaml(data)
+    elif output == "json":
+        print_json(data)
+    elif output == "name":
+        for item in items:
+            console().print(f"{model.KIND.lower()}/{item['metadata']['name']}", markup=False)
+    elif output.startswith("jsonpath="):
+        try:
+            sys.stdout.write(jsonpath.render(output.split("=", 1)[1], data) + "\n")
+        except ApiError as err:
+            fail(err.message, code=EXIT_USAGE)
+    elif output.startswith("custom-columns="):
+        cols = parse_custom_columns(output.split("=", 1)[1])
+        rows = [
+            [",".join(jsonpath.text(v) for v in jsonpath.select(i, p)) or "<none>" for _, p in cols]
+            for i in items
+        ]
+        print_table([h for h, _ in cols], rows, no_headers=no_headers)
+    elif not items:
+        console(stderr=True).print(f"No {model.PLURAL} found.", markup=False)
+    else:
+        print_table(
+            [h for h, _ in columns], [[g(i) for _, g in columns] for i in items], no_headers
+        )

@@ -36,7 +36,6 @@ def plan(
     """Plan a fleet change on a copy of the fleet; nothing on the server changes."""
     from pydantic import ValidationError
 
-    from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Site, Tenant, Workload
     from stratum.cli.resources import _client
     from stratum.core.errors import ApiError
     from stratum.core.validation import causes_from, summarise
@@ -47,35 +46,13 @@ def plan(
         change = planning.FleetChange.model_validate(document)
     except ValidationError as err:
         fail(f"{filename}: {summarise(causes_from(err))}", code=EXIT_USAGE)
-
-    def typed(model: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
-        out = {}
-        for item in items:
-            obj = model.model_validate(item)
-            ns = obj.metadata.namespace
-            out[f"{ns}/{obj.metadata.name}" if ns else obj.metadata.name] = obj
-        return out
-
     with _client() as client:
         try:
-            state = {
-                m.KIND: typed(m, client.list(m))
-                for m in (Node, Site, HardwareProfile, Tenant, Workload, Placement)
-            }
+            result = plan_on_fleet(client, change)
         except ApiError as err:
             fail_api(err)
-    try:
-        result = planning.plan(
-            change,
-            nodes=state["Node"].values(),
-            sites=state["Site"],
-            profiles=state["HardwareProfile"],
-            tenants=state["Tenant"],
-            workloads=state["Workload"].values(),
-            placements=state["Placement"].values(),
-        )
-    except ValueError as err:
-        fail(f"{filename}: {err}", code=EXIT_USAGE)
+        except ValueError as err:
+            fail(f"{filename}: {err}", code=EXIT_USAGE)
     if output == "json":
         print_json(
             {
@@ -128,6 +105,50 @@ def plan(
         f"\n{len(result.newly_bound)} contract(s) would bind only after the change; "
         f"{len(result.displaced)} running workload(s) displaced by it.",
         markup=False,
+    )
+
+
+def plan_on_fleet(client: Any, change: Any) -> Any:
+    """Plan `change` on a copy of the fleet the server has now (used by `launch --dry-run`
+    too, to say where a workload would be placed)."""
+    from stratum.api.v1alpha1 import (
+        HardwareProfile,
+        Node,
+        Placement,
+        Policy,
+        Site,
+        Tenant,
+        Workload,
+    )
+    from stratum.core.errors import Forbidden
+    from stratum.scheduling import planning
+
+    def typed(model: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
+        out = {}
+        for item in items:
+            obj = model.model_validate(item)
+            ns = obj.metadata.namespace
+            out[f"{ns}/{obj.metadata.name}" if ns else obj.metadata.name] = obj
+        return out
+
+    state = {
+        m.KIND: typed(m, client.list(m))
+        for m in (Node, Site, HardwareProfile, Tenant, Workload, Placement)
+    }
+    try:  # the platform's policies, as the controllers apply them (a tenant may not read them:
+        # then the plan leaves them out, and admission still applies them on the server)
+        policies = typed(Policy, client.list(Policy))
+    except Forbidden:
+        policies = {}
+    return planning.plan(
+        change,
+        nodes=state["Node"].values(),
+        sites=state["Site"],
+        profiles=state["HardwareProfile"],
+        tenants=state["Tenant"],
+        workloads=state["Workload"].values(),
+        placements=state["Placement"].values(),
+        policies=policies,
     )
 
 

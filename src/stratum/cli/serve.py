@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -11,7 +11,8 @@ import typer
 from stratum.cli.output import fail
 
 if TYPE_CHECKING:
-    from stratum.server.watch import ChangeNotifier
+    from stratum.server.main import Startup
+    from stratum.server.settings import ServerSettings
 
 
 def register(app: typer.Typer) -> None:
@@ -84,6 +85,34 @@ def serve(
             "OTLP/HTTP endpoint (needs `pip install stratum[otel]`). Default: no tracing.",
         ),
     ] = None,
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backend",
+            help="A backend this server runs (repeat for several); a Cluster names one in "
+            "spec.backend. Default: simulated.",
+        ),
+    ] = None,
+    audit_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--audit-key-file",
+            envvar="STRATUM_AUDIT_KEY_FILE",
+            help="Keys that sign the audit chain (HMAC), newest first, one a line; mode 0600; "
+            "apart from the secret keys, and never retired. Default: $STRATUM_AUDIT_KEYS, "
+            "else $STRATUM_HOME/audit.key, which a server on an SQLite store creates.",
+        ),
+    ] = None,
+    audit_anchor_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--audit-anchor-file",
+            envvar="STRATUM_AUDIT_ANCHOR_FILE",
+            help="Where the audit log's signed head is kept, outside the store, so that "
+            "`stratum audit verify` detects deleted newest records (each replica keeps its "
+            "own). Default: $STRATUM_HOME/audit-anchor.json. Needs a secret key.",
+        ),
+    ] = None,
     secret_key_file: Annotated[
         Path | None,
         typer.Option(
@@ -96,108 +125,92 @@ def serve(
     ] = None,
 ) -> None:
     """Run the Stratum API server until interrupted (SIGINT/SIGTERM stop it gracefully)."""
-    import uvicorn
+    settings = _settings(
+        host=host,
+        port=port,
+        database_url=database_url,
+        max_body_bytes=max_body_bytes,
+        controllers=controllers,
+        speed=speed,
+        seed=seed,
+        lease_seconds=lease_seconds,
+        otlp_endpoint=otlp_endpoint,
+        secret_key_file=secret_key_file,
+        audit_key_file=audit_key_file,
+        audit_anchor_file=audit_anchor_file,
+        backends=backend,
+        log_level=log_level,
+        log_format=log_format,
+    )
+    start(settings, admin_token_file=admin_token_file, log_level=log_level, announce=announce)
 
-    from stratum.core.errors import ApiError
+
+def _settings(
+    *,
+    database_url: str | None,
+    log_level: str,
+    log_format: str,
+    speed: float,
+    backends: list[str] | None,
+    **options: Any,
+) -> ServerSettings:
     from stratum.observability.logs import LOG_FORMATS, setup_logging
-    from stratum.server.app import create_app
-    from stratum.server.services.tokens import bootstrap_admin
     from stratum.server.settings import ServerSettings
     from stratum.store.database import default_database_url
 
     if log_format not in LOG_FORMATS:
         fail(f"--log-format: expected one of {', '.join(LOG_FORMATS)}, got {log_format!r}", code=2)
-    url = database_url or default_database_url()
     setup_logging(level=log_level, fmt=log_format)
-    key_file = secret_key_file or _default_key_file(url)
-    settings = ServerSettings(
-        database_url=url,
-        host=host,
-        port=port,
-        max_body_bytes=max_body_bytes,
-        controllers=controllers,
+    return ServerSettings(
+        database_url=database_url or default_database_url(),
         simulation_speed=speed,
-        seed=seed,
-        lease_seconds=lease_seconds,
-        otlp_endpoint=otlp_endpoint,
-        secret_key_file=key_file,
+        backends=tuple(backends or ("simulated",)),
+        **options,
     )
+
+
+def start(
+    settings: ServerSettings,
+    *,
+    admin_token_file: Path | None,
+    log_level: str,
+    announce: Callable[[Startup], None],
+    demo: bool = False,
+) -> None:
+    """Run the server through its one entry point, turning its errors into exit codes."""
+    from stratum.core.errors import ApiError
+    from stratum.server.main import PortInUse, run
+
     try:
-        app = create_app(settings)
-        admin_token = bootstrap_admin(app.state.tokens, admin_token_file)
+        run(
+            settings,
+            admin_token_file=admin_token_file,
+            demo=demo,
+            log_level=log_level,
+            announce=announce,
+        )
+    except PortInUse as err:
+        fail(str(err), code=2)
     except ApiError as err:
         fail(err.message, code=3)
     except RuntimeError as err:  # tracing asked for without the OpenTelemetry SDK
         fail(str(err), code=2)
-    if admin_token is not None:
-        typer.echo(
-            "The store had no token: this is the first platform-admin token. It is "
-            f"shown once; keep it safe.\n\n    {admin_token}\n\n"
-            "Use it with `stratum login` or STRATUM_TOKEN.",
-            err=True,
-        )
-    elif admin_token_file is not None and admin_token_file.exists():
-        typer.echo(f"Admin token in {admin_token_file} (if the store was new).", err=True)
-    # log_config=None: uvicorn's records go through the handler set up above.
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level.lower(),
-        timeout_graceful_shutdown=10,
-        access_log=False,
-        log_config=None,
-    )
-    server = _graceful_server(config, app.state.notifier)
-    shown = app.state.store.engine.url.render_as_string(hide_password=True)
+
+
+def announce(startup: Startup) -> None:
+    """serve's banner: where it listens, and the first admin token on stdout, apart from
+    the log lines on stderr, so that it can be captured."""
     typer.echo(
-        f"Stratum API on http://{host}:{port} (store: {shown}); "
-        f"OpenAPI at http://{host}:{port}/docs",
+        f"Stratum API on {startup.base_url} (store: {startup.store}); "
+        f"OpenAPI at {startup.base_url}/docs",
         err=True,
     )
-    server.run()
-
-
-def _default_key_file(url: str) -> Path | None:
-    """$STRATUM_HOME/secret.key when no key is configured: used if it exists, created (mode
-    0600) for an SQLite store. Replicas on PostgreSQL must share their keys, so none is
-    made for them: configure STRATUM_SECRET_KEYS or --secret-key-file on each."""
-    import logging
-    import os
-
-    from stratum.server.secrets import DEFAULT_KEY_FILE, ENV_KEYS, create_key_file
-    from stratum.store.database import stratum_home
-
-    if (os.environ.get(ENV_KEYS) or "").strip():
-        return None
-    path = stratum_home() / DEFAULT_KEY_FILE
-    if path.exists():
-        return path
-    log = logging.getLogger("stratum.server")
-    if not url.startswith("sqlite"):
-        log.warning(
-            "no secret key (%s or --secret-key-file): this server will refuse to "
-            "store cluster credentials",
-            ENV_KEYS,
+    if startup.admin_token is not None:
+        typer.echo(
+            "The store had no token: this is the first platform-admin token. It is shown "
+            "once; keep it safe (lost? see `stratum token --help` and the README).",
+            err=True,
         )
-        return None
-    create_key_file(path)
-    log.warning(
-        "made a secret key for stored credentials in %s (mode 0600): back it up; "
-        "without it they cannot be read",
-        path,
-    )
-    return path
-
-
-def _graceful_server(config: Any, notifier: ChangeNotifier) -> Any:
-    """A uvicorn.Server that also ends watch streams when asked to stop, so that shutdown
-    does not wait for clients that would stream forever."""
-    import uvicorn
-
-    class GracefulServer(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            notifier.close()
-            super().handle_exit(sig, frame)
-
-    return GracefulServer(config)
+        typer.echo(startup.admin_token)
+    elif startup.admin_token_file is not None:
+        typer.echo(f"Admin token in {startup.admin_token_file} (if the store was new).", err=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stratum.cli.output import console, fail_api
+from stratum.core.clock import SystemClock
 from stratum.core.errors import ApiError
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -38,7 +39,7 @@ class Frame:
 
 
 def fetch(client: Any) -> Frame:
-    frame = Frame(server=client.server, at=datetime.now(UTC))
+    frame = Frame(server=client.server, at=SystemClock().now())
     try:
         frame.sites = client.list("Site")
         frame.workloads = client.list("Workload")

@@ -4,11 +4,14 @@ controllers, a simulated three-site fleet, two tenants, a catalog and running wo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stratum.cli.output import console, fail
+from stratum.cli.output import console
+
+if TYPE_CHECKING:
+    from stratum.server.main import Startup
 
 
 def register(app: typer.Typer) -> None:
@@ -43,50 +46,46 @@ def up(
     ] = "text",
 ) -> None:
     """Start Stratum with a demo fleet. Run it again on the same home: it reuses the fleet."""
-    from stratum.cli.serve import serve
-    from stratum.core.errors import ApiError
-    from stratum.server.services.objects import ObjectService
-    from stratum.store.database import default_database_url, stratum_home
-    from stratum.store.objects import ObjectStore
-    from stratum.testing.demo import demo_manifests
+    from stratum.cli.serve import _settings, start
+    from stratum.store.database import stratum_home
 
-    url = default_database_url()
-    try:
-        store = ObjectStore.open(url)
-        service = ObjectService(store)
-        results = service.apply_documents(demo_manifests())
-        store.close()
-    except ApiError as err:
-        fail(f"could not prepare the demo fleet in {url}: {err.message}", code=3)
-    created = sum(r.action == "created" for r in results)
-    reused = len(results) - created
-    base = f"http://{host}:{port}"
-    out = console(stderr=True)
-    out.print(f"[bold]Stratum is starting[/bold] (data in {stratum_home()})")
-    out.print(
-        f"  demo fleet: {created} objects created, {reused} reused "
-        "(3 sites, 20 simulated nodes, 2 tenants, 5 workloads)"
-    )
-    out.print(f"  simulated clock: {speed:g}x real time")
-    out.print(f"  API:  {base}/apis/stratum.dev/v1alpha1    OpenAPI: {base}/docs")
-    out.print("  try, in another terminal:")
-    for example in (
-        f"export STRATUM_SERVER={base} STRATUM_TOKEN=<the admin token>",
-        "stratum get sites",
-        "stratum get workloads -A -o wide",
-        "stratum describe workload llama-finetune -n research",
-        "stratum get nodes -l stratum.dev/site=fra-1",
-        "stratum fault inject gpu-fail --node fra-1-hgx-h100-001 --gpu 3",
-        "stratum get events -n research",
-    ):
-        out.print(f"    {example}", markup=False)
-    serve(
+    home = stratum_home()
+    # The admin token goes to a file the banner names (mode 0600), not among log lines.
+    token_file = admin_token_file or home / "admin-token"
+    settings = _settings(
         host=host,
         port=port,
-        database_url=url,
+        database_url=None,
         controllers=True,
         speed=speed,
         seed=seed,
-        admin_token_file=admin_token_file,
+        backends=None,
+        log_level="info",
         log_format=log_format,
     )
+
+    def banner(startup: Startup) -> None:
+        out = console(stderr=True)
+        base = startup.base_url
+        out.print(f"[bold]Stratum is up[/bold] (data in {home})")
+        if startup.demo is not None:
+            out.print(
+                f"  demo fleet: {startup.demo.created} objects created, "
+                f"{startup.demo.reused} reused (3 sites, 20 simulated nodes, 2 tenants)"
+            )
+        out.print(f"  simulated clock: {startup.speed:g}x real time")
+        out.print(f"  API:  {base}/apis/stratum.dev/v1alpha1    OpenAPI: {base}/docs")
+        out.print(f"  admin token: in {token_file} (mode 0600)", markup=False)
+        out.print("  try, in another terminal:")
+        for example in (
+            f"export STRATUM_SERVER={base} STRATUM_TOKEN=$(cat {token_file})",
+            "stratum get sites",
+            "stratum get workloads -A -o wide",
+            "stratum describe workload llama-finetune -n research",
+            "stratum get nodes -l stratum.dev/site=fra-1",
+            "stratum fault inject gpu-fail --node fra-1-hgx-h100-001 --gpu 3",
+            "stratum get events -n research",
+        ):
+            out.print(f"    {example}", markup=False)
+
+    start(settings, admin_token_file=token_file, log_level="info", announce=banner, demo=True)

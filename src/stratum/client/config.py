@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ def config_path() -> Path:
 @dataclass(frozen=True, slots=True)
 class ClientConfig:
     server: str = DEFAULT_SERVER
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # never in a repr or a log line
     namespace: str | None = None
 
 

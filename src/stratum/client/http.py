@@ -38,7 +38,8 @@ def parse_warnings(values: builtins.list[str]) -> builtins.list[str]:
     return found
 
 
-def _error_from(response: httpx.Response) -> ApiError:
+def error_from(response: httpx.Response) -> ApiError:
+    """The domain error for an error answer (its Status body), as the server raised it."""
     try:
         body = response.json()
     except ValueError:
@@ -64,6 +65,25 @@ def _model(kind: str | type[Resource]) -> type[Resource]:
     return kind if isinstance(kind, type) else BY_KIND[kind]
 
 
+def resource_path(
+    kind: str | type[Resource],
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> str:
+    """/apis/stratum.dev/v1alpha1[/namespaces/NS]/PLURAL[/NAME[/SUB]]."""
+    model = _model(kind)
+    path = PREFIX
+    if model.NAMESPACED and namespace:
+        path += f"/namespaces/{namespace}"
+    path += f"/{model.PLURAL}"
+    if name:
+        path += f"/{name}"
+    if subresource:
+        path += f"/{subresource}"
+    return path
+
+
 class StratumClient:
     def __init__(
         self,
@@ -82,6 +102,9 @@ class StratumClient:
         self.server = server.rstrip("/")
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
 
+    def __repr__(self) -> str:  # never the token
+        return f"StratumClient(server={self.server!r})"
+
     def close(self) -> None:
         self._http.close()
 
@@ -99,16 +122,7 @@ class StratumClient:
         name: str | None = None,
         subresource: str | None = None,
     ) -> str:
-        model = _model(kind)
-        path = PREFIX
-        if model.NAMESPACED and namespace:
-            path += f"/namespaces/{namespace}"
-        path += f"/{model.PLURAL}"
-        if name:
-            path += f"/{name}"
-        if subresource:
-            path += f"/{subresource}"
-        return path
+        return resource_path(kind, namespace, name, subresource)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -123,10 +137,15 @@ class StratumClient:
             if self._on_warning is not None:
                 self._on_warning(warning)
         if response.status_code >= 400:
-            raise _error_from(response)
+            raise error_from(response)
         return response.json()
 
     # -- identity, tokens, governance --------------------------------------------------
+    def version(self) -> dict[str, Any]:
+        """The server's version and API version (GET /version, no token needed)."""
+        result: dict[str, Any] = self.request("GET", "/version")
+        return result
+
     def whoami(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"{PREFIX}/whoami")
         return result
@@ -158,8 +177,11 @@ class StratumClient:
         items: builtins.list[dict[str, Any]] = self.request("GET", f"{PREFIX}/tokens")["items"]
         return items
 
-    def revoke_token(self, token_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("DELETE", f"{PREFIX}/tokens/{token_id}")
+    def revoke_token(self, token_id: str, *, with_issued: bool = False) -> dict[str, Any]:
+        params = {"withIssued": "true"} if with_issued else {}
+        result: dict[str, Any] = self.request(
+            "DELETE", f"{PREFIX}/tokens/{token_id}", params=params
+        )
         return result
 
     def sovereignty_report(
@@ -274,7 +296,8 @@ class StratumClient:
         label_selector: str | None = None,
         timeout: float | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield {"type", "object"} events until the server ends the stream."""
+        """Yield {"type", "object"} events until the server ends the stream, or until
+        nothing came for `timeout` seconds; Unavailable if the server goes away."""
         params: dict[str, Any] = {"watch": "true"}
         if resource_version:
             params["resourceVersion"] = resource_version
@@ -289,10 +312,14 @@ class StratumClient:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise _error_from(response)
+                    raise error_from(response)
                 for line in response.iter_lines():
                     if line.strip():
                         yield json.loads(line)
+        except httpx.ReadTimeout:
+            # Nothing came for `timeout` seconds (the server sends a bookmark every 15 s):
+            # the stream ends and the caller decides whether to follow again.
+            return
         except httpx.TransportError as err:
             raise Unavailable(f"watch on {self.server} ended: {err}") from None
 

@@ -4,7 +4,8 @@
     platform-viewer   reads everything (compliance, audit), writes nothing
     agent             reads everything; writes Nodes, Events, Placements and any status
     tenant-admin      in its tenant: reads everything, writes Workloads and WorkloadTemplates,
-                      creates and revokes service tokens bound to the tenant
+                      creates tokens bound to the tenant (for service subjects and the
+                      tenant's members) and revokes the tokens it issued
     member            in its tenant: reads everything, writes Workloads and WorkloadTemplates
     viewer            in its tenant: reads everything
 
@@ -24,7 +25,11 @@ from stratum.api.v1alpha1 import CATALOG_NAMESPACE
 from stratum.core.errors import Forbidden, NotFound
 
 PLATFORM_ROLES = ("platform-admin", "platform-viewer", "agent")
-TENANT_ROLES = ("tenant-admin", "member", "viewer")
+TENANT_ROLES = ("tenant-admin", "member", "viewer")  # strongest first
+# The subject of the first platform-admin token; `system:` subjects are the server's own.
+BOOTSTRAP_SUBJECT = "admin"
+SYSTEM_PREFIX = "system:"
+SERVICE_PREFIX = "service:"
 Verb = Literal["read", "write", "status"]
 
 # Platform objects a tenant needs to state and understand contracts: where compute lives,
@@ -43,6 +48,9 @@ class Principal:
     platform_role: str | None = None
     tenant_roles: Mapping[str, str] = field(default_factory=dict)
     token_id: str | None = None
+    # Who made the token, then who made theirs...: (subject, token id), nearest first. The
+    # audit log names them, so that a token made for someone else's name shows its maker.
+    issued_by: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_admin(self) -> bool:
@@ -165,36 +173,113 @@ def can_see(principal: Principal, obj: Mapping[str, Any]) -> bool:
     return kind in TENANT_READABLE
 
 
-def may_manage_token(principal: Principal, *, subject: str, tenant: str | None) -> bool:
-    """Whether the caller may see or revoke a token of `subject` (bound to `tenant`)."""
-    if principal.is_admin or subject == principal.subject:
+def is_platform_token(*, role: str | None, tenant: str | None) -> bool:
+    return tenant is None and role in PLATFORM_ROLES
+
+
+def may_manage_token(
+    principal: Principal,
+    *,
+    subject: str,
+    tenant: str | None,
+    role: str | None,
+    created_by: str,
+) -> bool:
+    """Whether the caller may see or revoke one token.
+
+    Platform admins: every token. Others never touch a token that carries a platform role
+    (whatever its subject); they manage their own subject's tokens within their tenants,
+    and, as tenant-admins, the tokens they issued bound to a tenant they administer."""
+    if principal.is_admin:
         return True
-    return tenant is not None and principal.tenant_roles.get(tenant) == "tenant-admin"
+    if is_platform_token(role=role, tenant=tenant):
+        return False
+    if subject == principal.subject:
+        return tenant is None or tenant in principal.tenant_roles
+    return (
+        created_by == principal.subject
+        and tenant is not None
+        and principal.tenant_roles.get(tenant) == "tenant-admin"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectRoles:
+    """What a token's subject already holds, from the store: its roles from Tenant
+    members, the tenants its active tokens are bound to, and whether an active token gives
+    it a platform role."""
+
+    member_roles: Mapping[str, str] = field(default_factory=dict)
+    token_tenants: frozenset[str] = frozenset()
+    platform: bool = False
+
+
+def _at_most(role: str, limit: str) -> bool:
+    return TENANT_ROLES.index(role) >= TENANT_ROLES.index(limit)
 
 
 def check_token_grant(
-    principal: Principal, *, subject: str, role: str | None, tenant: str | None
+    principal: Principal,
+    *,
+    subject: str,
+    role: str | None,
+    tenant: str | None,
+    holds: SubjectRoles = SubjectRoles(),  # frozen: one shared empty value is safe
 ) -> None:
-    """Refuse a token that would give more than the creator may give."""
+    """Refuse a token that would give more than its issuer may give, or speak for someone
+    the issuer does not administer.
+
+    A token is for the issuer's own subject, or, from a tenant-admin, for a service subject
+    or a member of its tenant, bound to that tenant; with at most the issuer's role there
+    (and a member's own role), never for a subject that holds a platform role or a role in
+    a tenant the issuer does not administer. Platform roles only from platform admins.
+    What a refusal says never names another tenant."""
     if role is not None and role not in PLATFORM_ROLES + TENANT_ROLES:
         raise Forbidden(
             f"unknown role {role!r}; expected one of {', '.join(PLATFORM_ROLES + TENANT_ROLES)}"
         )
     if principal.is_admin:
         return
-    if tenant is not None:
-        if principal.tenant_roles.get(tenant) != "tenant-admin":
-            raise (
-                namespace_missing(tenant)
-                if tenant not in principal.tenant_roles
-                else Forbidden(f"only a tenant-admin of {tenant} may create tokens bound to it")
-            )
-        if role not in TENANT_ROLES:
+    if role is not None and role not in TENANT_ROLES:
+        raise Forbidden("only platform admins may create tokens with a platform role")
+    if tenant is not None and tenant not in principal.tenant_roles:
+        raise namespace_missing(tenant)
+    if subject == principal.subject:
+        if tenant is None or role is None:
+            return
+        mine = principal.tenant_roles[tenant]
+        if not _at_most(role, mine):
             raise Forbidden(
-                f"a token bound to a tenant takes a tenant role: {', '.join(TENANT_ROLES)}"
+                f"you are {mine} of {tenant}: a token you make for it carries at most {mine}"
             )
         return
-    if role is not None:
-        raise Forbidden("only platform admins may create tokens with a platform role")
-    if subject != principal.subject:
-        raise Forbidden(f"you may create tokens for yourself ({principal.subject}) only")
+    if tenant is None:
+        raise Forbidden(
+            f"you may create tokens for yourself ({principal.subject}) only, or, as a "
+            "tenant-admin, tokens bound to your tenant (--tenant) for its members and "
+            "service subjects"
+        )
+    if principal.tenant_roles[tenant] != "tenant-admin":
+        raise Forbidden(f"only a tenant-admin of {tenant} may create tokens for others")
+    if holds.platform or subject == BOOTSTRAP_SUBJECT or subject.startswith(SYSTEM_PREFIX):
+        raise Forbidden(
+            f"{subject} holds a platform role: only a platform admin may create tokens for it"
+        )
+    elsewhere = (set(holds.member_roles) | holds.token_tenants) - {tenant}
+    if any(principal.tenant_roles.get(t) != "tenant-admin" for t in elsewhere):
+        raise Forbidden(
+            f"{subject} holds roles outside the tenants you administer: only a platform "
+            "admin may create tokens for it"
+        )
+    if subject.startswith(SERVICE_PREFIX):
+        return
+    theirs = holds.member_roles.get(tenant)
+    if theirs is None:
+        raise Forbidden(
+            f"{subject} is not a member of {tenant}: tokens for others are for the tenant's "
+            "members (Tenant spec.members) and service subjects (--service)"
+        )
+    if role is not None and not _at_most(role, theirs):
+        raise Forbidden(
+            f"{subject} is {theirs} of {tenant}: a token for them carries at most {theirs}"
+        )

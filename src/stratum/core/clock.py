@@ -1,4 +1,9 @@
-"""Time as an injected dependency: core, scheduling and reconcilers never read the wall clock."""
+"""Time as an injected dependency: nothing outside this module reads the wall clock.
+
+One clock is built in the composition root (server/app.py) and handed to the store, the
+controllers and every backend, so that timestamps, deadlines, budgets and simulated work all
+share one time base; under `--speed 60` that base is simulated time.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,18 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+def clock_rate(clock: Clock) -> float:
+    """Clock seconds per real second: the speed of a ScaledClock, 1 for any other. Durations
+    that are real by nature (how long a lease lasts unrenewed) are turned into this clock's
+    seconds with it."""
+    return float(getattr(clock, "speed", 1.0))
+
+
+def make_clock(speed: float = 1.0) -> Clock:
+    """The platform's clock: real time, or a ScaledClock when the simulated fleet runs faster."""
+    return SystemClock() if speed == 1.0 else ScaledClock(speed)
 
 
 class ScaledClock:

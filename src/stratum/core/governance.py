@@ -9,17 +9,17 @@ a MIG slice `Ng.*` as N/7 of a GPU (A100/H100/H200 have seven compute slices).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+from stratum.core.demand import replica_gpu_milli
+from stratum.core.lifecycle import FINISHED
 from stratum.core.policies import evaluate
 
 WireObject = Mapping[str, Any]
-FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Released", "Rejected"})
-_MIG_SLICES = re.compile(r"^(?:[1-9]c\.)?([1-9])g\.")
+FINISHED_PHASES = FINISHED  # count against quota no more (core/lifecycle.py)
 ANY_MODEL = "*"
 
 
@@ -50,14 +50,11 @@ def gpu_demand(workload: WireObject) -> GpuDemand:
     """What one workload asks for across all its replicas."""
     compute = _get(workload, "spec", "contract", "compute") or {}
     replicas = int(_get(workload, "spec", "replicas") or 1)
-    per_replica = 0
-    if compute.get("gpus"):
-        per_replica = int(compute["gpus"]) * 1000
-    elif compute.get("gpuMilli"):
-        per_replica = int(compute["gpuMilli"])
-    elif compute.get("migProfile"):
-        match = _MIG_SLICES.match(str(compute["migProfile"]))
-        per_replica = (int(match.group(1)) * 1000 + 6) // 7 if match else 1000
+    per_replica = replica_gpu_milli(
+        gpus=int(compute["gpus"]) if compute.get("gpus") else None,
+        gpu_milli=int(compute["gpuMilli"]) if compute.get("gpuMilli") else None,
+        mig_profile=str(compute["migProfile"]) if compute.get("migProfile") else None,
+    )
     return GpuDemand(per_replica * replicas, tuple(compute.get("models") or ()))
 
 
@@ -160,11 +157,25 @@ def policy_applies(policy: WireObject, workload: WireObject, tenant: WireObject)
 
 
 @dataclass(frozen=True, slots=True)
+class Exclusion:
+    """Why one site may not host the workload: by law (the contract's or the tenant's
+    sovereignty) or by a platform deny policy (named, for platform eyes only)."""
+
+    kind: Literal["sovereignty", "policy"]
+    message: str
+    policy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SiteVerdict:
     site: str
     allowed: bool
-    reasons: tuple[str, ...] = ()
+    exclusions: tuple[Exclusion, ...] = ()
     allowed_by: tuple[str, ...] = ()  # deny policies that were checked and hold
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(e.message for e in self.exclusions)
 
 
 @dataclass(slots=True)
@@ -204,11 +215,11 @@ def judge_sites(
     warn = [p for p in applicable if _get(p, "spec", "action") == "warn"]
     excluded_by: dict[str, list[str]] = {}
     for site in sites:
-        reasons: list[str] = []
+        reasons: list[Exclusion] = []
         held: list[str] = []
         why = sovereignty_exclusion(site, workload, tenant)
         if why:
-            reasons.append(f"sovereignty: {why}")
+            reasons.append(Exclusion("sovereignty", f"sovereignty: {why}"))
         else:
             for policy in deny:
                 outcome = evaluate(
@@ -221,7 +232,11 @@ def judge_sites(
                     held.append(name_of(policy))
                 else:
                     reasons.append(
-                        _policy_line(policy, f" ({outcome.error})" if outcome.error else "")
+                        Exclusion(
+                            "policy",
+                            _policy_line(policy, f" ({outcome.error})" if outcome.error else ""),
+                            name_of(policy),
+                        )
                     )
                     excluded_by.setdefault(name_of(policy), []).append(name_of(site))
         result.sites.append(SiteVerdict(name_of(site), not reasons, tuple(reasons), tuple(held)))

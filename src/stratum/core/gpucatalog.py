@@ -1,5 +1,9 @@
 """What Stratum knows about GPU models: canonical names, memory, NVLink, power, MIG profiles.
 
+AMD Instinct models sit beside NVIDIA's: their Infinity Fabric (xGMI) links fill the NVLink
+fields (the intra-node GPU fabric, `interconnect="xGMI"`), and their compute and memory
+partition modes (SPX..CPX, NPS1/NPS4) are listed where NVIDIA's MIG profiles are.
+
 Discovery reads a product name ("NVIDIA H100 80GB HBM3", "Tesla P100-PCIE-16GB",
 "NVIDIA-H100-80GB-HBM3" from a Kubernetes label) and looks it up here to fill the facts the
 driver does not print (NVLink bandwidth per link, idle power, the MIG profiles the GPU offers).
@@ -36,8 +40,12 @@ class GpuModel:
     nvlink_gbps_per_link: float = 0.0  # GB/s per link and direction
     mig_profiles: tuple[MigProfile, ...] = ()
     mig_capable: bool = False
-    pci_device_ids: tuple[str, ...] = ()  # lowercase hex, vendor 10de
+    pci_device_ids: tuple[str, ...] = ()  # lowercase hex, of pci_vendor
     patterns: tuple[str, ...] = ()  # regexes over the normalised product name
+    vendor: str = "NVIDIA"
+    pci_vendor: str = "10de"
+    interconnect: str = "NVLink"  # what nvlink_links count: NVLink, or xGMI on AMD
+    partitions: tuple[str, ...] = ()  # AMD compute and memory partition modes
 
 
 def _mig(*rows: tuple[str, int, float, int], sms: tuple[int, ...] = ()) -> tuple[MigProfile, ...]:
@@ -225,7 +233,7 @@ CATALOG: tuple[GpuModel, ...] = (
         _MIG_H200,
         True,
         ("2335",),
-        (r"H200(?!-NVL)",),
+        (r"(?<!G)H200(?!-NVL)",),
     ),
     # https://www.nvidia.com/en-us/data-center/dgx-b200/ (1,440 GB over 8 GPUs; 1.8 TB/s NVLink 5)
     GpuModel(
@@ -243,9 +251,55 @@ CATALOG: tuple[GpuModel, ...] = (
         ("2901",),
         (r"(?<!G)B200",),
     ),
-    # https://www.nvidia.com/en-us/data-center/gb200-nvl72/ (13.4 TB HBM3e over 72 GPUs)
+    # https://www.nvidia.com/en-us/data-center/gb200-nvl72/ (13.4 TB HBM3e over 72 GPUs);
+    # 2941 is "GB100 [GB200]" in the PCI ID repository.
     GpuModel(
-        "GB200-186GB", "GB200", "Blackwell", 186, 1200, 100, 6, 18, 50.0, (), True, (), (r"GB200",)
+        "GB200-186GB",
+        "GB200",
+        "Blackwell",
+        186,
+        1200,
+        100,
+        6,
+        18,
+        50.0,
+        (),
+        True,
+        ("2941",),
+        (r"GB200",),
+    ),
+    # https://www.nvidia.com/en-us/data-center/grace-hopper-superchip/ : 96 GB HBM3 (sold as
+    # "GH200 480GB", counting the Grace LPDDR5X) or 144 GB HBM3e; the module is configurable
+    # from 450 W to 1000 W (CPU + GPU + memory). 2342 is "GH100 [GH200 120GB / 480GB]".
+    GpuModel(
+        "GH200-96GB",
+        "GH200",
+        "Hopper",
+        96,
+        1000,
+        75,
+        5,
+        18,
+        25.0,
+        _MIG_H100_94,
+        True,
+        ("2342",),
+        (r"GH200(?!.*144G)",),
+    ),
+    GpuModel(
+        "GH200-144GB",
+        "GH200",
+        "Hopper",
+        144,
+        1000,
+        75,
+        5,
+        18,
+        25.0,
+        (),
+        True,
+        ("2348",),
+        (r"GH200.*144G",),
     ),
     # https://www.nvidia.com/en-us/data-center/dgx-b300/ (2.3 TB HBM3e over 8 GPUs)
     GpuModel(
@@ -426,6 +480,103 @@ CATALOG: tuple[GpuModel, ...] = (
     ),
 )
 
+# AMD Instinct: https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html
+# (192 GB HBM3, 750 W, 7 Infinity Fabric links of 128 GB/s bidirectional, i.e. 64 GB/s per
+# direction, one to each other GPU of an 8-GPU OAM platform), .../mi300/mi300a.html (APU:
+# 128 GB HBM3 shared with its 24 Zen 4 cores, 550 W, up to 760 W), .../mi325x.html (256 GB
+# HBM3E, 1000 W), .../mi200/mi250x.html (128 GB HBM2e over 2 dies, 560 W, 8 links at 50 GB/s
+# per direction). MI308X: the 192 GB MI300 variant for China, at a 650 W cap (rocm-smi on the
+# MI308X fixture). Partition modes from the ROCm GPU partitioning guide:
+# https://rocm.docs.amd.com/en/latest/how-to/gpu-partitioning/mi300x/overview.html
+# Device ids: 74a1 MI300X, 74b5 MI300X VF, 74a2 MI308X, 74a5 MI325X, 74a0 MI300A, 740c MI250X.
+_MI300_PARTITIONS = ("SPX", "DPX", "QPX", "CPX", "NPS1", "NPS4")
+AMD_CATALOG: tuple[GpuModel, ...] = (
+    GpuModel(
+        "MI300X-192GB",
+        "MI300X",
+        "CDNA3",
+        192,
+        750,
+        140,
+        5,
+        7,
+        64.0,
+        mig_capable=False,
+        pci_device_ids=("74a1", "74b5"),
+        patterns=(r"(?<![0-9A-Z])MI300X(?![0-9])",),
+        vendor="AMD",
+        pci_vendor="1002",
+        interconnect="xGMI",
+        partitions=_MI300_PARTITIONS,
+    ),
+    GpuModel(
+        "MI308X-192GB",
+        "MI308X",
+        "CDNA3",
+        192,
+        650,
+        140,
+        5,
+        7,
+        64.0,
+        pci_device_ids=("74a2",),
+        patterns=(r"(?<![0-9A-Z])MI308X(?![0-9])",),
+        vendor="AMD",
+        pci_vendor="1002",
+        interconnect="xGMI",
+        partitions=_MI300_PARTITIONS,
+    ),
+    GpuModel(
+        "MI325X-256GB",
+        "MI325X",
+        "CDNA3",
+        256,
+        1000,
+        160,
+        5,
+        7,
+        64.0,
+        pci_device_ids=("74a5",),
+        patterns=(r"(?<![0-9A-Z])MI325X(?![0-9])",),
+        vendor="AMD",
+        pci_vendor="1002",
+        interconnect="xGMI",
+        partitions=_MI300_PARTITIONS,
+    ),
+    GpuModel(
+        "MI300A-128GB",
+        "MI300A",
+        "CDNA3",
+        128,
+        550,
+        100,
+        5,
+        pci_device_ids=("74a0",),
+        patterns=(r"(?<![0-9A-Z])MI300A(?![0-9])",),
+        vendor="AMD",
+        pci_vendor="1002",
+        interconnect="xGMI",
+        partitions=("SPX", "TPX", "CPX", "NPS1"),
+    ),
+    GpuModel(
+        "MI250X-128GB",
+        "MI250X",
+        "CDNA2",
+        128,
+        560,
+        90,
+        4,
+        8,
+        50.0,
+        pci_device_ids=("740c",),
+        patterns=(r"(?<![0-9A-Z])MI250X?(?![0-9])",),
+        vendor="AMD",
+        pci_vendor="1002",
+        interconnect="xGMI",
+    ),
+)
+CATALOG = CATALOG + AMD_CATALOG
+
 # NVSwitch chips as lspci / sysfs show them (class 0x0680, vendor 10de).
 NVSWITCH_PCI_DEVICE_IDS: dict[str, str] = {
     "1af1": "NVSwitch gen2 (A100)",
@@ -441,7 +592,7 @@ def normalise_product_name(name: str) -> str:
     """'NVIDIA GeForce RTX 4090' -> 'RTX-4090'; 'NVIDIA-H100-80GB-HBM3' -> 'H100-80GB-HBM3'."""
     text = re.sub(r"[\s_]+", "-", name.strip().upper())
     text = re.sub(r"-+", "-", text)
-    for prefix in ("NVIDIA-", "TESLA-", "GEFORCE-", "QUADRO-"):
+    for prefix in ("NVIDIA-", "TESLA-", "GEFORCE-", "QUADRO-", "AMD-", "INSTINCT-"):
         text = text.removeprefix(prefix)
     # GFD appends the MIG profile under the single strategy: A100-SXM4-40GB-MIG-1G.5GB.
     text = re.sub(r"-MIG-[0-9]+G\.[0-9]+GB.*$", "", text)
@@ -457,9 +608,12 @@ def find_model(product_name: str) -> GpuModel | None:
     return None
 
 
-def find_model_by_pci_id(device_id: str) -> GpuModel | None:
+def find_model_by_pci_id(device_id: str, vendor: str | None = None) -> GpuModel | None:
+    """The model of a PCI device id ('74a1', '0x2330'); `vendor` ('1002') narrows the search."""
     device_id = device_id.lower().removeprefix("0x")[-4:]
     for model in CATALOG:
+        if vendor is not None and model.pci_vendor != vendor.lower().removeprefix("0x"):
+            continue
         if device_id in model.pci_device_ids:
             return model
     return None

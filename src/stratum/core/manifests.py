@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,36 +24,110 @@ class Document:
         return f"{self.source} document {self.index} (line {self.line})"
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader without aliases: a few nested aliases can expand to gigabytes."""
+# What one input may hold. Objects nest ~10 levels; a manifest of a thousand workloads
+# is ~50,000 YAML nodes. Beyond these, parsing is work for nobody's benefit (issue #11:
+# a 4 MiB YAML body took 15 s of CPU in the pure-Python parser).
+MAX_DEPTH = 64
+MAX_YAML_NODES = 200_000
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            mark = event.start_mark
-            raise yaml.MarkedYAMLError(
-                problem="YAML aliases (*name) are not accepted in manifests; write the value out",
-                problem_mark=mark,
+# libyaml's event parser when PyYAML was built with it (~10x faster than pure Python).
+# Objects are built here from the events rather than by libyaml's composer, which builds
+# a whole document in one C call without releasing the GIL (~1 s for 4 MiB: a stall of
+# the server's event loop even from a worker thread).
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_resolver = yaml.resolver.Resolver()
+_constructor = yaml.constructor.SafeConstructor()
+_MAP_TAGS = (None, "!", "tag:yaml.org,2002:map")
+_SEQ_TAGS = (None, "!", "tag:yaml.org,2002:seq")
+_NO_KEY = object()
+
+
+def _at(event: Any, problem: str) -> yaml.MarkedYAMLError:
+    return yaml.MarkedYAMLError(problem=problem, problem_mark=event.start_mark)
+
+
+def _scalar(event: Any) -> Any:
+    tag = event.tag
+    if tag in (None, "!"):
+        tag = _resolver.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+    if tag == "tag:yaml.org,2002:merge":
+        raise _at(event, "YAML merge keys (<<) are not accepted in manifests; write the keys out")
+    node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+    constructors: Any = _constructor.yaml_constructors
+    return constructors.get(tag, constructors[None])(_constructor, node)
+
+
+def _documents(text: str) -> Iterator[tuple[int, Any]]:
+    """(line, data) of each document: plain values, maps and lists; no aliases (a few
+    nested ones expand to gigabytes), at most MAX_DEPTH levels and MAX_YAML_NODES nodes."""
+    stack: list[list[Any]] = []  # [container, pending key] of each open collection
+    nodes = 0
+    line = 0
+    root: Any = None
+    event: Any
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            raise _at(
+                event, "YAML aliases (*name) are not accepted in manifests; write the value out"
             )
-        return super().compose_node(parent, index)
-
-
-def load_documents(text: str, source: str = "<input>") -> list[Document]:
-    """Every non-empty document in `text`; a `kind: List` is expanded into its items."""
-    loader = _NoAliasLoader(text)
-    documents: list[Document] = []
-    index = 0
-    try:
-        while loader.check_node():
-            index += 1
-            node = loader.get_node()
-            if node is None:
+        if isinstance(event, yaml.DocumentStartEvent):
+            line, root = 0, None
+            continue
+        if isinstance(event, yaml.DocumentEndEvent):
+            yield line, root
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            value = stack.pop()[0]
+        elif isinstance(event, yaml.NodeEvent):
+            nodes += 1
+            if nodes > MAX_YAML_NODES:
+                raise _at(event, f"more than {MAX_YAML_NODES} YAML nodes; split the input")
+            mark: Any = event.start_mark
+            line = line or mark.line + 1
+            if isinstance(event, yaml.ScalarEvent):
+                value = _scalar(event)
+            else:
+                mapping = isinstance(event, yaml.MappingStartEvent)
+                tag = getattr(event, "tag", None)
+                if tag not in (_MAP_TAGS if mapping else _SEQ_TAGS):
+                    raise _at(event, f"the YAML tag {tag} is not accepted in manifests")
+                if len(stack) >= MAX_DEPTH:
+                    raise _at(event, f"nested more than {MAX_DEPTH} levels deep")
+                stack.append([{} if mapping else [], _NO_KEY])
                 continue
-            data = loader.construct_document(node)
-            line = node.start_mark.line + 1
+        else:
+            continue
+        if not stack:
+            root = value
+            continue
+        container = stack[-1]
+        if isinstance(container[0], list):
+            container[0].append(value)
+        elif container[1] is _NO_KEY:
+            if isinstance(value, dict | list):
+                raise _at(event, "a mapping key must be a plain value, not a map or a list")
+            container[1] = value
+        else:
+            container[0][container[1]] = value
+            container[1] = _NO_KEY
+
+
+def load_documents(
+    text: str, source: str = "<input>", *, expand_lists: bool = True
+) -> list[Document]:
+    """Every non-empty document in `text`; a `kind: List` is expanded into its items
+    unless `expand_lists` is false."""
+    documents: list[Document] = []
+    try:
+        for index, (line, data) in enumerate(_documents(text), start=1):
             if data is None:
                 continue
-            if isinstance(data, dict) and data.get("kind") == "List" and "items" in data:
+            if (
+                expand_lists
+                and isinstance(data, dict)
+                and data.get("kind") == "List"
+                and "items" in data
+            ):
                 items = data["items"] if isinstance(data["items"], list) else [data["items"]]
                 documents.extend(Document(source, index, line, item) for item in items)
             else:
@@ -67,8 +142,6 @@ def load_documents(text: str, source: str = "<input>") -> list[Document]:
         raise BadRequest(message, causes=[Cause(source, message, "FieldValueInvalid")]) from None
     except yaml.YAMLError as err:
         raise BadRequest(f"{source}: malformed YAML: {err}") from None
-    finally:
-        loader.dispose()
     return documents
 
 
@@ -87,13 +160,52 @@ def load_body(raw: bytes, content_type: str | None, source: str = "request body"
             raise BadRequest(
                 f"{source}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
             ) from None
+        except RecursionError:  # thousands of levels: the C decoder gives up
+            raise BadRequest(f"{source}: nested more than {MAX_DEPTH} levels deep") from None
+        if _too_deep(data):
+            raise BadRequest(f"{source}: nested more than {MAX_DEPTH} levels deep")
     else:
-        documents = load_documents(text, source)  # YAML is a superset of JSON
+        # YAML is a superset of JSON; a List stays one object (for /apply).
+        documents = load_documents(text, source, expand_lists=False)
         if len(documents) != 1:
             raise BadRequest(f"{source}: expected exactly one object, got {len(documents)}")
         data = documents[0].data
     refuse_nul(data, source)
     return data
+
+
+def approximate_size(data: Any) -> int:
+    """About how many bytes `data` takes as JSON, without encoding it (one C call holding
+    the GIL for the whole value): the length of every string plus a few bytes a node."""
+    size, stack = 0, [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            size += len(value) + 3
+        elif isinstance(value, dict):
+            size += 2 + len(value)
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            size += 2 + len(value)
+            stack.extend(value)
+        else:
+            size += 8
+    return size
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether `data` nests more than MAX_DEPTH levels (without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            if depth > MAX_DEPTH:
+                return True
+            stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return False
 
 
 def refuse_nul(data: Any, source: str, path: str = "") -> None:

@@ -3,22 +3,40 @@
 An expression sees three variables — `workload`, `tenant` and `site` — as the objects are
 on the wire, with every optional field present (null when unset), so `a.b == null` works
 and a typo in a field name is an error rather than a silent false.
+
+What one expression may cost is bounded twice (security issue #11): statically when it is
+compiled (length, nesting, an estimate of the work, the names it uses: cel_bounds) and at
+every evaluation by a budget of steps (cel_runtime). Applying a Policy also checks the
+field paths it reads against the schemas (policy_paths). Both caches below are LRUs of a
+fixed size, and only expressions that compiled are ever cached.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stratum.core.errors import Cause, Invalid
+from stratum.core.cel_bounds import RUNTIME_BUDGET, VARIABLES, Analysis, analyse
+from stratum.core.cel_runtime import BudgetExceeded, run
+from stratum.core.errors import Invalid
+from stratum.core.policy_paths import check_paths
 
-VARIABLES = ("workload", "tenant", "site")
+__all__ = ["VARIABLES", "Outcome", "cache_sizes", "check_policy_expression", "evaluate", "warm"]
+
+MAX_PROGRAMS = 512  # distinct expressions kept compiled (a fleet has tens of policies)
+# Remembered outcomes, per expression and values of what it reads: at most ~40 MB, as a
+# longer projection is not kept and each expression's text is held once (interned).
+MAX_RESULTS = 10_000
+MAX_KEY_CHARS = 4096
+
 _lock = threading.Lock()
-_programs: dict[str, Any] = {}
+_programs: OrderedDict[str, Analysis] = OrderedDict()
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,42 +47,52 @@ class Outcome:
     error: str | None = None
 
 
-def _environment() -> Any:
-    import celpy  # lazy: lark grammar loading is not free
-
-    return celpy.Environment()
-
-
-def compile_expression(expression: str, *, field: str = "spec.expression") -> Any:
-    """Compile (cached) or raise Invalid naming the line and column of the first error."""
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any, limit: int) -> None:
     with _lock:
-        cached = _programs.get(expression)
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > limit:
+            cache.popitem(last=False)
+
+
+def _recall(cache: OrderedDict[Any, Any], key: Any) -> Any:
+    with _lock:
+        found = cache.get(key)
+        if found is not None:
+            cache.move_to_end(key)
+        return found
+
+
+def compile_expression(expression: str, *, field: str = "spec.expression") -> Analysis:
+    """Parse and bound (cached), or raise Invalid naming the field, the position or the
+    limit. Costs up to a few hundred milliseconds of CPU for the longest expressions:
+    servers call it in a worker thread, never on the event loop."""
+    cached: Analysis | None = _recall(_programs, expression)
     if cached is not None:
         return cached
-    from celpy.celparser import CELParseError
+    analysis = analyse(expression, field_name=field)
+    _remember(_programs, expression, analysis, MAX_PROGRAMS)
+    return analysis
 
-    env = _environment()
-    try:
-        ast = env.compile(expression)
-    except CELParseError as err:
-        line, column = getattr(err, "line", None), getattr(err, "column", None)
-        where = f"line {line}, column {column}" if line else "an unknown position"
-        detail = str(err.args[0]).rstrip() if err.args else str(err)
-        message = f"CEL syntax error at {where}:\n{detail}"
-        raise Invalid(f"{field}: {message}", causes=[Cause(field, message)]) from None
-    program = env.program(ast)
-    # Evaluate once over empty objects: an unknown variable or function shows up now, at
-    # apply time, rather than as a denial later. Other errors (a missing label) may be
-    # real at evaluation time and are left for then.
-    result = _run(program, {v: {} for v in VARIABLES})
-    if result.error and "undeclared reference" in result.error:
-        message = (
-            f"{result.error.split(' (in activation')[0]}; the variables are {', '.join(VARIABLES)}"
-        )
-        raise Invalid(f"{field}: {message}", causes=[Cause(field, message)])
+
+def check_policy_expression(expression: str, *, field: str = "spec.expression") -> Analysis:
+    """Everything applying a Policy checks: compile_expression, then every field path
+    it reads against the schemas of Workload, Tenant and Site."""
+    analysis = compile_expression(expression, field=field)
+    check_paths(analysis.paths, field_name=field)
+    return analysis
+
+
+def warm() -> None:
+    """Load what the first compile would (cel-python's grammar, the wire schemas): ~2 s of
+    CPU that a server spends at startup rather than in the middle of its first request."""
+    check_policy_expression("has(workload.metadata.name) && has(tenant.spec) && has(site.spec)")
+
+
+def cache_sizes() -> tuple[int, int]:
+    """(compiled expressions, remembered outcomes): both bounded."""
     with _lock:
-        _programs[expression] = program
-    return program
+        return len(_programs), len(_results)
 
 
 _converted = threading.local()
@@ -88,15 +116,21 @@ def _to_cel(value: Any) -> Any:
     return cel
 
 
-def _run(program: Any, activation: dict[str, Any]) -> Outcome:
+def _run(analysis: Analysis, activation: dict[str, Any]) -> Outcome:
     from celpy.evaluation import CELEvalError
 
     try:
-        value = program.evaluate({k: _to_cel(v) for k, v in activation.items()})
+        value = run(
+            analysis.ast,
+            {k: _to_cel(v) for k, v in activation.items()},
+            budget=RUNTIME_BUDGET,
+        )
     except CELEvalError as err:
         return Outcome(False, str(err.args[0]) if err.args else str(err))
-    if isinstance(value, CELEvalError):
-        return Outcome(False, str(value.args[0]) if value.args else str(value))
+    except BudgetExceeded as err:
+        return Outcome(False, str(err))
+    except RecursionError:
+        return Outcome(False, "the expression nests too deeply to evaluate")
     if not isinstance(value, bool):  # BoolType subclasses int, not bool
         import celpy.celtypes as ct
 
@@ -106,7 +140,7 @@ def _run(program: Any, activation: dict[str, Any]) -> Outcome:
 
 
 _PATH = re.compile(r"\b(workload|tenant|site)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
-_results: dict[tuple[str, str], Outcome] = {}
+_results: OrderedDict[tuple[str, str], Outcome] = OrderedDict()
 
 
 def _projection(expression: str, activation: Mapping[str, Mapping[str, Any]]) -> str | None:
@@ -136,20 +170,24 @@ def evaluate(
 ) -> Outcome:
     """Whether the expression holds for this workload, tenant and site. Results are
     remembered per expression and per value of the paths it reads: judging a thousand
-    look-alike workloads over every site runs CEL a handful of times, not thousands."""
+    look-alike workloads over every site runs CEL a handful of times, not thousands.
+    An expression that no longer compiles (stored before a bound existed) does not hold."""
     activation = {"workload": workload, "tenant": tenant, "site": site or _NO_SITE}
     key = _projection(expression, activation)
+    if key is not None and len(key) > MAX_KEY_CHARS:
+        key = None
     if key is not None:
-        with _lock:
-            known = _results.get((expression, key))
+        expression = sys.intern(expression)
+        known: Outcome | None = _recall(_results, (expression, key))
         if known is not None:
             return known
-    outcome = _run(compile_expression(expression), dict(activation))
+    try:
+        analysis = compile_expression(expression)
+    except Invalid as err:
+        return Outcome(False, err.message)
+    outcome = _run(analysis, dict(activation))
     if key is not None:
-        with _lock:
-            if len(_results) > 50_000:
-                _results.clear()
-            _results[(expression, key)] = outcome
+        _remember(_results, (expression, key), outcome, MAX_RESULTS)
     return outcome
 
 

@@ -116,6 +116,7 @@ class NumaNode:
     cpus: frozenset[int]
     memory_gib: float
     kind: str = "dram"
+    gpu: int | None = None  # kind gpu-memory: the GPU whose memory the node is (GH200, GB200)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +185,7 @@ class Topology:
                 threads_per_core=s.threads_per_core,
                 model=s.model,
                 numa_nodes=tuple(
-                    NumaNode(n.id, parse_cpulist(n.cpus), n.memory_gib, n.kind)
+                    NumaNode(n.id, parse_cpulist(n.cpus), n.memory_gib, n.kind, n.gpu)
                     for n in s.numa_nodes
                 ),
             )
@@ -230,7 +231,7 @@ class Topology:
                 for j, value in enumerate(row):
                     matrix[(devices[i], devices[j])] = Link.parse(value)
         memory_nodes = tuple(
-            NumaNode(n.id, parse_cpulist(n.cpus), n.memory_gib, n.kind)
+            NumaNode(n.id, parse_cpulist(n.cpus), n.memory_gib, n.kind, n.gpu)
             for n in spec.memory_numa_nodes
         )
         return cls(
@@ -363,6 +364,10 @@ class Topology:
                 by_switch.setdefault(gpu.pcie_switch, set()).add(gpu.index)
         groups = [frozenset(v) for v in by_switch.values() if len(v) > 1]
         return tuple(sorted(groups, key=min))
+
+    def gpu_memory_node(self, gpu: int) -> NumaNode | None:
+        """The NUMA node that is the GPU's own memory (Grace Hopper/Blackwell), if any."""
+        return next((n for n in self.memory_numa_nodes if n.gpu == gpu), None)
 
     def gpus_on_numa_node(self, node: int) -> tuple[int, ...]:
         return tuple(g.index for g in self.gpus if g.numa_node == node)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,6 +13,12 @@ from stratum.core.errors import Cause, Invalid
 _KNOWN_KINDS = ", ".join(k.KIND for k in KINDS)
 # Fields whose values an error message must never echo (they hold secrets).
 SENSITIVE_FIELDS = frozenset({"credentials"})
+# No kind nests deeper than about ten levels; free-form fields (template bodies, backend
+# config) get room to spare. Deeper input would exhaust the recursion of whatever walks it
+# next (pydantic, deepcopy, the JSON encoder) and answer 500 long after it was stored.
+MAX_DEPTH = 64
+# Integers the databases, numpy and every client's JSON parser agree on.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -74,6 +81,33 @@ def identify(data: Any) -> str:
     return f"{kind} {ns + '/' if isinstance(ns, str) and ns else ''}{name}"
 
 
+def check_json_values(data: Any, *, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse what cannot be stored and served back as JSON: NaN and infinities, integers
+    beyond 64 bits and nesting deeper than `max_depth`; Invalid names the field.
+
+    It walks iteratively, so hostile depth costs a loop, not the interpreter's stack."""
+    stack: list[tuple[Any, tuple[int | str, ...]]] = [(data, ())]
+    while stack:
+        value, loc = stack.pop()
+        if isinstance(value, dict | list):
+            if len(loc) >= max_depth:
+                _refuse(loc, f"nested more than {max_depth} levels deep")
+            pairs = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend((child, (*loc, key)) for key, child in pairs)
+        elif isinstance(value, bool):
+            continue
+        elif isinstance(value, int):
+            if not INT64_MIN <= value <= INT64_MAX:
+                _refuse(loc, f"expected an integer of at most 64 bits (got {_short(value)})")
+        elif isinstance(value, float) and not math.isfinite(value):
+            _refuse(loc, f"expected a finite number (got {value!r})")
+
+
+def _refuse(loc: tuple[int | str, ...], message: str) -> None:
+    path = field_path(loc)
+    raise Invalid(f"{path}: {message}", causes=[Cause(path, message)])
+
+
 def parse_object(data: Any, *, expected_kind: str | None = None) -> Resource:
     """Validate a wire object of any kind; raise Invalid naming the fields that are wrong."""
     if not isinstance(data, dict):
@@ -94,7 +128,13 @@ def parse_object(data: Any, *, expected_kind: str | None = None) -> Resource:
         message = f"kind: this endpoint serves {expected_kind}, the body is a {kind}"
         raise Invalid(message, causes=[Cause("kind", message)])
     try:
-        return model.model_validate(data)
+        check_json_values(data)
+    except Invalid as err:
+        raise Invalid(f"{identify(data)} is invalid: {err.message}", causes=err.causes) from None
+    try:
+        # Strict: what arrives as JSON or YAML must already have the field's type ("8" is
+        # not 8, true is not 1); timestamps are the one string the models parse themselves.
+        return model.model_validate(data, strict=True)
     except ValidationError as err:
         causes = causes_from(err)
         raise Invalid(f"{identify(data)} is invalid: {summarise(causes)}", causes=causes) from None

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 from stratum.api.v1alpha1.hardwareprofiles import (
+    MIG_PROFILE_NAME_PATTERN,
     GpuSpec,
     HardwareProfile,
     HardwareProfileSpec,
@@ -50,7 +51,10 @@ from stratum.discovery.sources import (
 # No GPU has more NVLinks than this (H100, B200: 18); a clique whose NV# classes add up to
 # more per GPU can only be wired through NVSwitch.
 MAX_DIRECT_NVLINKS = 18
+MAX_NUMA_NODE = 1023  # the wire's bound on a NUMA node id
+MAX_GPU_INDEX = 1023  # the wire's bound on a GPU index
 UNKNOWN_MODEL = "unknown"
+_MIG_NAME = re.compile(MIG_PROFILE_NAME_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,8 @@ class Discovery:
 
 def assemble(facts: Facts, *, name: str = "discovered", description: str = "") -> Discovery:
     notes: list[Note] = list(facts.notes)
+    facts = _valid_mig_names(facts, notes)
+    facts = _resolve_gpu_numa(facts, notes)
     gpus_by_index = _gpu_identities(facts, notes)
     links = _link_fact(facts, notes)
     classes: dict[tuple[str, str], Link] = {}
@@ -76,11 +82,16 @@ def assemble(facts: Facts, *, name: str = "discovered", description: str = "") -
                 classes[(a, b)] = Link.parse(links.classes[i][j])
     switches = _switches(links, classes)
     numa_nodes, memory_nodes, sockets, arch = _cpus_and_numa(facts, notes)
+    memory_nodes = _gpu_memory_nodes(facts, memory_nodes, sockets, notes)
     known_numa = {n.id for s in sockets for n in s.numa_nodes} | {n.id for n in memory_nodes}
 
     gpu_specs: list[GpuSpec] = []
     for index in sorted(gpus_by_index):
         gpu_specs.append(_gpu_spec(index, gpus_by_index[index], facts, switches, known_numa, notes))
+    for node in memory_nodes:
+        if node.kind == "gpu-memory" and not node.memory_gib and node.gpu is not None:
+            # The node is the GPU's HBM (Grace Hopper/Blackwell), as large as the GPU memory.
+            node.memory_gib = next((g.memory_gib for g in gpu_specs if g.index == node.gpu), 0.0)
     fabric = _nvlink(gpu_specs, classes, facts, notes)
     nic_specs = _nics(facts, classes, switches, gpu_specs, known_numa, notes)
 
@@ -175,12 +186,15 @@ def _gpu_identities(facts: Facts, notes: list[Note]) -> dict[int, list[GpuFact]]
     by_index: dict[int, list[GpuFact]] = defaultdict(list)
     bus_to_index: dict[str, int] = {}
     for fact in facts.gpus:
+        if fact.index is not None and not 0 <= fact.index <= MAX_GPU_INDEX:
+            notes.append(Note(fact.source, f"GPU index {fact.index} is out of range; skipped"))
+            continue
         if fact.index is not None:
             by_index[fact.index].append(fact)
             if fact.pci_bus_id:
                 bus_to_index.setdefault(fact.pci_bus_id, fact.index)
     for index in sorted({p.gpu for p in facts.mig_profiles} | {d.gpu for d in facts.mig_devices}):
-        if index not in by_index:
+        if index not in by_index and 0 <= index <= MAX_GPU_INDEX:
             # Only a MIG listing names this GPU; its model is inferred from the profile table.
             by_index[index].append(
                 GpuFact(
@@ -275,8 +289,12 @@ def _gpu_spec(
         notes.append(
             Note(
                 "discovery",
-                f"GPU {index}: no source names the model (nvidia-smi "
-                "topo -m does not; add nvidia-smi -L or -q output)",
+                f"GPU {index}: no source names the model "
+                + (
+                    "(amd-smi topology does not; add rocm-smi or rocm-smi --showproductname)"
+                    if _first(ranked, "vendor") == "AMD"
+                    else "(nvidia-smi topo -m does not; add nvidia-smi -L or -q output)"
+                ),
             )
         )
     memory_mib = _first(ranked, "memory_mib")
@@ -308,6 +326,7 @@ def _gpu_spec(
         index=index,
         model=model_name,
         family=model.family if model else None,
+        vendor=_str(_first(ranked, "vendor")) or (model.vendor if model else None),
         product_name=product if isinstance(product, str) else None,
         architecture=_str(_first(ranked, "architecture"))
         or (model.architecture if model else None),
@@ -486,6 +505,12 @@ def _nvlink(
             ia, ib = int(a[3:]), int(b[3:])
             if ia in peers and ib in by_index:
                 peers[ia][ib] = link.nvlinks
+    xgmi = _xgmi_peers(facts, gpus, notes)
+    nvlinked = any(peers.values())
+    for i, others in xgmi.items():
+        for j in others:
+            peers[i].setdefault(j, 1)  # one Infinity Fabric link per directly joined pair
+    interconnect = "xgmi" if xgmi and not nvlinked else None
     switches = facts.nvswitches or 0
     if not any(peers.values()):
         active = [i for i, f in status.items() if f.nvlink_active]
@@ -568,7 +593,7 @@ def _nvlink(
                 total = sum(mine.values())
             per_link = status[i].nvlink_gbps_per_link if i in status else None
             if per_link is None:
-                model = find_model(g.product_name or "") if g.product_name else None
+                model = find_model(g.product_name or g.model)
                 per_link = (
                     model.nvlink_gbps_per_link if model and model.nvlink_gbps_per_link else None
                 )
@@ -581,7 +606,37 @@ def _nvlink(
                 }
             )
     _write_back(gpus, by_index)
-    return NvlinkFabricSpec(kind=kind, switches=switches, domain_gpus=max(len(d) for d in domains))
+    return NvlinkFabricSpec(
+        kind=kind,
+        interconnect=interconnect,
+        switches=switches,
+        domain_gpus=max(len(d) for d in domains),
+    )
+
+
+def _xgmi_peers(facts: Facts, gpus: list[GpuSpec], notes: list[Note]) -> dict[int, set[int]]:
+    """GPU pairs that rocm-smi or amd-smi say are joined by xGMI, by GPU index."""
+    by_bus = {g.pci_bus_id: g.index for g in gpus if g.pci_bus_id}
+    indices = {g.index for g in gpus}
+    out: dict[int, set[int]] = defaultdict(set)
+    for fact in facts.xgmi:
+        for a, b in fact.pairs:
+            ia, ib = _gpu_key(a, by_bus), _gpu_key(b, by_bus)
+            if ia is None or ib is None or ia not in indices or ib not in indices:
+                notes.append(
+                    Note(fact.source, f"xGMI link {a}-{b}: no such GPU among those found; skipped")
+                )
+                continue
+            if ia != ib:
+                out[ia].add(ib)
+                out[ib].add(ia)
+    return dict(out)
+
+
+def _gpu_key(key: str, by_bus: dict[str, int]) -> int | None:
+    if re.fullmatch(r"GPU[0-9]+", key):
+        return int(key[3:])
+    return by_bus.get(key)
 
 
 def _write_back(gpus: list[GpuSpec], by_index: dict[int, GpuSpec]) -> None:
@@ -680,11 +735,93 @@ def _nics(
 # ---- CPUs and NUMA ---------------------------------------------------------------------
 
 
+def _valid_mig_names(facts: Facts, notes: list[Note]) -> Facts:
+    """Drop MIG profiles and devices whose name is not a MIG profile name (a garbled field)."""
+    bad = [p.name for p in facts.mig_profiles if not _MIG_NAME.match(p.name)]
+    bad += [d.profile for d in facts.mig_devices if d.profile and not _MIG_NAME.match(d.profile)]
+    if not bad:
+        return facts
+    notes.append(
+        Note(
+            "discovery",
+            f"MIG profile name(s) {sorted(set(bad))} are not of the form 1g.10gb; skipped",
+        )
+    )
+    return replace(
+        facts,
+        mig_profiles=tuple(p for p in facts.mig_profiles if _MIG_NAME.match(p.name)),
+        mig_devices=tuple(
+            d for d in facts.mig_devices if not d.profile or _MIG_NAME.match(d.profile)
+        ),
+    )
+
+
+def _resolve_gpu_numa(facts: Facts, notes: list[Note]) -> Facts:
+    """Pick a GPU's CPU node among the several a Grace system lists as its NUMA affinity."""
+    if not any(g.numa_candidates for g in facts.gpus):
+        return facts
+    cpu_nodes = {f.id for f in facts.numa if f.cpus}
+    for cpu in facts.cpus:
+        cpu_nodes |= {node for _c, _core, _sock, node in cpu.per_cpu if node >= 0}
+    gpus: list[GpuFact] = []
+    for gpu in facts.gpus:
+        if gpu.numa_candidates:
+            hits = gpu.numa_candidates & cpu_nodes
+            if len(hits) == 1:
+                gpu = replace(gpu, numa_node=next(iter(hits)))
+            elif not hits:
+                notes.append(
+                    Note(
+                        gpu.source,
+                        f"GPU {gpu.index}: NUMA affinity lists nodes "
+                        f"{format_cpulist(gpu.numa_candidates or frozenset())}; the lowest "
+                        f"({gpu.numa_node}) is taken as its CPU node "
+                        "(add numactl -H or lscpu to confirm)",
+                    )
+                )
+        gpus.append(gpu)
+    return replace(facts, gpus=tuple(gpus))
+
+
+def _gpu_memory_nodes(
+    facts: Facts, memory_nodes: list[NumaNodeSpec], sockets: list[SocketSpec], notes: list[Note]
+) -> list[NumaNodeSpec]:
+    """Mark the CPU-less nodes that nvidia-smi names as a GPU's own memory (GPU NUMA ID)."""
+    owners: dict[int, int] = {}
+    for gpu in facts.gpus:
+        if gpu.memory_numa_node is not None and gpu.index is not None:
+            owners.setdefault(gpu.memory_numa_node, gpu.index)
+    if not owners:
+        return memory_nodes
+    cpu_ids = {n.id for s in sockets for n in s.numa_nodes}
+    by_id = {n.id: n for n in memory_nodes}
+    for node, gpu_index in sorted(owners.items()):
+        if node in cpu_ids or node > MAX_NUMA_NODE:
+            notes.append(
+                Note(
+                    "discovery",
+                    f"GPU {gpu_index}: its memory NUMA node {node} is a node with CPUs or out "
+                    "of range; not marked as GPU memory",
+                )
+            )
+            continue
+        spec = by_id.get(node)
+        if spec is None:
+            by_id[node] = NumaNodeSpec(id=node, cpus="", kind="gpu-memory", gpu=gpu_index)
+        else:
+            spec.kind = "gpu-memory"
+            spec.gpu = gpu_index
+    return sorted(by_id.values(), key=lambda n: n.id)
+
+
 def _cpus_and_numa(
     facts: Facts, notes: list[Note]
 ) -> tuple[dict[int, NumaFact], list[NumaNodeSpec], list[SocketSpec], str | None]:
     nodes: dict[int, NumaFact] = {}
     for fact in facts.numa:
+        if not 0 <= fact.id <= MAX_NUMA_NODE:
+            notes.append(Note(fact.source, f"NUMA node {fact.id} is out of range; skipped"))
+            continue
         old = nodes.get(fact.id)
         if old is None:
             nodes[fact.id] = fact

@@ -100,7 +100,9 @@ def parse_ibstat(text: Text) -> Facts:
             try:
                 port.rate = float(value)
             except ValueError:
-                raise ParseError(text.source, text.line_no(i), "a rate in Gb/s", value) from None
+                port.rate = -1.0
+            if not 0 <= port.rate < float("inf"):
+                raise ParseError(text.source, text.line_no(i), "a rate in Gb/s", value)
         elif port is not None and key == "Link layer":
             port.layer = _layer(value)
     if name is None:

@@ -18,6 +18,7 @@ from stratum.discovery.sources import (
     ParseError,
     Text,
     normalise_bus_id,
+    parse_xml,
 )
 
 
@@ -27,11 +28,9 @@ def is_nccl_topo(text: Text) -> bool:
 
 
 def parse_nccl_topo(text: Text) -> Facts:
-    try:
-        root = ET.fromstring(text.body[text.body.find("<system") :])
-    except ET.ParseError as exc:
-        line = exc.position[0] + text.first_line - 1 if exc.position else None
-        raise ParseError(text.source, line, "well-formed NCCL topology XML", str(exc)) from None
+    doc = parse_xml(text, ("<system",), "well-formed NCCL topology XML")
+    root, first = doc.root, doc.first_line
+    at = doc.lines
     gpus: list[GpuFact] = []
     nics: list[NicFact] = []
     numa: list[NumaFact] = []
@@ -39,19 +38,24 @@ def parse_nccl_topo(text: Text) -> Facts:
     for cpu in root.iter("cpu"):
         numa_id = cpu.get("numaid")
         if numa_id is None or not numa_id.isdigit():
-            raise ParseError(text.source, None, "a numeric numaid on every <cpu>", numa_id)
+            raise ParseError(
+                text.source, at.get(id(cpu), first), "a numeric numaid on every <cpu>", numa_id
+            )
         node = int(numa_id)
         affinity = cpu.get("affinity")
         try:
             cpus = parse_cpumask(affinity) if affinity else None
         except CpuListError as exc:
             raise ParseError(
-                text.source, None, f"a hex affinity mask on <cpu numaid={node}>", affinity
+                text.source,
+                at.get(id(cpu), first),
+                f"a hex affinity mask on <cpu numaid={node}>",
+                affinity,
             ) from exc
         numa.append(NumaFact(text.source, node, cpus=cpus))
-        _walk(text, cpu, node, None, gpus, nics, switch_names)
+        _walk(text, cpu, node, None, gpus, nics, switch_names, at)
     if not numa:
-        raise ParseError(text.source, None, "<cpu> elements under <system>")
+        raise ParseError(text.source, first, "<cpu> elements under <system>")
     gpus.sort(key=lambda g: g.pci_bus_id or "")
     return Facts(gpus=tuple(gpus), nics=tuple(nics), numa=tuple(numa), sources=(text.source,))
 
@@ -64,16 +68,19 @@ def _walk(
     gpus: list[GpuFact],
     nics: list[NicFact],
     switch_names: dict[str, str],
+    at: dict[int, int],
 ) -> None:
     for pci in element.findall("pci"):
         busid = pci.get("busid")
         cls = (pci.get("class") or "").lower().removeprefix("0x")
         if busid is None or not cls:
-            raise ParseError(text.source, None, "busid and class on every <pci>", str(pci.attrib))
+            raise ParseError(
+                text.source, at.get(id(pci)), "busid and class on every <pci>", str(pci.attrib)
+            )
         bdf = normalise_bus_id(busid)
         if cls.startswith("0604"):
             name = switch_names.setdefault(bdf, f"pcie-sw{len(switch_names)}")
-            _walk(text, pci, node, name, gpus, nics, switch_names)
+            _walk(text, pci, node, name, gpus, nics, switch_names, at)
         elif cls.startswith("03"):
             gpus.append(GpuFact(text.source, pci_bus_id=bdf, numa_node=node, pcie_switch=switch))
         elif cls.startswith("02"):
@@ -104,4 +111,4 @@ def _walk(
                         pcie_switch=switch,
                     )
         else:
-            _walk(text, pci, node, switch, gpus, nics, switch_names)
+            _walk(text, pci, node, switch, gpus, nics, switch_names, at)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from stratum.discovery.sources import (
@@ -21,6 +20,7 @@ from stratum.discovery.sources import (
     ParseError,
     Text,
     normalise_bus_id,
+    parse_xml,
 )
 
 _KV = re.compile(r"^(\s*)(\S.*?)\s+:\s?(.*)$")
@@ -214,7 +214,14 @@ def parse_query_text(text: Text) -> Facts:
                     source=text.source,
                 )
             )
-    _check_attached(text, attached, len(sections), notes)
+    attached_line = root.get("Attached GPUs")
+    _check_attached(
+        text,
+        attached,
+        len(sections),
+        notes,
+        attached_line.line if attached_line else text.first_line,
+    )
     return Facts(
         gpus=tuple(gpus),
         mig_devices=tuple(migs),
@@ -233,7 +240,9 @@ def _device_id(value: str | None) -> str | None:
     return digits[:4] if len(digits) == 8 and digits.endswith("10de") else None
 
 
-def _check_attached(text: Text, attached: int | None, described: int, notes: list[Note]) -> None:
+def _check_attached(
+    text: Text, attached: int | None, described: int, notes: list[Note], line: int
+) -> None:
     if attached is None or attached == described:
         return
     if described < attached:
@@ -248,7 +257,7 @@ def _check_attached(text: Text, attached: int | None, described: int, notes: lis
     else:
         raise ParseError(
             text.source,
-            None,
+            line,
             f"at most {attached} GPU sections, as 'Attached GPUs' says",
             str(described),
         )
@@ -258,15 +267,8 @@ def _check_attached(text: Text, attached: int | None, described: int, notes: lis
 
 
 def parse_query_xml(text: Text) -> Facts:
-    body = text.body
-    start = body.find("<?xml")
-    if start < 0:
-        start = body.find("<nvidia_smi_log")
-    try:
-        root = ET.fromstring(body[max(start, 0) :])
-    except ET.ParseError as exc:
-        line = exc.position[0] + text.first_line - 1 if exc.position else None
-        raise ParseError(text.source, line, "well-formed nvidia-smi -q -x XML", str(exc)) from None
+    doc = parse_xml(text, ("<?xml", "<nvidia_smi_log"), "well-formed nvidia-smi -q -x XML")
+    root = doc.root
     if root.tag != "nvidia_smi_log":
         raise ParseError(text.source, text.first_line, "an <nvidia_smi_log> document", root.tag)
     gpus: list[GpuFact] = []
@@ -278,7 +280,9 @@ def parse_query_xml(text: Text) -> Facts:
     for index, el in enumerate(elements):
         name = el.findtext("product_name")
         if name is None:
-            raise ParseError(text.source, None, f"<product_name> in <gpu> number {index}")
+            raise ParseError(
+                text.source, doc.line_of(el), f"<product_name> in <gpu> number {index}"
+            )
         capable, enabled = _mig_state(el.findtext("mig_mode/current_mig"))
         power = None
         for path in (
@@ -314,7 +318,9 @@ def parse_query_xml(text: Text) -> Facts:
         for mig in el.findall("mig_devices/mig_device"):
             idx = mig.findtext("index")
             if idx is None or not idx.strip().isdigit():
-                raise ParseError(text.source, None, f"<index> in a <mig_device> of GPU {index}")
+                raise ParseError(
+                    text.source, doc.line_of(mig), f"<index> in a <mig_device> of GPU {index}"
+                )
             sms = _number(mig.findtext("device_attributes/shared/multiprocessor_count"))
             migs.append(
                 MigDeviceFact(
@@ -325,7 +331,14 @@ def parse_query_xml(text: Text) -> Facts:
                     source=text.source,
                 )
             )
-    _check_attached(text, attached, len(elements), notes)
+    attached_el = root.find("attached_gpus")
+    _check_attached(
+        text,
+        attached,
+        len(elements),
+        notes,
+        doc.line_of(attached_el) if attached_el is not None else doc.first_line,
+    )
     return Facts(
         gpus=tuple(gpus),
         mig_devices=tuple(migs),

@@ -4,6 +4,10 @@ The matrix comes space-aligned or tab-separated, with or without the "GPU NUMA I
 with NIC rows named NIC<n> (and a "NIC Legend" giving mlx5_<n>) or named after the device
 (older drivers print mlx5_0 directly). Rows are matched by name, so their order does not
 matter; a row that is missing, short, or disagrees with its mirror is an error.
+
+Grace systems (GH200, GB200) list several NUMA nodes as a GPU's affinity (`0,3-9,11-17`: the
+CPU's node and other GPUs' memory nodes) and give the GPU's own memory node under "GPU NUMA
+ID"; both are read. An affinity column the parser does not know is skipped with a note.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ _DEVICE = re.compile(r"^(GPU[0-9]+|NIC[0-9]+|[A-Za-z][\w.-]*_[\w.-]+)$")
 _P2P_TOKENS = {"X", "OK", "CNS", "GNS", "TNS", "NS", "DR", "U"}
 _CLASS_LIKE = re.compile(r"^(X|NV[0-9]+|PIX|PXB|PHB|NODE|SYS|SOC)$")
 _AFFINITY_LIKE = re.compile(r"^([0-9][0-9,\-]*|N/A)$")
+MAX_NUMA_NODE = 1023  # the wire's bound on a NUMA node id
+_AFFINITY_COLUMNS = ("CPU Affinity", "NUMA Affinity", "GPU NUMA ID")
 _EXPECTED_CLASSES = "X, NV<n>, PIX, PXB, PHB, NODE or SYS"
 
 
@@ -54,7 +60,7 @@ def parse_topo_matrix(text: Text) -> Facts:
     cut = header.find("CPU Affinity")
     device_part = header if cut < 0 else header[:cut]
     devices = device_part.split()
-    extra = [] if cut < 0 else re.split(r"\t+|\s{2,}", header[cut:].strip())
+    extra = [] if cut < 0 else [c for c in re.split(r"\t+|\s{2,}", header[cut:].strip()) if c]
     for name in devices:
         if not _DEVICE.match(name):
             raise ParseError(
@@ -66,9 +72,17 @@ def parse_topo_matrix(text: Text) -> Facts:
     if len(set(devices)) != len(devices):
         raise ParseError(text.source, text.line_no(header_at), "each device column once", header)
     n = len(devices)
-    has_cpu = "CPU Affinity" in extra
-    has_numa = "NUMA Affinity" in extra
-    has_gpu_numa = "GPU NUMA ID" in extra
+    notes: list[Note] = []
+    unknown = [c for c in extra if c not in _AFFINITY_COLUMNS]
+    if unknown:
+        notes.append(
+            Note(
+                text.source,
+                f"unknown column(s) {', '.join(unknown)} in the topo -m header; their "
+                "values are skipped",
+                text.line_no(header_at),
+            )
+        )
 
     rows: dict[str, tuple[int, list[str]]] = {}
     legend: dict[str, str] = {}
@@ -110,7 +124,6 @@ def parse_topo_matrix(text: Text) -> Facts:
             "(is the output truncated?)",
         )
 
-    notes: list[Note] = []
     classes: dict[tuple[str, str], Link] = {}
     gpu_facts: list[GpuFact] = []
     for name in devices:
@@ -148,9 +161,7 @@ def parse_topo_matrix(text: Text) -> Facts:
                 )
             classes[(name, col)] = link
         if name.startswith("GPU"):
-            gpu_facts.append(
-                _gpu_fact(text, at, name, tokens[n:], has_cpu, has_numa, has_gpu_numa, notes)
-            )
+            gpu_facts.append(_gpu_fact(text, at, name, n, extra, notes))
     for pos, a in enumerate(devices):
         for b in devices[pos + 1 :]:
             if classes[(a, b)] != classes[(b, a)]:
@@ -162,7 +173,10 @@ def parse_topo_matrix(text: Text) -> Facts:
                 )
     names = [legend.get(d, d) for d in devices]
     if len(set(names)) != len(names):
-        raise ParseError(text.source, None, "distinct NIC names in the NIC legend", str(legend))
+        first = next((j for j in range(i, end) if _LEGEND.match(text.lines[j])), header_at)
+        raise ParseError(
+            text.source, text.line_no(first), "distinct NIC names in the NIC legend", str(legend)
+        )
     rename = dict(zip(devices, names, strict=True))
     nic_facts: list[NicFact] = []
     for d in devices:
@@ -189,38 +203,86 @@ def parse_topo_matrix(text: Text) -> Facts:
     )
 
 
+def _affinity_values(line: str, n: int, columns: list[str]) -> list[str] | None:
+    """The row's values under the affinity columns, by column; None when they cannot be told.
+
+    Whitespace-split values line up with the columns when there are as many as columns.
+    Tab-separated rows mark an empty value with an empty field (Grace prints no CPU
+    affinity for GPUs whose node has no CPUs), and nvidia-smi puts an extra tab after the
+    NUMA affinity, so fields are taken in order with that one empty field dropped.
+    """
+    tokens = line.split()[1 + n :]
+    if len(tokens) == len(columns):
+        return tokens
+    if "\t" not in line:
+        return None
+    fields = [f.strip() for f in line.rstrip().split("\t")][1 + n :]
+    if "NUMA Affinity" in columns:
+        at = columns.index("NUMA Affinity") + 1
+        if len(fields) > len(columns) and at < len(fields) and not fields[at]:
+            del fields[at]
+    if len(fields) != len(columns):
+        return None
+    return fields
+
+
 def _gpu_fact(
-    text: Text,
-    at: int,
-    name: str,
-    rest: list[str],
-    has_cpu: bool,
-    has_numa: bool,
-    has_gpu_numa: bool,
-    notes: list[Note],
+    text: Text, at: int, name: str, n: int, columns: list[str], notes: list[Note]
 ) -> GpuFact:
     index = int(name[3:])
     cpus: frozenset[int] | None = None
     numa: int | None = None
-    pos = 0
-    if has_cpu and pos < len(rest):
-        try:
-            cpus = parse_cpulist(rest[pos])
-        except CpuListError as exc:
-            raise ParseError(
-                text.source, text.line_no(at), f"a CPU list for {name}", rest[pos]
-            ) from exc
-        pos += 1
-    if has_numa and pos < len(rest):
-        value = rest[pos]
-        if value.isdigit():
-            numa = int(value)
-        elif value != "N/A":
-            raise ParseError(
-                text.source, text.line_no(at), f"a NUMA node number or N/A for {name}", value
+    candidates: frozenset[int] | None = None
+    memory_node: int | None = None
+    if not columns:
+        return GpuFact(text.source, index=index)
+    values = _affinity_values(text.lines[at], n, columns)
+    if values is None:
+        notes.append(
+            Note(
+                text.source,
+                f"{name}: the values after the link classes do not line up with the columns "
+                f"{', '.join(columns)}; affinity left unknown",
+                text.line_no(at),
             )
-        pos += 1
-    elif has_numa:
-        notes.append(Note(text.source, f"{name}: no NUMA Affinity value", text.line_no(at)))
-    del has_gpu_numa  # the GPU's own memory node (Grace Hopper) is not modelled
-    return GpuFact(text.source, index=index, numa_node=numa, cpu_affinity=cpus)
+        )
+        return GpuFact(text.source, index=index)
+    for column, value in zip(columns, values, strict=True):
+        if not value or value == "N/A" or column not in _AFFINITY_COLUMNS:
+            continue
+        try:
+            parsed = parse_cpulist(value)
+        except CpuListError:
+            raise ParseError(
+                text.source,
+                text.line_no(at),
+                f"a {'CPU list' if column == 'CPU Affinity' else 'NUMA node list'} or N/A "
+                f"under {column} for {name}",
+                value,
+            ) from None
+        if column != "CPU Affinity" and max(parsed, default=0) > MAX_NUMA_NODE:
+            raise ParseError(
+                text.source,
+                text.line_no(at),
+                f"NUMA node numbers from 0 to {MAX_NUMA_NODE} under {column} for {name}",
+                value,
+            )
+        if column == "CPU Affinity":
+            cpus = parsed
+        elif column == "NUMA Affinity":
+            candidates = parsed
+            numa = min(parsed) if parsed else None
+        elif len(parsed) == 1:
+            memory_node = next(iter(parsed))
+        else:
+            raise ParseError(
+                text.source, text.line_no(at), f"one NUMA node number under {column}", value
+            )
+    return GpuFact(
+        text.source,
+        index=index,
+        numa_node=numa,
+        cpu_affinity=cpus,
+        numa_candidates=candidates if candidates and len(candidates) > 1 else None,
+        memory_numa_node=memory_node,
+    )

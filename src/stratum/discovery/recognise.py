@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stratum.discovery import (
+    amd,
     infiniband,
     k8s_labels,
     lscpu,
@@ -33,7 +34,8 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 _BANNER = re.compile(r"^#{20,}\s*$")
 _PROMPT = re.compile(
     r"^\s*(?:\[[^\]]*\][$#]|[\w.-]+@[\w.-]+:\S*[$#]|[$#])\s+(?:sudo\s+)?"
-    r"(?P<cmd>(?:nvidia-smi|lscpu|numactl|ibstat|ibstatus|ibv_devinfo|lspci|kubectl|cat)\b.*)$"
+    r"(?P<cmd>(?:nvidia-smi|rocm-smi|amd-smi|lscpu|numactl|ibstat|ibstatus|ibv_devinfo|lspci|kubectl|cat)"
+    r"\b.*)$"
 )
 _COMMENT_RULE = re.compile(r"^#\s*-{3,}\s*(?P<what>.*?)\s*-{3,}\s*$")
 
@@ -105,6 +107,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("GFD label reference", k8s_labels.is_label_reference, _label_reference),
     Kind("Kubernetes node labels", k8s_labels.is_label_json, k8s_labels.parse_labels),
     Kind("numactl -H", numactl.is_numactl, numactl.parse_numactl),
+    Kind("rocm-smi", amd.is_rocm_smi, amd.parse_rocm_smi),
+    Kind("amd-smi topology", amd.is_amd_smi_topology, amd.parse_amd_smi_topology),
     Kind(
         "nvidia-smi topo -m",
         lambda t: nvsmi_topo.find_header(t) is not None,
@@ -129,7 +133,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("ibv_devinfo", _has(r"^hca_id:\s*\S+"), infiniband.parse_ibv_devinfo),
     Kind("lscpu -p", lscpu.is_lscpu_parsable, lscpu.parse_lscpu_parsable),
     Kind("lscpu", lscpu.is_lscpu, lscpu.parse_lscpu),
-    Kind("lspci -nn", pci.is_lspci, pci.parse_lspci),
+    Kind("lspci", pci.is_lspci, pci.parse_lspci),
     Kind("nvidia-smi --query-gpu csv", nvsmi_query.is_query_csv, nvsmi_query.parse_query_csv),
 )
 

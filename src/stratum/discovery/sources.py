@@ -9,7 +9,9 @@ documented best-effort reading exists it returns the result with a `Note` instea
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from xml.parsers import expat
 
 from stratum.core.errors import StratumError
 
@@ -58,6 +60,45 @@ def strip_provenance(text: Text) -> Text:
     while skip < len(lines) and _PROVENANCE.match(lines[skip]):
         skip += 1
     return Text(text.source, lines[skip:], text.first_line + skip, text.command)
+
+
+@dataclass(frozen=True, slots=True)
+class XmlDocument:
+    """An XML output parsed with the line each element starts on, for error messages."""
+
+    root: ET.Element
+    lines: dict[int, int]  # id(element) -> line in the source
+    first_line: int
+
+    def line_of(self, element: ET.Element) -> int:
+        return self.lines.get(id(element), self.first_line)
+
+
+def parse_xml(text: Text, markers: tuple[str, ...], expected: str) -> XmlDocument:
+    """Parse the XML document that starts at the first of `markers` found in the text.
+
+    ElementTree keeps no line numbers, so expat builds the tree and remembers them.
+    """
+    body = text.body
+    start = next((at for m in markers if (at := body.find(m)) >= 0), 0)
+    first = text.first_line + body[:start].count("\n")
+    builder = ET.TreeBuilder()
+    lines: dict[int, int] = {}
+    parser = expat.ParserCreate()
+
+    def begin(tag: str, attrs: dict[str, str]) -> None:
+        lines[id(builder.start(tag, attrs))] = first + parser.CurrentLineNumber - 1
+
+    parser.StartElementHandler = begin
+    parser.EndElementHandler = builder.end
+    parser.CharacterDataHandler = builder.data
+    try:
+        parser.Parse(body[start:], True)
+        root = builder.close()
+    except (expat.ExpatError, AssertionError) as exc:
+        line = first + getattr(exc, "lineno", 1) - 1
+        raise ParseError(text.source, line, expected, str(exc)) from None
+    return XmlDocument(root, lines, first)
 
 
 class ParseError(StratumError):
@@ -139,6 +180,12 @@ class GpuFact:
     nvlink_active: int | None = None
     nvlink_gbps_per_link: float | None = None
     nvlink_supported: bool | None = None
+    vendor: str | None = None  # "NVIDIA" or "AMD"
+    # Every node nvidia-smi lists as the GPU's NUMA affinity (Grace lists several: the CPU's
+    # node and other GPUs' memory nodes); numa_node is then the lowest, until the assembler
+    # picks the one with CPUs.
+    numa_candidates: frozenset[int] | None = None
+    memory_numa_node: int | None = None  # the GPU's own memory as a NUMA node (GH200, GB200)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +239,14 @@ class LinkFact:
 
 
 @dataclass(frozen=True, slots=True)
+class XgmiFact:
+    """GPU pairs joined by AMD Infinity Fabric (xGMI); a GPU is "GPU<i>" or its PCI address."""
+
+    source: str
+    pairs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """Everything some sources said; `merge` joins the facts of several sources."""
 
@@ -202,6 +257,7 @@ class Facts:
     numa: tuple[NumaFact, ...] = ()
     cpus: tuple[CpuFact, ...] = ()
     links: tuple[LinkFact, ...] = ()
+    xgmi: tuple[XgmiFact, ...] = ()
     nvswitches: int | None = None
     attached_gpus: tuple[tuple[str, int], ...] = ()  # (source, count the source claims)
     memory_mib: float | None = None
@@ -218,6 +274,7 @@ class Facts:
             numa=self.numa + other.numa,
             cpus=self.cpus + other.cpus,
             links=self.links + other.links,
+            xgmi=self.xgmi + other.xgmi,
             nvswitches=other.nvswitches if other.nvswitches is not None else self.nvswitches,
             attached_gpus=self.attached_gpus + other.attached_gpus,
             memory_mib=other.memory_mib if other.memory_mib is not None else self.memory_mib,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from stratum.backends.base import Backend, Observation
-from stratum.core.clock import Clock, SystemClock
+from stratum.core.clock import Clock, clock_rate
 from stratum.core.errors import TemporaryError
 from stratum.core.secrets import Keyring
 from stratum.observability import tracing
@@ -77,18 +77,21 @@ class ControllerManager:
         self.metrics = metrics or Metrics()
         self.telemetry = FleetTelemetry(self.metrics)
         self.backends = backends
-        self.clock = clock or SystemClock()
+        # The store's clock unless told otherwise: one time base for the whole process.
+        self.clock = clock or store.clock
         self.settings = settings or ManagerSettings()
         self.identity = identity or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.clusters = ClusterController(store, backends, self.clock, keyring=keyring)
+        # Write cadences are real time (they bound the store's write rate), in clock seconds.
+        rate = clock_rate(self.clock)
         self.nodes = NodeController(
-            store, self.clock, telemetry_seconds=self.settings.telemetry_seconds
+            store, self.clock, telemetry_seconds=self.settings.telemetry_seconds * rate
         )
         self.workloads = WorkloadController(
             store, backends, self.clock, seed=self.settings.seed, metrics=self.metrics
         )
         self.tenants = TenantController(
-            store, self.clock, flush_seconds=self.settings.usage_flush_seconds
+            store, self.clock, flush_seconds=self.settings.usage_flush_seconds * rate
         )
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -153,7 +156,9 @@ class ControllerManager:
                         self.store,
                         name=LEASE_NAME,
                         holder=self.identity,
-                        duration=timedelta(seconds=s.lease_seconds),
+                        # Renewed every lease_seconds/3 of real time: the lease lasts
+                        # that long in real time, whatever the clock's pace.
+                        duration=timedelta(seconds=s.lease_seconds * clock_rate(self.clock)),
                     )
                     last_renew = now
                     self.metrics.reconcile_leader.set(1 if self.leader else 0)

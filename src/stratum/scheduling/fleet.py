@@ -7,12 +7,13 @@ from collections.abc import Iterable, Mapping
 
 from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Site
 from stratum.api.v1alpha1.hardwareprofiles import HardwareProfileSpec
+from stratum.core.lifecycle import HOLDING
 from stratum.scheduling.contracts import FleetNode, Held
 from stratum.scheduling.devices import NodeLayout, parse_cpus
 from stratum.scheduling.request import MILLI
 
-# Placements in these phases hold their devices.
-HOLDING_PHASES = frozenset({"Bound", "Running", "Violated"})
+# Placements in these phases hold their devices (core/lifecycle.py derives them).
+HOLDING_PHASES = HOLDING
 
 
 def node_hardware(
@@ -89,12 +90,12 @@ def held_devices(placements: Iterable[Placement]) -> tuple[list[Held], dict[str,
     for p in placements:
         if p.status.phase not in HOLDING_PHASES:
             continue
-        # A dedicated-node contract says so in its evidence: no other tenant joins it.
-        owner = (
-            (p.metadata.namespace or "")
-            if any(e.clause == "isolation" and e.holds for e in p.spec.evidence)
-            else ""
+        # A dedicated-node contract's Placement says so; one bound before the field existed
+        # said it only in its evidence.
+        dedicated = p.spec.dedicated or any(
+            e.clause == "isolation" and e.holds for e in p.spec.evidence
         )
+        owner = (p.metadata.namespace or "") if dedicated else ""
         for r in p.spec.replicas:
             held.append(
                 Held(

@@ -127,37 +127,57 @@ class BlendedFrag:
     fragment counts, for each type, the free GPU that as many copies of t as the node's
     GPUs and CPU can hold would still leave idle: G - min(n_t*R_t, G) with
     n_t = min(GPU slots for t, cpu // cpu_t). FGD's own fragment is the special case
-    "fits iff n_t >= 1", so both come out of one pass. Tables that depend only on the mix
-    and the fleet's model list are built once here: this runs on every decision.
+    "fits iff n_t >= 1", so both come out of one pass.
+
+    Types that differ only in the models they allow share one column: on a node of model M
+    a type either runs (its fragment depends on CPU and GPUs only) or not (all free GPU is
+    fragment), so the mix folds into per-model weights of the distinct (CPU, milli, count)
+    shapes. A mix with many pinned variants of few shapes costs what the few shapes cost.
+    Tables that depend only on the mix and the fleet's model list are built once here: this
+    runs on every decision.
     """
 
     __slots__ = (
         "_big",
-        "_cap_w",
         "_col",
         "_cpu_div",
-        "_fgd_w",
         "_k_div",
         "_need",
-        "_runs",
-        "_share",
+        "_rest",
+        "_run_w",
         "_thr",
+        "_w_cap",
+        "_w_fgd",
     )
 
     def __init__(self, mix: WorkloadMix, models: tuple[str, ...], capacity_weight: float):
-        k = mix.count
-        self._thr = np.maximum(mix.thresholds, 1)[None, None, :]
-        self._col = mix.column
-        self._share = (mix.milli < MILLI_GPU)[None, :]
-        self._k_div = np.where(self._share[0], 1, np.maximum(k, 1))[None, :]
-        self._cpu_div = np.maximum(mix.cpu, 1)[None, :]
+        gpu = mix.count > 0
+        # Distinct GPU shapes (cpu, milli, count) and each GPU type's column among them.
+        keys = np.stack((mix.cpu[gpu], mix.milli[gpu], mix.count[gpu]), axis=1)
+        if len(keys):
+            shapes, column = np.unique(keys, axis=0, return_inverse=True)
+        else:
+            shapes, column = np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.int64)
+        cpu, milli, k = shapes[:, 0], shapes[:, 1], shapes[:, 2]
+        thresholds, self._col = np.unique(milli, return_inverse=True)
+        self._col = self._col.reshape(-1)
+        self._thr = np.maximum(thresholds, 1)[None, None, :]
+        share = milli < MILLI_GPU
+        self._k_div = np.where(share, 1, np.maximum(k, 1))[None, :]
+        self._cpu_div = np.maximum(cpu, 1)[None, :]
         # CPU-free types are never limited by CPU: lift their CPU slots out of reach.
-        self._big = np.where(mix.cpu > 0, 0, 1 << 40)[None, :]
-        # (models x types): may type t run on that model at all (GPU types only).
-        self._runs = (mix.allowed(models) & (k > 0)[:, None]).T
-        self._need = (mix.milli * k)[None, :]
-        self._fgd_w = (1.0 - capacity_weight) * mix.weight
-        self._cap_w = capacity_weight * mix.weight
+        self._big = np.where(cpu > 0, 0, 1 << 40)[None, :]
+        self._need = (milli * k)[None, :]
+        # (models x shapes): weight of the types of each shape that may run on the model.
+        run_w = np.zeros((len(models), len(shapes)))
+        allowed = mix.allowed(models)[gpu]
+        np.add.at(run_w.T, column.reshape(-1), allowed * mix.weight[gpu][:, None])
+        self._run_w = run_w
+        # The rest of the weight (CPU-only types, types barred from the model) sees all free
+        # GPU as fragment.
+        self._rest = 1.0 - run_w.sum(axis=1)
+        self._w_fgd = 1.0 - capacity_weight
+        self._w_cap = capacity_weight
 
     def __call__(self, cpu: IntArray, gpu: IntArray, model_idx: IntArray) -> FloatArray:
         total = gpu.sum(axis=1)
@@ -166,11 +186,15 @@ class BlendedFrag:
         at_or_above = (g3 * ge).sum(axis=1)[:, self._col]
         slots = (g3 // self._thr).sum(axis=1)[:, self._col] // self._k_div
         n = np.minimum(slots, cpu[:, None] // self._cpu_div + self._big)
-        n *= self._runs[model_idx]
-        # FGD: all free GPU if t fits nowhere on the node, else the free GPU below t's milli.
-        fgd = np.where(n > 0, total[:, None] - at_or_above, total[:, None])
-        idle = total[:, None] - np.minimum(n * self._need, total[:, None])
-        out: FloatArray = fgd @ self._fgd_w + idle @ self._cap_w
+        t = total[:, None]
+        # FGD: all free GPU if the shape fits nowhere on the node, else the free GPU below its
+        # milli; capacity-aware: what as many copies as fit would leave idle.
+        fgd = np.where(n > 0, t - at_or_above, t)
+        idle = t - np.minimum(n * self._need, t)
+        frag = self._w_fgd * fgd + self._w_cap * idle
+        out: FloatArray = (frag * self._run_w[model_idx]).sum(axis=1) + self._rest[
+            model_idx
+        ] * total
         return out
 
 

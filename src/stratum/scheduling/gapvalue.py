@@ -183,3 +183,58 @@ class GapValue:
             after = after * live_after
         out: FloatArray = np.maximum(before - self.price(milli) - after, 0.0)
         return out
+
+
+class ModelGapValue:
+    """loss(h, m) per GPU model: a gap on a node of model M is worth what the shares that
+    may land on M could make of it. A share pinned to models A counts against those models
+    only (in proportion to their GPUs); an unpinned share against every model in proportion
+    to its GPUs. Models with the same resulting mix share one LP (on a mix without pins,
+    every model gets the same prices, the single-LP look-ahead)."""
+
+    __slots__ = ("_price", "_value", "patterns")
+
+    def __init__(self, sizes: IntArray, counts: FloatArray, start: Sequence[Pattern] = ()) -> None:
+        """``counts``: (models x sizes) expected shares of each size per model."""
+        sizes = np.asarray(sizes, dtype=np.int64)
+        counts = np.asarray(counts, dtype=np.float64)
+        n_models = counts.shape[0]
+        self._value = np.zeros((n_models, CAPACITY + 1))
+        self._price = np.zeros((n_models, CAPACITY + 1))
+        self.patterns: list[Pattern] = []
+        totals = counts.sum(axis=1, keepdims=True)
+        share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+        solved: dict[bytes, GapValue] = {}
+        for model in range(n_models):
+            if totals[model, 0] <= 0:
+                continue
+            keep = counts[model] > 0
+            key = np.round(share[model], 6).tobytes()
+            gap = solved.get(key)
+            if gap is None:
+                gap = GapValue(sizes[keep], counts[model, keep], start)
+                solved[key] = gap
+                self.patterns.extend(p for p in gap.patterns if p not in self.patterns)
+            self._value[model] = gap.value
+            # y_m for the mix's sizes; any other size is worth what fits in it.
+            self._price[model] = gap.value
+            for m in sizes[keep].tolist():
+                self._price[model, m] = gap.price(m)
+
+    def loss(
+        self,
+        model: IntArray,
+        gap: IntArray,
+        milli: int,
+        live_before: BoolArray | None = None,
+        live_after: BoolArray | None = None,
+    ) -> FloatArray:
+        """V_M(h) - y_M(m) - V_M(h - m) per row of ``model`` and ``gap`` (see GapValue)."""
+        before = self._value[model, gap]
+        after = self._value[model, gap - milli]
+        if live_before is not None:
+            before = before * live_before
+        if live_after is not None:
+            after = after * live_after
+        out: FloatArray = np.maximum(before - self._price[model, milli] - after, 0.0)
+        return out

@@ -2,26 +2,23 @@
 
 A FleetChange adds node pools, removes sites, clusters or nodes, and brings expected new
 work. The plan places every waiting contract (and the new and displaced ones) before and
-after the change with the same engine the controllers use, and reports which would bind,
+after the change with the controllers' own scheduling cycle (quota, policies, fair share,
+preemption, the batch search), and reports which would bind,
 utilisation and fragmentation on both sides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from pydantic import Field
 
-from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Site, Tenant, Workload
+from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Policy, Site, Tenant, Workload
 from stratum.api.v1alpha1.meta import ObjectName, WireModel
-from stratum.scheduling.contracts import (
-    FleetNode,
-    FleetState,
-    Held,
-    WorkloadAsk,
-    place_contract,
-)
+from stratum.scheduling import intake
+from stratum.scheduling.contracts import FleetNode, Held
+from stratum.scheduling.cycle import Bind, Eviction, run_cycle
 from stratum.scheduling.fleet import HOLDING_PHASES, fleet_nodes, held_devices
 from stratum.scheduling.policies import make_policy
 from stratum.scheduling.request import MILLI
@@ -137,35 +134,33 @@ def _figures(fleet: list[FleetNode], held: list[Held]) -> FleetFigures:
 def _place_all(
     waiting: list[Workload],
     fleet: list[FleetNode],
-    held: list[Held],
+    live: list[Placement],
+    workloads: Mapping[str, Workload],
     tenants: Mapping[str, Tenant],
+    policy_sites: Callable[[Workload], intake.PolicySites],
     seed: int,
 ) -> dict[str, tuple[str, tuple[str, ...], list[Held]]]:
+    """The controllers' own cycle (quota, policies, fair share, preemption) on this fleet."""
+    inp = intake.cycle_input(
+        nodes=fleet,
+        placements=live,
+        workloads=workloads,
+        waiting_for=waiting,
+        tenants=tenants,
+        policy_sites=policy_sites,
+    )
+    result = run_cycle(inp, policy=make_policy("stratum", seed=seed), seed=seed)
     results: dict[str, tuple[str, tuple[str, ...], list[Held]]] = {}
-    state = FleetState.build(fleet, held)
-    pristine = FleetState.build(fleet, pristine=True)
-    policy = make_policy("stratum", seed=seed)
-    for wl in sorted(waiting, key=lambda w: (-w.spec.contract.lifecycle.priority, _key(w))):
-        tenant = tenants.get(wl.metadata.namespace or "")
-        ask = WorkloadAsk(
-            tenant=wl.metadata.namespace or "",
-            replicas=wl.spec.replicas,
-            contract=wl.spec.contract,
-            tenant_jurisdictions=frozenset(tenant.spec.allowed_jurisdictions)
-            if tenant
-            else frozenset(),
-            tenant_isolation=tenant.spec.isolation if tenant else "shared",
-        )
-        decision = place_contract(state, ask, policy=policy, pristine=pristine)
-        if decision.placed:
-            new = [
-                Held(b.node, b.gpus, b.milli or MILLI, b.cpu_milli, b.memory_mib)
-                for b in decision.bindings
-            ]
-            state = state.bind(ask.tenant, decision.bindings, dedicated=decision.dedicated)
-            results[_key(wl)] = ("binds", tuple(b.node for b in decision.bindings), new)
-        else:
-            results[_key(wl)] = (decision.summary or "does not fit", (), [])
+    placed: list[Bind | Eviction] = [*result.binds, *result.evictions]
+    for item in placed:
+        d = item.decision
+        held = [b.held() for b in d.bindings]
+        what = "binds"
+        if isinstance(item, Eviction):
+            what = f"binds, evicting {', '.join(item.victims)}"
+        results[item.key] = (what, tuple(b.node for b in d.bindings), held)
+    for refusal in result.refusals:
+        results[refusal.key] = (refusal.decision.summary or "does not fit", (), [])
     return results
 
 
@@ -178,8 +173,11 @@ def plan(
     tenants: Mapping[str, Tenant],
     workloads: Iterable[Workload],
     placements: Iterable[Placement],
+    policies: Mapping[str, Policy] | None = None,
     seed: int = 0,
 ) -> Plan:
+    """Place every waiting contract (and the new and displaced ones) before and after the
+    change with the controllers' own scheduling cycle and policies."""
     nodes = list(nodes)
     workloads = list(workloads)
     placements = list(placements)
@@ -212,12 +210,29 @@ def plan(
     )
     before_fleet = fleet_nodes(nodes, sites, profiles, on_before)
     after_fleet = fleet_nodes(after_nodes, sites, profiles, on_after)
-    before = _place_all(waiting, before_fleet, held_before, tenants, seed)
+    deny = [p for p in (policies or {}).values() if p.spec.action == "deny"]
+
+    def policy_sites(wl: Workload) -> intake.PolicySites:
+        if not deny:
+            return intake.NO_POLICY
+        tenant = tenants.get(wl.metadata.namespace or "")
+        return intake.judge_policy_sites(
+            workload=intake.full(wl),
+            tenant=intake.full(tenant) if tenant else {},
+            sites=[intake.full(s) for s in sites.values()],
+            policies=[intake.full(p) for p in deny],
+        )
+
+    kept_live = [p for p in live if f"{p.metadata.namespace}/{p.spec.workload}" not in displaced]
+    everyone = {**by_key, **{_key(w): w for w in change.workloads}}
+    before = _place_all(waiting, before_fleet, live, everyone, tenants, policy_sites, seed)
     after = _place_all(
         waiting + [by_key[k] for k in sorted(displaced) if k in by_key],
         after_fleet,
-        held_after,
+        kept_live,
+        everyone,
         tenants,
+        policy_sites,
         seed,
     )
     outcomes = []

@@ -31,6 +31,9 @@ class QueueItem:
     priority: int
     age: float  # smaller is older (seconds since an epoch)
     demand: Vector
+    # Tie-breaks after the whole request's size, as batch placement orders: the most GPU
+    # per replica, then the tightest across-replica tier (given negated: larger is tighter).
+    shape: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -54,21 +57,34 @@ class FairQueue:
         )
 
     def __iter__(self) -> Iterator[QueueItem]:
-        """The next item each time, by the shares as they are when it is asked for."""
-        left = list(self.items)
-        while left:
-            best = min(
-                left,
-                key=lambda it: (
-                    -it.priority,
-                    self.dominant_share(it.tenant),
-                    -it.demand[0],
-                    it.age,
-                    it.key,
-                ),
+        """The next item each time, by the shares as they are when it is asked for.
+
+        Only the tenant's share moves during a pass, and it is the same for all of one
+        tenant's items of one priority: those are sorted once, and each step compares only
+        the first of each (priority, tenant) group. The order is the one a scan of every
+        item per step gives, at O(groups) a step instead of O(items): a pass over 10,000
+        pending workloads no longer costs 50 million key computations."""
+        groups: dict[tuple[int, str], list[QueueItem]] = {}
+        for it in self.items:
+            groups.setdefault((it.priority, it.tenant), []).append(it)
+        for members in groups.values():
+            members.sort(key=_within_group, reverse=True)  # the next one is last: pop() it
+        while groups:
+            priority, tenant = min(
+                groups,
+                key=lambda g: (-g[0], self.dominant_share(g[1]), _within_group(groups[g][-1])),
             )
-            left.remove(best)
+            members = groups[(priority, tenant)]
+            best = members.pop()
+            if not members:
+                del groups[(priority, tenant)]
             yield best
+
+
+def _within_group(it: QueueItem) -> tuple[float, int, int, float, str]:
+    """The order among one tenant's items of one priority: largest request (then most GPU
+    per replica, tightest tier), then oldest."""
+    return (-it.demand[0], -it.shape[0], -it.shape[1], it.age, it.key)
 
 
 @dataclass(frozen=True, slots=True)

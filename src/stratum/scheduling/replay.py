@@ -160,9 +160,11 @@ def run_seed(
     measure_mix: WorkloadMix | None = None,
     clock: Clock | None = None,
     on_progress: Callable[[int], None] | None = None,
+    phases: Sequence[int] = (),
 ) -> ReplayResult:
-    """One seed of the protocol: tune the list with the seed, then replay it."""
-    order = tune(pods, snapshot.total_gpu_milli, tune_ratio, seed)
+    """One seed of the protocol: tune the list with the seed (within ``phases``, if given),
+    then replay it."""
+    order = tune(pods, snapshot.total_gpu_milli, tune_ratio, seed, phases)
     return replay(
         snapshot,
         pods,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: One whole GPU, in milli-GPU.
-MILLI = 1000
+from stratum.core.demand import MILLI as MILLI  # one whole GPU, in milli-GPU (re-exported)
 
 
 @dataclass(frozen=True, slots=True)

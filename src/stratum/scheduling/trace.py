@@ -50,6 +50,10 @@ class NodeList:
 class PodList:
     pods: tuple[Request, ...]
     bad_rows: tuple[BadRow, ...]
+    #: per pod, its phase (optional ``phase`` column; empty when the list has none): the
+    #: tuning step shuffles within a phase and keeps phases in order, so that a list can
+    #: say "this mix first, then that one" (a mix shift)
+    phases: tuple[int, ...] = ()
 
     @property
     def gpu_request_milli(self) -> int:
@@ -126,12 +130,18 @@ def load_nodes(path: str | Path) -> NodeList:
 
 
 def load_pods(path: str | Path) -> PodList:
-    """Read a pod list (``name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,...]``)."""
+    """Read a pod list (``name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,phase,...]``)."""
     p = Path(path)
     pods: list[Request] = []
+    phases: list[int] = []
+    has_phase = False
     bad: list[BadRow] = []
     for line, row in _rows(p, POD_COLUMNS):
         try:
+            phase = 0
+            if (row.get("phase") or "").strip():
+                phase = _int(row, "phase")
+                has_phase = True
             count = _int(row, "num_gpu")
             milli = _int(row, "gpu_milli")
             if count == 0:
@@ -156,24 +166,45 @@ def load_pods(path: str | Path) -> PodList:
                     name=(row.get("name") or "").strip(),
                 )
             )
+            phases.append(phase)
         except ValueError as e:
             bad.append(BadRow(str(p), line, str(e)))
     if not pods:
         raise TraceError(f"{p}: no valid pod rows")
-    return PodList(tuple(pods), tuple(bad))
+    return PodList(tuple(pods), tuple(bad), tuple(phases) if has_phase else ())
 
 
-def tune(pods: Sequence[Request], capacity_milli: int, ratio: float, seed: int) -> list[int]:
+def tune(
+    pods: Sequence[Request],
+    capacity_milli: int,
+    ratio: float,
+    seed: int,
+    phases: Sequence[int] = (),
+) -> list[int]:
     """The paper's arrival order for one seed: shuffle the list, then append random copies
     until the summed GPU request reaches ``ratio`` of capacity, or cut the shuffled list where
     it first reaches it (dropping the rest, a random subset since the order is random).
+
+    With ``phases`` (one per pod), each phase is shuffled on its own and the phases follow
+    each other in increasing order; copies appended are drawn from the last phase. Without,
+    the order is exactly the paper's.
 
     Returns indices into ``pods``.
     """
     if not pods:
         return []
     rng = np.random.default_rng(seed)
-    order: list[int] = rng.permutation(len(pods)).tolist()
+    if phases:
+        if len(phases) != len(pods):
+            raise ValueError(f"{len(phases)} phases for {len(pods)} pods")
+        phase = np.asarray(phases, dtype=np.int64)
+        shuffled = rng.permutation(len(pods))
+        # A stable sort by phase of a random permutation shuffles within each phase.
+        order: list[int] = shuffled[np.argsort(phase[shuffled], kind="stable")].tolist()
+        pool = np.flatnonzero(phase == phase.max())
+    else:
+        order = rng.permutation(len(pods)).tolist()
+        pool = np.arange(len(pods))
     demand = np.array([p.gpu_total_milli for p in pods], dtype=np.int64)
     target = ratio * capacity_milli
     total = int(demand.sum())
@@ -184,7 +215,7 @@ def tune(pods: Sequence[Request], capacity_milli: int, ratio: float, seed: int) 
     if not (demand > 0).any():
         return order
     while total < target:
-        extra = rng.integers(0, len(pods), size=256).tolist()
+        extra = pool[rng.integers(0, len(pool), size=256)].tolist()
         for i in extra:
             order.append(i)
             total += int(demand[i])

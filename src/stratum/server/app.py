@@ -13,13 +13,17 @@ from pydantic.json_schema import models_json_schema
 
 import stratum
 from stratum.api.v1alpha1 import KINDS
-from stratum.backends.simulated.backend import SimulatedBackend
+from stratum.backends.base import BackendContext
+from stratum.backends.registry import build_backends
+from stratum.core import policies
+from stratum.core.clock import make_clock
 from stratum.observability import tracing
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
+from stratum.server.audit_trail import AuditTrail
 from stratum.server.instrumentation import RequestMetrics
 from stratum.server.limits import BodySizeLimit
-from stratum.server.routers import governance, health, metrics, resources, secrets, simulation
+from stratum.server.routers import docs, governance, health, metrics, resources, secrets, simulation
 from stratum.server.secrets import load_keyring
 from stratum.server.security import authenticate
 from stratum.server.services.governance import GovernanceService
@@ -34,16 +38,20 @@ from stratum.store.objects import ObjectStore
 def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> FastAPI:
     """Build the app. The store is opened (and migrated) here unless one is handed in."""
     keyring = load_keyring(key_file=settings.secret_key_file, keys=settings.secret_keys)
-    store = store or ObjectStore.open(settings.database_url)
+    # The process's one clock: the store's, handed to the controllers and every backend.
+    store = store or ObjectStore.open(settings.database_url, make_clock(settings.simulation_speed))
     notifier = ChangeNotifier()
     registry = Metrics()
     store.on_transaction = registry.observe_transaction
     tracing.configure(endpoint=settings.otlp_endpoint)
+    trail = AuditTrail.for_server(store, settings)
 
-    simulator = SimulatedBackend(speed=settings.simulation_speed, seed=settings.seed)
+    backends = build_backends(
+        settings.backends, BackendContext(clock=store.clock, seed=settings.seed)
+    )
     manager = ControllerManager(
         store,
-        {"simulated": simulator},
+        backends,
         settings=ManagerSettings(seed=settings.seed, lease_seconds=settings.lease_seconds),
         metrics=registry,
         keyring=keyring,
@@ -52,18 +60,23 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
+        await asyncio.to_thread(policies.warm)  # not in the first Policy request
+        trail.start()
         if settings.controllers:
             manager.start()
         yield
         notifier.closing.set()
         if settings.controllers:
             await asyncio.to_thread(manager.stop)
+        await asyncio.to_thread(trail.stop)
         store.close()
 
     app = FastAPI(
         title="Stratum",
         version=stratum.__version__,
         lifespan=lifespan,
+        docs_url=None,  # served from the package by routers/docs.py (no CDN), as is redoc's
+        redoc_url=None,
         description="Declarative API for sites, fleets, tenants, policies and "
         "AI workloads with resource contracts.",
     )
@@ -75,15 +88,19 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
         notifier.notify()
         manager.wake()
         tokens.forget()
+        trail.wake()
 
     app.state.objects = ObjectService(store, on_write=written, keyring=keyring)
     app.state.tokens = tokens
-    app.state.governance = GovernanceService(store)
+    app.state.governance = GovernanceService(store, trail)
     app.state.settings = settings
-    app.state.simulator = simulator
+    # Fault injection is a simulator feature: None when this server runs no simulated fleet
+    # (or runs no controllers to drive it); the routes then say so.
+    app.state.simulator = backends.get("simulated") if settings.controllers else None
     app.state.manager = manager
     app.state.metrics = registry
     app.include_router(health.router)
+    app.include_router(docs.router)
     app.include_router(metrics.router)
     app.include_router(resources.build_router())
     app.include_router(governance.build_router())

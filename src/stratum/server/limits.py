@@ -9,6 +9,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from stratum.server.status import status_body
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+# One object, as Kubernetes caps them (etcd's limit): every write serializes an object
+# several times (the store, the change feed, the audit digest, the answer), each a single
+# C call that holds the GIL, ~10 ms a MiB on an idle machine. Checked on the body before
+# parsing for single-object routes and on each item of a List after.
+MAX_OBJECT_BYTES = 1536 * 1024
+# Bodies over this size are parsed and validated by at most HEAVY_WORKERS threads at a
+# time, apart from the pool every other request uses: a flood of large bodies waits for
+# its own turn rather than delaying other callers.
+HEAVY_BODY_BYTES = 256 * 1024
+HEAVY_WORKERS = 2
 
 
 class BodySizeLimit:

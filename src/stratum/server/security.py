@@ -8,6 +8,7 @@ JWKS, map its `sub`/`email` claim to a subject and its groups to roles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from anyio import to_thread
@@ -20,20 +21,39 @@ OPEN_PATHS = frozenset(
 )
 
 
+def _never_ends() -> str | None:
+    return None
+
+
 @dataclass(slots=True)
 class RequestContext:
-    """Who is asking, from where, and the warnings to send back with the answer."""
+    """Who is asking, from where, and the warnings to send back with the answer.
 
-    principal: Principal = SYSTEM
+    `token_ended` says why the caller's token stopped working (revoked, expired) since the
+    request began, else None: long-lived answers (watch streams) ask it as they go."""
+
+    principal: Principal  # required: nothing defaults to the server's own rights
     source: str | None = None
     warnings: list[str] = field(default_factory=list)
+    token_ended: Callable[[], str | None] = _never_ends
+
+
+def system_context(source: str = "server") -> RequestContext:
+    """The server acting on its own behalf (start-up seeding, the test kit): said explicitly,
+    never a default."""
+    return RequestContext(principal=SYSTEM, source=source)
 
 
 async def authenticate(request: Request) -> Principal:
     """FastAPI dependency: 401 without a valid, unexpired, unrevoked token."""
     tokens = request.app.state.tokens
     header = request.headers.get("authorization")
-    principal: Principal = await to_thread.run_sync(tokens.authenticate, header)
+    # A principal seen within the last second is answered here; only a miss (which may
+    # read the store and verify the secret with scrypt) goes to a worker thread.
+    cached: Principal | None = tokens.cached(header)
+    principal: Principal = (
+        cached if cached is not None else await to_thread.run_sync(tokens.authenticate, header)
+    )
     request.state.principal = principal
     return principal
 
@@ -42,8 +62,11 @@ def context(request: Request) -> RequestContext:
     principal = getattr(request.state, "principal", None)
     if principal is None:  # a route without the dependency: never grant by accident
         raise RuntimeError(f"{request.url.path} was reached without authentication")
+    tokens = request.app.state.tokens
     return RequestContext(
-        principal=principal, source=request.client.host if request.client else None
+        principal=principal,
+        source=request.client.host if request.client else None,
+        token_ended=lambda: tokens.ended(principal.token_id),
     )
 
 

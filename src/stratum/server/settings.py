@@ -17,6 +17,9 @@ class ServerSettings:
     # The control loops and the simulated data plane run in the server process.
     controllers: bool = True
     simulation_speed: float = 1.0
+    # The backends this server runs (backends/registry.py); a Cluster names one in
+    # spec.backend, and one this server does not run stays Pending with BackendUnavailable.
+    backends: tuple[str, ...] = ("simulated",)
     seed: int = 0
     lease_seconds: float = 15.0
     # OTLP/HTTP endpoint for traces (None: $STRATUM_OTLP_ENDPOINT, else no tracing).
@@ -25,3 +28,10 @@ class ServerSettings:
     # (comma-separated, newest first; None: $STRATUM_SECRET_KEYS), else none.
     secret_key_file: Path | None = None
     secret_keys: str | None = field(default=None, repr=False)
+    # The keys the audit chain is signed with (HMAC), kept apart from the secret keys: this
+    # file (mode 0600), else these keys (None: $STRATUM_AUDIT_KEYS), else unsigned.
+    audit_key_file: Path | None = None
+    audit_keys: str | None = field(default=None, repr=False)
+    # Where the audit chain's signed head is kept, outside the store (None: nowhere, and
+    # `audit verify` says that truncating the newest records goes unseen).
+    audit_anchor_file: Path | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,13 @@ from sqlalchemy.pool import StaticPool
 from stratum.core.errors import Invalid, Unavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The store holds every tenant's objects and the token hashes: only its owner may read it.
+FILE_MODE = 0o600
+# SQLite makes these beside the database, with the database file's mode.
+_SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+# The last guard against NaN and infinity: JSON has no such numbers, and a body holding one
+# could be written (SQLite keeps the text) but never served again.
+json_dumps = functools.partial(json.dumps, allow_nan=False)
 
 
 def stratum_home() -> Path:
@@ -56,12 +65,35 @@ def make_engine(url: str) -> Engine:
         return _sqlite_engine(url, parsed.database)
     # No pre-ping: it costs a round trip per transaction; a dropped connection fails that
     # one transaction (503, retried by clients) and the pool replaces it.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_engine(
+        url, pool_size=10, max_overflow=20, pool_recycle=1800, json_serializer=json_dumps
+    )
+
+
+def private_sqlite_file(database: str) -> None:
+    """Create the database file readable by its owner only (0600), before SQLite makes it
+    with the umask's mode; tighten a file that an older version left readable to others."""
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except PermissionError:
+        return  # not ours to open read-write: SQLite says why when it tries
+    try:
+        os.fchmod(fd, FILE_MODE)
+        for suffix in _SQLITE_COMPANIONS:
+            companion = path.with_name(path.name + suffix)
+            if companion.exists():
+                companion.chmod(FILE_MODE)
+    except PermissionError:
+        pass  # a file another user owns: its mode is theirs to set
+    finally:
+        os.close(fd)
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_sqlite_file(database)
     # A pool keeps connections open: closing SQLite's last connection checkpoints the WAL,
     # which would cost every short transaction ~10 ms. :memory: needs one shared connection.
     if database and database != ":memory:":
@@ -70,9 +102,15 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
             pool_size=8,
             max_overflow=16,
             connect_args={"timeout": 30, "check_same_thread": False},
+            json_serializer=json_dumps,
         )
     else:
-        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url,
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
+            json_serializer=json_dumps,
+        )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -87,12 +125,28 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        options = conn.get_execution_options()
+        if options.get(_SQLITE_AUTOCOMMIT):
+            return  # pysqlite was told not to open transactions: each statement commits
         # A write takes the lock up front: two deferred transactions that both upgrade to
         # writers would deadlock and one would fail with "database is locked".
-        mode = "IMMEDIATE" if conn.get_execution_options().get("stratum_write") else "DEFERRED"
+        mode = "IMMEDIATE" if options.get("stratum_write") else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+_SQLITE_AUTOCOMMIT = "stratum_autocommit"
+
+
+def autocommit_options(engine: Engine) -> dict[str, Any]:
+    """Execution options for a connection whose statements each run and commit on their
+    own, with no BEGIN/COMMIT around them. SQLite's isolation level is left alone (the
+    dialect would reset pysqlite's transaction handling when the connection is returned):
+    the begin hook above skips its BEGIN instead."""
+    if engine.dialect.name == "sqlite":
+        return {_SQLITE_AUTOCOMMIT: True}
+    return {"isolation_level": "AUTOCOMMIT"}
 
 
 def migrate(engine: Engine) -> None:

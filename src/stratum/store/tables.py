@@ -93,3 +93,5 @@ class TokenRow(Base):
     created_by: Mapped[str] = mapped_column(String(253))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The token that made this one (None: the bootstrap or a recovery token).
+    issuer_token_id: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -25,6 +25,7 @@ class TokenRecord:
     created_by: str
     expires_at: datetime | None
     revoked_at: datetime | None
+    issuer_token_id: str | None = None
 
 
 def _utc(at: datetime | None) -> datetime | None:
@@ -49,6 +50,7 @@ def _record(row: object) -> TokenRecord:
         created_by=m["created_by"],
         expires_at=_utc(m["expires_at"]),
         revoked_at=_utc(m["revoked_at"]),
+        issuer_token_id=m["issuer_token_id"],
     )
 
 
@@ -67,6 +69,7 @@ def insert_token(tx: Transaction, record: TokenRecord) -> None:
             created_by=record.created_by,
             expires_at=record.expires_at,
             revoked_at=record.revoked_at,
+            issuer_token_id=record.issuer_token_id,
         )
     )
 
@@ -93,3 +96,28 @@ def revoke_token(tx: Transaction, token_id: str, at: datetime) -> None:
         .where(TokenRow.id == token_id, TokenRow.revoked_at.is_(None))
         .values(revoked_at=at)
     )
+
+
+def tokens_of(tx: Transaction, subject: str) -> list[TokenRecord]:
+    rows = tx.connection.execute(
+        select(TokenRow.__table__).where(TokenRow.subject == subject).order_by(TokenRow.created_at)
+    )
+    return [_record(r) for r in rows]
+
+
+def platform_tokens(tx: Transaction, role: str) -> list[TokenRecord]:
+    """Unbound tokens that carry platform role `role`, revoked or not."""
+    rows = tx.connection.execute(
+        select(TokenRow.__table__).where(TokenRow.role == role, TokenRow.tenant.is_(None))
+    )
+    return [_record(r) for r in rows]
+
+
+TOKEN_WRITES = "tokenWrites"
+
+
+def lock_tokens(tx: Transaction) -> None:
+    """Make token writes take turns (a counter's row lock): two revocations cannot each see
+    the other's token as the platform's remaining admin, and no token is issued by one that
+    is being revoked at that moment."""
+    tx.bump_counter(TOKEN_WRITES)

@@ -221,10 +221,112 @@ def test_ibstat_garbage_line(tmp_path: Path) -> None:
     assert err.line == 3 and "ibstat" in err.expected
 
 
-def test_plain_lspci_without_ids(tmp_path: Path) -> None:
+def test_plain_lspci_without_ids_is_read_by_names_with_a_note(tmp_path: Path) -> None:
+    # Issue #15: a saved plain `lspci` cannot be rerun with -nn; it is read, not refused.
     text = "0000:01:00.0 3D controller: NVIDIA Corporation GA100 [A100 SXM4 80GB] (rev a1)\n"
+    result = discover_dir(write(tmp_path, text))
+    assert [g.model for g in result.profile.spec.gpus] == ["A100-SXM4-80GB"]
+    note = next(n for n in result.notes if "ids are missing" in n.message)
+    assert note.source.endswith("out.txt") and note.line == 1 and "lspci -nn" in note.message
+
+
+def test_plain_lspci_device_number_gives_the_model(tmp_path: Path) -> None:
+    # pci.ids too old to name the chip: lspci prints "Device 2330" (siderolabs/talos#9121).
+    text = "1a:00.0 3D controller: NVIDIA Corporation Device 2330 (rev a1)\n"
+    spec = discover_dir(write(tmp_path, text)).profile.spec
+    assert [(g.model, g.pci_bus_id) for g in spec.gpus] == [("H100-SXM5-80GB", "0000:1a:00.0")]
+
+
+def test_lspci_line_that_is_neither_form_is_skipped_with_its_line(tmp_path: Path) -> None:
+    text = (
+        "0000:01:00.0 3D controller: NVIDIA Corporation GA100 [A100 SXM4 80GB] (rev a1)\n"
+        "0000:02:00.0 3D controller: NVIDIA Corporation GA100 [A100 SXM4 80GB] (rev a1)\n"
+        "0000:03:00.0 ???\n"
+    )
+    result = discover_dir(write(tmp_path, text))
+    assert len(result.profile.spec.gpus) == 2
+    note = next(n for n in result.notes if "not an lspci line" in n.message)
+    assert note.line == 3 and "0000:03:00.0 ???" in note.message
+
+
+# ---- Grace topologies and AMD outputs ----------------------------------------------------
+
+GB200_TOPO = FIXTURES / "topo-gb200-nvl-tray-4gpu-8nic-gpu-numa-id.txt"
+
+
+def test_gb200_numa_affinity_list_is_read_not_refused(tmp_path: Path) -> None:
+    spec = discover_dir(write(tmp_path, GB200_TOPO.read_text(encoding="utf-8"))).profile.spec
+    assert [g.numa_node for g in spec.gpus] == [0, 0, 1, 1]
+    assert [(n.id, n.kind, n.gpu) for n in spec.memory_numa_nodes] == [
+        (2, "gpu-memory", 0),
+        (10, "gpu-memory", 1),
+        (18, "gpu-memory", 2),
+        (26, "gpu-memory", 3),
+    ]
+
+
+def test_bad_numa_affinity_list_names_the_line(tmp_path: Path) -> None:
+    lines = lines_of(GB200_TOPO)
+    at = row_index(lines, "GPU1")
+    lines[at] = lines[at].replace("0,3-9,11-17", "0,3-x,11")
+    err = parse_error(tmp_path, "\n".join(lines))
+    assert err.line == at + 1 and "NUMA Affinity" in err.expected and err.found == "0,3-x,11"
+
+
+def test_unknown_affinity_column_is_skipped_with_a_note(tmp_path: Path) -> None:
+    text = (
+        "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\tGPU NUMA ID\tFuture Column\n"
+        "GPU0\t X \tNV18\t0-35\t0\t\tN/A\t7\n"
+        "GPU1\tNV18\t X \t0-35\t0\t\tN/A\t7\n"
+    )
+    result = discover_dir(write(tmp_path, text))
+    assert len(result.profile.spec.gpus) == 2
+    note = next(n for n in result.notes if "Future Column" in n.message)
+    assert note.line == 1
+
+
+def test_tab_separated_empty_cpu_affinity_of_a_grace_gpu(tmp_path: Path) -> None:
+    # GB200 rows where the GPU's node has no CPUs print an empty CPU affinity between tabs.
+    text = (
+        "\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\tGPU NUMA ID\n"
+        "GPU0\t X \tNV18\t0-35\t0\t\tN/A\n"
+        "GPU1\tNV18\t X \t\t1\t\tN/A\n"
+    )
+    facts, _ = parse_text("out.txt", text)
+    assert [(g.numa_node, g.cpu_affinity) for g in facts.gpus] == [
+        (0, frozenset(range(36))),
+        (1, None),
+    ]
+
+
+def test_rocm_smi_matrix_row_too_short(tmp_path: Path) -> None:
+    text = (
+        "=============== Link Type between two GPUs ===============\n"
+        "       GPU0         GPU1\n"
+        "GPU0   0            XGMI\n"
+        "GPU1   XGMI\n"
+    )
     err = parse_error(tmp_path, text)
-    assert "lspci -nn" in err.expected and err.line == 1
+    assert err.line == 4 and "2 values in row GPU1" in err.expected
+
+
+def test_rocm_smi_unknown_section_is_skipped_with_a_note(tmp_path: Path) -> None:
+    text = (
+        "========= ROCm System Management Interface =========\n"
+        "========= Shiny New Section =========\n"
+        "GPU[0]          : Something: 42\n"
+        "========= Numa Nodes =========\n"
+        "GPU[0]          : (Topology) Numa Node: 0\n"
+    )
+    result = discover_dir(write(tmp_path, text))
+    assert [g.numa_node for g in result.profile.spec.gpus] == [0]
+    assert any(n.line == 2 and "Shiny New Section" in n.message for n in result.notes)
+
+
+def test_amd_smi_topology_without_addresses(tmp_path: Path) -> None:
+    text = "LINK TYPE TABLE:\n  GPU0 GPU1\n"
+    err = parse_error(tmp_path, text)
+    assert err.line == 2 and "PCI addresses" in err.expected
 
 
 def test_mig_device_before_its_gpu(tmp_path: Path) -> None:
@@ -279,3 +381,86 @@ def test_provenance_lines_are_skipped_but_shell_comments_kept() -> None:
     assert stripped.lines[0] == "# CPU,Core,Socket,Node" and stripped.first_line == 4
     facts, pieces = parse_text("f", text.body)
     assert [p.kind for p in pieces] == ["lscpu -p"] and facts.cpus[0].logical_cpus == 1
+
+
+# ---- found by tests/property/test_parser_fuzz.py: each crashed or lost its line before ------
+
+NCCL_XML = FIXTURES / "nccl-topo-xml-azure-ndv4.xml"
+
+
+def test_nccl_xml_bad_attribute_names_its_line(tmp_path: Path) -> None:
+    lines = lines_of(NCCL_XML)
+    at = next(i for i, line in enumerate(lines) if "<cpu " in line)
+    lines[at] = lines[at].replace('numaid="', 'numaid="x', 1)
+    err = parse_error(tmp_path, "\n".join(lines))
+    assert err.line == at + 1 and "numeric numaid" in err.expected
+
+
+def test_query_xml_gpu_without_product_name_names_its_line(tmp_path: Path) -> None:
+    path = FIXTURES / "nvidia-smi-q-x-a100-sxm4-40gb-mig-enabled.xml"
+    lines = lines_of(path)
+    at = next(i for i, line in enumerate(lines) if "<product_name>" in line)
+    gpu_at = max(i for i in range(at) if "<gpu " in lines[i])
+    del lines[at]
+    err = parse_error(tmp_path, "\n".join(lines))
+    assert err.line == gpu_at + 1 and "<product_name>" in err.expected
+
+
+def test_mig_profile_name_that_is_not_one_is_skipped_with_a_note(tmp_path: Path) -> None:
+    text = (
+        "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n"
+        "  MIG 0     Device  0: (UUID: MIG-1)\n"
+        "  MIG 1g.10gb     Device  1: (UUID: MIG-2)\n"
+    )
+    result = discover_dir(write(tmp_path, text))
+    assert [d.profile for d in result.profile.spec.gpus[0].mig_devices] == ["1g.10gb"]
+    assert any("not of the form 1g.10gb" in n.message for n in result.notes)
+
+
+def test_ibstat_negative_rate_names_its_line(tmp_path: Path) -> None:
+    text = "CA 'mlx5_0'\n\tCA type: MT4129\n\tPort 1:\n\t\tState: Active\n\t\tRate: -200\n"
+    err = parse_error(tmp_path, text)
+    assert err.line == 5 and "rate" in err.expected
+
+
+def test_numa_node_beyond_the_wire_bound_names_its_line(tmp_path: Path) -> None:
+    lines = lines_of(GB200_TOPO)
+    at = row_index(lines, "GPU3")
+    lines[at] = lines[at].replace("1,19-25,27-33", "99999")
+    err = parse_error(tmp_path, "\n".join(lines))
+    assert err.line == at + 1 and "0 to 1023" in err.expected
+
+
+def test_gpu_index_beyond_the_wire_bound_is_skipped_with_a_note(tmp_path: Path) -> None:
+    text = (FIXTURES / "rocm-smi-concise-8x-mi300x.txt").read_text(encoding="utf-8")
+    text = text.replace("\n7       [0x74a1", "\n99999   [0x74a1")
+    result = discover_dir(write(tmp_path, text))
+    assert len(result.profile.spec.gpus) == 7
+    assert any("GPU index 99999 is out of range" in n.message for n in result.notes)
+
+
+def test_query_text_grace_blackwell_fields_are_tolerated(tmp_path: Path) -> None:
+    # Synthetic input (no public GB200 `nvidia-smi -q` capture was found): the documented
+    # -q layout with the fields Grace drivers add (Addressing Mode, Fabric) and N/A values.
+    text = (
+        "==============NVSMI LOG==============\n\n"
+        "Driver Version                            : 580.105.08\n"
+        "Attached GPUs                             : 1\n"
+        "GPU 00000008:01:00.0\n"
+        "    Product Name                          : NVIDIA GB200\n"
+        "    Product Architecture                  : Blackwell\n"
+        "    Addressing Mode                       : ATS\n"
+        "    MIG Mode\n"
+        "        Current                           : N/A\n"
+        "    Serial Number                         : N/A\n"
+        "    FB Memory Usage\n"
+        "        Total                             : 189471 MiB\n"
+        "        Reserved                          : N/A\n"
+        "    Fabric\n"
+        "        State                             : Completed\n"
+        "        CliqueId                          : 1\n"
+        "    GPU Power Readings\n"
+        "        Default Power Limit               : N/A\n"
+    )
+    g = discover_dir(write(tmp_path, text)).profile.spec.gpus[0]
+    assert (g.model, g.memory_gib, g.pci_bus_id) == ("GB200-186GB", 185.03, "0008:01:00.0")

@@ -91,6 +91,29 @@ CASES: dict[str, Expect] = {
     "k8s-node-labels-h100-nfd-gfd-mig-disabled.json": Expect(1, "H100-SXM5-80GB"),
     "k8s-gfd-labels-and-capacity-a100-mig-strategies.rst.txt": Expect(1, "A100-SXM4-40GB"),
     "k8s-gfd-label-reference.md": Expect(0, notes=("label reference",)),
+    # Issue #15: inputs nobody tuned for.
+    "topo-gb200-nvl-tray-4gpu-8nic-gpu-numa-id.txt": Expect(
+        4,
+        "unknown",
+        "nvswitch",
+        1,
+        (0, 1),
+        memory_numa=(2, 10, 18, 26),
+        nics=8,
+        rdma_nics=8,
+        notes=("NUMA affinity lists nodes 0,3-9,11-17",),
+    ),
+    "lspci-plain-aws-p5-8x-h100-sxm5-nvswitch.txt": Expect(
+        8, "H100-SXM5-80GB", "nvswitch", 1, notes=("ids are missing",)
+    ),
+    "lspci-pp-8x-mi300x-8x-cx7-no-ids.txt": Expect(
+        8, "MI300X-192GB", None, 0, nics=8, rdma_nics=0, notes=("ids are missing",)
+    ),
+    "rocm-smi-showtopo-concise-meminfo-8x-mi308x.txt": Expect(
+        8, "MI308X-192GB", "mesh", 1, notes=("low-power state",)
+    ),
+    "rocm-smi-concise-8x-mi300x.txt": Expect(8, "MI300X-192GB"),
+    "amd-smi-topology-8gpu-xgmi-mi300.txt": Expect(8, "unknown", "mesh", 1),
 }
 
 
@@ -350,3 +373,93 @@ def test_lspci_and_nvlink_status_of_one_host_make_one_nvswitch_domain(tmp_path: 
     assert spec.nvlink is not None and spec.nvlink.kind == "nvswitch"
     assert len(Topology.from_spec(spec).nvlink_domains()) == 1
     assert spec.gpus[0].uuid is not None and spec.gpus[0].pci_bus_id == "0001:00:00.0"
+
+
+# ---- issue #15: Grace, plain lspci, AMD Instinct ------------------------------------------
+
+
+def test_gb200_tray_gpu_memory_nodes_belong_to_their_gpus() -> None:
+    spec = discover("topo-gb200-nvl-tray-4gpu-8nic-gpu-numa-id.txt").profile.spec
+    topo = Topology.from_spec(spec)
+    assert [g.numa_node for g in spec.gpus] == [0, 0, 1, 1]
+    assert [n.cpus for s in spec.sockets for n in s.numa_nodes] == ["0-71", "72-143"]
+    memory = topo.gpu_memory_node(2)
+    assert memory is not None and (memory.id, memory.kind, memory.cpus) == (
+        18,
+        "gpu-memory",
+        frozenset(),
+    )
+    assert str(topo.gpu_link(0, 3)) == "NV18"
+    assert {n.numa_node for n in spec.nics} == {None}  # every NIC is SYS from every GPU
+
+
+def test_gb200_tray_with_numactl_picks_the_node_with_cpus(tmp_path: Path) -> None:
+    """numactl -H lists nodes 0 and 1 with CPUs: the Grace affinity list needs no guess."""
+    (tmp_path / "topo").write_bytes(
+        (FIXTURES / "topo-gb200-nvl-tray-4gpu-8nic-gpu-numa-id.txt").read_bytes()
+    )
+    (tmp_path / "numa").write_text(
+        "available: 3 nodes (0-1,2)\n"
+        "node 0 cpus: " + " ".join(map(str, range(72))) + "\nnode 0 size: 489960 MB\n"
+        "node 1 cpus: " + " ".join(map(str, range(72, 144))) + "\nnode 1 size: 489823 MB\n"
+        "node 2 cpus:\nnode 2 size: 189471 MB\n"
+        "node distances:\nnode   0   1   2\n  0:  10  40  80\n  1:  40  10  80\n  2:  80  80  10\n",
+        encoding="utf-8",
+    )
+    result = discover_dir(tmp_path)
+    spec = result.profile.spec
+    assert [g.numa_node for g in spec.gpus] == [0, 0, 1, 1]
+    assert not any("the lowest" in n.message for n in result.notes)
+    node2 = next(n for n in spec.memory_numa_nodes if n.id == 2)
+    assert (node2.kind, node2.gpu, node2.memory_gib) == ("gpu-memory", 0, round(189471 / 1024, 2))
+
+
+def test_plain_lspci_p5_names_models_and_nvswitches() -> None:
+    result = discover("lspci-plain-aws-p5-8x-h100-sxm5-nvswitch.txt")
+    spec = result.profile.spec
+    assert [g.pci_bus_id for g in spec.gpus][:2] == ["0000:53:00.0", "0000:64:00.0"]
+    assert spec.nvlink is not None and spec.nvlink.switches == 4
+    assert all(g.nvlink_links == 18 and g.vendor == "NVIDIA" for g in spec.gpus)
+
+
+def test_lspci_bridge_paths_pair_each_mi300x_with_its_connectx7() -> None:
+    topo = Topology.from_spec(discover("lspci-pp-8x-mi300x-8x-cx7-no-ids.txt").profile.spec)
+    assert [topo.closest_nic(i).name for i in range(8)] == [  # type: ignore[union-attr]
+        "0000:09:00.0",
+        "0000:23:00.0",
+        "0000:53:00.0",
+        "0000:69:00.0",
+        "0000:8f:00.0",
+        "0000:9c:00.0",
+        "0000:cd:00.0",
+        "0000:f1:00.0",
+    ]
+    assert str(topo.link("GPU0", "0000:09:00.0")) == "PIX"
+    assert all(
+        g.vendor == "AMD"
+        for g in discover("lspci-pp-8x-mi300x-8x-cx7-no-ids.txt").profile.spec.gpus
+    )
+
+
+def test_rocm_smi_mi308x_xgmi_mesh_numa_memory_power() -> None:
+    spec = discover("rocm-smi-showtopo-concise-meminfo-8x-mi308x.txt").profile.spec
+    assert spec.nvlink is not None and spec.nvlink.interconnect == "xgmi"
+    assert (spec.nvlink.kind, spec.nvlink.domain_gpus) == ("mesh", 8)
+    assert [g.numa_node for g in spec.gpus] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert {(g.memory_gib, g.power_w, g.vendor) for g in spec.gpus} == {(191.98, 650.0, "AMD")}
+    topo = Topology.from_spec(spec)
+    assert topo.gpu(0).nvlink_peers == frozenset(range(1, 8)) and topo.gpu(0).nvlink_links == 7
+    assert topo.bandwidth_gbps("GPU0", "GPU5") == 64.0  # one xGMI link, 64 GB/s a direction
+
+
+def test_rocm_smi_concise_names_mi300x_on_the_line_below() -> None:
+    spec = discover("rocm-smi-concise-8x-mi300x.txt").profile.spec
+    assert {(g.product_name, g.power_w, g.memory_gib) for g in spec.gpus} == {
+        ("AMD Instinct MI300X", 750.0, 192.0)
+    }
+
+
+def test_amd_smi_topology_and_addresses() -> None:
+    spec = discover("amd-smi-topology-8gpu-xgmi-mi300.txt").profile.spec
+    assert [g.pci_bus_id for g in spec.gpus][:2] == ["0000:0c:00.0", "0000:22:00.0"]
+    assert spec.nvlink is not None and spec.nvlink.interconnect == "xgmi"

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stratum.scheduling.fragmentation import WorkloadMix
 from stratum.scheduling.gapvalue import GapValue, knapsack_values, pattern_prices
-from stratum.scheduling.policies.stratum import StratumConfig, StratumPolicy
+from stratum.scheduling.policies.stratum import StratumConfig, StratumPolicy, _gap_value
 from stratum.scheduling.request import Request
 from stratum.scheduling.snapshot import NodeSpec, Snapshot
 
@@ -81,3 +82,24 @@ def test_a_dead_gap_costs_nothing_to_fill() -> None:
     # A gap still alive after the placement keeps its value: 470 + 470 still loses nothing.
     live = np.array([True])
     assert gap.loss(h, 470, live_before=live, live_after=dead)[0] == pytest.approx(0.0)
+
+
+def test_the_look_ahead_values_a_gap_by_the_shares_that_may_land_on_its_model() -> None:
+    """470s pinned to model B and 320s that may run anywhere: the 530 left beside a 470 on a
+    B GPU is worth a second 470 (a 320 there spoils it), but no 470 can come to an A GPU, so
+    a 320 there spoils nothing. Without pins both models get the same (single-LP) values."""
+    snap = Snapshot.build(
+        [NodeSpec("a", 64_000, 1 << 20, 4, "A"), NodeSpec("b", 64_000, 1 << 20, 4, "B")]
+    )
+    mix = WorkloadMix.from_weights(
+        {(1000, 470, 1, frozenset({"B"})): 10.0, (1000, 320, 1, frozenset()): 10.0}
+    )
+    gap = _gap_value(mix, snap, per_model=True)
+    assert gap is not None
+    a, b = snap.models.index("A"), snap.models.index("B")
+    loss = gap.loss(np.array([a, b]), np.array([530, 530]), 320)
+    assert loss[0] == pytest.approx(0.0) and loss[1] > 0.1
+    single = _gap_value(mix, snap, per_model=False)
+    assert single is not None
+    same = single.loss(np.array([a, b]), np.array([530, 530]), 320)
+    assert same[0] == pytest.approx(same[1]) and same[0] > 0.1

@@ -62,3 +62,28 @@ def test_tune_appends_until_target_and_cuts_when_over() -> None:
     big = [Request(cpu_milli=1, gpu_count=1, gpu_milli=1000)] * 30
     cut = tune(big, capacity_milli=10_000, ratio=1.3, seed=1)
     assert len(cut) == 13
+
+
+def test_tune_shuffles_within_phases_and_keeps_them_in_order(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "pods.csv",
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,phase\n"
+        + "".join(f"a{i},1,1,1,1000,0\n" for i in range(10))
+        + "".join(f"b{i},1,1,1,500,1\n" for i in range(10)),
+    )
+    pods = load_pods(path)
+    assert pods.phases == (0,) * 10 + (1,) * 10
+    order = tune(pods.pods, capacity_milli=10_000, ratio=1.3, seed=7, phases=pods.phases)
+    names = [pods.pods[i].name for i in order]
+    # Phase 0 (10,000 milli) comes first, shuffled; phase 1 fills up to 13,000 after it.
+    assert sorted(names[:10]) == sorted(f"a{i}" for i in range(10)) and names[:10] != [
+        f"a{i}" for i in range(10)
+    ]
+    assert len(names) == 16 and all(n.startswith("b") for n in names[10:])
+    # A list without the column tunes exactly as before.
+    plain = load_pods(
+        write_csv(
+            tmp_path / "plain.csv", "name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,1,1000\n"
+        )
+    )
+    assert plain.phases == ()

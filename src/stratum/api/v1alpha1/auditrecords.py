@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from stratum.api.v1alpha1.meta import ObjectReference, Resource, Status, WireModel
+from stratum.api.v1alpha1.meta import ObjectReference, Resource, Status, Timestamp, WireModel
+
+
+class Issuer(WireModel):
+    """Who made the token a record's actor used: its subject and its own token."""
+
+    subject: str
+    token: str
 
 
 class AuditRecordSpec(WireModel):
     sequence: int = Field(ge=0)
-    timestamp: datetime
+    timestamp: Timestamp
     actor: str
     action: Literal["create", "update", "delete", "status"]
     object: ObjectReference
@@ -20,6 +26,11 @@ class AuditRecordSpec(WireModel):
     before_digest: str | None = None
     after_digest: str | None = None
     previous_hash: str = ""
+    # The token the actor used, and who issued it (nearest first): impersonation shows.
+    token: str | None = None
+    issued_by: list[Issuer] | None = None
+    # The audit key the hash is an HMAC under (None: a plain SHA-256, from before keys).
+    key_id: str | None = None
     hash: str = ""
 
 

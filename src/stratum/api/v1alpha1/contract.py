@@ -14,6 +14,8 @@ SiteKind = Literal["datacenter", "cloud", "edge"]
 Isolation = Literal["shared", "dedicated-node"]
 SpreadDomain = Literal["none", "node", "rack", "site"]
 OnViolation = Literal["replace", "report"]
+# Ten years: longer is a typo, and timedelta and datetime arithmetic overflow far beyond it.
+MAX_DURATION_SECONDS = 10 * 366 * 86400
 
 # MIG profile names as nvidia-smi prints them: "1g.10gb", "3g.40gb", "1g.24gb+me", "1c.3g.40gb".
 MIG_PROFILE_PATTERN = r"^([1-9]c\.)?[1-9]g\.[0-9]+gb(\+me|\+gfx|-me)?$"
@@ -93,7 +95,7 @@ class ServiceLevelClause(WireModel):
 class LifecycleClause(WireModel):
     priority: int = Field(default=0, ge=-1000, le=1000)
     preemptible: bool = False
-    max_duration_seconds: int | None = Field(default=None, ge=1)
+    max_duration_seconds: int | None = Field(default=None, ge=1, le=MAX_DURATION_SECONDS)
     on_violation: OnViolation = "replace"
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from stratum.api.v1alpha1.meta import ObjectReference, Resource, Status, WireModel
+from stratum.api.v1alpha1.meta import ObjectReference, Resource, Status, Timestamp, WireModel
 
 
 class EventSpec(WireModel):
@@ -16,8 +15,8 @@ class EventSpec(WireModel):
     reason: str = Field(min_length=1, max_length=128)
     message: str = Field(default="", max_length=32768)
     count: int = Field(default=1, ge=1)
-    first_timestamp: datetime | None = None
-    last_timestamp: datetime | None = None
+    first_timestamp: Timestamp | None = None
+    last_timestamp: Timestamp | None = None
     source: str = "stratum"
 
 

@@ -33,6 +33,9 @@ class NumaNodeSpec(WireModel):
     kind: Literal["dram", "hbm", "gpu-memory", "unknown"] = Field(
         default="dram", description="what backs the node's memory; CPU-less nodes are hbm or gpu"
     )
+    gpu: int | None = Field(
+        default=None, ge=0, description="kind gpu-memory: index of the GPU whose memory it is"
+    )
 
 
 class SocketSpec(WireModel):
@@ -67,6 +70,7 @@ class GpuSpec(WireModel):
         min_length=1, description="canonical model (H100-SXM5-80GB); 'unknown' if not reported"
     )
     family: str | None = Field(default=None, description="model family a contract names: H100")
+    vendor: str | None = Field(default=None, description="NVIDIA or AMD; None when not known")
     product_name: str | None = Field(default=None, description="the name the driver reports")
     architecture: str | None = None
     memory_gib: float = Field(ge=0, description="0 when the source does not report memory")
@@ -118,6 +122,9 @@ class NvlinkFabricSpec(WireModel):
     """
 
     kind: NvlinkFabricKind
+    interconnect: Literal["nvlink", "xgmi"] | None = Field(
+        default=None, description="nvlink, or xgmi (AMD Infinity Fabric); None means nvlink"
+    )
     switches: int = Field(default=0, ge=0, description="NVSwitch chips serving one domain")
     scope: NvlinkScope = "node"
     domain_gpus: int = Field(ge=1, le=576, description="GPUs in one NVLink domain")
@@ -147,7 +154,7 @@ class LinkMatrix(WireModel):
             raise ValueError("devices must be unique")
         for i, row in enumerate(self.classes):
             for j, value in enumerate(row):
-                if not _LINK_CLASS.match(value):
+                if not _LINK_CLASS.fullmatch(value):
                     raise ValueError(
                         f"classes[{i}][{j}] ({self.devices[i]} to {self.devices[j]}): {value!r} "
                         "is not a link class; expected X, NV<n>, PIX, PXB, PHB, NODE or SYS"

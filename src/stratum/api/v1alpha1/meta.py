@@ -6,12 +6,23 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 API_GROUP = "stratum.dev"
 API_VERSION: Final = "stratum.dev/v1alpha1"
 
+# fullmatch, never match: `$` also matches before a trailing newline, so "name\n" would pass.
 # DNS-1123: what Kubernetes accepts for object names (subdomain) and namespaces (label).
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
@@ -22,7 +33,7 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 def check_dns1123_subdomain(value: str) -> str:
-    if len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
+    if len(value) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid name: expected lowercase letters, digits, '-' and '.', "
             "starting and ending with a letter or digit, at most 253 characters (DNS-1123)"
@@ -31,7 +42,7 @@ def check_dns1123_subdomain(value: str) -> str:
 
 
 def check_dns1123_label(value: str) -> str:
-    if len(value) > 63 or not _DNS1123_LABEL.match(value):
+    if len(value) > 63 or not _DNS1123_LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid namespace: expected lowercase letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters (DNS-1123 label)"
@@ -43,7 +54,7 @@ def check_label_key(key: str) -> str:
     prefix, _, name = key.rpartition("/")
     if prefix:
         check_dns1123_subdomain(prefix)
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+    if not name or len(name) > 63 or not _LABEL_NAME.fullmatch(name):
         raise ValueError(
             f"label key {key!r} is invalid: expected [prefix/]name, name at most 63 characters "
             "of letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
@@ -52,7 +63,7 @@ def check_label_key(key: str) -> str:
 
 
 def check_label_value(value: str) -> str:
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
+    if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
         raise ValueError(
             f"label value {value!r} is invalid: expected at most 63 characters of letters, "
             "digits, '-', '_' and '.', starting and ending with a letter or digit"
@@ -62,6 +73,29 @@ def check_label_value(value: str) -> str:
 
 ObjectName = Annotated[str, AfterValidator(check_dns1123_subdomain)]
 NamespaceName = Annotated[str, AfterValidator(check_dns1123_label)]
+
+_LAX_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def _parse_timestamp(value: Any) -> Any:
+    """JSON has no date type: accept an RFC 3339 string even where the rest is strict, and
+    refuse a time without a zone (which instant it means depends on the reader)."""
+    parsed: datetime | None = value if isinstance(value, datetime) else None
+    if isinstance(value, str):
+        try:
+            parsed = _LAX_DATETIME.validate_python(value)
+        except ValidationError:
+            parsed = None
+    if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(
+            "expected an RFC 3339 date-time with a time zone, e.g. 2026-01-01T00:00:00Z "
+            f"(got {str(value)[:60]!r})"
+        )
+    return parsed
+
+
+# A point in time on the wire: a string with its time zone (a naive time is ambiguous).
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_parse_timestamp)]
 
 
 def wire_alias(name: str) -> str:
@@ -74,7 +108,8 @@ def wire_alias(name: str) -> str:
 
 
 class WireModel(BaseModel):
-    """Base of every wire type: camelCase on the wire, unknown fields refused."""
+    """Base of every wire type: camelCase on the wire, unknown fields refused, and no NaN
+    or infinity (JSON cannot carry them: stored, they would break every later read)."""
 
     model_config = ConfigDict(
         alias_generator=wire_alias,
@@ -82,6 +117,7 @@ class WireModel(BaseModel):
         extra="forbid",
         validate_assignment=False,
         str_max_length=65536,
+        allow_inf_nan=False,
     )
 
 
@@ -100,7 +136,7 @@ class ObjectMeta(WireModel):
     annotations: dict[str, str] = Field(default_factory=dict)
     resource_version: str | None = None
     generation: int | None = None
-    creation_timestamp: datetime | None = None
+    creation_timestamp: Timestamp | None = None
 
     @field_validator("labels")
     @classmethod
@@ -128,7 +164,7 @@ class Condition(WireModel):
     status: ConditionStatus
     reason: str = Field(default="", max_length=1024)
     message: str = Field(default="", max_length=32768)
-    last_transition_time: datetime | None = None
+    last_transition_time: Timestamp | None = None
     observed_generation: int | None = None
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from stratum.api.v1alpha1.hardwareprofiles import HardwareProfileSpec
-from stratum.api.v1alpha1.meta import ObjectName, Resource, Status, WireModel
+from stratum.api.v1alpha1.meta import ObjectName, Resource, Status, Timestamp, WireModel
 
 DeviceHealth = Literal["Healthy", "Degraded", "Failed", "Unknown"]
 
@@ -47,7 +46,7 @@ class NodeStatus(Status):
     phase: Literal["Ready", "NotReady", "Unknown"] | None = None
     gpus: list[GpuState] = Field(default_factory=list)
     allocations: list[Allocation] = Field(default_factory=list)
-    last_heartbeat: datetime | None = None
+    last_heartbeat: Timestamp | None = None
 
 
 class Node(Resource):

@@ -36,6 +36,9 @@ class PlacementSpec(WireModel):
     replicas: list[ReplicaBinding] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     tier: Literal["nvlink-domain", "rack", "rdma", "site", "any"] | None = None
+    dedicated: bool = Field(
+        default=False, description="dedicated-node isolation: no other tenant joins its nodes"
+    )
 
 
 class PlacementStatus(Status):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from stratum.api.v1alpha1.contract import Isolation
-from stratum.api.v1alpha1.meta import Resource, Status, WireModel
+from stratum.api.v1alpha1.meta import Resource, Status, Timestamp, WireModel
 
 Role = Literal["tenant-admin", "member", "viewer"]
 
@@ -68,7 +67,7 @@ class TenantUsage(WireModel):
     cost_other_currencies: dict[str, float] = Field(
         default_factory=dict, description="work priced in other currencies, not converted"
     )
-    period_start: datetime | None = Field(default=None, description="of the budget period")
+    period_start: Timestamp | None = Field(default=None, description="of the budget period")
 
 
 class TenantStatus(Status):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from stratum.api.v1alpha1.contract import Contract
-from stratum.api.v1alpha1.meta import ObjectName, Resource, Status, WireModel
+from stratum.api.v1alpha1.meta import ObjectName, Resource, Status, Timestamp, WireModel
 
 WorkloadType = Literal["training", "finetune", "inference", "batch", "agent"]
 ContractPhase = Literal[
@@ -40,7 +39,7 @@ class ClauseReason(WireModel):
 class Violation(WireModel):
     clause: str
     message: str
-    at: datetime
+    at: Timestamp
 
 
 class WorkloadStatus(Status):
@@ -49,9 +48,9 @@ class WorkloadStatus(Status):
     message: str = ""
     reasons: list[ClauseReason] = Field(default_factory=list, description="why not bound")
     attempt: int = Field(default=0, ge=0, description="how many times it has been placed")
-    bound_at: datetime | None = None
-    running_at: datetime | None = None
-    finished_at: datetime | None = None
+    bound_at: Timestamp | None = None
+    running_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
     violations: list[Violation] = Field(default_factory=list, description="most recent last")
     last_remediation_seconds: float | None = Field(
         default=None, description="violation to running again, on the last remediation"

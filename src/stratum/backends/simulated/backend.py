@@ -14,6 +14,7 @@ from datetime import datetime
 
 from stratum.api.v1alpha1.hardwareprofiles import HardwareProfileSpec
 from stratum.backends.base import (
+    BackendContext,
     ClusterRequest,
     DeviceHealth,
     GpuObservation,
@@ -25,7 +26,7 @@ from stratum.backends.base import (
     RunPhase,
 )
 from stratum.backends.simulated.faults import Fault, parse_fault
-from stratum.core.clock import Clock, ScaledClock
+from stratum.core.clock import Clock
 
 # Simulated run time by workload type when the workload does not say (None: until stopped).
 DEFAULT_DURATION_S: dict[str, float | None] = {
@@ -58,8 +59,9 @@ class _SimRun:
 class SimulatedBackend:
     name = "simulated"
 
-    def __init__(self, *, clock: Clock | None = None, speed: float = 1.0, seed: int = 0) -> None:
-        self.clock: Clock = clock or ScaledClock(speed)
+    def __init__(self, *, clock: Clock, seed: int = 0) -> None:
+        # The process's one clock (its pace is the simulation's speed), never one of its own.
+        self.clock: Clock = clock
         self.seed = seed
         self._lock = threading.RLock()
         self._nodes: dict[str, _SimNode] = {}
@@ -326,3 +328,8 @@ def _jitter(seed: int, key: str, index: int) -> float:
     """A stable number in [0, 1) per (seed, key, index): telemetry noise that repeats."""
     digest = hashlib.blake2b(f"{seed}:{key}:{index}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
+
+
+def create(context: BackendContext) -> SimulatedBackend:
+    """The registry's factory (backends/registry.py)."""
+    return SimulatedBackend(clock=context.clock, seed=context.seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -79,8 +80,11 @@ def parse_fault(data: Any, *, fault_id: str, where: str = "fault") -> Fault:
     if gpu is not None and (not isinstance(gpu, int) or gpu < 0):
         raise ValueError(f"{where}.gpu: expected a GPU index >= 0, got {gpu!r}")
     kw = data.get("kw")
-    if kw is not None and (not isinstance(kw, int | float) or kw < 0):
-        raise ValueError(f"{where}.kw: expected a power in kW >= 0, got {kw!r}")
+    # NaN compares false both ways, and neither it nor infinity can be listed back as JSON.
+    if kw is not None and (
+        isinstance(kw, bool) or not isinstance(kw, int | float) or not math.isfinite(kw) or kw < 0
+    ):
+        raise ValueError(f"{where}.kw: expected a finite power in kW >= 0, got {kw!r}")
     fraction = data.get("bandwidthFraction", 0.25)
     if not isinstance(fraction, int | float) or not 0 <= fraction < 1:
         raise ValueError(f"{where}.bandwidthFraction: expected 0 <= x < 1, got {fraction!r}")

@@ -1,14 +1,12 @@
-"""WorkloadController: the contract lifecycle.
+"""WorkloadController: the contract lifecycle (core/lifecycle.py), observe → cycle → write
+→ launch.
 
-    Pending ─▶ Bound ─▶ Running ─▶ Succeeded | Failed
-       ▲  └▶ Rejected (never satisfiable by the fleet the tenant may use; re-checked when
-       │               the fleet changes)
-       └──── Violated ◀─┘ (a fault or telemetry broke a clause; re-placed when the contract
-                          says `onViolation: replace`, else only reported)
-
-Each pass observes first (the world, the backends), then acts: writes go to the store in
-short transactions, backend calls happen after the write that decided them commits, and
-every step is idempotent, so a crash at any line is repaired by the next pass.
+Each pass observes first (the world, the backends), follows every bound contract (running,
+finished, broken), then hands every waiting contract to one scheduling cycle
+(scheduling/cycle.py: a pure function of the snapshot) and writes what it decided: binds,
+evictions and refusals, in short transactions. Backend calls happen after the write that
+decided them commits, and every step is idempotent, so a crash at any line is repaired by
+the next pass.
 """
 
 from __future__ import annotations
@@ -16,12 +14,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from stratum.api.v1alpha1 import Placement, Workload
+from stratum.api.v1alpha1.placements import Evidence, PlacementSpec
+from stratum.api.v1alpha1.placements import ReplicaBinding as WireBinding
+from stratum.api.v1alpha1.workloads import ClauseReason, Violation
+from stratum.api.v1alpha1.workloads import ContractPhase as Phase
 from stratum.backends.base import (
     Backend,
     LaunchSpec,
@@ -32,26 +34,17 @@ from stratum.backends.base import (
 )
 from stratum.core.audit import digest
 from stratum.core.clock import Clock
-from stratum.core.errors import AlreadyExists, Conflict, NotFound
-from stratum.core.governance import GpuDemand, GpuUsage, gpu_demand, judge_sites
+from stratum.core.lifecycle import AWAITING_PLACEMENT, TERMINAL, transition
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.backoff import KeyedBackoff
 from stratum.reconcile.events import record_event
 from stratum.reconcile.world import World, key_of, wire
-from stratum.scheduling.contracts import (
-    ContractDecision,
-    FleetNode,
-    FleetState,
-    ReplicaBinding,
-    WorkloadAsk,
-    place_contract,
-    replica_milli,
-    replica_request,
-)
+from stratum.reconcile.writes import RACES, write_or_skip
+from stratum.scheduling import intake
+from stratum.scheduling.contracts import ContractDecision, ReplicaBinding
+from stratum.scheduling.cycle import CycleResult, Eviction, run_cycle
 from stratum.scheduling.fleet import HOLDING_PHASES, fleet_nodes, held_devices
 from stratum.scheduling.policies import make_policy
-from stratum.scheduling.queue import FairQueue, QueueItem, Victim, choose_victims
-from stratum.scheduling.request import MILLI
 from stratum.store import audit
 from stratum.store.objects import ObjectStore, Transaction
 
@@ -59,7 +52,9 @@ log = logging.getLogger("stratum.reconcile.workloads")
 DURATION_ANNOTATION = "sim.stratum.dev/duration-seconds"
 T = TypeVar("T")
 R = TypeVar("R")
-TERMINAL = frozenset({"Succeeded", "Failed", "Released"})
+Tier = Literal["nvlink-domain", "rack", "rdma", "site", "any"] | None
+# Who the audit log names for the controllers' own writes.
+CONTROLLER_ACTOR = "system:controller-manager"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,180 +82,166 @@ class WorkloadController:
         self.clock = clock
         self.seed = seed
         self._fleet_signature = ""
-        self._policy_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._policy_cache: dict[tuple[Any, ...], intake.PolicySites] = {}
         self._dumps: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.backoff = KeyedBackoff()
         # One policy for the life of the controller: it learns the workload mix online.
         self.policy = make_policy("stratum", seed=seed)
         self.metrics = metrics or Metrics()
+        self._world = World()
 
     # -- the pass ----------------------------------------------------------------------
     def reconcile(self, world: World, observations: list[Observation]) -> None:
+        self._world = world
         runs = {r.key: r for obs in observations for r in obs.runs}
         seen_nodes = {n.name: n for obs in observations for n in obs.nodes}
         self._collect_garbage(world, runs)
         signature = _fleet_signature(world)
         fleet_changed = signature != self._fleet_signature
         self._fleet_signature = signature
-        pending: list[Workload] = []
+        waiting: list[Workload] = []
         now = self.clock.now()
         for key, wl in world.workloads.items():
             if not self.backoff.ready(key, now, wl.metadata.generation):
                 continue
-            phase = wl.status.phase
-            placement = world.placements.get(key)
             try:
-                if phase in TERMINAL:
-                    self._stop(key, wl)
-                elif phase in (None, "Pending") or (phase == "Rejected" and fleet_changed):
-                    pending.append(wl)
-                elif phase in ("Bound", "Running"):
-                    # A contract broken now and to be re-placed is placed again in this pass.
-                    again = self._watch(wl, placement, runs.get(key), seen_nodes)
-                    if again is not None:
-                        pending.append(again)
-                elif phase == "Violated":
-                    again = self._remediate(wl, placement, runs.get(key), seen_nodes)
-                    if again is not None:
-                        pending.append(again)
+                again = self._follow(wl, world, runs.get(key), seen_nodes, fleet_changed)
+                if again is not None:
+                    waiting.append(again)
                 self.backoff.succeeded(key)
             except Exception as err:  # one broken workload must not stop the others
                 delay = self.backoff.failed(key, now, err, wl.metadata.generation)
                 log.warning(
-                    "workload %s: %s: %s (next try in %.1fs)", key, type(err).__name__, err, delay
+                    "workload %s: %s: %s (next try in %.1fs)",
+                    key,
+                    type(err).__name__,
+                    err,
+                    delay,
                 )
-        if not pending:
-            return
+        if waiting:
+            self._schedule(world, waiting)
+
+    def _follow(
+        self,
+        wl: Workload,
+        world: World,
+        run: RunObservation | None,
+        nodes: dict[str, NodeObservation],
+        fleet_changed: bool,
+    ) -> Workload | None:
+        """Move one workload along its lifecycle; return it when it waits for devices."""
+        phase = wl.status.phase
+        placement = world.placements.get(key_of(wl))
+        if phase in TERMINAL:
+            self._stop(key_of(wl))
+            return None
+        if phase is None or phase in AWAITING_PLACEMENT:
+            # Rejected is decided again when the fleet or the spec changes (an edit must
+            # never be ignored); Pending every pass.
+            spec_changed = wl.metadata.generation != wl.status.observed_generation
+            if phase != "Rejected" or fleet_changed or spec_changed:
+                return wl
+            return None
+        if phase in ("Bound", "Running"):
+            # A contract broken now and to be re-placed is placed again in this pass.
+            return self._watch(wl, placement, run, nodes)
+        if phase == "Violated":
+            return self._remediate(wl, placement, run, nodes)
+        return None
+
+    # -- scheduling --------------------------------------------------------------------
+    def _schedule(self, world: World, waiting: list[Workload]) -> None:
+        """Observe the holdings, run the cycle, write its decisions, launch what bound."""
         # Placements as they are after the transitions above (released ones hold nothing).
         with self.store.read() as tx:
             live = [Placement.model_validate(p) for p in tx.list("Placement").items]
-        held, tenants_on = held_devices(live)
+        _, tenants_on = held_devices(live)
         nodes = fleet_nodes(world.nodes.values(), world.sites, world.profiles, tenants_on)
-        state = FleetState.build(nodes, held)
-        pristine = FleetState.build(nodes, pristine=True)
-        binds: list[tuple[Workload, ContractDecision]] = []
-        refusals: list[tuple[Workload, ContractDecision]] = []
-        book = _Book(world, live, nodes, lambda wl: self._policy_sites(wl, world))
-        by_key = {key_of(w): w for w in pending}
-        # A gang that waits keeps the devices it is nearest to fitting on free of work ranked
-        # after it (backfill goes elsewhere), so that a stream of small work cannot starve it.
-        reserved: frozenset[str] = frozenset()
-        for item in book.queue(pending):
-            wl = by_key[item.key]
-            ask = book.ask(wl, reserved)
-            started = time.perf_counter()
-            decision = place_contract(state, ask, policy=self.policy, pristine=pristine)
-            self.metrics.scheduler_decision.labels(
-                "bound"
-                if decision.placed
-                else "unschedulable"
-                if decision.ever_possible
-                else "rejected"
-            ).observe(time.perf_counter() - started)
-            if not decision.placed and decision.ever_possible:
-                preempted = self._preempt(wl, ask, world, book, binds)
-                if preempted is not None:
-                    state = preempted
-                    continue
-            if decision.placed:
-                state = state.bind(
-                    wl.metadata.namespace or "", decision.bindings, dedicated=decision.dedicated
-                )
-                binds.append((wl, decision))
-                book.charge(wl, decision)
-                continue
-            if decision.waiting_on and not reserved and item.demand[0] > MILLI:
-                reserved = frozenset(decision.waiting_on)
-            if not _same_refusal(wl, decision):
-                refusals.append((wl, decision))
+        by_key = {key_of(w): w for w in waiting}
+        inp = intake.cycle_input(
+            nodes=nodes,
+            placements=live,
+            workloads=world.workloads,
+            waiting_for=waiting,
+            tenants=world.tenants,
+            policy_sites=lambda wl: self._policy_sites(wl, world),
+        )
+        started = time.perf_counter()
+        result = run_cycle(inp, policy=self.policy, seed=self.seed)
+        self._observe_decisions(result, time.perf_counter() - started)
         now = self.clock.now()
-        for wl, placement in self._write_in_chunks(
-            binds, lambda tx, item: self._bind(tx, item[0], item[1], now)
-        ):
+        for eviction in result.evictions:
+            self._evict(eviction, world, by_key, live, now)
+        binds = [(by_key[b.key], b.decision) for b in result.binds]
+        bound = self._write_in_chunks(binds, lambda tx, item: self._bind(tx, item[0], item[1], now))
+        for wl, placement in bound:
             self._launch_or_back_off(wl, placement)
+        refusals = [
+            (by_key[r.key], r.decision)
+            for r in result.refusals
+            if not _same_refusal(by_key[r.key], r.decision)
+        ]
         self._write_in_chunks(refusals, lambda tx, item: self._refuse(tx, item[0], item[1], now))
 
-    # -- scheduling --------------------------------------------------------------------
-    def _preempt(
-        self,
-        wl: Workload,
-        ask: WorkloadAsk,
-        world: World,
-        book: _Book,
-        binds: list[tuple[Workload, ContractDecision]],
-    ) -> FleetState | None:
-        """Evict the cheapest set of lower-priority preemptible work that lets `wl` bind:
-        one transaction sets the victims Pending (with the reason and an Event), releases
-        their Placements and binds `wl`; the backends stop and launch after it commits.
-        Returns the fleet as it is afterwards."""
-        priority = wl.spec.contract.lifecycle.priority
-        candidates = []
-        for key in book.holding:
-            victim = world.workloads.get(key)
-            if victim is None or key == key_of(wl):
-                continue
-            life = victim.spec.contract.lifecycle
-            if life.preemptible and life.priority < priority:
-                candidates.append(Victim(key, life.priority, book.milli_of(key), book.age(victim)))
-        if not candidates:
-            return None
-        this_pass = [
-            (w.metadata.namespace or "", b, d.dedicated) for w, d in binds for b in d.bindings
+    def _observe_decisions(self, result: CycleResult, seconds: float) -> None:
+        decisions = [
+            *(b.decision for b in result.binds),
+            *(e.decision for e in result.evictions),
+            *(r.decision for r in result.refusals),
         ]
-        chosen = choose_victims(
-            ask, candidates, lambda keys: book.fleet_without(keys, this_pass), policy=self.policy
-        )
-        if chosen is None:
-            return None
-        now = self.clock.now()
-        victims = [world.workloads[k] for k in chosen.victims]
-        who = f"{key_of(wl)} (priority {priority})"
-        try:
-            with self.store.write() as tx:
-                for victim in victims:
-                    body = wire(victim)
-                    message = f"preempted by {who} to free the devices it needs"
-                    body["status"].update(
-                        {
-                            "phase": "Pending",
-                            "message": message,
-                            "reasons": [
-                                {
-                                    "clause": "lifecycle.preemptible",
-                                    "excluded": 0,
-                                    "message": message,
-                                }
-                            ],
-                        }
-                    )
-                    tx.replace(body, status_only=True)
-                    p = wire(book.holding[key_of(victim)])
-                    p["status"]["phase"] = "Released"
-                    tx.replace(p, status_only=True)
-                    record_event(
-                        tx, victim, reason="Preempted", type="Warning", at=now, message=message
-                    )
-                _, placement = self._bind(tx, wl, chosen.decision, now)
-                record_event(
-                    tx,
-                    wl,
-                    reason="Preempting",
-                    at=now,
-                    message="evicted " + ", ".join(chosen.victims),
+        each = seconds / max(1, len(decisions))
+        for d in decisions:
+            outcome = "bound" if d.placed else "unschedulable" if d.ever_possible else "rejected"
+            self.metrics.scheduler_decision.labels(outcome).observe(each)
+
+    def _evict(
+        self,
+        eviction: Eviction,
+        world: World,
+        by_key: dict[str, Workload],
+        live: Sequence[Placement],
+        now: datetime,
+    ) -> None:
+        """One transaction sets the victims Pending (with the reason and an Event), releases
+        their Placements and binds the contract; the backends stop and launch after."""
+        wl = by_key[eviction.key]
+        tenant = wl.metadata.namespace or ""
+        priority = wl.spec.contract.lifecycle.priority
+        victims = [world.workloads[k] for k in eviction.victims]
+        placements = {f"{p.metadata.namespace}/{p.spec.workload}": p for p in live}
+
+        def write(tx: Transaction) -> Placement:
+            for victim in victims:
+                # Another tenant's victim learns the priority that won, never its name.
+                who = (
+                    key_of(wl) if victim.metadata.namespace == tenant else "work of another tenant"
                 )
-        except (Conflict, NotFound, AlreadyExists):
-            return None
+                message = f"preempted by {who} (priority {priority}) to free the devices it needs"
+                self._set_phase(
+                    tx,
+                    victim,
+                    "Pending",
+                    "Preempted",
+                    message,
+                    warning=True,
+                    reasons=[ClauseReason(clause="lifecycle.preemptible", message=message)],
+                )
+                held = placements[key_of(victim)]
+                tx.replace(wire(_with_phase(held, "Released")), status_only=True)
+            _, placement = self._bind(tx, wl, eviction.decision, now)
+            own = [k for k in eviction.victims if k.startswith(tenant + "/")]
+            others = len(eviction.victims) - len(own)
+            named = ", ".join([*own, *([f"{others} of other tenants"] if others else [])])
+            record_event(tx, wl, reason="Preempting", at=now, message=f"evicted {named}")
+            return placement
+
+        placement = write_or_skip(self.store, write)
+        if placement is None:
+            return
         self.metrics.scheduler_preemptions.inc(len(victims))
         for victim in victims:
-            self._stop(key_of(victim), victim)
-            book.release(key_of(victim))
+            self._stop(key_of(victim))
         self._launch_or_back_off(wl, placement)
-        book.charge(wl, chosen.decision)
-        return chosen.state.bind(
-            wl.metadata.namespace or "",
-            chosen.decision.bindings,
-            dedicated=chosen.decision.dedicated,
-        )
 
     def _write_in_chunks(
         self, items: list[T], write: Callable[[Transaction, T], R], size: int = 100
@@ -269,21 +250,18 @@ class WorkloadController:
         the disk); a chunk that meets a concurrent change is retried one item at a time,
         so one conflict costs only its own item (which the next pass decides again)."""
         done: list[R] = []
+
+        def each(chunk: list[T]) -> Callable[[Transaction], list[R]]:
+            return lambda tx: [write(tx, item) for item in chunk]
+
         for start in range(0, len(items), size):
             chunk = items[start : start + size]
-            try:
-                with self.store.write() as tx:
-                    results = [write(tx, item) for item in chunk]
-                done += results
-                continue
-            except (Conflict, NotFound, AlreadyExists):
-                pass
-            for item in chunk:
-                try:
-                    with self.store.write() as tx:
-                        done.append(write(tx, item))
-                except (Conflict, NotFound, AlreadyExists):
-                    continue
+            results = write_or_skip(self.store, each(chunk))
+            if results is None:  # a concurrent change: one at a time, losing only its own
+                results = [
+                    r for item in chunk for r in write_or_skip(self.store, each([item])) or []
+                ]
+            done += results
         return done
 
     def _bind(
@@ -291,77 +269,73 @@ class WorkloadController:
     ) -> tuple[Workload, Placement]:
         """The Placement (with its Bound status) and the Workload's Bound status, together."""
         attempt = wl.status.attempt + 1
-        replicas = [_replica_wire(b) for b in decision.bindings]
-        spec: dict[str, Any] = {
-            "workload": wl.metadata.name,
-            "workloadUid": wl.metadata.uid,
-            "attempt": attempt,
-            "replicas": replicas,
-            "evidence": [
-                {"clause": e.clause, "holds": True, "message": e.message} for e in decision.evidence
-            ],
-        }
-        if decision.tier is not None:
-            spec["tier"] = decision.tier
-        placement = {
-            "apiVersion": "stratum.dev/v1alpha1",
-            "kind": "Placement",
-            "metadata": {
-                "name": wl.metadata.name,
-                "namespace": wl.metadata.namespace,
-                "labels": {"stratum.dev/workload": wl.metadata.name},
-            },
-            "spec": spec,
-            "status": {"phase": "Bound", "conditions": []},
-        }
-        body = wire(wl)
-        body["status"].update(
+        placement = Placement.model_validate(
             {
-                "phase": "Bound",
-                "placement": wl.metadata.name,
-                "attempt": attempt,
-                "boundAt": _iso(now),
-                "message": decision.summary,
-                "reasons": [],
-                "observedGeneration": wl.metadata.generation,
+                "metadata": {
+                    "name": wl.metadata.name,
+                    "namespace": wl.metadata.namespace,
+                    "labels": {"stratum.dev/workload": wl.metadata.name},
+                },
+                "spec": PlacementSpec(
+                    workload=wl.metadata.name,
+                    workload_uid=wl.metadata.uid,
+                    attempt=attempt,
+                    replicas=[_replica_wire(b) for b in decision.bindings],
+                    evidence=[
+                        Evidence(clause=e.clause, holds=True, message=e.message)
+                        for e in decision.evidence
+                    ],
+                    tier=cast(Tier, decision.tier),
+                    dedicated=decision.dedicated,
+                ).model_dump(by_alias=True, exclude_none=True),
+                "status": {"phase": "Bound"},
             }
         )
         ns = wl.metadata.namespace or ""
         if tx.find("Placement", ns, wl.metadata.name):
             tx.delete("Placement", ns, wl.metadata.name)
-        created = tx.create(placement)
-        tx.replace(body, status_only=True)
+        created = tx.create(wire(placement))
+        edge = transition(wl.status.phase, "Bound", "Bound")
+        status = wl.status.model_copy(
+            update={
+                "phase": edge.target,
+                "placement": wl.metadata.name,
+                "attempt": attempt,
+                "bound_at": now,
+                "message": decision.summary,
+                "reasons": [],
+                "observed_generation": wl.metadata.generation,
+            }
+        )
+        tx.replace(wire(wl.model_copy(update={"status": status})), status_only=True)
         _audit(tx, "create", created)
         record_event(
-            tx, wl, reason="Bound", at=now, message="; ".join(e.message for e in decision.evidence)
+            tx,
+            wl,
+            reason=edge.reason,
+            at=now,
+            message="; ".join(e.message for e in decision.evidence),
         )
         return wl, Placement.model_validate(created)
 
     def _refuse(
         self, tx: Transaction, wl: Workload, decision: ContractDecision, now: datetime
     ) -> None:
-        phase = "Pending" if decision.ever_possible else "Rejected"
-        body = wire(wl)
-        body["status"].update(
-            {
+        phase: Phase = "Pending" if decision.ever_possible else "Rejected"
+        edge = transition(wl.status.phase, phase, "Unschedulable" if phase == "Pending" else phase)
+        status = wl.status.model_copy(
+            update={
                 "phase": phase,
                 "message": decision.summary,
-                "observedGeneration": wl.metadata.generation,
+                "observed_generation": wl.metadata.generation,
                 "reasons": [
-                    {"clause": r.clause, "excluded": r.excluded, "message": r.message}
+                    ClauseReason(clause=r.clause, excluded=r.excluded, message=r.message)
                     for r in decision.reasons
                 ],
             }
         )
-        tx.replace(body, status_only=True)
-        record_event(
-            tx,
-            wl,
-            reason="Rejected" if phase == "Rejected" else "Unschedulable",
-            message=decision.summary,
-            at=now,
-            type="Warning",
-        )
+        tx.replace(wire(wl.model_copy(update={"status": status})), status_only=True)
+        record_event(tx, wl, reason=edge.reason, message=decision.summary, at=now, type="Warning")
 
     def _full_of(self, obj: Any) -> dict[str, Any]:
         """The full dump of a site, tenant or policy, once per version (shared objects:
@@ -371,51 +345,32 @@ class WorkloadController:
         if found is None:
             if len(self._dumps) > 10_000:
                 self._dumps.clear()
-            found = self._dumps[key] = _full(obj)
+            found = self._dumps[key] = intake.full(obj)
         return found
 
-    def _policy_sites(self, wl: Workload, world: World) -> dict[str, Any]:
-        """The sites the tenant's deny policies allow this workload (CEL, as at admission):
-        placement, remediation and preemption never bind outside them. Cached per version
-        of the workload, the policies and the sites, since CEL is not cheap."""
+    def _policy_sites(self, wl: Workload, world: World) -> intake.PolicySites:
+        """The sites the tenant's deny policies allow this workload, cached per version of
+        the workload, the policies, the sites and the tenant, since CEL is not cheap."""
         if not any(p.spec.action == "deny" for p in world.policies.values()):
-            return {}
+            return intake.NO_POLICY
+        ns = wl.metadata.namespace or ""
         key = (
             wl.metadata.uid,
             wl.metadata.generation,
             tuple(sorted((k, p.metadata.resource_version) for k, p in world.policies.items())),
             tuple(sorted((k, s.metadata.resource_version) for k, s in world.sites.items())),
-            (
-                world.tenants[wl.metadata.namespace or ""].metadata.resource_version
-                if (wl.metadata.namespace or "") in world.tenants
-                else None
-            ),
+            world.tenants[ns].metadata.resource_version if ns in world.tenants else None,
         )
         cached = self._policy_cache.get(key)
         if cached is not None:
             return cached
-        tenant = world.tenants.get(wl.metadata.namespace or "")
-        # CEL sees every field, null when unset: the same shape admission gives it.
-        verdict = judge_sites(
-            workload=_full(wl),
+        tenant = world.tenants.get(ns)
+        result = intake.judge_policy_sites(
+            workload=intake.full(wl),
             tenant=self._full_of(tenant) if tenant else {},
             sites=[self._full_of(s) for s in world.sites.values()],
             policies=[self._full_of(p) for p in world.policies.values()],
         )
-        refused = [
-            r for v in verdict.sites if not v.allowed for r in v.reasons if r.startswith("policy ")
-        ]
-        result: dict[str, Any] = {}
-        if refused:
-            result = {
-                "policy_sites": frozenset(verdict.allowed_sites)
-                | {
-                    v.site
-                    for v in verdict.sites
-                    if not any(r.startswith("policy ") for r in v.reasons)
-                },
-                "policy_reason": refused[0],
-            }
         if len(self._policy_cache) > 10_000:
             self._policy_cache.clear()
         self._policy_cache[key] = result
@@ -423,7 +378,7 @@ class WorkloadController:
 
     # -- running -----------------------------------------------------------------------
     def _launch(self, wl: Workload, placement: Placement) -> None:
-        backend = self._backend_for(wl)
+        backend = self._backend_for(placement)
         if backend is None:
             return
         duration = wl.metadata.annotations.get(DURATION_ANNOTATION)
@@ -455,9 +410,15 @@ class WorkloadController:
                 "workload %s: launch failed: %s (next try in %.1fs)", key_of(wl), err, delay
             )
 
-    def _backend_for(self, wl: Workload) -> Backend | None:
-        # One backend per server today; with several, the placement's nodes name it.
-        return next(iter(self.backends.values()), None)
+    def _backend_for(self, placement: Placement) -> Backend | None:
+        """The backend of the Cluster its nodes belong to (Cluster.spec.backend)."""
+        world = self._world
+        for r in placement.spec.replicas:
+            node = world.nodes.get(r.node)
+            cluster = world.clusters.get(node.spec.cluster) if node is not None else None
+            if cluster is not None:
+                return self.backends.get(cluster.spec.backend)
+        return None
 
     def _watch(
         self,
@@ -478,7 +439,7 @@ class WorkloadController:
             )
             return None
         if wl.metadata.generation != wl.status.observed_generation:
-            self._stop(key, wl)
+            self._stop(key)
             return self._release(
                 wl, placement, "Pending", "SpecChanged", "the spec changed: placing it again"
             )
@@ -499,10 +460,10 @@ class WorkloadController:
             self._launch(wl, placement)
             return None
         if run.phase == "Succeeded":
-            self._stop(key, wl)
+            self._stop(key)
             self._release(wl, placement, "Succeeded", "Succeeded", run.message or "finished")
         elif run.phase in ("Failed", "Lost"):
-            self._stop(key, wl)
+            self._stop(key)
             self._release(wl, placement, "Failed", "Failed", run.message or "failed", warning=True)
         elif run.phase == "Running":
             self._running(wl, placement, run)
@@ -511,7 +472,7 @@ class WorkloadController:
     def _running(self, wl: Workload, placement: Placement, run: RunObservation) -> None:
         limit = wl.spec.contract.lifecycle.max_duration_seconds
         if limit and run.started_at and (self.clock.now() - run.started_at).total_seconds() > limit:
-            self._stop(key_of(wl), wl)
+            self._stop(key_of(wl))
             self._release(
                 wl,
                 placement,
@@ -528,78 +489,81 @@ class WorkloadController:
         if wl.status.phase == "Running" and placement.status.phase == "Running" and not slo_changed:
             return
         now = self.clock.now()
-        body = wire(wl)
-        status: dict[str, Any] = {
-            "phase": "Running",
-            "p99LatencyMs": run.p99_latency_ms,
-            "throughputRps": run.throughput_rps,
-        }
         first = wl.status.phase != "Running"
+        edge = transition(wl.status.phase, "Running", "Running")
+        update: dict[str, Any] = {"phase": edge.target}
+        if run.p99_latency_ms is not None:
+            update["p99_latency_ms"] = run.p99_latency_ms
+        if run.throughput_rps is not None:
+            update["throughput_rps"] = run.throughput_rps
+        remediated: float | None = None
         if first:
-            status["runningAt"] = _iso(now)
+            # When the backend started it (same clock), not when this pass noticed.
+            update["running_at"] = run.started_at or now
             last = wl.status.violations[-1] if wl.status.violations else None
             if last and (wl.status.running_at is None or last.at > wl.status.running_at):
-                status["lastRemediationSeconds"] = round((now - last.at).total_seconds(), 3)
-        body["status"].update({k: v for k, v in status.items() if v is not None})
-        try:
-            with self.store.write() as tx:
-                tx.replace(body, status_only=True)
-                p = wire(placement)
-                p["status"]["phase"] = "Running"
-                tx.replace(p, status_only=True)
-                if first:
-                    message = "running on " + ", ".join(
-                        sorted({r.node for r in placement.spec.replicas})
-                    )
-                    if "lastRemediationSeconds" in status:
-                        message += (
-                            f"; remediated {status['lastRemediationSeconds']:.1f}s "
-                            "after the violation"
-                        )
-                    record_event(tx, wl, reason="Running", message=message, at=now)
-        except (Conflict, NotFound):
-            return
+                remediated = round((now - last.at).total_seconds(), 3)
+                update["last_remediation_seconds"] = remediated
+
+        def write(tx: Transaction) -> None:
+            status = wl.status.model_copy(update=update)
+            tx.replace(wire(wl.model_copy(update={"status": status})), status_only=True)
+            tx.replace(wire(_with_phase(placement, "Running")), status_only=True)
+            if first:
+                message = "running on " + ", ".join(
+                    sorted({r.node for r in placement.spec.replicas})
+                )
+                if remediated is not None:
+                    message += f"; remediated {remediated:.1f}s after the violation"
+                record_event(tx, wl, reason=edge.reason, message=message, at=now)
+
+        write_or_skip(self.store, write)
 
     # -- violations --------------------------------------------------------------------
     def _violate(
         self, wl: Workload, placement: Placement, breaches: list[Breach]
     ) -> tuple[Workload, Placement] | None:
         now = self.clock.now()
-        body = wire(wl)
-        violations = body["status"].get("violations", [])
-        violations += [
-            {"clause": b.clause, "message": b.message, "at": _iso(now)} for b in breaches
+        edge = transition(wl.status.phase, "Violated", "ContractViolated")
+        violations = [
+            *wl.status.violations,
+            *(Violation(clause=b.clause, message=b.message, at=now) for b in breaches),
         ]
-        body["status"].update(
-            {
-                "phase": "Violated",
+        status = wl.status.model_copy(
+            update={
+                "phase": edge.target,
                 "violations": violations[-20:],
                 "message": "; ".join(f"{b.clause}: {b.message}" for b in breaches),
             }
         )
-        try:
-            with self.store.write() as tx:
-                updated = tx.replace(body, status_only=True)
-                p = wire(placement)
-                p["spec"]["evidence"] = [
-                    *p["spec"].get("evidence", []),
-                    *[{"clause": b.clause, "holds": False, "message": b.message} for b in breaches],
+        broken = placement.spec.model_copy(
+            update={
+                "evidence": [
+                    *placement.spec.evidence,
+                    *(Evidence(clause=b.clause, holds=False, message=b.message) for b in breaches),
                 ]
-                p_updated = tx.replace(p)
-                p_updated["status"]["phase"] = "Violated"
-                p_updated = tx.replace(p_updated, status_only=True)
-                for b in breaches:
-                    record_event(
-                        tx,
-                        wl,
-                        reason="ContractViolated",
-                        type="Warning",
-                        at=now,
-                        message=f"{b.clause}: {b.message}",
-                    )
-        except (Conflict, NotFound):
-            return None
-        return Workload.model_validate(updated), Placement.model_validate(p_updated)
+            }
+        )
+
+        def write(tx: Transaction) -> tuple[Workload, Placement]:
+            updated = tx.replace(wire(wl.model_copy(update={"status": status})), status_only=True)
+            p_updated = tx.replace(wire(placement.model_copy(update={"spec": broken})))
+            p_updated = tx.replace(
+                wire(_with_phase(Placement.model_validate(p_updated), "Violated")),
+                status_only=True,
+            )
+            for b in breaches:
+                record_event(
+                    tx,
+                    wl,
+                    reason=edge.reason,
+                    type="Warning",
+                    at=now,
+                    message=f"{b.clause}: {b.message}",
+                )
+            return Workload.model_validate(updated), Placement.model_validate(p_updated)
+
+        return write_or_skip(self.store, write)
 
     def _remediate(
         self,
@@ -612,7 +576,7 @@ class WorkloadController:
         mark it Running again once every clause holds."""
         key = key_of(wl)
         if wl.spec.contract.lifecycle.on_violation == "replace" or placement is None:
-            self._stop(key, wl)
+            self._stop(key)
             if placement is None:
                 return None
             return self._release(
@@ -629,63 +593,83 @@ class WorkloadController:
             )
         return None
 
-    # -- helpers -----------------------------------------------------------------------
+    # -- writes ------------------------------------------------------------------------
+    def _set_phase(
+        self,
+        tx: Transaction,
+        wl: Workload,
+        phase: Phase,
+        reason: str,
+        message: str,
+        *,
+        warning: bool,
+        reasons: list[ClauseReason] | None = None,
+        finished: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Take the lifecycle edge (phase, reason) in `tx`, with its Event."""
+        edge = transition(wl.status.phase, phase, reason)
+        update: dict[str, Any] = {
+            "phase": edge.target,
+            "message": message,
+            "observed_generation": wl.metadata.generation,
+        }
+        if reasons is not None:
+            update["reasons"] = reasons
+        if finished is not None:
+            update["finished_at"] = finished
+        status = wl.status.model_copy(update=update)
+        updated = tx.replace(wire(wl.model_copy(update={"status": status})), status_only=True)
+        record_event(
+            tx,
+            wl,
+            reason=edge.reason,
+            message=message,
+            at=self.clock.now(),
+            type="Warning" if warning else "Normal",
+        )
+        return updated
+
     def _release(
         self,
         wl: Workload,
         placement: Placement,
-        phase: str,
+        phase: Phase,
         reason: str,
         message: str,
         *,
         warning: bool = False,
     ) -> Workload | None:
+        """Leave a holding phase: the Workload takes the edge, the Placement gives its
+        devices back (the run's own end phase, or Released), audited."""
         now = self.clock.now()
-        body = wire(wl)
-        body["status"].update(
-            {"phase": phase, "message": message, "observedGeneration": wl.metadata.generation}
-        )
-        if phase in ("Succeeded", "Failed"):
-            body["status"]["finishedAt"] = _iso(now)
-        try:
-            with self.store.write() as tx:
-                updated = tx.replace(body, status_only=True)
-                p = wire(placement)
-                p["status"]["phase"] = phase if phase in ("Succeeded", "Failed") else "Released"
-                _audit(tx, "status", tx.replace(p, status_only=True), before=wire(placement))
-                record_event(
-                    tx,
-                    wl,
-                    reason=reason,
-                    message=message,
-                    at=now,
-                    type="Warning" if warning else "Normal",
-                )
-        except (Conflict, NotFound):
-            return None
-        return Workload.model_validate(updated)
+        done = phase in ("Succeeded", "Failed")
+
+        def write(tx: Transaction) -> dict[str, Any]:
+            updated = self._set_phase(
+                tx, wl, phase, reason, message, warning=warning, finished=now if done else None
+            )
+            released = _with_phase(placement, phase if done else "Released")
+            _audit(
+                tx,
+                "status",
+                tx.replace(wire(released), status_only=True),
+                before=wire(placement),
+            )
+            return updated
+
+        updated = write_or_skip(self.store, write)
+        return None if updated is None else Workload.model_validate(updated)
 
     def _transition(
-        self, wl: Workload, phase: str, reason: str, message: str, *, warning: bool
+        self, wl: Workload, phase: Phase, reason: str, message: str, *, warning: bool
     ) -> None:
-        now = self.clock.now()
-        body = wire(wl)
-        body["status"].update({"phase": phase, "message": message})
-        try:
-            with self.store.write() as tx:
-                tx.replace(body, status_only=True)
-                record_event(
-                    tx,
-                    wl,
-                    reason=reason,
-                    message=message,
-                    at=now,
-                    type="Warning" if warning else "Normal",
-                )
-        except (Conflict, NotFound):
-            return
+        write_or_skip(
+            self.store,
+            lambda tx: self._set_phase(tx, wl, phase, reason, message, warning=warning),
+        )
 
-    def _stop(self, key: str, wl: Workload | None) -> None:
+    def _stop(self, key: str) -> None:
+        # Idempotent on every backend: the placement naming the backend may be gone.
         for backend in self.backends.values():
             backend.stop(key)
 
@@ -697,169 +681,35 @@ class WorkloadController:
             or world.workloads[k].metadata.uid not in (None, p.spec.workload_uid)
         ]
         if orphans:
-            try:
-                with self.store.write() as tx:
-                    for p in orphans:
-                        if tx.find("Placement", p.metadata.namespace or "", p.metadata.name):
-                            tx.delete("Placement", p.metadata.namespace or "", p.metadata.name)
-            except (Conflict, NotFound):
-                pass
+
+            def write(tx: Transaction) -> None:
+                for p in orphans:
+                    if tx.find("Placement", p.metadata.namespace or "", p.metadata.name):
+                        tx.delete("Placement", p.metadata.namespace or "", p.metadata.name)
+
+            write_or_skip(self.store, write)
         for key in runs:
             if key not in world.workloads:
-                self._stop(key, None)
+                self._stop(key)
 
 
-def _replica_wire(b: ReplicaBinding) -> dict[str, Any]:
-    wire_b: dict[str, Any] = {
-        "replica": b.replica,
-        "node": b.node,
-        "gpus": list(b.gpus),
-        "gpuMilli": b.milli,
-        "cpuMilli": b.cpu_milli,
-        "memoryMiB": b.memory_mib,
-        "migInstance": b.mig_instance,
-        "cpuSet": b.cpu_list,
-        "numaNode": b.numa_node,
-        "nic": b.nic,
-    }
-    return {k: v for k, v in wire_b.items() if v is not None}
+def _with_phase(placement: Placement, phase: Phase) -> Placement:
+    status = placement.status.model_copy(update={"phase": phase})
+    return placement.model_copy(update={"status": status})
 
 
-class _Book:
-    """What one pass knows about tenants: GPU quota use (governance's arithmetic), shares of
-    the fleet for the fair-share queue, and the devices each bound workload holds."""
-
-    def __init__(
-        self,
-        world: World,
-        live: list[Placement],
-        nodes: list[FleetNode],
-        policies: Callable[[Workload], dict[str, Any]] = lambda _: {},
-    ) -> None:
-        self.world = world
-        self.policies = policies
-        self.nodes = nodes
-        self.model_of = {n.name: n.model for n in nodes}
-        self.holding = {
-            f"{p.metadata.namespace}/{p.spec.workload}": p
-            for p in live
-            if p.status.phase in HOLDING_PHASES
-        }
-        self.quota: dict[str, GpuUsage] = {}
-        self.share: dict[str, tuple[float, float, float]] = {}
-        for key, placement in self.holding.items():
-            workload = world.workloads.get(key)
-            if workload is not None:
-                self._add(workload, self._models(placement.spec.replicas), +1)
-        capacity = (
-            float(sum(len(n.gpu_models) for n in nodes) * MILLI),
-            float(sum(n.cpu_milli for n in nodes)),
-            float(sum(n.memory_mib for n in nodes)),
-        )
-        self.fair = FairQueue(
-            (),
-            capacity,
-            dict(self.share),
-            {name: t.spec.fair_share_weight for name, t in world.tenants.items()},
-        )
-
-    def _models(self, replicas: Any) -> tuple[str, ...]:
-        return tuple(sorted({self.model_of.get(r.node, "") for r in replicas} - {""}))
-
-    def _add(self, wl: Workload, models: tuple[str, ...], sign: int) -> None:
-        ns = wl.metadata.namespace or ""
-        demand = gpu_demand(wire(wl))
-        self.quota.setdefault(ns, GpuUsage()).add(GpuDemand(demand.milli, models), sign)
-        vector = _vector(wl)
-        used = self.share.get(ns, (0.0, 0.0, 0.0))
-        self.share[ns] = (
-            used[0] + sign * vector[0],
-            used[1] + sign * vector[1],
-            used[2] + sign * vector[2],
-        )
-
-    def queue(self, pending: list[Workload]) -> FairQueue:
-        self.fair.items = [
-            QueueItem(
-                key_of(w),
-                w.metadata.namespace or "",
-                w.spec.contract.lifecycle.priority,
-                self.age(w),
-                _vector(w),
-            )
-            for w in pending
-        ]
-        return self.fair
-
-    def age(self, wl: Workload) -> float:
-        created = wl.metadata.creation_timestamp
-        return created.timestamp() if created else 0.0
-
-    def milli_of(self, key: str) -> int:
-        workload = self.world.workloads.get(key)
-        return gpu_demand(wire(workload)).milli if workload else 0
-
-    def ask(self, wl: Workload, reserved: frozenset[str]) -> WorkloadAsk:
-        ns = wl.metadata.namespace or ""
-        tenant = self.world.tenants.get(ns)
-        total: int | None = None
-        by_model: dict[str, int] = {}
-        if tenant is not None:
-            quota = tenant.spec.quota
-            used = self.quota.get(ns, GpuUsage())
-            if quota.gpus is not None:
-                total = quota.gpus * MILLI - used.milli
-            by_model = {
-                m: limit * MILLI - used.milli_by_model.get(m, 0)
-                for m, limit in quota.gpus_by_model.items()
-            }
-        return WorkloadAsk(
-            tenant=ns,
-            replicas=wl.spec.replicas,
-            contract=wl.spec.contract,
-            tenant_jurisdictions=frozenset(tenant.spec.allowed_jurisdictions)
-            if tenant
-            else frozenset(),
-            tenant_isolation=tenant.spec.isolation if tenant else "shared",
-            quota_left_milli=total,
-            model_quota_left_milli=by_model,
-            avoid_nodes=reserved,
-            **self.policies(wl),
-        )
-
-    def charge(self, wl: Workload, decision: ContractDecision) -> None:
-        models = tuple(sorted({self.model_of.get(b.node, "") for b in decision.bindings} - {""}))
-        self._add(wl, models, +1)
-        self.fair.charge(wl.metadata.namespace or "", _vector(wl))
-
-    def release(self, key: str) -> None:
-        placement = self.holding.pop(key, None)
-        workload = self.world.workloads.get(key)
-        if placement is not None and workload is not None:
-            self._add(workload, self._models(placement.spec.replicas), -1)
-            self.fair.charge(workload.metadata.namespace or "", _vector(workload), -1)
-
-    def fleet_without(
-        self, keys: frozenset[str], this_pass: list[tuple[str, ReplicaBinding, bool]]
-    ) -> FleetState:
-        kept = [p for k, p in self.holding.items() if k not in keys]
-        held, tenants = held_devices(kept)
-        held += [b.held(ns if dedicated else "") for ns, b, dedicated in this_pass]
-        on = {k: set(v) for k, v in tenants.items()}
-        for ns, b, _ in this_pass:
-            on.setdefault(b.node, set()).add(ns)
-        nodes = [replace(n, tenants=frozenset(on.get(n.name, ()))) for n in self.nodes]
-        return FleetState.build(nodes, held)
-
-
-def _vector(wl: Workload) -> tuple[float, float, float]:
-    """What the whole workload asks for: milli-GPU, milli-CPU, MiB."""
-    request = replica_request(wl.spec.contract)
-    n = wl.spec.replicas
-    return (
-        float(replica_milli(wl.spec.contract) * n),
-        float(request.cpu_milli * n),
-        float(request.memory_mib * n),
+def _replica_wire(b: ReplicaBinding) -> WireBinding:
+    return WireBinding(
+        replica=b.replica,
+        node=b.node,
+        gpus=list(b.gpus),
+        gpu_milli=b.milli,
+        cpu_milli=b.cpu_milli,
+        memory_mib=b.memory_mib,
+        mig_instance=b.mig_instance,
+        cpu_set=b.cpu_list,
+        numa_node=b.numa_node,
+        nic=b.nic,
     )
 
 
@@ -872,14 +722,19 @@ def _breaches(
     """Every clause the devices or the telemetry break right now, with the evidence."""
     found: list[Breach] = []
     c = wl.spec.contract
+    if run is not None and run.phase == "Lost":
+        # The run says which of its nodes went away; a node that answers is not named lost.
+        lost = [
+            r
+            for r in placement.spec.replicas
+            if nodes.get(r.node) is None or not nodes[r.node].reachable
+        ]
+        for r in lost or placement.spec.replicas[:1]:
+            where = f"node {r.node} of replica {r.replica}" if lost else "the run"
+            found.append(Breach("compute", f"{where} was lost: {run.message}"))
     for r in placement.spec.replicas:
         node = nodes.get(r.node)
         if node is None:
-            continue
-        if run is not None and run.phase == "Lost":
-            found.append(
-                Breach("compute", f"node {r.node} of replica {r.replica} was lost: {run.message}")
-            )
             continue
         for g in node.gpus:
             if g.index not in r.gpus:
@@ -898,8 +753,8 @@ def _breaches(
             found.append(
                 Breach(
                     "compute.power",
-                    f"GPUs of replica {r.replica} on {r.node} "
-                    "are throttled by the site's power cap",
+                    f"GPUs of replica {r.replica} on {r.node} are throttled by the site's "
+                    "power cap",
                 )
             )
     if run is not None and run.phase == "Running":
@@ -923,17 +778,7 @@ def _breaches(
                     f"{slo.min_throughput_rps:g} rps",
                 )
             )
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for b in found:
-        if (b.clause, b.message) not in seen:
-            seen.add((b.clause, b.message))
-            unique.append(b)
-    return unique
-
-
-# Who the audit log names for the controllers' own writes.
-CONTROLLER_ACTOR = "system:controller-manager"
+    return list(dict.fromkeys(found))  # the same breach once, in the order found
 
 
 def _audit(
@@ -958,14 +803,13 @@ def _audit(
     )
 
 
-def _full(obj: Any) -> dict[str, Any]:
-    dumped: dict[str, Any] = obj.model_dump(mode="json", by_alias=True)
-    return dumped
-
-
 def _same_refusal(wl: Workload, decision: ContractDecision) -> bool:
     phase = "Pending" if decision.ever_possible else "Rejected"
-    return wl.status.phase == phase and wl.status.message == decision.summary
+    return (
+        wl.status.phase == phase
+        and wl.status.message == decision.summary
+        and wl.status.observed_generation == wl.metadata.generation
+    )
 
 
 def _fleet_signature(world: World) -> str:
@@ -980,4 +824,4 @@ def _fleet_signature(world: World) -> str:
     return hashlib.sha1("|".join(parts).encode(), usedforsecurity=False).hexdigest()
 
 
-__all__ = ["HOLDING_PHASES", "WorkloadController"]
+__all__ = ["HOLDING_PHASES", "RACES", "WorkloadController"]

@@ -32,8 +32,9 @@ from numpy.typing import NDArray
 
 from stratum.scheduling.decision import Decision
 from stratum.scheduling.fragmentation import BlendedFrag, Shape, WorkloadMix
-from stratum.scheduling.gapvalue import GapValue, Pattern
+from stratum.scheduling.gapvalue import ModelGapValue, Pattern
 from stratum.scheduling.policies.ranking import TieBreak
+from stratum.scheduling.policies.reserve import SlotReserve, model_pressure
 from stratum.scheduling.request import MILLI, Request
 from stratum.scheduling.snapshot import Snapshot
 
@@ -65,12 +66,34 @@ class StratumConfig:
     #: a gap on a node left with less CPU than the mix's shares ask for on average is worth
     #: nothing to the look-ahead (no share can come to fill it)
     gap_cpu_aware: bool = True
+    #: one look-ahead per GPU model: a share pinned to some models counts only against the
+    #: gaps of those models (off: one LP over all shares, as if none were pinned)
+    gap_per_model: bool = True
+    #: a GPU request's score is lowered by this x its milli-GPU x the pinned pressure of the
+    #: node's model above the least pressed model it may use (reserve.py); 0 turns it off
+    pin_weight: float = 10.0
+    #: keep slots for the mix's multi-GPU classes when fewer are left than this x the requests
+    #: of the class expected before the fleet fills (reserve.py); 0 turns it off
+    reserve_margin: float = 2.0
+    #: a mix shift is declared when the GPU demand of a fast-learned mix (half-life
+    #: ``shift_half_life``) and of the learned mix, by request class, differ by more than
+    #: this (total variation) at two checks in a row; the learned mix then restarts from the
+    #: fast one and is refreshed at once. 0 turns it off
+    shift_tv: float = 0.1
+    shift_half_life: float = 500.0
+    #: requests between two checks for a shift
+    shift_check_every: int = 128
 
 
 class LearnedMix:
     """Decayed counts of request shapes seen so far."""
 
     __slots__ = ("_decay", "_scale", "_weights", "seen")
+
+    @property
+    def weights(self) -> dict[Shape, float]:
+        """Every shape seen and its decayed weight (relative: only ratios mean anything)."""
+        return self._weights
 
     def __init__(self, half_life: float) -> None:
         self._decay = 0.5 ** (1.0 / half_life) if half_life > 0 else 1.0
@@ -87,6 +110,21 @@ class LearnedMix:
         shape = request.shape
         self._weights[shape] = self._weights.get(shape, 0.0) + self._scale
         self.seen += 1
+
+    def adopt(self, other: LearnedMix) -> None:
+        """Forget what was learned and start from ``other``'s weights (after a mix shift)."""
+        self._weights = {s: w / other._scale for s, w in other._weights.items()}
+        self._scale = 1.0
+
+    def demand_by_class(self) -> dict[tuple[int, bool, bool], float]:
+        """Share of the GPU demand per request class (GPUs asked, share or not, pinned)."""
+        out: dict[tuple[int, bool, bool], float] = {}
+        for (_cpu, milli, count, models), w in self._weights.items():
+            if count:
+                key = (count, milli < MILLI, bool(models))
+                out[key] = out.get(key, 0.0) + w * milli * count
+        total = sum(out.values())
+        return {k: v / total for k, v in out.items()} if total > 0 else {}
 
     def typical(self, coverage: float) -> WorkloadMix:
         ranked = sorted(self._weights.items(), key=lambda kv: -kv[1])
@@ -107,7 +145,8 @@ class _ShapeScores:
     generation: IntArray
     #: mix epoch each row was scored under
     epoch: IntArray
-    score: IntArray
+    #: fragmentation drop of the best placement on the row (look-ahead loss included)
+    drop: FloatArray
     gpu: IntArray
 
 
@@ -118,29 +157,57 @@ class StratumPolicy:
         self.config = config or StratumConfig()
         self._tie = TieBreak(seed)
         self._learned = LearnedMix(self.config.half_life)
+        self._fast = LearnedMix(self.config.shift_half_life) if self.config.shift_tv else None
+        self._shift_votes = 0
+        #: mix shifts detected so far
+        self.shifts = 0
         self._mix: WorkloadMix | None = None
         self._frag: BlendedFrag | None = None
-        self._gap: GapValue | None = None
+        self._gap: ModelGapValue | None = None
         self._gap_cpu = 0
+        self._press: FloatArray = np.zeros(0)
+        self._press_floor: dict[frozenset[str], float] = {}
+        self._reserve: SlotReserve | None = None
         # F(node) under the current mix, valid where its generation matches the snapshot's.
         self._node_frag: FloatArray = np.zeros(0)
         self._node_frag_generation: IntArray = np.zeros(0, dtype=np.int64)
         self._lineage = -1
         self._next_refresh = 1
         self._epoch = 0
-        self._cache: dict[Shape, _ShapeScores] = {}
+        self._cache: dict[tuple[int, int, int], _ShapeScores] = {}
 
     @property
     def mix(self) -> WorkloadMix | None:
         """The mix scores are computed with now (None before the first request)."""
         return self._mix
 
+    def _shifted(self) -> bool:
+        """Whether the recent mix has moved away from the learned one (see shift_tv)."""
+        fast = self._fast
+        seen = self._learned.seen
+        if fast is None or seen < 1024 or seen % self.config.shift_check_every:
+            return False
+        recent, learned = fast.demand_by_class(), self._learned.demand_by_class()
+        tv = 0.5 * sum(abs(recent.get(k, 0.0) - learned.get(k, 0.0)) for k in {*recent, *learned})
+        self._shift_votes = self._shift_votes + 1 if tv > self.config.shift_tv else 0
+        if self._shift_votes < 2:
+            return False
+        self._shift_votes = 0
+        self._learned.adopt(fast)
+        self.shifts += 1
+        return True
+
     def _learn(self, snapshot: Snapshot, request: Request) -> None:
         self._learned.observe(request)
+        if self._fast is not None:
+            self._fast.observe(request)
+        if self._shifted():
+            self._next_refresh = self._learned.seen
         if snapshot.lineage != self._lineage:
             self._lineage = snapshot.lineage
             self._cache.clear()
             self._mix = None
+            self._gap = None  # its tables are per model of the fleet it was built for
         if self._mix is None or self._learned.seen >= self._next_refresh:
             every = self.config.refresh_every
             seen = self._learned.seen
@@ -149,8 +216,17 @@ class StratumPolicy:
             self._frag = BlendedFrag(self._mix, snapshot.models, self.config.capacity_weight)
             if self.config.gap_loss_weight:
                 previous = self._gap.patterns if self._gap is not None else ()
-                self._gap = _gap_value(self._mix, previous) or self._gap
+                per_model = self.config.gap_per_model
+                self._gap = _gap_value(self._mix, snapshot, per_model, previous) or self._gap
                 self._gap_cpu = _share_cpu(self._mix) if self.config.gap_cpu_aware else 0
+            if self.config.pin_weight:
+                self._press = model_pressure(self._learned.weights, snapshot)
+                self._press_floor = {}
+            if self.config.reserve_margin:
+                reserve = SlotReserve(
+                    self._learned.weights, snapshot, margin=self.config.reserve_margin
+                )
+                self._reserve = reserve if len(reserve) else None
             self._node_frag = np.zeros(snapshot.size)
             self._node_frag_generation = np.full(snapshot.size, -1, dtype=np.int64)
             # Cached scores stay usable under the new mix until rescored (see _scores).
@@ -159,7 +235,9 @@ class StratumPolicy:
     def _score_rows(
         self, snapshot: Snapshot, rows: IntArray, request: Request
     ) -> tuple[FloatArray, IntArray]:
-        """Best quantised score per row and the GPU that gets it (for a share)."""
+        """Per row, the fragmentation drop (look-ahead loss included) of the best placement
+        and, for a share, the GPU that gets it (best quantised score, lowest index on ties).
+        Depends only on the request's CPU and GPU ask, never on the models it allows."""
         cpu = snapshot.cpu_free[rows]
         g = snapshot.gpu_free[rows]
         model = snapshot.model_idx[rows]
@@ -184,23 +262,44 @@ class StratumPolicy:
             if self._gap is not None:
                 if self._gap_cpu:
                     loss = self._gap.loss(
-                        g[ur, uc], m, cpu[ur] >= self._gap_cpu, cpu_after[ur] >= self._gap_cpu
+                        model[ur],
+                        g[ur, uc],
+                        m,
+                        cpu[ur] >= self._gap_cpu,
+                        cpu_after[ur] >= self._gap_cpu,
                     )
                 else:
-                    loss = self._gap.loss(g[ur, uc], m)
+                    loss = self._gap.loss(model[ur], g[ur, uc], m)
                 drop -= self.config.gap_loss_weight * MILLI * loss
             s_u = self._quantise(drop)
             s = np.full((d, w), -1.0)
             s[r_idx, c_idx] = s_u[inverse.reshape(-1)]
             best = s.argmax(axis=1)
-            return s[np.arange(d), best], best.astype(np.int64)
+            drops = np.full((d, w), -np.inf)
+            drops[r_idx, c_idx] = drop[inverse.reshape(-1)]
+            return drops[np.arange(d), best], best.astype(np.int64)
         if request.gpu_count:
             full = g == MILLI
             take = full & (np.cumsum(full, axis=1) <= request.gpu_count)
             g = np.where(take, 0, g)
         before, f_after = self._frag_before_after(snapshot, rows, cpu_after, g, model)
         drop = before - f_after
-        return self._quantise(drop), np.zeros(d, dtype=np.int64)
+        return drop, np.zeros(d, dtype=np.int64)
+
+    def _pin_penalty(self, snapshot: Snapshot, request: Request, model: IntArray) -> FloatArray:
+        """pin_weight x the request's milli-GPU x how much more pinned requests press on each
+        row's model than on the least pressed model the request may use (0 without pins)."""
+        if not self.config.pin_weight or not request.gpu_count or not self._press.any():
+            return np.zeros(len(model))
+        floor = self._press_floor.get(request.gpu_models)
+        if floor is None:
+            usable = snapshot.model_mask(request) & (snapshot.gpu_count > 0)
+            used_models = np.unique(snapshot.model_idx[usable])
+            floor = float(self._press[used_models].min()) if len(used_models) else 0.0
+            self._press_floor[request.gpu_models] = floor
+        extra = np.maximum(self._press[model] - floor, 0.0)
+        out: FloatArray = self.config.pin_weight * request.gpu_total_milli * extra
+        return out
 
     def _frag_before_after(
         self, snapshot: Snapshot, rows: IntArray, cpu: IntArray, gpu: IntArray, model: IntArray
@@ -238,16 +337,19 @@ class StratumPolicy:
         and, after a mix refresh, up to ``rescore_budget`` rows still scored under an older
         mix (their scores stay valid for their node's state, only the mix aged).
         """
-        entry = self._cache.get(request.shape)
+        # Requests that differ only in the models they allow share their row scores (the
+        # models decide feasibility and the pin penalty, applied per decision).
+        key = (request.cpu_milli, request.gpu_milli, request.gpu_count)
+        entry = self._cache.get(key)
         if entry is None:
             n = snapshot.size
             entry = _ShapeScores(
                 generation=np.full(n, -1, dtype=np.int64),
                 epoch=np.full(n, self._epoch, dtype=np.int64),
-                score=np.zeros(n, dtype=np.int64),
+                drop=np.zeros(n),
                 gpu=np.zeros(n, dtype=np.int64),
             )
-            self._cache[request.shape] = entry
+            self._cache[key] = entry
         changed = feasible & (entry.generation != snapshot.node_generation)
         aged = feasible & ~changed & (entry.epoch != self._epoch)
         rows = np.flatnonzero(changed)
@@ -255,8 +357,8 @@ class StratumPolicy:
             budget = max(self.config.rescore_budget - len(rows), 0)
             rows = np.union1d(rows, np.flatnonzero(aged)[:budget])
         if len(rows):
-            score, gpu = self._score_rows(snapshot, rows, request)
-            entry.score[rows] = np.maximum(score, 0).astype(np.int64)
+            drop, gpu = self._score_rows(snapshot, rows, request)
+            entry.drop[rows] = drop
             entry.gpu[rows] = gpu
             entry.generation[rows] = snapshot.node_generation[rows]
             entry.epoch[rows] = self._epoch
@@ -268,12 +370,33 @@ class StratumPolicy:
         if not feasible.any():
             return snapshot.fail(request)
         entry = self._scores(snapshot, request, feasible)
-        node = self._tie.pick(snapshot, entry.score, feasible)
+        rows = np.flatnonzero(feasible)
+        drop = entry.drop[rows] - self._pin_penalty(snapshot, request, snapshot.model_idx[rows])
+        score = np.maximum(self._quantise(drop), 0).astype(np.int64)
+        key = np.zeros(snapshot.size, dtype=np.int64)
+        key[rows] = self._with_reserve(snapshot, request, rows, entry.gpu[rows], score)
+        node = self._tie.pick(snapshot, key, feasible)
         if request.is_sharing:
             gpus: tuple[int, ...] = (int(entry.gpu[node]),)
         else:
             gpus = snapshot.tightest_gpus(node, request)
-        return snapshot.decide(node, gpus, request, float(entry.score[node]))
+        at = int(np.searchsorted(rows, node))
+        return snapshot.decide(node, gpus, request, float(score[at]))
+
+    def _with_reserve(
+        self, snapshot: Snapshot, request: Request, rows: IntArray, gpu: IntArray, score: IntArray
+    ) -> IntArray:
+        """The keys to pick ``rows`` by: their scores, unless a multi-GPU class is short of
+        slots; then rows whose use takes fewer GPUs' worth of its slots come first, the score
+        breaking ties."""
+        if self._reserve is None:
+            return score
+        taken = self._reserve.taken(snapshot, rows, request, gpu)
+        if not taken.any():
+            return score
+        level = np.round(taken).astype(np.int64)
+        out: IntArray = score + 101 * (level.max() - level)
+        return out
 
 
 def _share_cpu(mix: WorkloadMix) -> int:
@@ -285,11 +408,27 @@ def _share_cpu(mix: WorkloadMix) -> int:
     return int((mix.cpu[share] * w).sum() / w.sum())
 
 
-def _gap_value(mix: WorkloadMix, start: Sequence[Pattern] = ()) -> GapValue | None:
-    """Pattern values of the mix's GPU shares (None when it has none)."""
+def _gap_value(
+    mix: WorkloadMix, snapshot: Snapshot, per_model: bool, start: Sequence[Pattern] = ()
+) -> ModelGapValue | None:
+    """Pattern values of the mix's GPU shares per GPU model of the fleet (None when the mix
+    has no shares). A share type's weight goes to the models it may use, in proportion to
+    their GPUs: to those only when ``per_model``, else to every model."""
     share = (mix.count == 1) & (mix.milli > 0) & (mix.milli < MILLI)
     if not share.any():
         return None
     sizes, inverse = np.unique(mix.milli[share], return_inverse=True)
-    counts = np.bincount(inverse.reshape(-1), weights=mix.weight[share]).astype(np.float64)
-    return GapValue(sizes.astype(np.int64), counts, start)
+    gpus = np.bincount(
+        snapshot.model_idx, weights=snapshot.gpu_count, minlength=len(snapshot.models)
+    )
+    if per_model:
+        allowed = mix.allowed(snapshot.models)[share] * gpus[None, :]
+    else:
+        allowed = np.ones((int(share.sum()), len(snapshot.models))) * gpus[None, :]
+    reach = allowed.sum(axis=1, keepdims=True)
+    # (types x models): the share of each type's arrivals each model can expect.
+    flow = np.divide(allowed, reach, out=np.zeros_like(allowed), where=reach > 0)
+    flow *= mix.weight[share][:, None]
+    counts = np.zeros((len(snapshot.models), len(sizes)))
+    np.add.at(counts.T, inverse.reshape(-1), flow)
+    return ModelGapValue(sizes.astype(np.int64), counts, start)

@@ -81,10 +81,20 @@ def build_router() -> APIRouter:
         return {"apiVersion": API_VERSION, "kind": "TokenList", "items": items}
 
     @router.delete("/tokens/{token_id}", summary="Revoke a token (at once, for good)")
-    async def revoke_token(request: Request, token_id: str) -> dict[str, Any]:
+    async def revoke_token(
+        request: Request,
+        token_id: str,
+        with_issued: bool = Query(
+            False,
+            alias="withIssued",
+            description="also every active token this one made, and theirs",
+        ),
+    ) -> dict[str, Any]:
         ctx = context(request)
         return await to_thread.run_sync(
-            lambda: tokens(request).revoke(ctx.principal, token_id, source=ctx.source)
+            lambda: tokens(request).revoke(
+                ctx.principal, token_id, source=ctx.source, with_issued=with_issued
+            )
         )
 
     @router.get(
@@ -115,6 +125,9 @@ def build_router() -> APIRouter:
             "expected": result.expected,
             "head": result.head,
             "problems": [{"sequence": p.sequence, "message": p.message} for p in result.problems],
+            "notes": list(result.notes),
+            "unkeyed": result.unkeyed,
+            "anchoredSequence": result.anchored,
         }
 
     return router

@@ -13,20 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from stratum.api.v1alpha1 import API_VERSION, KINDS, Resource
-from stratum.core.errors import Invalid
-from stratum.core.manifests import load_body
+from stratum.core.access import Verb
+from stratum.core.errors import Cause, Invalid, PayloadTooLarge
+from stratum.core.manifests import approximate_size, load_body
+from stratum.core.validation import identify
+from stratum.server.limits import HEAVY_BODY_BYTES, HEAVY_WORKERS, MAX_OBJECT_BYTES
 from stratum.server.security import RequestContext, authenticate, context, warning_headers
 from stratum.server.services.objects import ObjectService
 from stratum.server.watch import ChangeNotifier, watch_stream
 
 PREFIX = "/apis/stratum.dev/v1alpha1"
+T = TypeVar("T")
 
 
 def _service(request: Request) -> ObjectService:
@@ -42,8 +46,40 @@ def _dry_run(value: str | None) -> bool:
     raise Invalid(f"dryRun: expected 'All' or nothing, got {value!r}")
 
 
-async def _body(request: Request) -> Any:
-    return load_body(await request.body(), request.headers.get("content-type"))
+async def _off_loop(request: Request, raw: bytes, work: Callable[[], T]) -> T:
+    """Run the parse-validate-write of one request in a worker thread, never on the event
+    loop (a 4 MiB YAML body took 15 s there, issue #11). Large bodies share a few threads
+    of their own, so that a flood of them cannot take every worker from small requests."""
+    limiter = None
+    if len(raw) > HEAVY_BODY_BYTES:
+        limiter = getattr(request.app.state, "heavy_limiter", None)
+        if limiter is None:
+            limiter = request.app.state.heavy_limiter = CapacityLimiter(HEAVY_WORKERS)
+    return await to_thread.run_sync(work, limiter=limiter)
+
+
+def _parse(raw: bytes, request: Request) -> Any:
+    return load_body(raw, request.headers.get("content-type"))
+
+
+def _one_object(raw: bytes) -> bytes:
+    """A body that holds one object may be no larger than an object may be."""
+    if len(raw) > MAX_OBJECT_BYTES:
+        raise PayloadTooLarge(
+            f"request body of {len(raw)} bytes exceeds the limit of {MAX_OBJECT_BYTES} bytes "
+            "for one object"
+        )
+    return raw
+
+
+def _check_item_sizes(items: Any) -> None:
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        size = approximate_size(item)
+        if size > MAX_OBJECT_BYTES:
+            message = f"about {size} bytes, over the limit of {MAX_OBJECT_BYTES} for one object"
+            raise PayloadTooLarge(
+                f"items[{i}] ({identify(item)}): {message}", causes=[Cause(f"items[{i}]", message)]
+            )
 
 
 def _ref(kind: str) -> dict[str, Any]:
@@ -137,7 +173,7 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
                 ctx=ctx,
             )
         )
-        return JSONResponse(_list_response(kind, page))
+        return await to_thread.run_sync(lambda: JSONResponse(_list_response(kind, page)))
 
     async def create_object(
         request: Request,
@@ -146,19 +182,24 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
     ) -> Any:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
-        obj = service.validate(await _body(request), kind=kind, namespace=namespace)
         ctx = context(request)
-        created = await to_thread.run_sync(
-            lambda: service.create(obj, dry_run=_dry_run(dry_run), ctx=ctx)
-        )
-        return _respond(created, ctx, status_code=201)
+        dry = _dry_run(dry_run)
+        # Authorized from the URL before the body is even read; the rest off the loop.
+        service.authorize_write(kind, namespace=namespace, ctx=ctx)
+        raw = _one_object(await request.body())
+
+        def work() -> JSONResponse:
+            obj = service.validate(_parse(raw, request), kind=kind, namespace=namespace)
+            return _respond(service.create(obj, dry_run=dry, ctx=ctx), ctx, status_code=201)
+
+        return await _off_loop(request, raw, work)
 
     async def get_object(request: Request, name: str, namespace: str | None = None) -> Any:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         ctx = context(request)
-        return JSONResponse(
-            await to_thread.run_sync(lambda: service.get(kind, namespace, name, ctx=ctx))
+        return await to_thread.run_sync(
+            lambda: JSONResponse(service.get(kind, namespace, name, ctx=ctx))
         )
 
     async def write_body(
@@ -166,15 +207,24 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         name: str,
         namespace: str | None,
         dry_run: str | None,
-        write: Callable[..., Any],
-    ) -> tuple[Any, Any]:
-        """Validate the body against the URL, then run one service write off the loop."""
+        write: Callable[..., JSONResponse],
+        verb: Verb = "write",
+    ) -> JSONResponse:
+        """Authorize from the URL, then parse and validate the body against the URL, run
+        one service write and render its answer, all off the loop."""
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
-        obj = service.validate(await _body(request), kind=kind, namespace=namespace, name=name)
         ctx = context(request)
         dry = _dry_run(dry_run)
-        return await to_thread.run_sync(lambda: write(service, obj, dry, ctx)), ctx
+        service.authorize_write(kind, namespace=namespace, name=name, verb=verb, ctx=ctx)
+        raw = _one_object(await request.body())
+
+        def work() -> JSONResponse:
+            data = _parse(raw, request)
+            obj = service.validate(data, kind=kind, namespace=namespace, name=name)
+            return write(service, obj, dry, ctx)
+
+        return await _off_loop(request, raw, work)
 
     async def replace_object(
         request: Request,
@@ -182,10 +232,13 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         namespace: str | None = None,
         dry_run: str | None = Query(None, alias="dryRun"),
     ) -> Any:
-        result, ctx = await write_body(
-            request, name, namespace, dry_run, lambda s, o, d, c: s.replace(o, dry_run=d, ctx=c)
+        return await write_body(
+            request,
+            name,
+            namespace,
+            dry_run,
+            lambda s, o, d, c: _respond(s.replace(o, dry_run=d, ctx=c), c),
         )
-        return _respond(result, ctx)
 
     async def apply_object(
         request: Request,
@@ -193,10 +246,11 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         namespace: str | None = None,
         dry_run: str | None = Query(None, alias="dryRun"),
     ) -> Any:
-        result, ctx = await write_body(
-            request, name, namespace, dry_run, lambda s, o, d, c: s.apply(o, dry_run=d, ctx=c)
-        )
-        return _respond(result.object, ctx, 201 if result.action == "created" else 200)
+        def apply(s: ObjectService, o: Resource, d: bool, c: RequestContext) -> JSONResponse:
+            result = s.apply(o, dry_run=d, ctx=c)
+            return _respond(result.object, c, 201 if result.action == "created" else 200)
+
+        return await write_body(request, name, namespace, dry_run, apply)
 
     async def delete_object(
         request: Request,
@@ -208,9 +262,9 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         service = _service(request)
         namespace = namespace if model.NAMESPACED else None
         ctx = context(request)
-        return JSONResponse(
-            await to_thread.run_sync(
-                lambda: service.delete(
+        return await to_thread.run_sync(
+            lambda: JSONResponse(
+                service.delete(
                     kind,
                     namespace,
                     name,
@@ -227,14 +281,14 @@ def _add_kind_routes(router: APIRouter, model: type[Resource]) -> None:
         namespace: str | None = None,
         dry_run: str | None = Query(None, alias="dryRun"),
     ) -> Any:
-        result, ctx = await write_body(
+        return await write_body(
             request,
             name,
             namespace,
             dry_run,
-            lambda s, o, d, c: s.replace_status(o, dry_run=d, ctx=c),
+            lambda s, o, d, c: _respond(s.replace_status(o, dry_run=d, ctx=c), c),
+            verb="status",
         )
-        return _respond(result, ctx)
 
     item = f"{base}/{{name}}"
     router.add_api_route(
@@ -376,14 +430,22 @@ def build_router() -> APIRouter:
         request: Request, dry_run: str | None = Query(None, alias="dryRun")
     ) -> Any:
         service = _service(request)
-        body = await _body(request)
-        if not isinstance(body, dict) or body.get("kind") != "List":
-            raise Invalid("kind: expected a List with items")
-        objs = service.validate_batch(body.get("items"))
         ctx = context(request)
-        results = await to_thread.run_sync(
-            lambda: service.apply_many(objs, dry_run=_dry_run(dry_run), ctx=ctx)
-        )
+        dry = _dry_run(dry_run)
+        # The kinds are in the body: refuse a caller who may write nothing before reading
+        # it; parse it off the loop, then authorize every item before validating any.
+        service.authorize_any_write(ctx)
+        raw = await request.body()
+
+        def work() -> Any:
+            body = _parse(raw, request)
+            if not isinstance(body, dict) or body.get("kind") != "List":
+                raise Invalid("kind: expected a List with items")
+            _check_item_sizes(body.get("items"))
+            objs = service.validate_batch(body.get("items"), ctx=ctx)
+            return service.apply_many(objs, dry_run=dry, ctx=ctx)
+
+        results = await _off_loop(request, raw, work)
         return _respond(
             {
                 "apiVersion": API_VERSION,

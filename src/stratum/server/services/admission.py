@@ -37,7 +37,26 @@ class AdmissionCache:
         self.tx = tx
         self._sites: list[dict[str, Any]] | None = None
         self._policies: list[WireObject] | None = None
+        self._profiles: list[WireObject] | None = None
         self._usage: dict[str, GpuUsage] = {}
+        self._locked: set[str] = set()
+
+    def lock_tenants(self, namespaces: set[str]) -> None:
+        """Take the tenants' admission locks, in name order, before anything is written.
+
+        Without them two concurrent writes of one tenant each read its usage before the
+        other commits and both fit the quota (on PostgreSQL). In a fixed order and before
+        the transaction's first write (which takes the resourceVersion counter's lock), two
+        batches cannot wait on each other."""
+        for namespace in sorted(namespaces - self._locked):
+            self.tx.lock(f"admission/{namespace}")
+            self._locked.add(namespace)
+
+    @property
+    def profiles(self) -> list[WireObject]:
+        if self._profiles is None:
+            self._profiles = list_all(self.tx, "HardwareProfile")
+        return self._profiles
 
     @property
     def sites(self) -> list[dict[str, Any]]:
@@ -65,6 +84,7 @@ class AdmissionCache:
     def admit(self, workload: Workload, existing: WireObject | None) -> list[str]:
         """Refuse (Forbidden, naming every reason) or return the warnings."""
         ns = workload.metadata.namespace or ""
+        self.lock_tenants({ns})  # before the tenant and its usage are read
         wire = workload.model_dump(mode="json", by_alias=True)
         tenant = self.tenant(ns)
         quota = tenant.get("spec", {}).get("quota") or {}
@@ -92,7 +112,50 @@ class AdmissionCache:
         if old is not None:
             usage.add(old, -1)
         usage.add(governance.gpu_demand(wire))
-        return decision.warnings
+        return decision.warnings + request_hints(wire, self.profiles)
+
+
+def request_hints(workload: dict[str, Any], profiles: list[WireObject]) -> list[str]:
+    """Warnings for a request no node could ever meet, said at apply rather than as a
+    puzzling Rejected later: an unknown GPU model (with the nearest known ones), or more
+    whole GPUs per replica than any machine of the fleet has."""
+    import difflib
+
+    from stratum.core.gpucatalog import CATALOG
+
+    compute = workload.get("spec", {}).get("contract", {}).get("compute") or {}
+    fleet: dict[str, int] = {}  # GPU model -> most GPUs of that model on one machine
+    for p in profiles:
+        counts: dict[str, int] = {}
+        for gpu in p.get("spec", {}).get("gpus") or []:
+            counts[gpu.get("model", "")] = counts.get(gpu.get("model", ""), 0) + 1
+        for model, n in counts.items():
+            fleet[model] = max(fleet.get(model, 0), n)
+    # The fleet's own models first: those are the ones a request can actually get.
+    known = sorted({m.model for m in CATALOG} | set(fleet), key=lambda m: (m not in fleet, m))
+    hints = []
+    asked = [str(m) for m in compute.get("models") or []]
+    for model in asked:
+        if model in known:
+            continue
+        near = [k for k in known if model.upper() in k.upper()][:3] or difflib.get_close_matches(
+            model, known, n=3, cutoff=0.5
+        )
+        hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+        hints.append(
+            f"spec.contract.compute.models: unknown GPU model {model!r}{hint} "
+            f"(the fleet has: {', '.join(sorted(fleet)) or 'no machines yet'}); "
+            "no node will match it"
+        )
+    gpus = compute.get("gpus")
+    pool = {m: n for m, n in fleet.items() if not asked or m in asked}
+    if isinstance(gpus, int) and pool and gpus > max(pool.values()):
+        hints.append(
+            f"spec.contract.compute.gpus: {gpus} GPUs per replica, but no machine of the "
+            f"fleet{' with ' + '/'.join(asked) if asked else ''} has more than "
+            f"{max(pool.values())}; a replica runs on one node, so use more replicas"
+        )
+    return hints
 
 
 def tenant_usage(tx: Transaction, tenants: list[WireObject]) -> list[WireObject]:

@@ -9,10 +9,10 @@ from typing import Any
 from stratum.api.v1alpha1 import Site, Tenant, Workload
 from stratum.core import access, governance
 from stratum.core.access import Principal
-from stratum.core.audit import Verification, verify
+from stratum.core.audit import Verification
 from stratum.core.errors import Forbidden, Invalid
+from stratum.server.audit_trail import AuditTrail
 from stratum.server.services.admission import full, list_all
-from stratum.store import audit
 from stratum.store.objects import ObjectStore, WireObject
 
 
@@ -25,15 +25,26 @@ def _when(value: Any) -> datetime | None:
         raise Invalid(f"{value!r} is not an ISO 8601 time (e.g. 2026-01-31T00:00:00Z)") from None
 
 
+PLATFORM_POLICIES = "platform policies"
+REFUSED_BY_POLICY = "refused by a platform policy"
+
+
+def _aggregate(reasons: list[str]) -> list[str]:
+    """Reasons as a tenant sees them: its own sovereignty terms as they are, every policy's
+    refusal as one line that names none."""
+    own = [r for r in reasons if not r.startswith("policy ")]
+    return own + ([REFUSED_BY_POLICY] if len(own) < len(reasons) else [])
+
+
 class GovernanceService:
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, trail: AuditTrail | None = None) -> None:
         self.store = store
+        self.trail = trail or AuditTrail(store, (), None)
 
     def verify_audit(self, principal: Principal) -> Verification:
         if not principal.reads_everything:
             raise Forbidden("the audit log is visible to platform roles only")
-        with self.store.read() as tx:
-            return verify(audit.records(tx), expected=audit.appended(tx))
+        return self.trail.verify()
 
     def sovereignty(
         self,
@@ -69,6 +80,9 @@ class GovernanceService:
             (p["metadata"].get("namespace", ""), p["spec"].get("workload", "")): p
             for p in placements
         }
+        # Policies are the platform's: their names and messages may name other tenants, so a
+        # tenant learns only that platform policies allowed or refused its work.
+        names_policies = principal.reads_everything
         rows = []
         for w in workloads:
             ns, name = w["metadata"].get("namespace", ""), w["metadata"]["name"]
@@ -97,6 +111,10 @@ class GovernanceService:
             if placed:
                 held = [p for p in held if all(p in v.allowed_by for v in verdict.sites)]
             clause = (w.get("spec") or {}).get("contract", {}).get("sovereignty", {})
+            violations = [r for v in verdict.sites if not v.allowed for r in v.reasons]
+            if not names_policies:
+                held = [PLATFORM_POLICIES] if held else []
+                violations = _aggregate(violations)
             rows.append(
                 {
                     "tenant": ns,
@@ -112,7 +130,7 @@ class GovernanceService:
                     "to": ended.isoformat().replace("+00:00", "Z") if ended else None,
                     "contractJurisdictions": clause.get("jurisdictions") or [],
                     "allowedBy": held,
-                    "violations": [r for v in verdict.sites if not v.allowed for r in v.reasons],
+                    "violations": violations,
                 }
             )
         return rows

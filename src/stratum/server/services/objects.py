@@ -14,8 +14,16 @@ from typing import Any, Literal
 from stratum.api.v1alpha1 import BY_KIND, KINDS, RESERVED_NAMESPACES, Policy, Resource, Workload
 from stratum.core import access
 from stratum.core.audit import digest
-from stratum.core.errors import ApiError, Cause, Conflict, Forbidden, Invalid, NotFound
-from stratum.core.policies import compile_expression
+from stratum.core.errors import (
+    AlreadyExists,
+    ApiError,
+    Cause,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+)
+from stratum.core.policies import check_policy_expression
 from stratum.core.secrets import SECRET_PATHS, Keyring, redact, reseal, seal, secret_count
 from stratum.core.selectors import parse_selector
 from stratum.core.validation import identify, parse_object, to_wire
@@ -29,6 +37,8 @@ _KIND_ORDER = {k.KIND: i for i, k in enumerate(KINDS)}
 # Kinds that only the server writes: the API may read them, never create or change them.
 SERVER_WRITTEN = frozenset({"AuditRecord"})
 MAX_LIST_LIMIT = 5000
+# Each lost race means another writer committed: a few tries settle any realistic contention.
+APPLY_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,18 +104,79 @@ class ObjectService:
                 "metadata.name", f"the body says {meta.name!r} but the URL says {name!r}"
             )
         if isinstance(obj, Policy):
-            compile_expression(obj.spec.expression)  # Invalid names line and column
+            # Invalid names the line and column, the bound or the misspelled field path.
+            check_policy_expression(obj.spec.expression)
         return obj
+
+    # -- authorization before any parsing ----------------------------------------------
+    def authorize_write(
+        self,
+        kind: str,
+        *,
+        namespace: str | None,
+        name: str | None = None,
+        verb: access.Verb = "write",
+        ctx: RequestContext,
+    ) -> None:
+        """Refuse a write from the URL alone (403, or 404 for a namespace the caller may
+        not see), before its body is read: parsing, validation and CEL are work that a
+        caller without the right must not be able to cause (issue #11). The write itself
+        checks again, with the body's own namespace and name."""
+        model = BY_KIND[kind]
+        access.check(
+            ctx.principal, verb, kind, namespaced=model.NAMESPACED, namespace=namespace, name=name
+        )
+        if kind in SERVER_WRITTEN:
+            raise Forbidden(f"{kind} objects are written by the server only (append-only)")
+
+    def authorize_any_write(self, ctx: RequestContext) -> None:
+        """Refuse a caller who may write no kind anywhere, before a List body is parsed."""
+        principal = ctx.principal
+        places: list[str | None] = [*principal.tenant_roles, None]
+        for model in KINDS:
+            for namespace in places if model.NAMESPACED else [None]:
+                try:
+                    self.authorize_write(model.KIND, namespace=namespace, ctx=ctx)
+                except ApiError:
+                    continue
+                return
+        raise Forbidden(f"{principal.describe()} may not write any objects")
+
+    def authorize_items(self, items: Any, ctx: RequestContext) -> None:
+        """Check each raw item of a List against the caller's rights, from its kind and
+        metadata alone, before any item is validated (or its CEL compiled)."""
+        if not isinstance(items, list):
+            return  # validate_batch names the problem
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or item.get("kind") not in BY_KIND:
+                continue  # not an object of a kind: validation refuses it, cheaply
+            meta = item.get("metadata")
+            meta = meta if isinstance(meta, dict) else {}
+            namespace, name = meta.get("namespace"), meta.get("name")
+            if BY_KIND[item["kind"]].NAMESPACED and not isinstance(namespace, str):
+                continue  # validation refuses it (422, naming metadata.namespace)
+            try:
+                self.authorize_write(
+                    str(item["kind"]),
+                    namespace=namespace if isinstance(namespace, str) else None,
+                    name=name if isinstance(name, str) else None,
+                    ctx=ctx,
+                )
+            except ApiError as err:
+                where = f"items[{i}] ({identify(item)})"
+                raise type(err)(
+                    f"{where}: {err.message}", causes=[Cause(f"items[{i}]", err.message)]
+                ) from None
 
     def _check_write(
         self,
         tx: Transaction,
         obj: Resource,
         pending_tenants: set[str],
-        ctx: RequestContext | None = None,
+        ctx: RequestContext,
     ) -> None:
         kind = obj.KIND
-        principal = (ctx or RequestContext()).principal
+        principal = ctx.principal
         access.check(
             principal,
             "write",
@@ -141,8 +212,11 @@ class ObjectService:
                     "publish a new version under a new name",
                 )
 
-    def validate_batch(self, items: Any) -> list[Resource]:
-        """Validate every item of a List before anything is written; name the first bad one."""
+    def validate_batch(self, items: Any, *, ctx: RequestContext) -> list[Resource]:
+        """Validate every item of a List before anything is written; name the first bad one.
+        With a caller's context, every item is authorized first (authorize_items)."""
+        if ctx is not None:
+            self.authorize_items(items, ctx)
         if not isinstance(items, list):
             raise _invalid("items", f"expected a list of objects, got {type(items).__name__}")
         parsed = []
@@ -168,10 +242,7 @@ class ObjectService:
         return parsed
 
     # -- writes ------------------------------------------------------------------------
-    def create(
-        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext | None = None
-    ) -> WireObject:
-        ctx = ctx or RequestContext()
+    def create(self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext) -> WireObject:
         with self.store.write(dry_run=dry_run) as tx:
             self._check_write(tx, obj, set(), ctx)
             self._admit(AdmissionCache(tx), obj, None, ctx, batch=False)
@@ -180,10 +251,7 @@ class ObjectService:
         self._notify(dry_run)
         return redact(created)
 
-    def replace(
-        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext | None = None
-    ) -> WireObject:
-        ctx = ctx or RequestContext()
+    def replace(self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext) -> WireObject:
         with self.store.write(dry_run=dry_run) as tx:
             self._check_write(tx, obj, set(), ctx)
             existing = self._existing(tx, obj, ctx)
@@ -194,9 +262,8 @@ class ObjectService:
         return redact(replaced)
 
     def replace_status(
-        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext | None = None
+        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext
     ) -> WireObject:
-        ctx = ctx or RequestContext()
         with self.store.write(dry_run=dry_run) as tx:
             access.check(
                 ctx.principal,
@@ -214,27 +281,44 @@ class ObjectService:
         self._notify(dry_run)
         return redact(replaced)
 
-    def apply(
-        self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext | None = None
-    ) -> ApplyResult:
+    def apply(self, obj: Resource, *, dry_run: bool = False, ctx: RequestContext) -> ApplyResult:
         return self.apply_many([obj], dry_run=dry_run, ctx=ctx)[0]
 
     def apply_documents(
-        self, items: Any, *, dry_run: bool = False, ctx: RequestContext | None = None
+        self, items: Any, *, dry_run: bool = False, ctx: RequestContext
     ) -> list[ApplyResult]:
         """Validate raw manifests (naming the first bad one), then apply them all or none."""
-        return self.apply_many(self.validate_batch(items), dry_run=dry_run, ctx=ctx)
+        return self.apply_many(self.validate_batch(items, ctx=ctx), dry_run=dry_run, ctx=ctx)
 
     def apply_many(
-        self, objs: list[Resource], *, dry_run: bool = False, ctx: RequestContext | None = None
+        self, objs: list[Resource], *, dry_run: bool = False, ctx: RequestContext
     ) -> list[ApplyResult]:
-        """Create or update each object, in dependency order, in one transaction."""
-        ctx = ctx or RequestContext()
+        """Create or update each object, in dependency order, in one transaction.
+
+        Apply states what should exist, not which version it replaces: when the caller sent
+        no resourceVersion, losing a race to another writer of the same object (it created
+        or changed it between our read and our write) is retried on a fresh read, not
+        answered 409. A resourceVersion the caller sent is a precondition and is kept."""
+        retry = not any(o.metadata.resource_version for o in objs)
+        warnings = len(ctx.warnings)
+        for attempt in range(1, APPLY_ATTEMPTS + 1):
+            try:
+                return self._apply_all(objs, dry_run=dry_run, ctx=ctx)
+            except (AlreadyExists, Conflict):
+                if not retry or attempt == APPLY_ATTEMPTS:
+                    raise
+                del ctx.warnings[warnings:]  # the next attempt says them again
+        raise AssertionError("unreachable")
+
+    def _apply_all(
+        self, objs: list[Resource], *, dry_run: bool, ctx: RequestContext
+    ) -> list[ApplyResult]:
         order = sorted(range(len(objs)), key=lambda i: _KIND_ORDER[objs[i].KIND])
         tenants = {o.metadata.name for o in objs if o.KIND == "Tenant"}
         results: dict[int, ApplyResult] = {}
         with self.store.write(dry_run=dry_run) as tx:
             cache = AdmissionCache(tx)
+            cache.lock_tenants({o.metadata.namespace or "" for o in objs if o.KIND == "Workload"})
             for i in order:
                 try:
                     results[i] = self._apply_one(
@@ -314,7 +398,7 @@ class ObjectService:
             ref["uid"] = meta["uid"]
         audit.append(
             tx,
-            actor=ctx.principal.subject,
+            actor=ctx.principal,
             action=action,
             object_ref=ref,
             source=ctx.source,
@@ -330,9 +414,8 @@ class ObjectService:
         *,
         resource_version: str | None = None,
         dry_run: bool = False,
-        ctx: RequestContext | None = None,
+        ctx: RequestContext,
     ) -> WireObject:
-        ctx = ctx or RequestContext()
         model = BY_KIND[kind]
         access.check(
             ctx.principal,
@@ -364,9 +447,8 @@ class ObjectService:
 
     # -- reads -------------------------------------------------------------------------
     def get(
-        self, kind: str, namespace: str | None, name: str, *, ctx: RequestContext | None = None
+        self, kind: str, namespace: str | None, name: str, *, ctx: RequestContext
     ) -> WireObject:
-        ctx = ctx or RequestContext()
         access.check(
             ctx.principal,
             "read",
@@ -375,7 +457,8 @@ class ObjectService:
             namespace=namespace,
             name=name,
         )
-        with self.store.read() as tx:
+        # One SELECT, so no snapshot is needed: except a Tenant, whose usage is read too.
+        with self.store.read(snapshot=kind == "Tenant") as tx:
             found = tx.get(kind, namespace or "", name)
             return tenant_usage(tx, [found])[0] if kind == "Tenant" else redact(found)
 
@@ -387,9 +470,8 @@ class ObjectService:
         label_selector: str | None = None,
         limit: int | None = None,
         continue_token: str | None = None,
-        ctx: RequestContext | None = None,
+        ctx: RequestContext,
     ) -> Page:
-        ctx = ctx or RequestContext()
         if limit is not None and not 1 <= limit <= MAX_LIST_LIMIT:
             raise _invalid("limit", f"expected 1..{MAX_LIST_LIMIT}, got {limit}")
         model = BY_KIND[kind]
@@ -422,13 +504,10 @@ class ObjectService:
             return page
 
     # -- secrets -----------------------------------------------------------------------
-    def rotate_secrets(
-        self, *, dry_run: bool = False, ctx: RequestContext | None = None
-    ) -> Rotation:
+    def rotate_secrets(self, *, dry_run: bool = False, ctx: RequestContext) -> Rotation:
         """Seal every stored secret again under the newest key, in one transaction: the
         objects (a new resourceVersion each, audited) and their past versions in the change
         feed, so that no value sealed under a retired key is left behind."""
-        ctx = ctx or RequestContext()
         if not ctx.principal.is_admin:
             raise Forbidden("rotating the secret keys is for platform admins")
         if self.keyring is None:

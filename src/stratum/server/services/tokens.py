@@ -13,23 +13,33 @@ from pathlib import Path
 from typing import Any
 
 from stratum.core import access
-from stratum.core.access import PLATFORM_ROLES, TENANT_ROLES, Principal
+from stratum.core.access import (
+    BOOTSTRAP_SUBJECT,
+    PLATFORM_ROLES,
+    TENANT_ROLES,
+    Principal,
+    SubjectRoles,
+)
 from stratum.core.audit import digest
-from stratum.core.errors import Cause, Invalid, NotFound, Unauthorized
+from stratum.core.errors import Cause, Conflict, Invalid, NotFound, Unauthorized
 from stratum.core.tokens import NewToken, hash_secret, new_token, parse_token, secret_matches
 from stratum.store import audit
-from stratum.store.objects import ObjectStore
+from stratum.store.objects import ObjectStore, Transaction
 from stratum.store.tokens import (
     TokenRecord,
     count_tokens,
     find_token,
     insert_token,
     list_tokens,
+    lock_tokens,
+    platform_tokens,
     revoke_token,
+    tokens_of,
 )
 
-BOOTSTRAP_SUBJECT = "admin"
 _CACHE_SIZE = 1024
+# How deep an issuer chain is followed for the audit log: deeper links are cut.
+_CHAIN_DEPTH = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,7 @@ def token_wire(record: TokenRecord, now: datetime, value: str | None = None) -> 
         "state": state,
         "createdAt": _stamp(record.created_at),
         "createdBy": record.created_by,
+        "issuerTokenId": record.issuer_token_id,
         "expiresAt": _stamp(record.expires_at),
         "revokedAt": _stamp(record.revoked_at),
     }
@@ -65,6 +76,23 @@ def token_wire(record: TokenRecord, now: datetime, value: str | None = None) -> 
 
 def _stamp(at: datetime | None) -> str | None:
     return None if at is None else at.isoformat().replace("+00:00", "Z")
+
+
+def is_active(record: TokenRecord, now: datetime) -> bool:
+    return record.revoked_at is None and (record.expires_at is None or record.expires_at > now)
+
+
+def _issuers(tx: Transaction, record: TokenRecord) -> tuple[tuple[str, str], ...]:
+    """(subject, token id) of who made this token, who made theirs, ..., nearest first."""
+    chain: list[tuple[str, str]] = []
+    cursor = record.issuer_token_id
+    while cursor is not None and len(chain) < _CHAIN_DEPTH:
+        issuer = find_token(tx, cursor)
+        if issuer is None:
+            break
+        chain.append((issuer.subject, issuer.id))
+        cursor = issuer.issuer_token_id
+    return tuple(chain)
 
 
 PRINCIPAL_TTL_SECONDS = 1.0
@@ -81,13 +109,58 @@ class TokenService:
         # most PRINCIPAL_TTL_SECONDS, and forgotten at once when this server writes anything
         # (a revocation, a Tenant's members) — other replicas see such a change within the TTL.
         self._principals: dict[str, tuple[Principal, float]] = {}
+        # token id -> (why it no longer works or None, monotonic deadline): what open watch
+        # streams ask every second or so, shared so that many streams cost one read.
+        self._ended: dict[str, tuple[str | None, float]] = {}
 
     def forget(self) -> None:
         """Drop cached principals: called on every write this server makes."""
         with self._lock:
             self._principals.clear()
+            self._ended.clear()
+
+    def ended(self, token_id: str | None) -> str | None:
+        """Why a token no longer works (revoked, expired, gone), or None while it does.
+        Long-lived requests (watch streams) ask this as they go: within about
+        PRINCIPAL_TTL_SECONDS of a revocation on any replica, at once on this one."""
+        if token_id is None:  # the server itself
+            return None
+        with self._lock:
+            cached = self._ended.get(token_id)
+        if cached is not None and time.monotonic() < cached[1]:
+            return cached[0]
+        with self.store.read() as tx:
+            record = find_token(tx, token_id)
+            now = tx.clock.now()
+        why: str | None = None
+        if record is None:
+            why = f"token {token_id} no longer exists"
+        elif record.revoked_at is not None:
+            why = f"token {token_id} was revoked"
+        elif record.expires_at is not None and record.expires_at <= now:
+            why = f"token {token_id} expired at {_stamp(record.expires_at)}"
+        with self._lock:
+            if len(self._ended) >= _CACHE_SIZE:
+                self._ended.clear()
+            self._ended[token_id] = (why, time.monotonic() + PRINCIPAL_TTL_SECONDS)
+        return why
 
     # -- authentication ----------------------------------------------------------------
+    def cached(self, header: str | None) -> Principal | None:
+        """The principal `authenticate` would return, if it is cached and fresh; else None
+        (then call `authenticate`, which may read the store). Never touches the store, so
+        the server answers from it on the event loop, with no hop to a worker thread."""
+        if not header:
+            return None
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        with self._lock:
+            cached = self._principals.get(_cache_key(value.strip()))
+        if cached is not None and time.monotonic() < cached[1]:
+            return cached[0]
+        return None
+
     def authenticate(self, header: str | None) -> Principal:
         if not header:
             raise Unauthorized(
@@ -102,7 +175,7 @@ class TokenService:
         if parsed is None:
             raise Unauthorized("the token is not a Stratum token")
         token_id, secret = parsed
-        key = hashlib.sha256(value.encode()).hexdigest()
+        key = _cache_key(value)
         with self._lock:
             cached = self._principals.get(key)
         if cached is not None and time.monotonic() < cached[1]:
@@ -126,6 +199,7 @@ class TokenService:
             if record.expires_at is not None and record.expires_at <= now:
                 raise Unauthorized(f"token {record.id} expired at {_stamp(record.expires_at)}")
             tenants = tx.list("Tenant").items
+            issued_by = _issuers(tx, record)
         roles = access.tenant_roles_of(record.subject, tenants)
         platform_role = None
         if record.tenant is not None:
@@ -140,6 +214,7 @@ class TokenService:
             platform_role=platform_role,
             tenant_roles=roles,
             token_id=record.id,
+            issued_by=issued_by,
         )
         ttl = PRINCIPAL_TTL_SECONDS
         if record.expires_at is not None:
@@ -185,12 +260,24 @@ class TokenService:
             )
         if expires_in_seconds is not None and expires_in_seconds <= 0:
             raise _invalid("expiresInSeconds", f"expected > 0, got {expires_in_seconds}")
-        access.check_token_grant(principal, subject=subject, role=role, tenant=tenant)
         made = new_token()
         with self.store.write() as tx:
+            lock_tokens(tx)
+            now = tx.clock.now()
+            issuer = self._issuer(tx, principal, now)
+            access.check_token_grant(
+                principal,
+                subject=subject,
+                role=role,
+                tenant=tenant,
+                holds=_holds(tx, subject, now),
+            )
             if tenant is not None and tx.find("Tenant", "", tenant) is None:
                 raise access.namespace_missing(tenant)
-            now = tx.clock.now()
+            expires_at = now + timedelta(seconds=expires_in_seconds) if expires_in_seconds else None
+            # A token never outlives the one that made it.
+            if issuer is not None and issuer.expires_at is not None:
+                expires_at = min(expires_at or issuer.expires_at, issuer.expires_at)
             record = TokenRecord(
                 id=made.id,
                 name=name,
@@ -202,15 +289,14 @@ class TokenService:
                 secret_hash=made.secret_hash,
                 created_at=now,
                 created_by=principal.subject,
-                expires_at=now + timedelta(seconds=expires_in_seconds)
-                if expires_in_seconds
-                else None,
+                expires_at=expires_at,
                 revoked_at=None,
+                issuer_token_id=None if issuer is None else issuer.id,
             )
             insert_token(tx, record)
             audit.append(
                 tx,
-                actor=principal.subject,
+                actor=principal,
                 action="create",
                 object_ref={"kind": "Token", "name": record.id},
                 source=source,
@@ -219,40 +305,62 @@ class TokenService:
             )
         return CreatedToken(record, made.value)
 
+    @staticmethod
+    def _issuer(tx: Transaction, principal: Principal, now: datetime) -> TokenRecord | None:
+        """The caller's own token, checked again inside the write: one revoked or expired
+        a moment ago issues nothing."""
+        if principal.token_id is None:
+            return None
+        issuer = find_token(tx, principal.token_id)
+        if issuer is None or not is_active(issuer, now):
+            raise Unauthorized(f"token {principal.token_id} is no longer valid")
+        return issuer
+
     def list(self, principal: Principal) -> list[dict[str, Any]]:
         with self.store.read() as tx:
             now = tx.clock.now()
-            return [
-                token_wire(r, now)
-                for r in list_tokens(tx)
-                if access.may_manage_token(principal, subject=r.subject, tenant=r.tenant)
-            ]
+            return [token_wire(r, now) for r in list_tokens(tx) if _manages(principal, r)]
 
     def revoke(
-        self, principal: Principal, token_id: str, *, source: str | None = None
+        self,
+        principal: Principal,
+        token_id: str,
+        *,
+        source: str | None = None,
+        with_issued: bool = False,
     ) -> dict[str, Any]:
+        """Revoke a token; `with_issued`: also every active token it made, and theirs (whoever
+        may revoke a token may revoke what exists only by it: a stolen token's offspring go
+        with it). Never the last active platform-admin token."""
         with self.store.write() as tx:
+            lock_tokens(tx)
             record = find_token(tx, token_id)
-            if record is None or not access.may_manage_token(
-                principal, subject=record.subject, tenant=record.tenant
-            ):
+            if record is None or not _manages(principal, record):
                 raise NotFound(f'token "{token_id}" not found')
             now = tx.clock.now()
-            if record.revoked_at is None:
-                revoke_token(tx, token_id, now)
-                after = find_token(tx, token_id)
+            issued = _issued_by(tx, record.id, now) if with_issued else []
+            going = [record, *issued]
+            _keep_an_admin(tx, going, now)
+            for target in going:
+                if target.revoked_at is not None:
+                    continue
+                revoke_token(tx, target.id, now)
+                after = find_token(tx, target.id)
                 assert after is not None
                 audit.append(
                     tx,
-                    actor=principal.subject,
+                    actor=principal,
                     action="delete",
-                    object_ref={"kind": "Token", "name": record.id},
+                    object_ref={"kind": "Token", "name": target.id},
                     source=source,
-                    before=digest(_public(record)),
+                    before=digest(_public(target)),
                     after=digest(_public(after)),
                 )
-                record = after
-            result = token_wire(record, now)
+            revoked = find_token(tx, record.id)
+            assert revoked is not None
+            result = token_wire(revoked, now)
+            if with_issued:
+                result["alsoRevoked"] = [t.id for t in issued]
         self.forget()  # after the commit: the revoked token is refused from now on
         return result
 
@@ -292,6 +400,100 @@ class TokenService:
             )
             insert_token(tx, record)
         return CreatedToken(record, made.value)
+
+
+RECOVERY_ACTOR = "system:recovery"
+
+
+def recover_admin(tokens: TokenService, *, subject: str, name: str, operator: str) -> CreatedToken:
+    """A new platform-admin token made straight in the store, for when every admin token
+    is lost or revoked (`stratum admin recover`). Needs what no API caller has: the
+    database itself. The audit log names the operating-system user who ran it."""
+    if not subject or len(subject) > 253:
+        raise _invalid("subject", "expected 1..253 characters")
+    made = new_token()
+    with tokens.store.write() as tx:
+        lock_tokens(tx)
+        record = TokenRecord(
+            id=made.id,
+            name=name,
+            subject=subject,
+            kind="user",
+            role="platform-admin",
+            tenant=None,
+            salt=made.salt,
+            secret_hash=made.secret_hash,
+            created_at=tx.clock.now(),
+            created_by=RECOVERY_ACTOR,
+            expires_at=None,
+            revoked_at=None,
+        )
+        insert_token(tx, record)
+        audit.append(
+            tx,
+            actor=f"{RECOVERY_ACTOR} (run by {operator})",
+            action="create",
+            object_ref={"kind": "Token", "name": record.id},
+            source=None,
+            before=None,
+            after=digest(_public(record)),
+        )
+    tokens.forget()
+    return CreatedToken(record, made.value)
+
+
+def _issued_by(tx: Transaction, token_id: str, now: datetime) -> list[TokenRecord]:
+    """Every active token made by `token_id`, by those, and so on: oldest first."""
+    children: dict[str, list[TokenRecord]] = {}
+    for t in list_tokens(tx):
+        if t.issuer_token_id is not None:
+            children.setdefault(t.issuer_token_id, []).append(t)
+    found: list[TokenRecord] = []
+    frontier = [token_id]
+    while frontier:
+        nxt = [c for parent in frontier for c in children.get(parent, [])]
+        found += [c for c in nxt if is_active(c, now)]
+        frontier = [c.id for c in nxt]  # a revoked child's offspring may still be active
+    return found
+
+
+def _keep_an_admin(tx: Transaction, going: list[TokenRecord], now: datetime) -> None:
+    """Refuse a revocation that would leave no active platform-admin token."""
+    ids = {t.id for t in going}
+    admins = [t for t in platform_tokens(tx, "platform-admin") if is_active(t, now)]
+    if not admins or any(t.id not in ids for t in admins):
+        return
+    last = next(t for t in going if t.id in {a.id for a in admins})
+    raise Conflict(
+        f"token {last.id} is the last active platform-admin token: revoking it would leave "
+        "nobody able to administer the platform. Create another (stratum token create NAME "
+        "--role platform-admin) and revoke this one with it; a lost admin token is "
+        "recovered with `stratum admin recover`"
+    )
+
+
+def _manages(principal: Principal, record: TokenRecord) -> bool:
+    return access.may_manage_token(
+        principal,
+        subject=record.subject,
+        tenant=record.tenant,
+        role=record.role,
+        created_by=record.created_by,
+    )
+
+
+def _holds(tx: Transaction, subject: str, now: datetime) -> SubjectRoles:
+    """What `subject` holds now: its roles from Tenant members and from active tokens."""
+    active = [t for t in tokens_of(tx, subject) if is_active(t, now)]
+    return SubjectRoles(
+        member_roles=access.tenant_roles_of(subject, tx.list("Tenant").items),
+        token_tenants=frozenset(t.tenant for t in active if t.tenant is not None),
+        platform=any(access.is_platform_token(role=t.role, tenant=t.tenant) for t in active),
+    )
+
+
+def _cache_key(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _public(record: TokenRecord) -> dict[str, Any]:

@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 
 from stratum.client.http import StratumClient
+from stratum.server.demo import demo_manifests
 from stratum.store.objects import ObjectStore
 from stratum.testing.campaigns import checks, fleet
 from stratum.testing.campaigns.record import Record
 from stratum.testing.campaigns.servers import ServerProcess, new_admin_token
-from stratum.testing.demo import demo_manifests
 
 API = "/apis/stratum.dev/v1alpha1"
 SIM = "/apis/sim.stratum.dev/v1alpha1"

@@ -32,9 +32,9 @@ from typing import Any
 import httpx
 
 from stratum.api.v1alpha1 import KINDS
+from stratum.server.demo import demo_manifests
 from stratum.testing.campaigns.record import Record, percentile
 from stratum.testing.campaigns.servers import ServerProcess, new_admin_token
-from stratum.testing.demo import demo_manifests
 
 API = "/apis/stratum.dev/v1alpha1"
 SIM = "/apis/sim.stratum.dev/v1alpha1"

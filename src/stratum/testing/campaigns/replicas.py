@@ -27,13 +27,14 @@ from typing import Any
 import httpx
 
 from stratum.client.http import StratumClient
+from stratum.core.clock import SystemClock
 from stratum.reconcile.manager import LEASE_NAME
+from stratum.server.demo import demo_manifests
 from stratum.store import audit, leases
 from stratum.store.objects import ObjectStore
 from stratum.testing.campaigns import checks, fleet
 from stratum.testing.campaigns.record import Record, percentile
 from stratum.testing.campaigns.servers import ServerProcess, new_admin_token
-from stratum.testing.demo import demo_manifests
 
 API = "/apis/stratum.dev/v1alpha1"
 # Lease changes are polled every 100 ms: events this close to one are not judged.
@@ -114,7 +115,7 @@ def run_multi_replica(
                 record.violation(f"kill {k + 1}: no live replica holds the lease")
                 continue
             victim.kill9()
-            kill_times.append(datetime.now().astimezone().isoformat(timespec="milliseconds"))
+            kill_times.append(SystemClock().now().astimezone().isoformat(timespec="milliseconds"))
             record.inputs["kill -9 of the lease holder"] += 1
             if k + 1 < s.kills:
                 # A crashed replica comes back (on a new port), so the next kill again
@@ -195,7 +196,7 @@ def _poll_lease(
         except Exception:  # the store is shared and busy: a missed sample is fine
             lease = None
         if lease is not None and (not holders or holders[-1][1] != lease.holder):
-            holders.append((time.time(), lease.holder, lease.transitions))
+            holders.append((SystemClock().now().timestamp(), lease.holder, lease.transitions))
         stop.wait(0.1)
 
 

@@ -13,7 +13,7 @@ from stratum.core.validation import to_wire
 def demo_manifests() -> list[dict[str, Any]]:
     """Built-in hardware profiles, then the demo's sites, clusters, tenants, catalog and work."""
     text = (
-        resources.files("stratum.testing")
+        resources.files("stratum.server")
         .joinpath("scenarios/demo-fleet.yaml")
         .read_text(encoding="utf-8")
     )

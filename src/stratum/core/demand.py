@@ -1,0 +1,40 @@
+"""GPU demand arithmetic, once: what one replica of a compute clause counts in milli-GPU.
+
+A whole GPU is 1000; `gpuMilli` counts as given; a MIG profile `[Nc.]Mg.XXgb` takes M of the
+seven compute slices of an A100/H100-class GPU, rounded up (so quotas never undercount).
+Admission (over wire objects), quotas, fair share and the placement engine all call this.
+"""
+
+from __future__ import annotations
+
+import re
+
+MILLI = 1000
+MIG_SLICES = 7
+_MIG = re.compile(r"^(?:[1-9]c\.)?([1-9])g\.")
+
+
+def mig_compute_slices(profile: str) -> int | None:
+    """The compute slices a MIG profile takes ("3g.40gb" -> 3, "1c.2g.20gb" -> 2), or None
+    when the name is not a MIG profile."""
+    match = _MIG.match(profile)
+    return int(match.group(1)) if match else None
+
+
+def mig_milli(profile: str) -> int:
+    """A MIG instance's share of its GPU in milli-GPU (an unknown profile counts whole)."""
+    slices = mig_compute_slices(profile)
+    return MILLI if slices is None else (slices * MILLI + MIG_SLICES - 1) // MIG_SLICES
+
+
+def replica_gpu_milli(
+    *, gpus: int | None = None, gpu_milli: int | None = None, mig_profile: str | None = None
+) -> int:
+    """What one replica counts against a GPU quota: whole GPUs, a share, or a MIG slice."""
+    if gpus:
+        return gpus * MILLI
+    if gpu_milli:
+        return gpu_milli
+    if mig_profile:
+        return mig_milli(mig_profile)
+    return 0

@@ -1,0 +1,109 @@
+"""Stratum keeps capacity that only some nodes have for the requests that need it: GPUs of a
+model that pinned requests depend on, and whole nodes for large multi-GPU requests. In both
+scenes the demanding requests are rare (outside the 95% of the mix the fragment is computed
+on), which is where the plain fragment let them fail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stratum.scheduling.policies.reserve import SlotReserve, model_pressure
+from stratum.scheduling.policies.stratum import StratumConfig, StratumPolicy
+from stratum.scheduling.request import Request
+from stratum.scheduling.snapshot import NodeSpec, Snapshot
+
+SEEDS = range(12)
+
+
+def _run(policy: StratumPolicy, snap: Snapshot, stream: list[Request]) -> tuple[Snapshot, int]:
+    placed = 0
+    for r in stream:
+        d = policy.place(snap, r)
+        if d.placed:
+            snap = snap.allocate(d, request=r)
+            placed += 1
+    return snap, placed
+
+
+# ---- GPU models pinned requests depend on ------------------------------------------------
+ANY = Request(cpu_milli=8_000, memory_mib=1024, gpu_count=1, gpu_milli=1000)
+ANY_SHARE = Request(cpu_milli=4_000, memory_mib=1024, gpu_count=1, gpu_milli=500)
+RARE_SHARE = Request(
+    cpu_milli=4_000, memory_mib=1024, gpu_count=1, gpu_milli=500, gpu_models=frozenset({"R"})
+)
+
+
+def _model_fleet() -> Snapshot:
+    common = [NodeSpec(f"c{i}", 64_000, 1 << 20, 4, "C") for i in range(3)]
+    return Snapshot.build([*common, NodeSpec("r", 64_000, 1 << 20, 4, "R")])
+
+
+def _pinned_scene(config: StratumConfig, seed: int) -> int:
+    """Pods that may run anywhere fill exactly the common model's 12 GPUs; then 8 halves of
+    a GPU pinned to the rare model arrive. Returns how many of the 24 were placed."""
+    policy = StratumPolicy(seed=seed, config=config)
+    _run(policy, _model_fleet(), [RARE_SHARE] + [ANY, ANY_SHARE] * 20)  # learn the mix
+    _, placed = _run(policy, _model_fleet(), [ANY, ANY_SHARE] * 8 + [RARE_SHARE] * 8)
+    return placed
+
+
+def test_a_pod_pinned_to_a_rare_model_is_not_blocked_by_pods_that_could_run_anywhere() -> None:
+    assert all(_pinned_scene(StratumConfig(), seed) == 24 for seed in SEEDS)
+    # Without the pinned-model pressure, unpinned pods take the rare GPUs on some seeds.
+    assert any(_pinned_scene(StratumConfig(pin_weight=0), seed) < 24 for seed in SEEDS)
+
+
+def test_model_pressure_is_zero_without_pins_and_highest_on_the_pinned_model() -> None:
+    snap = _model_fleet()
+    free = {ANY.shape: 10.0, ANY_SHARE.shape: 10.0}
+    assert not model_pressure(free, snap).any()
+    pressed = model_pressure({**free, RARE_SHARE.shape: 5.0}, snap)
+    c, r = snap.models.index("C"), snap.models.index("R")
+    # 5 x 500 of 17,500 milli asked per round, all of it on R's 4 of 16 GPUs.
+    assert pressed[c] == 0.0 and pressed[r] == pytest.approx((2500 / 4) / (17_500 / 16))
+
+
+# ---- whole nodes for multi-GPU requests ------------------------------------------------------
+BIG = Request(cpu_milli=120_000, memory_mib=1024, gpu_count=8, gpu_milli=1000)
+ONE = Request(cpu_milli=8_000, memory_mib=1024, gpu_count=1, gpu_milli=1000)
+HALF = Request(cpu_milli=4_000, memory_mib=1024, gpu_count=1, gpu_milli=500)
+CPU_ONLY = Request(cpu_milli=16_000, memory_mib=1024)
+
+
+def _gpu_fleet() -> Snapshot:
+    # Only the first node has the CPU for BIG.
+    small = [NodeSpec(f"n{i}", 96_000, 1 << 20, 8, "G2") for i in range(3)]
+    return Snapshot.build([NodeSpec("big", 128_000, 1 << 20, 8, "G3"), *small])
+
+
+def _multi_gpu_scene(config: StratumConfig, seed: int) -> tuple[bool, float]:
+    """Small pods take a third of the GPUs, then an 8-GPU pod that needs 120 cores arrives.
+    Returns whether it fits and the share of GPUs that was free when it arrived."""
+    policy = StratumPolicy(seed=seed, config=config)
+    _run(policy, _gpu_fleet(), [BIG] + [ONE, HALF, HALF, CPU_ONLY] * 12)  # learn the mix
+    snap, _ = _run(policy, _gpu_fleet(), [ONE, HALF, HALF, CPU_ONLY] * 5)
+    free = float(snap.gpu_free_total.sum()) / snap.total_gpu_milli
+    return policy.place(snap, BIG).placed, free
+
+
+def test_a_large_multi_gpu_pod_still_fits_while_most_of_the_fleet_is_free() -> None:
+    for seed in SEEDS:
+        placed, free = _multi_gpu_scene(StratumConfig(), seed)
+        assert placed and free > 0.65
+    # Without the reserve, small pods spread over the one node that can host it.
+    assert not all(_multi_gpu_scene(StratumConfig(reserve_margin=0), s)[0] for s in SEEDS)
+
+
+def test_slot_reserve_counts_slots_and_what_a_placement_takes() -> None:
+    snap = _gpu_fleet()
+    reserve = SlotReserve({BIG.shape: 1.0, ONE.shape: 1.0}, snap, margin=2.0)
+    assert len(reserve) == 1  # one multi-GPU class: 8 GPUs, 120 cores
+    # One slot (the big node) against 2 x (8/9 of the demand x 32 free GPUs / 8) expected.
+    assert reserve.scarce(snap).tolist() == [True]
+    rows = np.arange(snap.size)
+    taken = reserve.taken(snap, rows, ONE, np.zeros(snap.size, dtype=np.int64))
+    assert taken.tolist() == [8.0, 0.0, 0.0, 0.0]
+    relaxed = SlotReserve({BIG.shape: 1.0, ONE.shape: 1000.0}, snap, margin=2.0)
+    assert relaxed.scarce(snap).tolist() == [False]
+    assert not relaxed.taken(snap, rows, ONE, np.zeros(snap.size, dtype=np.int64)).any()
