@@ -14,7 +14,7 @@ from stratum.client.http import StratumClient
 from stratum.core.errors import Unavailable
 from stratum.scheduling.fleet import HOLDING_PHASES
 from stratum.store.objects import ObjectStore
-from stratum.testing.invariants import settled_problems, store_problems
+from stratum.testing.invariants import keys_from, settled_problems, store_problems
 
 # Phases a workload leaves by itself (the controllers have more to do).
 MOVING = frozenset({None, "Bound"})
@@ -75,6 +75,7 @@ def leftover_runs(store: ObjectStore, metrics_text: str) -> list[str]:
 def settle(
     store: ObjectStore,
     *,
+    audit_secret: str,
     server_url: str | None = None,
     token: str | None = None,
     timeout: float = 30.0,
@@ -84,7 +85,7 @@ def settle(
     write. What still fails at the end is returned."""
     deadline = time.monotonic() + timeout
     while True:
-        problems = settled_problems(store)
+        problems = settled_problems(store, audit_keys=keys_from(audit_secret))
         if server_url is not None and not problems:
             problems = leftover_runs(store, _metrics(server_url, token))
         if not problems or time.monotonic() > deadline:
@@ -92,9 +93,9 @@ def settle(
         time.sleep(1.0)
 
 
-def always(store: ObjectStore) -> list[str]:
-    """The invariants that hold at every instant (re-exported for the drivers)."""
-    return store_problems(store)
+def always(store: ObjectStore, audit_secret: str) -> list[str]:
+    """The invariants that hold at every instant, the audit chain checked with its key."""
+    return store_problems(store, audit_keys=keys_from(audit_secret))
 
 
 def _metrics(url: str, token: str | None) -> str:
