@@ -110,7 +110,6 @@ def run_crash(
                 audit_secret=env["STRATUM_AUDIT_KEYS"],
                 server_url=server.url,
                 token=token,
-                timeout=30,
             ):
                 record.violation(f"kill {kill + 1} ({phase}, +{delay} ms), after restart: {p}")
             if len(record.violations) == before:

@@ -256,7 +256,6 @@ def _finish(
         audit_secret=server.env["STRATUM_AUDIT_KEYS"],
         server_url=server.url,
         token=server.token,
-        timeout=30,
     ):
         record.violation(f"at the end: {p}")
     verified = client.verify_audit()
