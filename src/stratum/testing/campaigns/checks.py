@@ -14,7 +14,7 @@ from stratum.client.http import StratumClient
 from stratum.core.errors import Unavailable
 from stratum.scheduling.fleet import HOLDING_PHASES
 from stratum.store.objects import ObjectStore
-from stratum.testing.invariants import settled_problems, store_problems
+from stratum.testing.invariants import keys_from, settled_problems, store_problems
 
 # Phases a workload leaves by itself (the controllers have more to do).
 MOVING = frozenset({None, "Bound"})
@@ -22,6 +22,7 @@ MOVING = frozenset({None, "Bound"})
 BUSY_BYTES = 1.5 * 2**30
 _GPU_MEMORY = re.compile(r"^stratum_gpu_memory_used_bytes\{([^}]*)\}\s+(\S+)$", re.M)
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
+_PASSES = re.compile(r'^stratum_reconcile_passes_total\{result="ok"\}\s+(\S+)$', re.M)
 
 
 def phases(client: StratumClient) -> dict[str, str | None]:
@@ -32,10 +33,16 @@ def phases(client: StratumClient) -> dict[str, str | None]:
 
 
 def wait_quiet(client: StratumClient, *, timeout: float, hold: float = 3.0) -> bool:
-    """Until no workload is on its way somewhere and the phases stay put for `hold` s."""
+    """Until the server's controllers have run two whole passes since this call (a server
+    just restarted may still wait for the dead one's lease, and then phases stay put only
+    because nobody acts), no workload is on its way somewhere, and the phases stay put for
+    `hold` s."""
     deadline = time.monotonic() + timeout
     last: dict[str, str | None] | None = None
     since = time.monotonic()
+    start = _passes(client)
+    while time.monotonic() < deadline and _passes(client) < start + 2:
+        time.sleep(0.5)
     while time.monotonic() < deadline:
         try:
             now = phases(client)
@@ -49,6 +56,16 @@ def wait_quiet(client: StratumClient, *, timeout: float, hold: float = 3.0) -> b
             return True
         time.sleep(0.3)
     return False
+
+
+def _passes(client: StratumClient) -> float:
+    """Reconcile passes this server has completed (0 when it cannot say)."""
+    try:
+        text = client._http.get("/metrics", timeout=30).text
+    except httpx.TransportError:
+        return 0.0
+    match = _PASSES.search(text)
+    return float(match.group(1)) if match else 0.0
 
 
 def leftover_runs(store: ObjectStore, metrics_text: str) -> list[str]:
@@ -75,16 +92,17 @@ def leftover_runs(store: ObjectStore, metrics_text: str) -> list[str]:
 def settle(
     store: ObjectStore,
     *,
+    audit_secret: str,
     server_url: str | None = None,
     token: str | None = None,
-    timeout: float = 30.0,
+    timeout: float = 60.0,
 ) -> list[str]:
     """The settled invariants (and, given the leading server, no leftover runs), polled
     until they hold or `timeout` passes: the controllers may be a pass behind the last
     write. What still fails at the end is returned."""
     deadline = time.monotonic() + timeout
     while True:
-        problems = settled_problems(store)
+        problems = settled_problems(store, audit_keys=keys_from(audit_secret))
         if server_url is not None and not problems:
             problems = leftover_runs(store, _metrics(server_url, token))
         if not problems or time.monotonic() > deadline:
@@ -92,9 +110,9 @@ def settle(
         time.sleep(1.0)
 
 
-def always(store: ObjectStore) -> list[str]:
-    """The invariants that hold at every instant (re-exported for the drivers)."""
-    return store_problems(store)
+def always(store: ObjectStore, audit_secret: str) -> list[str]:
+    """The invariants that hold at every instant, the audit chain checked with its key."""
+    return store_problems(store, audit_keys=keys_from(audit_secret))
 
 
 def _metrics(url: str, token: str | None) -> str:

@@ -26,7 +26,7 @@ from stratum.server.demo import demo_manifests
 from stratum.store.objects import ObjectStore
 from stratum.testing.campaigns import checks, fleet
 from stratum.testing.campaigns.record import Record
-from stratum.testing.campaigns.servers import ServerProcess, new_admin_token
+from stratum.testing.campaigns.servers import ServerProcess, new_admin_token, new_audit_secret
 
 API = "/apis/stratum.dev/v1alpha1"
 SIM = "/apis/sim.stratum.dev/v1alpha1"
@@ -75,7 +75,8 @@ def run_crash(
     token = new_admin_token()
     args = ("--speed", str(s.speed), "--seed", str(s.seed), "--lease-seconds", "3")
     began = time.monotonic()
-    server = ServerProcess(database_url, home, *args, token=token).start()
+    env = {"STRATUM_AUDIT_KEYS": new_audit_secret()}
+    server = ServerProcess(database_url, home, *args, token=token, env=env).start()
     delays: dict[str, list[int]] = {p: [] for p in PHASES}
     made = [0]
     store = ObjectStore.open(database_url)
@@ -97,14 +98,19 @@ def run_crash(
             record.inputs[f"kill during {phase}"] += 1
             thread.join(timeout=60)
             before = len(record.violations)
-            for p in checks.always(store):
+            for p in checks.always(store, env["STRATUM_AUDIT_KEYS"]):
                 record.violation(f"kill {kill + 1} ({phase}, +{delay} ms), on the dead store: {p}")
             _durable(store, trigger, record, f"kill {kill + 1} ({phase}, +{delay} ms)")
-            server = ServerProcess(database_url, home, *args, token=token).start()
+            server = ServerProcess(database_url, home, *args, token=token, env=env).start()
             with StratumClient(server.url, token) as client:
                 if not checks.wait_quiet(client, timeout=s.quiet_timeout):
                     record.violation(f"kill {kill + 1} ({phase}): no quiet after the restart")
-            for p in checks.settle(store, server_url=server.url, token=token, timeout=30):
+            for p in checks.settle(
+                store,
+                audit_secret=env["STRATUM_AUDIT_KEYS"],
+                server_url=server.url,
+                token=token,
+            ):
                 record.violation(f"kill {kill + 1} ({phase}, +{delay} ms), after restart: {p}")
             if len(record.violations) == before:
                 record.survived += 1

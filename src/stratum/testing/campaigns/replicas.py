@@ -34,7 +34,7 @@ from stratum.store import audit, leases
 from stratum.store.objects import ObjectStore
 from stratum.testing.campaigns import checks, fleet
 from stratum.testing.campaigns.record import Record, percentile
-from stratum.testing.campaigns.servers import ServerProcess, new_admin_token
+from stratum.testing.campaigns.servers import ServerProcess, new_admin_token, new_audit_secret
 
 API = "/apis/stratum.dev/v1alpha1"
 # Lease changes are polled every 100 ms: events this close to one are not judged.
@@ -79,20 +79,29 @@ def run_multi_replica(
         "json",
     )
     began = time.monotonic()
+    # One audit key for all replicas: they append to one chain.
+    env = {"STRATUM_AUDIT_KEYS": new_audit_secret()}
     servers = [
-        ServerProcess(database_url, home / f"replica-{i}", *args, token=token, log_level="info")
+        ServerProcess(
+            database_url, home / f"replica-{i}", *args, token=token, log_level="info", env=env
+        )
         for i in range(s.replicas)
     ]
+    all_servers = list(servers)  # every process started, killed ones too: their logs count
     store = ObjectStore.open(database_url)
     stop = threading.Event()
+    poll_stop = threading.Event()  # the lease is watched until the very end
     holders: list[tuple[float, str, int]] = []
+    polled_until = [0.0]
     try:
         for server in servers:
             server.start()
         with StratumClient(servers[0].url, token) as client:
             client.apply_list(demo_manifests())
             fleet_map = _wait_for_fleet(client)
-        poller = threading.Thread(target=_poll_lease, args=(store, stop, holders), daemon=True)
+        poller = threading.Thread(
+            target=_poll_lease, args=(store, poll_stop, holders, polled_until), daemon=True
+        )
         poller.start()
         load = _Load(set(), set(), [])
         lock = threading.Lock()
@@ -116,31 +125,43 @@ def run_multi_replica(
             victim.kill9()
             kill_times.append(SystemClock().now().astimezone().isoformat(timespec="milliseconds"))
             record.inputs["kill -9 of the lease holder"] += 1
+            if k + 1 < s.kills:
+                # A crashed replica comes back (on a new port), so the next kill again
+                # leaves two replicas to take over.
+                slot = servers.index(victim)
+                home_k = home / f"replica-{slot}-restart-{k + 1}"
+                servers[slot] = ServerProcess(
+                    database_url, home_k, *args, token=token, log_level="info", env=env
+                )
+                all_servers.append(servers[slot])
+                servers[slot].start()
         time.sleep(s.load_seconds / (s.kills + 1))
         stop.set()
         for t in workers:
             t.join(timeout=60)
-        poller.join(timeout=10)
-        alive = [x for x in servers if x.alive]
-        with StratumClient(alive[0].url, token) as client:
+        # The replica that leads now: its controllers' passes tell when the fleet is quiet.
+        leader = _holder(store, servers) or next(x for x in servers if x.alive)
+        with StratumClient(leader.url, token) as client:
             if not checks.wait_quiet(client, timeout=s.quiet_timeout):
                 record.violation("the fleet did not go quiet after the failover")
         # Not checked here: leftover simulated runs. Each replica simulates the data plane
         # in its own process, so a run one leader started lives on in its memory after
         # another takes over; only the store is shared. (The soak and crash campaigns,
         # with one server, check it.)
-        for p in checks.settle(store, timeout=30):
+        for p in checks.settle(store, audit_secret=env["STRATUM_AUDIT_KEYS"]):
             record.violation(f"after the failover: {p}")
         record.figures["reconcile pass seconds by replica (mean, passes over lease)"] = {
             str(i): _pass_seconds(x, token, s.lease_seconds)
             for i, x in enumerate(servers)
             if x.alive
         }
+        poll_stop.set()
+        poller.join(timeout=10)
         _lost(store, load, record)
         last = leases.find(store, LEASE_NAME)
         # `transitions` counts holders since the lease was made: changes of hand are one less.
         transitions = (last.transitions - 1) if last else 0
-        _one_at_a_time(servers, transitions, holders, record)
+        _one_at_a_time(all_servers, transitions, holders, polled_until[0], record)
         _placed_once(store, record)
         if not record.violations:
             record.survived = s.kills
@@ -158,8 +179,9 @@ def run_multi_replica(
         record.figures["kills at"] = kill_times
     finally:
         stop.set()
+        poll_stop.set()
         store.close()
-        for server in servers:
+        for server in all_servers:
             if server.alive:
                 server.stop()
         record.seconds = time.monotonic() - began
@@ -177,7 +199,10 @@ def _wait_for_fleet(client: StratumClient, timeout: float = 60.0) -> fleet.Fleet
 
 
 def _poll_lease(
-    store: ObjectStore, stop: threading.Event, holders: list[tuple[float, str, int]]
+    store: ObjectStore,
+    stop: threading.Event,
+    holders: list[tuple[float, str, int]],
+    polled_until: list[float],
 ) -> None:
     while not stop.is_set():
         try:
@@ -186,6 +211,8 @@ def _poll_lease(
             lease = None
         if lease is not None and (not holders or holders[-1][1] != lease.holder):
             holders.append((SystemClock().now().timestamp(), lease.holder, lease.transitions))
+        if lease is not None:
+            polled_until[0] = SystemClock().now().timestamp()
         stop.wait(0.1)
 
 
@@ -213,12 +240,14 @@ def _writer(
 ) -> None:
     rng = random.Random(s.seed * 100 + w)
     headers = {"Authorization": f"Bearer {token}"}
-    clients = [httpx.Client(base_url=x.url, headers=headers, timeout=30) for x in servers]
+    clients: dict[str, httpx.Client] = {}
     made = 0
     try:
         while not stop.is_set():
-            i = rng.randrange(len(servers))
-            http = clients[i]
+            url = servers[rng.randrange(len(servers))].url  # a restarted replica: new port
+            if url not in clients:
+                clients[url] = httpx.Client(base_url=url, headers=headers, timeout=30)
+            http = clients[url]
             roll = rng.random()
             began = time.monotonic()
             try:
@@ -253,7 +282,7 @@ def _writer(
                 load.failures += 1  # the replica died under the request: not acknowledged
             stop.wait(0.05)
     finally:
-        for c in clients:
+        for c in clients.values():
             c.close()
 
 
@@ -274,6 +303,7 @@ def _one_at_a_time(
     servers: list[ServerProcess],
     transitions: int,
     holders: list[tuple[float, str, int]],
+    polled_until: float,
     record: Record,
 ) -> None:
     """Merge the replicas' event logs by time: the acting replica may change only when the
@@ -310,7 +340,7 @@ def _one_at_a_time(
     pids = {i: f"-{server.pid}-" for i, server in enumerate(servers) if server.proc}
     outside = []
     for at, i, entry in timeline:
-        if not holders or at < holders[0][0]:
+        if not holders or at < holders[0][0] or at > polled_until:
             continue
         if any(abs(at - changed) < GRACE for changed, _, _ in holders[1:]):
             continue

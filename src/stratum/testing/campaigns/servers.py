@@ -77,6 +77,7 @@ class ServerProcess:
         *extra_args: str,
         token: str,
         log_level: str = "warning",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.extra_args = extra_args
         self.port = free_port()
@@ -86,6 +87,7 @@ class ServerProcess:
         self.token = token
         self.headers = {"Authorization": f"Bearer {token}"}
         self.log_level = log_level
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: IO[bytes] | None = None
 
@@ -104,7 +106,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 180.0) -> ServerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "STRATUM_HOME": str(self.home)}
+        env = {**os.environ, **self.env, "STRATUM_HOME": str(self.home)}
         token_file = self.home / "admin-token"
         token_file.write_text(self.token + "\n")
         token_file.chmod(0o600)
@@ -167,3 +169,11 @@ class ServerProcess:
             self.log.close()
             self.log = None
         return code
+
+
+def new_audit_secret() -> str:
+    """A key for $STRATUM_AUDIT_KEYS: every server of a campaign signs the audit chain with
+    it, and the invariant checks verify the chain with it."""
+    from stratum.core.secrets import Keyring
+
+    return Keyring.generate_key()

@@ -25,7 +25,7 @@ from stratum.server.demo import demo_manifests
 from stratum.store.objects import ObjectStore
 from stratum.testing.campaigns import checks, fleet
 from stratum.testing.campaigns.record import Record, percentile, slope
-from stratum.testing.campaigns.servers import ServerProcess, new_admin_token
+from stratum.testing.campaigns.servers import ServerProcess, new_admin_token, new_audit_secret
 
 API = "/apis/stratum.dev/v1alpha1"
 SIM = "/apis/sim.stratum.dev/v1alpha1"
@@ -94,7 +94,14 @@ def run_soak(
     rng = random.Random(s.seed)
     token = new_admin_token()
     server = ServerProcess(
-        database_url, home, "--speed", str(s.speed), "--seed", str(s.seed), token=token
+        database_url,
+        home,
+        "--speed",
+        str(s.speed),
+        "--seed",
+        str(s.seed),
+        token=token,
+        env={"STRATUM_AUDIT_KEYS": new_audit_secret()},
     ).start()
     began = time.monotonic()
     api = _Api(server.url, token, record)
@@ -207,7 +214,7 @@ def _close_window(
 ) -> None:
     lat = [x * 1000 for x in api.latencies]
     api.latencies = []
-    problems = checks.always(store)
+    problems = checks.always(store, server.env["STRATUM_AUDIT_KEYS"])
     for p in problems:
         record.violation(f"during the run: {p}")
     if not server.alive:
@@ -244,7 +251,12 @@ def _finish(
         record.survived += len(r.json().get("cleared", []))
     if not checks.wait_quiet(client, timeout=120):
         record.violation("the fleet did not go quiet within 120 s of the last fault")
-    for p in checks.settle(store, server_url=server.url, token=server.token, timeout=30):
+    for p in checks.settle(
+        store,
+        audit_secret=server.env["STRATUM_AUDIT_KEYS"],
+        server_url=server.url,
+        token=server.token,
+    ):
         record.violation(f"at the end: {p}")
     verified = client.verify_audit()
     record.figures["audit"] = {k: v for k, v in verified.items() if k != "problems"}
