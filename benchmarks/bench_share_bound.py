@@ -13,7 +13,7 @@ them all in advance and ignoring CPU, memory, GPU models and arrival order:
 
 A policy can end below the LP line only by failing shares (a share that fits nowhere at the
 end is not placed). Run: .venv/bin/python benchmarks/bench_share_bound.py [--list default]
-[--seeds 42,43,44]
+[--seeds 42,43,44] [--pods results/heldout-lists/heldout_multi50_s202.csv]
 """
 
 from __future__ import annotations
@@ -49,19 +49,23 @@ def best_fit_decreasing(items: list[int]) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--list", default="default", help="pod list name (openb_pod_list_<name>)")
+    ap.add_argument("--pods", default="", help="a pod list CSV instead (e.g. a held-out list)")
     ap.add_argument("--seeds", default="42,43,44,45,46,47,48,49,50,51")
     ap.add_argument("--tune", type=float, default=1.3)
     args = ap.parse_args()
     root = data_dir() / "alibaba-openb"
     snap = Snapshot.build(load_nodes(root / "openb_node_list_gpu_node.csv").nodes)
-    pods = load_pods(root / f"openb_pod_list_{args.list}.csv").pods
+    pod_list = load_pods(args.pods or root / f"openb_pod_list_{args.list}.csv")
+    pods, phases = pod_list.pods, pod_list.phases
+    if args.pods:
+        args.list = args.pods
     capacity = snap.total_gpu_milli
     print(f"{args.list}: shares arrived by x = 100, packed offline (unallocated % of capacity)")
     print(f"{'seed':>5s} {'shares':>7s} {'LP GPUs':>8s} {'LP bound %':>11s} {'BFD %':>7s}")
     lows, bfds = [], []
     for seed in [int(s) for s in args.seeds.split(",")]:
         arrived, items = 0, []
-        for i in tune(pods, capacity, args.tune, seed):
+        for i in tune(pods, capacity, args.tune, seed, phases):
             arrived += pods[i].gpu_total_milli
             if arrived > capacity:
                 break

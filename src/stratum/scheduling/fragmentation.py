@@ -146,6 +146,7 @@ class BlendedFrag:
         "_rest",
         "_run_w",
         "_thr",
+        "_uniform",
         "_w_cap",
         "_w_fgd",
     )
@@ -178,6 +179,12 @@ class BlendedFrag:
         self._rest = 1.0 - run_w.sum(axis=1)
         self._w_fgd = 1.0 - capacity_weight
         self._w_cap = capacity_weight
+        # Without pins every model weighs the shapes alike: two matrix-vector products.
+        self._uniform = (
+            (run_w[0] * self._w_fgd, run_w[0] * self._w_cap, float(self._rest[0]))
+            if len(models) and np.array_equal(run_w, np.broadcast_to(run_w[0], run_w.shape))
+            else None
+        )
 
     def __call__(self, cpu: IntArray, gpu: IntArray, model_idx: IntArray) -> FloatArray:
         total = gpu.sum(axis=1)
@@ -191,6 +198,10 @@ class BlendedFrag:
         # milli; capacity-aware: what as many copies as fit would leave idle.
         fgd = np.where(n > 0, t - at_or_above, t)
         idle = t - np.minimum(n * self._need, t)
+        if self._uniform is not None:
+            w_fgd, w_cap, rest = self._uniform
+            uniform: FloatArray = fgd @ w_fgd + idle @ w_cap + rest * total
+            return uniform
         frag = self._w_fgd * fgd + self._w_cap * idle
         out: FloatArray = (frag * self._run_w[model_idx]).sum(axis=1) + self._rest[
             model_idx

@@ -156,20 +156,25 @@ class SlotReserve:
         scarce = self.scarce(snapshot)
         if not scarce.any() or not len(rows):
             return np.zeros(len(rows))
-        full = snapshot.gpu_full[rows]
+        cols = np.flatnonzero(scarce)
+        k = self._k[cols]
+        before = self._slots[rows][:, cols]
+        # Only rows holding a slot of a scarce class can lose one.
+        at = np.flatnonzero(before.any(axis=1))
+        out = np.zeros(len(rows))
+        if not len(at):
+            return out
+        sub = rows[at]
+        full = snapshot.gpu_full[sub]
         if request.is_sharing:
-            after_full = full - (snapshot.gpu_free[rows, gpus] == MILLI)
+            after_full = full - (snapshot.gpu_free[sub, gpus[at]] == MILLI)
         elif request.gpu_milli == MILLI:
             after_full = full - request.gpu_count
         else:
             after_full = full
-        cols = np.flatnonzero(scarce)
-        k = self._k[cols]
-        model = snapshot.model_idx[rows]
-        cpu_after = snapshot.cpu_free[rows] - request.cpu_milli
+        cpu_after = snapshot.cpu_free[sub] - request.cpu_milli
         by_gpu = after_full[:, None] // k[None, :]
         by_cpu = cpu_after[:, None] // self._cpu[cols][None, :]
-        after = np.minimum(by_gpu, by_cpu) * self._allowed[cols].T[model]
-        lost = (self._slots[rows][:, cols] - after) @ k
-        out: FloatArray = lost.astype(np.float64)
+        after = np.minimum(by_gpu, by_cpu) * self._allowed[cols].T[snapshot.model_idx[sub]]
+        out[at] = (before[at] - after) @ k
         return out

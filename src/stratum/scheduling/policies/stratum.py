@@ -147,6 +147,8 @@ class _ShapeScores:
     epoch: IntArray
     #: fragmentation drop of the best placement on the row (look-ahead loss included)
     drop: FloatArray
+    #: the drop quantised (what the row scores when no pin penalty applies)
+    score: IntArray
     gpu: IntArray
 
 
@@ -347,6 +349,7 @@ class StratumPolicy:
                 generation=np.full(n, -1, dtype=np.int64),
                 epoch=np.full(n, self._epoch, dtype=np.int64),
                 drop=np.zeros(n),
+                score=np.zeros(n, dtype=np.int64),
                 gpu=np.zeros(n, dtype=np.int64),
             )
             self._cache[key] = entry
@@ -359,6 +362,7 @@ class StratumPolicy:
         if len(rows):
             drop, gpu = self._score_rows(snapshot, rows, request)
             entry.drop[rows] = drop
+            entry.score[rows] = np.maximum(self._quantise(drop), 0).astype(np.int64)
             entry.gpu[rows] = gpu
             entry.generation[rows] = snapshot.node_generation[rows]
             entry.epoch[rows] = self._epoch
@@ -371,8 +375,11 @@ class StratumPolicy:
             return snapshot.fail(request)
         entry = self._scores(snapshot, request, feasible)
         rows = np.flatnonzero(feasible)
-        drop = entry.drop[rows] - self._pin_penalty(snapshot, request, snapshot.model_idx[rows])
-        score = np.maximum(self._quantise(drop), 0).astype(np.int64)
+        penalty = self._pin_penalty(snapshot, request, snapshot.model_idx[rows])
+        if penalty.any():
+            score = np.maximum(self._quantise(entry.drop[rows] - penalty), 0).astype(np.int64)
+        else:
+            score = entry.score[rows]
         key = np.zeros(snapshot.size, dtype=np.int64)
         key[rows] = self._with_reserve(snapshot, request, rows, entry.gpu[rows], score)
         node = self._tie.pick(snapshot, key, feasible)
