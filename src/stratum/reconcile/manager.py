@@ -81,6 +81,11 @@ class ControllerManager:
         self.clock = clock or store.clock
         self.settings = settings or ManagerSettings()
         self.identity = identity or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
+        # The controllers write through a fence: under the loop, a write of a replica that
+        # no longer holds the lease is refused in its own transaction (a pass may outlive
+        # the lease; another replica may have taken over meanwhile).
+        self.fence = leases.FencedStore(store, name=LEASE_NAME, holder=self.identity)
+        store = self.fence
         self.clusters = ClusterController(store, backends, self.clock, keyring=keyring)
         # Write cadences are real time (they bound the store's write rate), in clock seconds.
         rate = clock_rate(self.clock)
@@ -124,8 +129,31 @@ class ControllerManager:
 
     # -- the loop ----------------------------------------------------------------------
     def start(self) -> None:
+        self.fence.fenced = True
+        # The lease is renewed on its own thread, so that a long pass never starves it.
+        self._renewer = threading.Thread(target=self._renew, name="stratum-lease", daemon=True)
+        self._renewer.start()
         self._thread = threading.Thread(target=self._loop, name="stratum-controllers", daemon=True)
         self._thread.start()
+
+    def _renew(self) -> None:
+        s = self.settings
+        # Renewed every lease_seconds/3 of real time: the lease lasts that long in real
+        # time, whatever the clock's pace.
+        duration = timedelta(seconds=s.lease_seconds * clock_rate(self.clock))
+        while not self._stop.is_set():
+            try:
+                held = leases.try_acquire(
+                    self.store, name=LEASE_NAME, holder=self.identity, duration=duration
+                )
+            except Exception:  # the store is down: act as if not leader until it answers
+                log.warning("could not renew the controller lease", exc_info=True)
+                held = False
+            if held and not self.leader:
+                self._wake.set()
+            self.leader = held
+            self.metrics.reconcile_leader.set(1 if held else 0)
+            self._stop.wait(s.lease_seconds / 3)
 
     def wake(self) -> None:
         """Run a pass now rather than at the next poll (a write or a fault just happened)."""
@@ -136,6 +164,9 @@ class ControllerManager:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        renewer = getattr(self, "_renewer", None)
+        if renewer is not None:
+            renewer.join(timeout)
         if self.leader:
             try:
                 leases.release(self.store, name=LEASE_NAME, holder=self.identity)
@@ -147,23 +178,13 @@ class ControllerManager:
         backoff = Backoff(cap=s.max_backoff_seconds)
         last_rv = -1
         last_pass = 0.0
-        last_renew = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
             try:
-                if now - last_renew >= s.lease_seconds / 3 or not self.leader:
-                    self.leader = leases.try_acquire(
-                        self.store,
-                        name=LEASE_NAME,
-                        holder=self.identity,
-                        # Renewed every lease_seconds/3 of real time: the lease lasts
-                        # that long in real time, whatever the clock's pace.
-                        duration=timedelta(seconds=s.lease_seconds * clock_rate(self.clock)),
-                    )
-                    last_renew = now
-                    self.metrics.reconcile_leader.set(1 if self.leader else 0)
                 if not self.leader:
-                    self._stop.wait(s.lease_seconds / 3)
+                    self._wake.wait(s.lease_seconds / 3)  # the renewer wakes us when it wins
+                    self._wake.clear()
+                    last_rv = -1
                     continue
                 with self.store.read() as tx:
                     rv = tx.current_resource_version()
