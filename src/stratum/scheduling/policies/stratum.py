@@ -17,6 +17,12 @@ What it does differently from FGD, each kept because it measured better on the o
   the GPU it takes (a 320 beside a 470, where a second 470 would have fitted), so that shares
   pair the way an optimal packing of the mix would; a gap on a node left without CPU for
   shares is worth nothing. 4.40% -> 4.02% on the default list (10 seeds).
+* Capacity only some nodes have is kept for the requests that need it (``reserve.py``): GPU
+  models that pinned requests depend on (pinned-model pressure), and nodes with the GPUs and
+  CPU of the mix's multi-GPU classes when fewer are left than twice the expected requests
+  (slot reserve). The look-ahead's LP is solved per GPU model. A shift of the mix is
+  detected by comparing a fast-learned mix with the learned one (docs/benchmarks.md, "B1
+  held-out lists").
 * Scores are quantised like FGD's (⌊100·sigmoid(drop/1000)⌋) and ties go to one node order
   per seed: quantisation plus a fixed order packs requests onto the same nodes, which an
   exact ranking would spread (FGD with exact ranking: 5.8%).
