@@ -27,10 +27,10 @@ import numpy as np
 from stratum.cli.bench import data_dir
 from stratum.scheduling.fragmentation import WorkloadMix
 from stratum.scheduling.policies import make_policy
-from stratum.scheduling.replay import run_seed
 from stratum.scheduling.request import Request
 from stratum.scheduling.snapshot import NodeSpec, Snapshot
-from stratum.scheduling.trace import load_nodes, load_pods
+from stratum.tracebench.replay import run_seed
+from stratum.tracebench.trace import load_nodes, load_pods
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,7 @@ from stratum.cli.bench import data_dir
 from stratum.scheduling.gapvalue import pattern_prices
 from stratum.scheduling.request import MILLI
 from stratum.scheduling.snapshot import Snapshot
-from stratum.scheduling.trace import load_nodes, load_pods, tune
+from stratum.tracebench.trace import load_nodes, load_pods, tune
 
 
 def best_fit_decreasing(items: list[int]) -> int:

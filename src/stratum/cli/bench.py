@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
-    from stratum.scheduling.replay import ReplayResult
+    from stratum.tracebench.replay import ReplayResult
 
 app = typer.Typer(help="Run Stratum's benchmarks.", no_args_is_help=True)
 
@@ -221,9 +221,9 @@ def trace(
 
     from stratum.scheduling.fragmentation import WorkloadMix
     from stratum.scheduling.policies import POLICY_NAMES, Policy, make_policy
-    from stratum.scheduling.replay import run_seed
     from stratum.scheduling.snapshot import Snapshot
-    from stratum.scheduling.trace import TraceError, load_nodes, load_pods, tune
+    from stratum.tracebench.replay import run_seed
+    from stratum.tracebench.trace import TraceError, load_nodes, load_pods, tune
 
     err = Console(stderr=True)
     console = Console()

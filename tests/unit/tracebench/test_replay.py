@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from stratum.scheduling.fragmentation import WorkloadMix
 from stratum.scheduling.policies import make_policy
-from stratum.scheduling.replay import bucketize, run_seed
 from stratum.scheduling.request import Request
 from stratum.scheduling.snapshot import NodeSpec, Snapshot
-from stratum.scheduling.trace import load_nodes, load_pods
+from stratum.tracebench.replay import bucketize, run_seed
+from stratum.tracebench.trace import load_nodes, load_pods
 
-from .conftest import OPENB
+# The shared trace beside the checkout (CI lays a copy of shared/ there).
+OPENB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "alibaba-openb"
 
 
 def test_bucketize_means_per_rounded_percent_with_window_fallback() -> None:

@@ -19,7 +19,7 @@ from stratum.scheduling.fragmentation import WorkloadMix, node_frag
 from stratum.scheduling.policies import Policy
 from stratum.scheduling.request import Request
 from stratum.scheduling.snapshot import Snapshot
-from stratum.scheduling.trace import tune
+from stratum.tracebench.trace import tune
 
 FloatArray = NDArray[np.float64]
 BUCKETS = 131
