@@ -4,8 +4,7 @@ kill -9 in the middle of reconciling, and two replicas on one PostgreSQL at once
 from __future__ import annotations
 
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from stratum.client.http import StratumClient
 from stratum.server.demo import demo_manifests
 from stratum.store.objects import ObjectStore
 from stratum.testing.invariants import store_problems
+from stratum.testing.waits import wait_for
 from tests.conftest import ADMIN_TOKEN, ServerProcess, postgres_schema
 
 FAST = ("--speed", "600", "--lease-seconds", "3")
@@ -39,17 +39,6 @@ def small_jobs(n: int, prefix: str = "job") -> list[dict[str, Any]]:
     ]
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out; last: {last!r}")
-
-
 def phases(client: StratumClient) -> dict[str, str | None]:
     return {
         f"{w['metadata']['namespace']}/{w['metadata']['name']}": w["status"].get("phase")
@@ -57,11 +46,12 @@ def phases(client: StratumClient) -> dict[str, str | None]:
     }
 
 
-def settled(client: StratumClient, expected: int) -> bool:
-    p = phases(client)
-    return len(p) == expected and all(v in ("Running", "Rejected") for v in p.values())
+def settled(workloads: dict[str, Any], expected: int) -> bool:
+    p = [(w.get("status") or {}).get("phase") for w in workloads.values()]
+    return len(p) == expected and all(v in ("Running", "Rejected") for v in p)
 
 
+@pytest.mark.timeout(600)  # waits on events, each bounded by its own deadline
 def test_kill_9_mid_reconcile_loses_nothing_and_binds_nothing_twice(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -71,9 +61,15 @@ def test_kill_9_mid_reconcile_loses_nothing_and_binds_nothing_twice(
     with StratumClient(server.url, ADMIN_TOKEN) as client:
         client.apply_list(docs)
         # Let the controllers get well into binding, then pull the plug.
-        wait_until(
-            lambda: sum(v == "Bound" or v == "Running" for v in phases(client).values()) >= 10,
-            timeout=60,
+        wait_for(
+            client,
+            "Workload",
+            lambda w: (
+                sum(
+                    (o.get("status") or {}).get("phase") in ("Bound", "Running") for o in w.values()
+                )
+                >= 10
+            ),
         )
     assert server.proc is not None
     server.proc.kill()
@@ -86,7 +82,7 @@ def test_kill_9_mid_reconcile_loses_nothing_and_binds_nothing_twice(
     restarted = ServerProcess(database_url, tmp_path, *FAST).start()
     try:
         with StratumClient(restarted.url, ADMIN_TOKEN) as client:
-            wait_until(lambda: settled(client, expected), timeout=90)
+            wait_for(client, "Workload", lambda w: settled(w, expected))
             final = phases(client)
         assert final["research/llama-finetune"] == "Running"
         assert sum(v == "Running" for v in final.values()) == expected
@@ -107,6 +103,7 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.mark.timeout(600)
 def test_two_replicas_on_one_postgres_act_once_and_fail_over(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -121,7 +118,7 @@ def test_two_replicas_on_one_postgres_act_once_and_fail_over(
         with StratumClient(a.url, ADMIN_TOKEN) as ca, StratumClient(b.url, ADMIN_TOKEN) as cb:
             ca.apply_list(docs[: len(docs) // 2])
             cb.apply_list(docs[len(docs) // 2 :])
-            wait_until(lambda: settled(ca, expected), timeout=90)
+            wait_for(ca, "Workload", lambda w: settled(w, expected))
         store = ObjectStore.open(database_url)
         try:
             assert store_problems(store) == []
@@ -139,7 +136,8 @@ def test_two_replicas_on_one_postgres_act_once_and_fail_over(
         leader.stop()
         with StratumClient(follower.url, ADMIN_TOKEN) as client:
             client.apply_list(small_jobs(5, prefix="after-failover"))
-            wait_until(lambda: settled(client, expected + 5), timeout=60)
+            # Waits on the watch stream (each event re-checks), not on a fixed 60 s budget.
+            wait_for(client, "Workload", lambda w: settled(w, expected + 5))
         store = ObjectStore.open(database_url)
         try:
             assert store_problems(store) == []
