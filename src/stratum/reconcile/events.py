@@ -8,6 +8,9 @@ from datetime import datetime
 from typing import Literal
 
 from stratum.api.v1alpha1 import SYSTEM_NAMESPACE, Resource
+from stratum.api.v1alpha1.events import Event, EventSpec
+from stratum.api.v1alpha1.meta import ObjectMeta, ObjectReference
+from stratum.core.validation import to_wire
 from stratum.observability.logs import object_fields
 from stratum.store.objects import Transaction
 
@@ -44,37 +47,27 @@ def record_event(
         f"{obj.KIND}/{obj.metadata.name}/{reason}/{message}".encode(), usedforsecurity=False
     ).hexdigest()[:10]
     name = f"{obj.metadata.name[:200]}.{reason.lower()[:30]}.{digest}"
-    stamp = at.isoformat().replace("+00:00", "Z")
     existing = tx.find("Event", namespace, name)
     if existing is not None:
-        existing["spec"]["count"] = int(existing["spec"].get("count", 1)) + 1
-        existing["spec"]["lastTimestamp"] = stamp
-        tx.replace(existing)
+        seen = Event.model_validate(existing)
+        spec = seen.spec.model_copy(update={"count": seen.spec.count + 1, "last_timestamp": at})
+        tx.replace(to_wire(seen.model_copy(update={"spec": spec})))
         return
-    tx.create(
-        {
-            "apiVersion": "stratum.dev/v1alpha1",
-            "kind": "Event",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {
-                "involvedObject": {
-                    k: v
-                    for k, v in (
-                        ("kind", obj.KIND),
-                        ("name", obj.metadata.name),
-                        ("namespace", obj.metadata.namespace),
-                        ("uid", obj.metadata.uid),
-                    )
-                    if v is not None
-                },
-                "type": type,
-                "reason": reason,
-                "message": message[:32768],
-                "count": 1,
-                "firstTimestamp": stamp,
-                "lastTimestamp": stamp,
-                "source": source,
-            },
-            "status": {"conditions": []},
-        }
+    event = Event(
+        metadata=ObjectMeta(name=name, namespace=namespace),
+        spec=EventSpec(
+            involved_object=ObjectReference(
+                kind=obj.KIND,
+                name=obj.metadata.name,
+                namespace=obj.metadata.namespace,
+                uid=obj.metadata.uid,
+            ),
+            type=type,
+            reason=reason,
+            message=message[:32768],
+            first_timestamp=at,
+            last_timestamp=at,
+            source=source,
+        ),
     )
+    tx.create(to_wire(event))

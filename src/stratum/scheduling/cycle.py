@@ -164,6 +164,7 @@ class _Pass:
     decisions: dict[str, ContractDecision] = field(default_factory=dict)
     evictions: list[Eviction] = field(default_factory=list)
     reservation: frozenset[str] = frozenset()
+    reserved_by: str | None = None  # the waiting gang the reservation is kept for
 
 
 class _Cycle:
@@ -237,12 +238,18 @@ class _Cycle:
 
     # -- one pass ----------------------------------------------------------------------
     def run_pass(
-        self, order: Iterable[str] | None, policy: Policy, *, preempt: bool, reserve: bool = True
+        self,
+        order: Iterable[str] | None,
+        policy: Policy,
+        *,
+        preempt: bool,
+        kept: _Pass | None = None,
     ) -> _Pass:
         """Decide every waiting contract once, in `order` (None: the fair queue's order).
-        `reserve`: a gang that cannot bind keeps its nearest domain from work after it (the
-        live rule against starvation across passes; trial orders of the search, which look
-        for the order that binds most now, go without it)."""
+        A gang that cannot bind keeps its nearest domain from work that arrived after it
+        (against starvation by a stream of later, smaller work). A trial order of the search
+        keeps the fair-queue pass's reservation (`kept`) fixed, so that reordering can never
+        hand the gang's domain to later work either."""
         quota, share = self._usage()
         queue = FairQueue(
             [self._item(w) for w in self.inp.waiting],
@@ -258,7 +265,12 @@ class _Cycle:
         for key in keys:
             w = self.by_key[key]
             out.order.append(key)
-            ask = self.ask(w, quota, out.reservation)
+            holder = out if kept is None else kept
+            gang = self.by_key.get(holder.reserved_by or "")
+            # Only work that arrived after the gang is kept off its domain: what was already
+            # waiting when it came may still backfill there.
+            avoid = holder.reservation if gang is not None and w.age > gang.age else frozenset()
+            ask = self.ask(w, quota, avoid)
             decision = place_contract(state, ask, policy=policy)
             if not decision.placed:
                 ever = self.ever(w, ask)
@@ -283,12 +295,13 @@ class _Cycle:
                 _charge(quota, share, w.tenant, w.contract, w.replicas, models, +1)
                 queue.charge(w.tenant, demand_vector(w.contract, w.replicas))
             elif (
-                reserve
+                kept is None
                 and decision.waiting_on
                 and not out.reservation
                 and replica_milli(w.contract) * w.replicas > MILLI
             ):
                 out.reservation = frozenset(decision.waiting_on)
+                out.reserved_by = key
             out.decisions[key] = decision
         return out
 
@@ -359,7 +372,7 @@ class _Cycle:
                     trial = [k for k in order if k != u]
                     trial.insert(trial.index(p), u)
                     run = self.run_pass(
-                        trial, make_policy("stratum", seed=self.seed), preempt=False, reserve=False
+                        trial, make_policy("stratum", seed=self.seed), preempt=False, kept=first
                     )
                     tried += 1
                     spent += len(waiting)
@@ -424,6 +437,9 @@ def run_cycle(
     stuck = any(not d.placed and d.ever_possible for d in first.decisions.values())
     if stuck and not first.evictions and len(inp.waiting) > 1:
         chosen, tried = cycle.improve(first, search_decisions)
+        gang = first.reserved_by
+        if chosen is not first and gang is not None and not chosen.decisions[gang].placed:
+            chosen.reservation, chosen.reserved_by = first.reservation, gang
     if on_decision is not None:
         for d in chosen.decisions.values():
             on_decision(d)
