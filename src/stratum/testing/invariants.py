@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Site, Workload
 from stratum.core.audit import AuditKey, audit_keys, verify
@@ -31,13 +32,29 @@ MILLI = 1000
 UNVERIFIABLE = "which this server does not hold"
 
 
+@contextmanager
+def snapshot(store: ObjectStore) -> Iterator[Transaction]:
+    """One consistent view across several lists. `store.read()` on PostgreSQL runs at READ
+    COMMITTED, where each statement sees its own snapshot, so workloads listed before a
+    concurrent commit and placements listed after it disagree (docs/reliability.md, R4):
+    a check that compares kinds asks for REPEATABLE READ."""
+    if store.engine.dialect.name != "postgresql":
+        with store.read() as tx:
+            yield tx
+        return
+    with store.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield Transaction(conn, store.clock)
+
+
 def store_problems(store: ObjectStore, *, audit_keys: Sequence[AuditKey] = ()) -> list[str]:
     """Every broken always-invariant, in words; empty when the store is consistent:
     no GPU given beyond its capacity (MIG instances of one GPU never overlap, nor share it
     with whole or fractional use), no Bound/Running workload without a live placement, and
     the audit chain verifies. (A placement may outlive its deleted workload by a pass: the
     controllers release it next; `settled_problems` checks that they did.)"""
-    with store.read() as tx:
+    with snapshot(store) as tx:
         workloads = _workloads(tx)
         placements = [Placement.model_validate(p) for p in tx.list("Placement").items]
         problems = audit_problems(tx, audit_keys)
@@ -78,7 +95,8 @@ def audit_problems(tx: Transaction, keys: Sequence[AuditKey] = ()) -> list[str]:
     """The chain verifies and ends where the server's own count of records says. The keys
     that sign it live outside the store: without them, signed records are checked for
     their sequence and count only (their signatures and links need the key)."""
-    result = verify(audit.records(tx), expected=audit.appended(tx), keys=keys)
+    expected = audit.appended(tx)  # first: every record it counts is visible after it
+    result = verify(audit.records(tx), expected=expected, keys=keys)
     return [
         f"audit log: {p.message}" for p in result.problems if keys or UNVERIFIABLE not in p.message
     ]
@@ -88,7 +106,7 @@ def settled_problems(store: ObjectStore, *, audit_keys: Sequence[AuditKey] = ())
     """`store_problems`, and what holds on a quiet fleet: every Running contract's clauses
     hold, no Placement outlives its workload, no node lists an allocation nobody holds."""
     problems = store_problems(store, audit_keys=audit_keys)
-    with store.read() as tx:
+    with snapshot(store) as tx:
         workloads = _workloads(tx)
         placements = [Placement.model_validate(p) for p in tx.list("Placement").items]
         nodes = {n["metadata"]["name"]: Node.model_validate(n) for n in tx.list("Node").items}

@@ -585,9 +585,9 @@ def _read_state(http: httpx.Client, headers: dict[str, str]) -> tuple[str, int, 
         "resourceVersion"
     ]
     tokens = len(http.get(f"{API}/tokens", headers=headers).json()["items"])
-    faults = json.dumps(
-        [f["id"] for f in http.get(f"{SIM}/faults", headers=headers).json()["items"]]
-    )
+    # A server without controllers runs no simulator: its fault routes answer 404.
+    listing = http.get(f"{SIM}/faults", headers=headers).json()
+    faults = json.dumps([f["id"] for f in listing.get("items", [])])
     return str(rv), tokens, faults
 
 
@@ -622,6 +622,14 @@ def _check_authority(case: Case, record: Record) -> None:
             ]
             if foreign:
                 record.finding(f"{case.describe()}: a tenant member applied {foreign}")
+        elif path.endswith("/tokens"):
+            # A member may make tokens for itself; for anyone else it is a hole.
+            asked = json.loads(case.content or b"{}")
+            subject = asked.get("subject") if isinstance(asked, dict) else None
+            if subject not in (None, TENANT_SUBJECT) or (
+                isinstance(asked, dict) and asked.get("role") not in (None, "member")
+            ):
+                record.finding(f"{case.describe()}: a tenant member made a token for {subject!r}")
         elif not in_tenant:
             record.finding(f"{case.describe()}: a tenant member's write outside its tenant")
 

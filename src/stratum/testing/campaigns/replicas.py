@@ -58,6 +58,8 @@ class ReplicaSettings:
 class _Load:
     acked_creates: set[tuple[str, str]]
     acked_deletes: set[tuple[str, str]]
+    # Deletes sent without an answer (the replica died): they may or may not have happened.
+    tried_deletes: set[tuple[str, str]]
     latencies: list[float]
     failures: int = 0
 
@@ -103,7 +105,7 @@ def run_multi_replica(
             target=_poll_lease, args=(store, poll_stop, holders, polled_until), daemon=True
         )
         poller.start()
-        load = _Load(set(), set(), [])
+        load = _Load(set(), set(), set(), [])
         lock = threading.Lock()
         workers = [
             threading.Thread(
@@ -271,10 +273,14 @@ def _writer(
                         live = sorted(load.acked_creates - load.acked_deletes)
                     if live:
                         key = rng.choice(live)
+                        with lock:
+                            load.tried_deletes.add(key)
                         r = http.delete(f"{API}/namespaces/{key[0]}/workloads/{key[1]}")
-                        if r.status_code < 300:
-                            with lock:
+                        with lock:
+                            if r.status_code < 300:
                                 load.acked_deletes.add(key)
+                            else:  # answered and refused: it did not happen
+                                load.tried_deletes.discard(key)
                 else:
                     http.get(f"{API}/workloads", params={"limit": 50})
                 load.latencies.append(time.monotonic() - began)
@@ -291,7 +297,7 @@ def _lost(store: ObjectStore, load: _Load, record: Record) -> None:
         exists = {
             (w["metadata"]["namespace"], w["metadata"]["name"]) for w in tx.list("Workload").items
         }
-    for key in sorted(load.acked_creates - load.acked_deletes):
+    for key in sorted(load.acked_creates - load.acked_deletes - load.tried_deletes):
         if key not in exists:
             record.violation(f"acknowledged workload {key[0]}/{key[1]} is lost")
     for key in sorted(load.acked_deletes):
