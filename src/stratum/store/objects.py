@@ -518,6 +518,10 @@ class ObjectStore:
             with self.engine.connect() as conn:
                 if not snapshot:
                     conn = conn.execution_options(**self._autocommit)
+                elif self.engine.dialect.name == "postgresql":
+                    # READ COMMITTED gives each statement its own snapshot: a World read
+                    # could see a workload and its placement from different moments.
+                    conn = conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
                     yield Transaction(conn, self.clock)
             outcome = "commit"
