@@ -11,7 +11,7 @@ import yaml
 
 from stratum.catalog import catalog_manifests
 from stratum.server.demo import demo_manifests
-from tests.conftest import ServerProcess, run_cli
+from stratum.testing.harness import ServerProcess, run_cli
 
 LAUNCHES = [
     ("pretrain-gang", ["--set", "model=llama-70b"]),

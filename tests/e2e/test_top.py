@@ -19,7 +19,8 @@ import pytest
 
 from stratum.client.http import StratumClient
 from stratum.server.demo import demo_manifests
-from tests.conftest import ADMIN_TOKEN, REPO, LiveServer, run_cli
+from stratum.testing.harness import ADMIN_TOKEN, LiveServer, run_cli
+from tests import REPO
 
 
 def wait_for(

@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ADMIN_TOKEN, EXAMPLES, free_port, run_cli
+from stratum.testing.harness import ADMIN_TOKEN, free_port, run_cli
+from tests import EXAMPLES
 
 API = "/apis/stratum.dev/v1alpha1"
 

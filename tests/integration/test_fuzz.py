@@ -29,8 +29,9 @@ from schemathesis.specs.openapi.checks import (
 
 from stratum.core.secrets import Keyring
 from stratum.server.secrets import ENV_KEYS
-from tests.conftest import AUTH, LiveServer
-from tests.integration.test_api import examples
+from stratum.testing.harness import AUTH, LiveServer
+from stratum.testing.manifests import examples
+from tests import EXAMPLES
 
 API = "/apis/stratum.dev/v1alpha1"
 EXAMPLES_PER_OPERATION = 8
@@ -53,7 +54,7 @@ def fuzz_server(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live
         f"{server.url}{API}/apply",
         headers=AUTH,
         timeout=30,
-        json={"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": examples()},
+        json={"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": examples(EXAMPLES)},
     ).raise_for_status()
     yield server
     server.stop()

@@ -19,7 +19,7 @@ import pytest
 
 from stratum.core.errors import Invalid
 from stratum.store.objects import ObjectStore
-from tests.conftest import AUTH, LiveServer, ServerProcess
+from stratum.testing.harness import AUTH, LiveServer, ServerProcess
 
 API = "/apis/stratum.dev/v1alpha1"
 PARALLEL = 12

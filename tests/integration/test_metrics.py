@@ -20,7 +20,7 @@ from stratum.server.security import system_context
 from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
 from stratum.testing.clock import FakeClock
-from tests.conftest import LiveServer
+from stratum.testing.harness import LiveServer
 
 
 class Fleet:

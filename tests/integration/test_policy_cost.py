@@ -25,7 +25,7 @@ from stratum.client.http import StratumClient
 from stratum.core import policies
 from stratum.core.cel_bounds import MAX_COST
 from stratum.server.routers import resources
-from tests.conftest import LiveServer, ServerProcess
+from stratum.testing.harness import LiveServer, ServerProcess
 
 API = "/apis/stratum.dev/v1alpha1"
 HEALTHZ_BOUND = 0.25

@@ -14,7 +14,7 @@ from stratum.core.errors import Forbidden, Invalid, NotFound
 from stratum.core.manifests import load_documents
 from stratum.core.policies import compile_expression, evaluate
 from stratum.core.tokens import new_token, parse_token, secret_matches
-from tests.conftest import EXAMPLES
+from tests import EXAMPLES
 
 
 def site(

@@ -102,7 +102,7 @@ def test_api_requests_are_server_spans_named_by_route_template(tmp_path: Path) -
     import httpx
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from tests.conftest import LiveServer
+    from stratum.testing.harness import LiveServer
 
     exporter = InMemorySpanExporter()
     tracing.configure(exporter=exporter)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from stratum.scheduling.snapshot import NodeSpec, Snapshot
-
-REPO = Path(__file__).resolve().parents[3]
-OPENB = REPO.parent / "shared" / "data" / "alibaba-openb"
 
 
 @pytest.fixture
@@ -22,8 +17,3 @@ def small_fleet() -> Snapshot:
             NodeSpec("d", 16_000, 61_440, 0, ""),
         ]
     )
-
-
-def write_csv(path: Path, text: str) -> Path:
-    path.write_text(text.lstrip())
-    return path

@@ -11,8 +11,7 @@ from stratum.scheduling.replay import bucketize, run_seed
 from stratum.scheduling.request import Request
 from stratum.scheduling.snapshot import NodeSpec, Snapshot
 from stratum.scheduling.trace import load_nodes, load_pods
-
-from .conftest import OPENB
+from tests import OPENB
 
 
 def test_bucketize_means_per_rounded_percent_with_window_fallback() -> None:

@@ -9,7 +9,10 @@ import pytest
 from stratum.scheduling.request import Request
 from stratum.scheduling.trace import TraceError, load_nodes, load_pods, tune
 
-from .conftest import write_csv
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text.lstrip())
+    return path
 
 
 def test_bad_pod_rows_are_reported_by_line_and_skipped(tmp_path: Path) -> None:
