@@ -53,6 +53,7 @@ def client(live_server: LiveServer) -> Iterator[Any]:
 
 @pytest.fixture
 def server_process(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(database_url, tmp_path).start()
+    server = ServerProcess(database_url, tmp_path)
+    server.start()
     yield server
     server.stop()

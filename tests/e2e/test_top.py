@@ -144,8 +144,13 @@ def test_top_refreshes_in_place_in_a_terminal(
 
     try:
         seen: list[str] = []
+
+        def five_running() -> str | bool:
+            seen.append(screen())
+            return "Contracts: Running 5" in seen[-1] and seen[-1]
+
         first = wait_for(
-            lambda: (seen.append(screen()) or "Contracts: Running 5" in seen[-1]) and seen[-1],
+            five_running,
             "the first frame",
             on_timeout=lambda: seen[-1:],
         )

@@ -151,7 +151,7 @@ def test_scope_rules(client: StratumClient, live_server: LiveServer) -> None:
 
 
 def test_published_templates_are_immutable(client: StratumClient) -> None:
-    tmpl = {
+    tmpl: dict[str, Any] = {
         "apiVersion": "stratum.dev/v1alpha1",
         "kind": "ClusterTemplate",
         "metadata": {"name": "pod-1.0.0"},

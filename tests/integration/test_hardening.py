@@ -221,7 +221,7 @@ def nested(depth: int) -> Any:
 BAD: list[tuple[str, Callable[[], dict[str, Any]], str]] = [
     (
         "gpus-true",
-        lambda: workload("w1", gpus=True),  # type: ignore[arg-type]
+        lambda: workload("w1", gpus=True),
         "spec.contract.compute.gpus",
     ),
     (

@@ -424,9 +424,9 @@ def test_personal_data_never_leaves_the_eu_under_faults(fleet: ControlledFleet) 
     again = [r.node for r in world.placements["research/patient-notes"].spec.replicas]
     assert world.workloads["research/patient-notes"].status.attempt >= 2
     assert not set(again) & set(first) and all(_eu(world, n) for n in again)
-    for node in world.nodes.values():  # now every EU node goes down
-        if _eu(world, node.metadata.name) and node.metadata.name not in first:
-            fleet.backend.inject({"kind": "node-down", "node": node.metadata.name})
+    for other in world.nodes.values():  # now every EU node goes down
+        if _eu(world, other.metadata.name) and other.metadata.name not in first:
+            fleet.backend.inject({"kind": "node-down", "node": other.metadata.name})
     world = fleet.settle(passes=4)
     wl = world.workloads["research/patient-notes"]
     assert wl.status.phase == "Pending"
