@@ -36,7 +36,7 @@ from stratum.scheduling.batch import place_batch
 from stratum.scheduling.contracts import TIERS, FleetNode, FleetState, WorkloadAsk, place_contract
 from stratum.scheduling.policies import make_policy
 from stratum.store.objects import ObjectStore
-from stratum.testing import controlled
+from stratum.testing import manifests
 from stratum.testing.controlled import ControlledFleet
 from stratum.testing.fleets import Gang, exact_placed_gpus, tier_domain, training_fleet
 
@@ -200,10 +200,10 @@ def run_controller(gangs: list[Gang]) -> int:
         fleet = ControlledFleet(store)
         fleet.apply(
             [
-                *controlled.profiles(),
-                controlled.site("site-1"),
-                controlled.tenant("bench"),
-                controlled.cluster(
+                *manifests.profiles(),
+                manifests.site("site-1"),
+                manifests.tenant("bench"),
+                manifests.cluster(
                     "b3",
                     "site-1",
                     [
@@ -227,7 +227,7 @@ def run_controller(gangs: list[Gang]) -> int:
         )
         fleet.settle(passes=2)
         fleet.apply(
-            controlled.workload(
+            manifests.workload(
                 f"g{i:03d}",
                 "bench",
                 {

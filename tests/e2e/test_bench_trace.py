@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from stratum.testing.harness import run_cli
+from tests import REPO
 
 OPENB = REPO.parent / "shared" / "data" / "alibaba-openb"
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import AUTH, EXAMPLES, ServerProcess, free_port, run_cli
+from stratum.testing.harness import AUTH, ServerProcess, free_port, run_cli
+from tests import EXAMPLES
 
 
 def env_for(server: ServerProcess, tmp_path: Path) -> dict[str, str]:

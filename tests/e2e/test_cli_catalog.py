@@ -11,7 +11,7 @@ import yaml
 
 from stratum.catalog import catalog_manifests
 from stratum.server.demo import demo_manifests
-from tests.conftest import ServerProcess, run_cli
+from stratum.testing.harness import ServerProcess, run_cli
 
 LAUNCHES = [
     ("pretrain-gang", ["--set", "model=llama-70b"]),
@@ -65,10 +65,10 @@ def test_every_catalog_item_launches_and_places_on_the_demo_fleet(
     upgraded = run_cli("launch", "llm-finetune@1.1.0", "-n", "research", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
     assert "upgraded from llm-finetune@1.0.0 to llm-finetune@1.1.0" in upgraded.stdout
-    args = run_cli(
+    got = run_cli(
         "get", "wl", "llm-finetune", "-n", "research", "-o", "jsonpath={.spec.run.args}", env=env
     )
-    assert "llama-8b" in args.stdout and "--checkpoint-minutes=30" in args.stdout
+    assert "llama-8b" in got.stdout and "--checkpoint-minutes=30" in got.stdout
 
     for template, site in (
         ("nvswitch-training", "fra-1"),

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, ServerProcess, run_cli
+from stratum.testing.harness import ServerProcess, run_cli
+from tests import EXAMPLES
 
 
 def env_for(server: ServerProcess, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -8,7 +8,8 @@ import json
 import time
 from pathlib import Path
 
-from tests.conftest import EXAMPLES, ServerProcess, run_cli
+from stratum.testing.harness import ServerProcess, run_cli
+from tests import EXAMPLES
 
 DEMO = EXAMPLES / "reference" / "contracts-demo.yaml"
 

@@ -11,7 +11,7 @@ import yaml
 
 from stratum.api.v1alpha1.hardwareprofiles import HardwareProfile
 from stratum.core.cpulist import parse_cpulist
-from tests.conftest import run_cli
+from stratum.testing.harness import run_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hardware"
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import EXAMPLES, ServerProcess, free_port, run_cli
+from stratum.testing.harness import ServerProcess, free_port, run_cli
+from tests import EXAMPLES
 
 
 def test_serve_prints_the_first_admin_token_once(tmp_path: Path) -> None:

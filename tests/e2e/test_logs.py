@@ -9,7 +9,7 @@ from pathlib import Path
 
 from stratum.client.http import StratumClient
 from stratum.server.demo import demo_manifests
-from tests.conftest import ServerProcess, run_cli
+from stratum.testing.harness import ServerProcess, run_cli
 
 
 def test_serve_writes_json_lines_with_the_object_of_each_event(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ import pytest
 from stratum.client.http import StratumClient
 from stratum.server.demo import demo_manifests
 from stratum.store.objects import ObjectStore
+from stratum.testing.harness import ADMIN_TOKEN, ServerProcess, postgres_schema
 from stratum.testing.invariants import store_problems
 from stratum.testing.waits import wait_for
-from tests.conftest import ADMIN_TOKEN, ServerProcess, postgres_schema
 
 FAST = ("--speed", "600", "--lease-seconds", "3")
 

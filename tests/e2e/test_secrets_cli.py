@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.conftest import ServerProcess, run_cli
+from stratum.testing.harness import ServerProcess, run_cli
 
 SECRET = "bootstrap-7c1d2e3f4a5b-PLAINTEXT"
 MANIFEST = f"""\

@@ -19,7 +19,8 @@ import pytest
 
 from stratum.client.http import StratumClient
 from stratum.server.demo import demo_manifests
-from tests.conftest import ADMIN_TOKEN, REPO, LiveServer, run_cli
+from stratum.testing.harness import ADMIN_TOKEN, LiveServer, run_cli
+from tests import REPO
 
 
 def wait_for(
@@ -143,8 +144,13 @@ def test_top_refreshes_in_place_in_a_terminal(
 
     try:
         seen: list[str] = []
+
+        def five_running() -> str | bool:
+            seen.append(screen())
+            return "Contracts: Running 5" in seen[-1] and seen[-1]
+
         first = wait_for(
-            lambda: (seen.append(screen()) or "Contracts: Running 5" in seen[-1]) and seen[-1],
+            five_running,
             "the first frame",
             on_timeout=lambda: seen[-1:],
         )

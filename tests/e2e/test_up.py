@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ADMIN_TOKEN, EXAMPLES, free_port, run_cli
+from stratum.testing.harness import ADMIN_TOKEN, free_port, run_cli
+from tests import EXAMPLES
 
 API = "/apis/stratum.dev/v1alpha1"
 
@@ -135,9 +136,9 @@ def test_up_runs_the_demo_and_heals_an_injected_fault(tmp_path: Path) -> None:
         assert edge["violations"][-1]["clause"] == "compute.power"  # report-only: stays put
         assert run_cli("fault", "clear", env=env).returncode == 0
         assert wait_until(lambda: phases(url)["research/edge-vision"]["phase"] == "Running")
-        bad = tmp_path / "bad-scenario.yaml"
-        bad.write_text("faults:\n  - {at: -1, kind: gpu-fail, node: x, gpu: 0}\n")
-        refused = run_cli("fault", "run", "-f", str(bad), env=env)
+        scenario = tmp_path / "bad-scenario.yaml"
+        scenario.write_text("faults:\n  - {at: -1, kind: gpu-fail, node: x, gpu: 0}\n")
+        refused = run_cli("fault", "run", "-f", str(scenario), env=env)
         assert refused.returncode == 2 and "faults[0].at: expected seconds >= 0" in refused.stderr
         missing = run_cli("plan", "-f", str(tmp_path / "nope.yaml"), env=env)
         assert missing.returncode == 2 and "No such file" in missing.stderr

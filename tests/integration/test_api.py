@@ -13,43 +13,19 @@ import pytest
 from stratum.api.v1alpha1 import KINDS
 from stratum.client.http import StratumClient
 from stratum.core.errors import AlreadyExists, Conflict, Forbidden, Gone, Invalid, NotFound
-from stratum.core.manifests import load_documents
-from tests.conftest import ADMIN_TOKEN, AUTH, EXAMPLES, LiveServer
+from stratum.testing.harness import ADMIN_TOKEN, AUTH, LiveServer
+from stratum.testing.manifests import examples, tenant, workload
+from tests import EXAMPLES
 
 API = "/apis/stratum.dev/v1alpha1"
-
-
-def examples() -> list[dict[str, Any]]:
-    docs = []
-    for path in sorted(EXAMPLES.glob("*.yaml")):
-        docs += [d.data for d in load_documents(path.read_text(), str(path))]
-    return docs
 
 
 def everything(client: StratumClient) -> list[dict[str, Any]]:
     return [o for k in KINDS for o in client.list(k)]
 
 
-def tenant(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "stratum.dev/v1alpha1",
-        "kind": "Tenant",
-        "metadata": {"name": name},
-        "spec": {},
-    }
-
-
-def workload(name: str, ns: str = "team-a", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "stratum.dev/v1alpha1",
-        "kind": "Workload",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"type": "training", **spec},
-    }
-
-
 def test_apply_examples_then_read_them_back(client: StratumClient) -> None:
-    docs = examples()
+    docs = examples(EXAMPLES)
     results = client.apply_list(docs)
     assert [r["action"] for r in results] == ["created"] * len(docs)
     assert {r["kind"] for r in results} >= {"Site", "Cluster", "Tenant", "Workload", "Policy"}
@@ -175,7 +151,7 @@ def test_scope_rules(client: StratumClient, live_server: LiveServer) -> None:
 
 
 def test_published_templates_are_immutable(client: StratumClient) -> None:
-    tmpl = {
+    tmpl: dict[str, Any] = {
         "apiVersion": "stratum.dev/v1alpha1",
         "kind": "ClusterTemplate",
         "metadata": {"name": "pod-1.0.0"},

@@ -19,7 +19,7 @@ from stratum.client.http import StratumClient
 from stratum.core.audit import record_hash
 from stratum.core.secrets import Keyring
 from stratum.store.tables import CounterRow, ObjectRow
-from tests.conftest import LiveServer, run_cli
+from stratum.testing.harness import LiveServer, run_cli
 
 KEY = Keyring.generate_key()
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from stratum.client.http import StratumClient
-from tests.conftest import AUTH, LiveServer
+from stratum.testing.harness import AUTH, LiveServer
 
 API = "/apis/stratum.dev/v1alpha1"
 

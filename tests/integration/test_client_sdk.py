@@ -11,7 +11,7 @@ import pytest
 
 from stratum.api.v1alpha1 import Tenant, Workload
 from stratum.client import AsyncClient, Client, WaitTimeout
-from tests.conftest import LiveServer
+from stratum.testing.harness import LiveServer
 
 
 def _workload(name: str) -> Workload:

@@ -19,7 +19,7 @@ from stratum.reconcile.world import World
 from stratum.scheduling.devices import NodeLayout, parse_cpus
 from stratum.server.security import system_context
 from stratum.store.objects import ObjectStore
-from tests.integration.test_reconcile import Fleet
+from stratum.testing.controlled import ControlledFleet
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "reference" / "contracts-demo.yaml"
 # The slots NVIDIA's placement rules allow for a profile on a 7-slice, 8-memory-slice GPU.
@@ -32,14 +32,14 @@ def demo_documents() -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def demo(store: ObjectStore) -> Iterator[Fleet]:
-    fleet = Fleet(store)
+def demo(store: ObjectStore) -> Iterator[ControlledFleet]:
+    fleet = ControlledFleet(store, scheduler_seed=0)
     fleet.apply(demo_documents())
     fleet.settle(passes=4)
     yield fleet
 
 
-def events_of(fleet: Fleet, namespace: str, name: str) -> list[str]:
+def events_of(fleet: ControlledFleet, namespace: str, name: str) -> list[str]:
     with fleet.store.read() as tx:
         items = tx.list("Event", namespace=namespace).items
     return [e["spec"]["reason"] for e in items if e["spec"]["involvedObject"]["name"] == name]
@@ -200,7 +200,7 @@ BOUND = {  # workload -> tier its placement reports (None: one replica, no tier)
 }
 
 
-def test_every_bound_contract_holds_on_the_hardware(demo: Fleet) -> None:
+def test_every_bound_contract_holds_on_the_hardware(demo: ControlledFleet) -> None:
     world = World.read(demo.store)
     assert len(world.nodes) == 40 and all(n.status.phase == "Ready" for n in world.nodes.values())
     phases = {k: w.status.phase for k, w in world.workloads.items()}
@@ -260,7 +260,7 @@ def test_every_bound_contract_holds_on_the_hardware(demo: Fleet) -> None:
     assert "Bound" in events_of(demo, "lab", "nvl-gang")
 
 
-def test_infeasible_contracts_carry_per_clause_counts(demo: Fleet) -> None:
+def test_infeasible_contracts_carry_per_clause_counts(demo: ControlledFleet) -> None:
     world = World.read(demo.store)
     never = world.workloads["lab/never-eu-l40s"]
     assert never.status.phase == "Rejected"

@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from tests.conftest import LiveServer
+from stratum.testing.harness import LiveServer
 
 
 def test_docs_need_no_cdn(live_server: LiveServer) -> None:

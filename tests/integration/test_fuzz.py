@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -29,8 +30,9 @@ from schemathesis.specs.openapi.checks import (
 
 from stratum.core.secrets import Keyring
 from stratum.server.secrets import ENV_KEYS
-from tests.conftest import AUTH, LiveServer
-from tests.integration.test_api import examples
+from stratum.testing.harness import AUTH, LiveServer
+from stratum.testing.manifests import examples
+from tests import EXAMPLES
 
 API = "/apis/stratum.dev/v1alpha1"
 EXAMPLES_PER_OPERATION = 8
@@ -53,7 +55,7 @@ def fuzz_server(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live
         f"{server.url}{API}/apply",
         headers=AUTH,
         timeout=30,
-        json={"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": examples()},
+        json={"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": examples(EXAMPLES)},
     ).raise_for_status()
     yield server
     server.stop()
@@ -87,7 +89,10 @@ def _plans(operation: Any) -> list[tuple[str, Any, int]]:
 @pytest.mark.timeout(240)
 def test_fuzz_every_operation_from_the_openapi_schema(fuzz_server: LiveServer) -> None:
     schema = schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
+        operations.append(result.ok())
     assert len(operations) > 100  # every kind's routes, governance, secrets, health
     failures: list[str] = []
     seen: list[int] = []

@@ -15,8 +15,9 @@ import pytest
 from stratum.client.http import StratumClient
 from stratum.core.errors import Forbidden, Invalid, NotFound, Unauthorized
 from stratum.server.security import OPEN_PATHS
-from tests.conftest import LiveServer
-from tests.integration.test_api import examples, tenant, workload
+from stratum.testing.harness import LiveServer
+from stratum.testing.manifests import examples, tenant, workload
+from tests import EXAMPLES
 
 API = "/apis/stratum.dev/v1alpha1"
 
@@ -231,7 +232,8 @@ def test_token_lifecycle_expiry_and_revocation(
 
 def test_policies_deny_warn_and_refuse_bad_expressions(client: StratumClient) -> None:
     client.apply_list(
-        examples()[:0] + [d for d in examples() if d["kind"] in ("Site", "Tenant", "Policy")]
+        examples(EXAMPLES)[:0]
+        + [d for d in examples(EXAMPLES) if d["kind"] in ("Site", "Tenant", "Policy")]
     )
     personal_us = workload("pii", ns="research")
     personal_us["spec"]["contract"] = {
@@ -266,7 +268,7 @@ def test_policies_deny_warn_and_refuse_bad_expressions(client: StratumClient) ->
 
 
 def test_quota_and_budget_refuse_at_the_boundary(client: StratumClient) -> None:
-    client.apply_list([d for d in examples() if d["kind"] in ("Site", "Tenant")])
+    client.apply_list([d for d in examples(EXAMPLES) if d["kind"] in ("Site", "Tenant")])
 
     def h100s(name: str, gpus: int, replicas: int = 1, hours: int | None = None) -> dict[str, Any]:
         w = workload(name, ns="research", replicas=replicas)

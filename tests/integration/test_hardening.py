@@ -19,7 +19,7 @@ import pytest
 
 from stratum.core.errors import Invalid
 from stratum.store.objects import ObjectStore
-from tests.conftest import AUTH, LiveServer, ServerProcess
+from stratum.testing.harness import AUTH, LiveServer, ServerProcess
 
 API = "/apis/stratum.dev/v1alpha1"
 PARALLEL = 12
@@ -221,7 +221,7 @@ def nested(depth: int) -> Any:
 BAD: list[tuple[str, Callable[[], dict[str, Any]], str]] = [
     (
         "gpus-true",
-        lambda: workload("w1", gpus=True),  # type: ignore[arg-type]
+        lambda: workload("w1", gpus=True),
         "spec.contract.compute.gpus",
     ),
     (

@@ -20,7 +20,7 @@ from stratum.server.security import system_context
 from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
 from stratum.testing.clock import FakeClock
-from tests.conftest import LiveServer
+from stratum.testing.harness import LiveServer
 
 
 class Fleet:
@@ -141,7 +141,7 @@ def test_a_failed_gpu_is_one_violation_one_remediation_and_a_failed_device(fleet
 def test_gpu_time_and_cost_accrue_for_running_placements(fleet: Fleet) -> None:
     fleet.manager.run_once()
     world = World.read(fleet.store)
-    running = {}
+    running: dict[str, float] = {}
     for p in world.placements.values():
         if p.status.phase == "Running":
             ns = p.metadata.namespace or ""

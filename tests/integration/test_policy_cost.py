@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from stratum.client.http import StratumClient
-from stratum.core import policies
+from stratum.core import manifests, policies
 from stratum.core.cel_bounds import MAX_COST
 from stratum.server.routers import resources
-from tests.conftest import LiveServer, ServerProcess
+from stratum.testing.harness import LiveServer, ServerProcess
 
 API = "/apis/stratum.dev/v1alpha1"
 HEALTHZ_BOUND = 0.25
@@ -92,7 +92,7 @@ class HealthzPoller:
 def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Sizes of the request bodies the resource routes parse."""
     calls: list[int] = []
-    real = resources.load_body
+    real = manifests.load_body
 
     def counting(raw: bytes, content_type: str | None, source: str = "request body") -> Any:
         calls.append(len(raw))

@@ -17,7 +17,7 @@ from stratum.reconcile.world import World
 from stratum.scheduling.contracts import ContractDecision, place_contract
 from stratum.server.security import system_context
 from stratum.store.objects import ObjectStore
-from tests.integration.test_reconcile import Fleet
+from stratum.testing.controlled import ControlledFleet
 
 V1 = "stratum.dev/v1alpha1"
 
@@ -89,13 +89,13 @@ def workload(
     }
 
 
-def events_of(fleet: Fleet, tenant: str, name: str) -> list[dict[str, Any]]:
+def events_of(fleet: ControlledFleet, tenant: str, name: str) -> list[dict[str, Any]]:
     with fleet.store.read() as tx:
         items = tx.list("Event", namespace=tenant).items
     return [e["spec"] for e in items if e["spec"]["involvedObject"]["name"] == name]
 
 
-def preemptions(fleet: Fleet) -> float:
+def preemptions(fleet: ControlledFleet) -> float:
     """stratum_scheduler_preemptions as /metrics would expose it."""
     value = fleet.manager.metrics.registry.get_sample_value("stratum_scheduler_preemptions_total")
     return value or 0.0
@@ -106,7 +106,7 @@ def phases(world: World) -> dict[str, str | None]:
 
 
 def test_preemption_evicts_the_cheapest_victim_that_frees_the_topology(store: ObjectStore) -> None:
-    fleet = Fleet(store)
+    fleet = ControlledFleet(store, scheduler_seed=0)
     fleet.apply(
         fleet_docs(
             {
@@ -185,7 +185,7 @@ def test_preemption_evicts_the_cheapest_victim_that_frees_the_topology(store: Ob
 
 
 def test_a_non_preemptible_contract_is_never_evicted(store: ObjectStore) -> None:
-    fleet = Fleet(store)
+    fleet = ControlledFleet(store, scheduler_seed=0)
     fleet.apply(fleet_docs({"name": "h100", "profile": "hgx-h100-80gb", "count": 1}))
     fleet.settle(passes=2)
     fleet.apply([workload("steady", 8, priority=-100)])
@@ -197,7 +197,7 @@ def test_a_non_preemptible_contract_is_never_evicted(store: ObjectStore) -> None
     assert not [e for e in events_of(fleet, "lab", "steady") if e["reason"] == "Preempted"]
 
 
-def _stream(fleet: Fleet, passes: int) -> int | None:
+def _stream(fleet: ControlledFleet, passes: int) -> int | None:
     """16 one-GPU jobs fill a rack of two HGX servers (ending one after another), then a
     16-GPU gang arrives, and every pass two more one-GPU jobs; an L40S server in another
     rack is where backfill may go. The pass the gang binds in, or None."""
@@ -241,7 +241,7 @@ PASSES = 20  # the fill jobs end within 16 passes
 def test_a_gang_behind_a_stream_of_small_jobs_binds_within_bounded_passes(
     store: ObjectStore,
 ) -> None:
-    fleet = Fleet(store)
+    fleet = ControlledFleet(store, scheduler_seed=0)
     bound_at = _stream(fleet, PASSES)
     assert bound_at is not None and bound_at <= 18, "starved"
     world = World.read(fleet.store)
@@ -283,5 +283,5 @@ def test_without_the_reservation_the_same_stream_starves_the_gang(
         )
 
     monkeypatch.setattr("stratum.scheduling.cycle.place_contract", no_reservation)
-    fleet = Fleet(store)
+    fleet = ControlledFleet(store, scheduler_seed=0)
     assert _stream(fleet, PASSES) is None

@@ -19,8 +19,9 @@ import pytest
 
 from stratum.client.http import StratumClient
 from stratum.server.demo import demo_manifests
-from tests.conftest import ADMIN_TOKEN, LiveServer, free_port
-from tests.unit.observability.test_dashboards import DASHBOARDS, expand, expressions
+from stratum.testing.dashboards import expand, expressions
+from stratum.testing.harness import ADMIN_TOKEN, LiveServer, free_port
+from tests import DASHBOARDS
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(

@@ -9,64 +9,26 @@ from typing import Any
 
 import pytest
 
-from stratum.api.v1alpha1 import Placement, Workload
 from stratum.backends.simulated.backend import SimulatedBackend
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
 from stratum.server.demo import demo_manifests
 from stratum.server.security import system_context
-from stratum.server.services.objects import ObjectService
 from stratum.store import leases
 from stratum.store.objects import ObjectStore
 from stratum.testing.clock import FakeClock
-
-
-class Fleet:
-    def __init__(self, store: ObjectStore) -> None:
-        self.clock = FakeClock()
-        store.clock = self.clock
-        self.store = store
-        self.service = ObjectService(store)
-        self.backend = SimulatedBackend(clock=self.clock, seed=7)
-        self.manager = ControllerManager(
-            store,
-            {"simulated": self.backend},
-            clock=self.clock,
-            settings=ManagerSettings(telemetry_seconds=3600, usage_flush_seconds=3600),
-        )
-
-    def apply(self, docs: list[dict[str, Any]]) -> None:
-        self.service.apply_documents(docs, ctx=system_context("test"))
-
-    def settle(self, passes: int = 4, seconds: float = 5.0) -> World:
-        for _ in range(passes):
-            self.manager.run_once()
-            self.clock.advance(seconds)
-        return World.read(self.store)
-
-    def workload(self, key: str) -> Workload:
-        return World.read(self.store).workloads[key]
-
-    def placement(self, key: str) -> Placement:
-        return World.read(self.store).placements[key]
-
-    def events(self, name: str) -> list[str]:
-        with self.store.read() as tx:
-            items = [
-                e for k in ("research", "health-eu") for e in tx.list("Event", namespace=k).items
-            ]
-        return [e["spec"]["reason"] for e in items if e["spec"]["involvedObject"]["name"] == name]
+from stratum.testing.controlled import ControlledFleet
 
 
 @pytest.fixture
-def fleet(store: ObjectStore) -> Iterator[Fleet]:
-    f = Fleet(store)
+def fleet(store: ObjectStore) -> Iterator[ControlledFleet]:
+    f = ControlledFleet(store, scheduler_seed=0)
     f.apply(demo_manifests())
     f.settle()
     yield f
 
 
-def test_the_demo_fleet_binds_every_contract_with_evidence(fleet: Fleet) -> None:
+def test_the_demo_fleet_binds_every_contract_with_evidence(fleet: ControlledFleet) -> None:
     world = World.read(fleet.store)
     assert {k: w.status.phase for k, w in world.workloads.items()} == {
         "research/llama-finetune": "Running",
@@ -99,7 +61,7 @@ def test_the_demo_fleet_binds_every_contract_with_evidence(fleet: Fleet) -> None
 
 
 def test_a_failed_gpu_violates_the_contract_and_it_is_replaced_on_healthy_devices(
-    fleet: Fleet,
+    fleet: ControlledFleet,
 ) -> None:
     before = fleet.placement("research/llama-finetune")
     victim = before.spec.replicas[0].node
@@ -127,7 +89,7 @@ def test_a_failed_gpu_violates_the_contract_and_it_is_replaced_on_healthy_device
     assert {"ContractViolated", "Remediating"} <= set(fleet.events("llama-finetune"))
 
 
-def test_report_only_contract_stays_violated_until_the_fault_clears(fleet: Fleet) -> None:
+def test_report_only_contract_stays_violated_until_the_fault_clears(fleet: ControlledFleet) -> None:
     node = fleet.placement("research/edge-vision").spec.replicas[0].node
     fault = fleet.backend.inject({"kind": "power-cap", "site": "edge-lyon", "kw": 0.05})
     world = fleet.settle(passes=2)
@@ -140,7 +102,9 @@ def test_report_only_contract_stays_violated_until_the_fault_clears(fleet: Fleet
     assert "ViolationCleared" in fleet.events("edge-vision")
 
 
-def test_a_lost_node_moves_its_work_to_another_node_that_keeps_every_clause(fleet: Fleet) -> None:
+def test_a_lost_node_moves_its_work_to_another_node_that_keeps_every_clause(
+    fleet: ControlledFleet,
+) -> None:
     before = fleet.placement("health-eu/triage-assistant")
     lost = before.spec.replicas[0].node
     fleet.backend.inject({"kind": "node-down", "node": lost})
@@ -154,7 +118,7 @@ def test_a_lost_node_moves_its_work_to_another_node_that_keeps_every_clause(flee
         assert "EU" in world.sites[world.nodes[node].spec.site].spec.jurisdictions
 
 
-def test_a_missed_latency_target_is_a_violation(fleet: Fleet) -> None:
+def test_a_missed_latency_target_is_a_violation(fleet: ControlledFleet) -> None:
     node = fleet.placement("research/chat-us").spec.replicas[0].node
     fleet.backend.inject({"kind": "link-degrade", "node": node, "gpu": 0})
     fleet.manager.run_once()
@@ -168,7 +132,7 @@ def test_a_missed_latency_target_is_a_violation(fleet: Fleet) -> None:
     assert "< target 50 rps" in breaches["serviceLevel.minThroughputRps"]
 
 
-def test_a_partition_never_stops_running_work(fleet: Fleet) -> None:
+def test_a_partition_never_stops_running_work(fleet: ControlledFleet) -> None:
     fleet.backend.inject({"kind": "partition", "cluster": "us-east-1-l40s"})
     world = fleet.settle(passes=3)
     assert world.workloads["research/chat-us"].status.phase == "Running"
@@ -181,7 +145,7 @@ def test_a_partition_never_stops_running_work(fleet: Fleet) -> None:
     assert "research/chat-us" in {k for k in fleet.backend._runs}  # still running out there
 
 
-def test_finished_work_succeeds_and_frees_its_devices(fleet: Fleet) -> None:
+def test_finished_work_succeeds_and_frees_its_devices(fleet: ControlledFleet) -> None:
     node = fleet.placement("research/embeddings-batch").spec.replicas[0].node
     fleet.clock.advance(7200)
     world = fleet.settle(passes=2)
@@ -190,7 +154,7 @@ def test_finished_work_succeeds_and_frees_its_devices(fleet: Fleet) -> None:
     assert "embeddings-batch" not in {a.workload for a in world.nodes[node].status.allocations}
 
 
-def test_added_capacity_binds_a_contract_the_fleet_could_not_hold(fleet: Fleet) -> None:
+def test_added_capacity_binds_a_contract_the_fleet_could_not_hold(fleet: ControlledFleet) -> None:
     fleet.apply(
         [
             {
@@ -224,7 +188,7 @@ def test_added_capacity_binds_a_contract_the_fleet_could_not_hold(fleet: Fleet) 
     assert fleet.settle(passes=3).workloads["research/h200-train"].status.phase == "Running"
 
 
-def test_a_settled_fleet_writes_nothing(fleet: Fleet) -> None:
+def test_a_settled_fleet_writes_nothing(fleet: ControlledFleet) -> None:
     with fleet.store.read() as tx:
         before = tx.current_resource_version()
     fleet.settle(passes=3)
@@ -232,7 +196,7 @@ def test_a_settled_fleet_writes_nothing(fleet: Fleet) -> None:
         assert tx.current_resource_version() == before
 
 
-def test_deleting_a_workload_stops_it_and_drops_its_placement(fleet: Fleet) -> None:
+def test_deleting_a_workload_stops_it_and_drops_its_placement(fleet: ControlledFleet) -> None:
     fleet.service.delete("Workload", "research", "chat-us", ctx=system_context("test"))
     world = fleet.settle(passes=2)
     assert "research/chat-us" not in world.placements
@@ -255,7 +219,7 @@ def test_one_lease_holder_at_a_time(store: ObjectStore) -> None:
     assert lease is not None and lease.holder == "b" and lease.transitions == 2
 
 
-def test_a_plan_answers_what_if_on_a_copy_of_the_fleet(fleet: Fleet) -> None:
+def test_a_plan_answers_what_if_on_a_copy_of_the_fleet(fleet: ControlledFleet) -> None:
     from stratum.scheduling.planning import FleetChange, plan
 
     change = FleetChange.model_validate(
@@ -321,7 +285,7 @@ def test_one_broken_cluster_backs_off_without_holding_up_the_others(store: Objec
                 raise BackendError("edge gateway unreachable")
             return super().inventory(cluster)
 
-    fleet = Fleet(store)
+    fleet = ControlledFleet(store, scheduler_seed=0)
     fleet.backend = FlakyBackend(clock=fleet.clock, seed=7)
     fleet.manager = ControllerManager(store, {"simulated": fleet.backend}, clock=fleet.clock)
     fleet.apply(demo_manifests())
@@ -337,7 +301,7 @@ def test_one_broken_cluster_backs_off_without_holding_up_the_others(store: Objec
     assert FlakyBackend.calls == 2
 
 
-def test_deny_policies_hold_at_placement_not_only_at_admission(fleet: Fleet) -> None:
+def test_deny_policies_hold_at_placement_not_only_at_admission(fleet: ControlledFleet) -> None:
     """The demo's policy keeps personal data in EU jurisdictions: admission lets such a
     workload in (EU sites exist), and the scheduler must never bind it elsewhere."""
     personal = {"sovereignty": {"dataClassification": "personal"}}
@@ -376,7 +340,7 @@ def test_deny_policies_hold_at_placement_not_only_at_admission(fleet: Fleet) -> 
     assert "personal-data-stays-in-eu" in policy[0].message
 
 
-def test_bindings_and_releases_join_the_audit_chain(fleet: Fleet) -> None:
+def test_bindings_and_releases_join_the_audit_chain(fleet: ControlledFleet) -> None:
     from stratum.core.audit import verify
     from stratum.store import audit
 
@@ -397,7 +361,7 @@ def test_bindings_and_releases_join_the_audit_chain(fleet: Fleet) -> None:
 
 
 def test_tenants_accrue_gpu_hours_and_cost_from_what_ran(store: ObjectStore) -> None:
-    fleet = Fleet(store)
+    fleet = ControlledFleet(store, scheduler_seed=0)
     fleet.manager = ControllerManager(
         store,
         {"simulated": fleet.backend},
@@ -429,7 +393,7 @@ def _eu(world: World, node: str) -> bool:
     return "EU" in world.sites[world.nodes[node].spec.site].spec.jurisdictions
 
 
-def test_personal_data_never_leaves_the_eu_under_faults(fleet: Fleet) -> None:
+def test_personal_data_never_leaves_the_eu_under_faults(fleet: ControlledFleet) -> None:
     """Only the tenant-wide policy keeps it in the EU (the contract names no jurisdiction):
     losing its nodes moves it to other EU nodes; losing every EU node leaves it Pending
     rather than placed in the US, where capacity is free."""
@@ -460,9 +424,9 @@ def test_personal_data_never_leaves_the_eu_under_faults(fleet: Fleet) -> None:
     again = [r.node for r in world.placements["research/patient-notes"].spec.replicas]
     assert world.workloads["research/patient-notes"].status.attempt >= 2
     assert not set(again) & set(first) and all(_eu(world, n) for n in again)
-    for node in world.nodes.values():  # now every EU node goes down
-        if _eu(world, node.metadata.name) and node.metadata.name not in first:
-            fleet.backend.inject({"kind": "node-down", "node": node.metadata.name})
+    for other in world.nodes.values():  # now every EU node goes down
+        if _eu(world, other.metadata.name) and other.metadata.name not in first:
+            fleet.backend.inject({"kind": "node-down", "node": other.metadata.name})
     world = fleet.settle(passes=4)
     wl = world.workloads["research/patient-notes"]
     assert wl.status.phase == "Pending"
@@ -474,7 +438,7 @@ def test_personal_data_never_leaves_the_eu_under_faults(fleet: Fleet) -> None:
 
 
 def test_personal_data_preempts_in_the_eu_rather_than_moving_to_the_us(store: ObjectStore) -> None:
-    fleet = Fleet(store)
+    fleet = ControlledFleet(store, scheduler_seed=0)
     docs = [d for d in demo_manifests() if d["kind"] != "Workload"]
     # Fill every EU GPU with preemptible low-priority work; the US stays empty.
     filler = [
@@ -547,7 +511,7 @@ def test_a_workload_whose_launch_keeps_failing_backs_off_alone(store: ObjectStor
                 raise BackendError("image pull failed")
             super().launch(spec)
 
-    fleet = Fleet(store)
+    fleet = ControlledFleet(store, scheduler_seed=0)
     fleet.backend = FlakyBackend(clock=fleet.clock, seed=7)
     fleet.manager = ControllerManager(store, {"simulated": fleet.backend}, clock=fleet.clock)
     fleet.apply(demo_manifests())
@@ -558,7 +522,7 @@ def test_a_workload_whose_launch_keeps_failing_backs_off_alone(store: ObjectStor
     assert 2 <= FlakyBackend.calls <= 3, "retried with growing delays, not every pass"
 
 
-def test_a_rejected_workload_is_decided_again_when_its_spec_changes(fleet: Fleet) -> None:
+def test_a_rejected_workload_is_decided_again_when_its_spec_changes(fleet: ControlledFleet) -> None:
     """A corrected spec is never ignored: Rejected is re-checked on edit, not only when the
     fleet changes (it once stayed Rejected at observedGeneration 1, generation 3)."""
     job: dict[str, Any] = {

@@ -18,7 +18,7 @@ from stratum.client.http import StratumClient
 from stratum.core.errors import Forbidden, Invalid
 from stratum.core.secrets import Keyring, UnreadableSecret, open_credentials
 from stratum.server.secrets import ENV_KEYS
-from tests.conftest import AUTH, LiveServer
+from stratum.testing.harness import AUTH, LiveServer
 
 API = "/apis/stratum.dev/v1alpha1"
 OLD, NEW = Keyring.generate_key(), Keyring.generate_key()

@@ -15,7 +15,7 @@ import pytest
 from stratum.client.http import StratumClient
 from stratum.core.errors import Forbidden, NotFound
 from stratum.server.demo import demo_manifests
-from tests.conftest import LiveServer
+from stratum.testing.harness import LiveServer
 
 FAULTS = "/apis/sim.stratum.dev/v1alpha1/faults"
 POLICY = "personal-data-stays-in-eu"  # the demo's one policy

@@ -16,7 +16,7 @@ import pytest
 
 from stratum.client.http import StratumClient
 from stratum.core.errors import Conflict, Forbidden, NotFound, Unauthorized
-from tests.conftest import LiveServer
+from stratum.testing.harness import LiveServer
 
 
 def _tenant(name: str, **members: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 
 from stratum.client.http import StratumClient
 from stratum.server import feed, watch
-from tests.conftest import ADMIN_TOKEN, LiveServer
+from stratum.testing.harness import ADMIN_TOKEN, LiveServer
 
 API = "/apis/stratum.dev/v1alpha1"
 

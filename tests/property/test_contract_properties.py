@@ -98,15 +98,16 @@ def _check(nodes: list[FleetNode], bound: list[tuple[str, Contract, ContractDeci
                     assert len({key[g] for g in b.gpus}) == 1
                 if t.numa_aligned:
                     assert {lay.numa[g] for g in b.gpus} == {b.numa_node}
+                    assert b.numa_node is not None
                     assert all(c in lay.numa_cpus[b.numa_node] for c in b.cpu_set)
         if len(d.bindings) > 1 or d.tier:
             tier = d.tier or "any"
             assert TIERS.index(tier) <= TIERS.index(t.across_replicas)
             labels = {tier_domain(by_name[b.node], tier) for b in d.bindings}
             assert len(labels) == 1
-    for (node, g), used in gpu_use.items():
+    for (name, g), used in gpu_use.items():
         assert used <= 1000, "a GPU over-allocated"
-        assert (node, g) not in mig_use, "a GPU both partitioned and given out"
+        assert (name, g) not in mig_use, "a GPU both partitioned and given out"
     for tenant, contract, d in bound:
         if contract.isolation == "dedicated-node":
             for b in d.bindings:

@@ -16,7 +16,7 @@ from stratum.reconcile.world import World
 from stratum.scheduling.planning import FleetChange, plan
 from stratum.server.demo import demo_manifests
 from stratum.store.objects import ObjectStore
-from stratum.testing import controlled
+from stratum.testing import manifests
 from stratum.testing.controlled import ControlledFleet
 
 SEED = 7  # ControlledFleet's controllers run with this seed
@@ -75,7 +75,7 @@ def test_plan_and_controller_bind_the_same_contracts_on_the_same_nodes(
             for i, (tenant, contract, replicas, priority, preemptible) in enumerate(job_list):
                 body = {**contract, "lifecycle": {"priority": priority, "preemptible": preemptible}}
                 docs.append(
-                    controlled.workload(f"job-{i}", tenant, body, replicas=replicas, type="batch")
+                    manifests.workload(f"job-{i}", tenant, body, replicas=replicas, type="batch")
                 )
             applied = set()
             for doc in docs:  # admission may refuse some (quota): those never wait

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from stratum.api.v1alpha1.hardwareprofiles import HardwareProfileSpec, LinkMatrix
 from stratum.core.cpulist import format_cpulist
-from stratum.core.topology import Topology
+from stratum.core.topology import Gpu, Topology
 from stratum.discovery.recognise import parse_text
 
 
@@ -97,11 +97,11 @@ def test_classes_are_symmetric_and_match_placement(spec: HardwareProfileSpec) ->
             da = topo.gpu(int(a[3:])) if a.startswith("GPU") else topo.nic(a)
             db = topo.gpu(int(b[3:])) if b.startswith("GPU") else topo.nic(b)
             same_domain = (
-                a.startswith("GPU")
-                and b.startswith("GPU")
-                and da.nvlink_domain is not None  # type: ignore[union-attr]
+                isinstance(da, Gpu)  # the GPU* devices, as topo.gpu returns them
+                and isinstance(db, Gpu)
+                and da.nvlink_domain is not None
                 and da.nvlink_domain == db.nvlink_domain
-            )  # type: ignore[union-attr]
+            )
             assert link.is_nvlink == same_domain
             if link.is_nvlink:
                 continue

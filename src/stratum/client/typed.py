@@ -19,7 +19,7 @@ import asyncio
 import builtins
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -132,8 +132,9 @@ class Resources(Generic[T]):
         selector: str | None = None,
         resource_version: str | None = None,
         timeout: float | None = None,
-    ) -> Iterator[WatchEvent[T]]:
-        """Changes as they happen (bookmarks skipped), until `timeout` seconds pass idle."""
+    ) -> Generator[WatchEvent[T], None, None]:
+        """Changes as they happen (bookmarks skipped), until `timeout` seconds pass idle;
+        close() ends the stream early."""
         for event in self._client.http.watch(
             self.model,
             namespace=self._ns(namespace),

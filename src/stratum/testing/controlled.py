@@ -1,6 +1,7 @@
 """A fleet run by the live controllers on a real store, on a fake clock the caller moves:
 for tests and benchmarks that must measure what users get (the WorkloadController's
-decisions), not a scheduling function alone."""
+decisions), not a scheduling function alone. The documents it is given come from
+stratum.testing.manifests."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from typing import Any
 
 from stratum.api.v1alpha1 import Placement, Workload
 from stratum.backends.simulated.backend import SimulatedBackend
-from stratum.core.profiles import builtin_profiles
-from stratum.core.validation import to_wire
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
 from stratum.server.security import system_context
@@ -18,13 +17,15 @@ from stratum.server.services.objects import ObjectService
 from stratum.store.objects import ObjectStore
 from stratum.testing.clock import FakeClock
 
-API = "stratum.dev/v1alpha1"
-
 
 class ControlledFleet:
     """Store + ObjectService + ControllerManager + SimulatedBackend on one fake clock."""
 
-    def __init__(self, store: ObjectStore, *, seed: int = 7) -> None:
+    def __init__(
+        self, store: ObjectStore, *, seed: int = 7, scheduler_seed: int | None = None
+    ) -> None:
+        """`seed` drives the simulated backend and, unless `scheduler_seed` is given, the
+        placement policy's tie-breaking."""
         self.clock = FakeClock()
         store.clock = self.clock
         self.store = store
@@ -33,7 +34,11 @@ class ControlledFleet:
         self.manager = ControllerManager(
             store,
             {"simulated": self.backend},
-            settings=ManagerSettings(telemetry_seconds=3600, usage_flush_seconds=3600, seed=seed),
+            settings=ManagerSettings(
+                telemetry_seconds=3600,
+                usage_flush_seconds=3600,
+                seed=seed if scheduler_seed is None else scheduler_seed,
+            ),
         )
 
     def apply(self, docs: Iterable[Mapping[str, Any]]) -> None:
@@ -51,51 +56,16 @@ class ControlledFleet:
     def workloads(self) -> dict[str, Workload]:
         return World.read(self.store).workloads
 
+    def workload(self, key: str) -> Workload:
+        """One Workload by "namespace/name"."""
+        return World.read(self.store).workloads[key]
 
-def profiles() -> list[dict[str, Any]]:
-    return [to_wire(p) for p in builtin_profiles()]
+    def placement(self, key: str) -> Placement:
+        """One Placement by "namespace/name"."""
+        return World.read(self.store).placements[key]
 
-
-def site(
-    name: str, *, country: str = "DE", jurisdictions: Iterable[str] = ("EU",)
-) -> dict[str, Any]:
-    return {
-        "apiVersion": API,
-        "kind": "Site",
-        "metadata": {"name": name},
-        "spec": {
-            "kind": "datacenter",
-            "provider": "own",
-            "country": country,
-            "jurisdictions": list(jurisdictions),
-        },
-    }
-
-
-def cluster(name: str, site: str, pools: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    return {
-        "apiVersion": API,
-        "kind": "Cluster",
-        "metadata": {"name": name},
-        "spec": {"site": site, "backend": "simulated", "nodePools": [dict(p) for p in pools]},
-    }
-
-
-def tenant(name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "Tenant", "metadata": {"name": name}, "spec": spec}
-
-
-def workload(
-    name: str,
-    namespace: str,
-    contract: Mapping[str, Any],
-    *,
-    replicas: int = 1,
-    type: str = "training",
-) -> dict[str, Any]:
-    return {
-        "apiVersion": API,
-        "kind": "Workload",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"type": type, "replicas": replicas, "contract": dict(contract)},
-    }
+    def events(self, name: str) -> list[str]:
+        """The reasons of the Events about objects called `name`, in every namespace."""
+        with self.store.read() as tx:
+            items = tx.list("Event").items
+        return [e["spec"]["reason"] for e in items if e["spec"]["involvedObject"]["name"] == name]

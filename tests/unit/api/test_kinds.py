@@ -11,7 +11,7 @@ from stratum.api.v1alpha1 import BY_KIND, KINDS, resolve_kind
 from stratum.core.errors import Invalid
 from stratum.core.manifests import load_documents
 from stratum.core.validation import parse_object, to_wire
-from tests.conftest import EXAMPLES
+from tests import EXAMPLES
 
 
 def example_documents() -> list[Any]:

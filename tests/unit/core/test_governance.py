@@ -14,7 +14,7 @@ from stratum.core.errors import Forbidden, Invalid, NotFound
 from stratum.core.manifests import load_documents
 from stratum.core.policies import compile_expression, evaluate
 from stratum.core.tokens import new_token, parse_token, secret_matches
-from tests.conftest import EXAMPLES
+from tests import EXAMPLES
 
 
 def site(
@@ -98,7 +98,7 @@ def test_roles_scope_namespaces_and_never_reveal_other_tenants() -> None:
     access.check(member, "read", "Site", namespaced=False)
     with pytest.raises(Forbidden):
         access.check(member, "write", "Placement", namespaced=True, namespace="a")
-    assert access.visible_namespaces(member, "Workload") == {"a"}
+    assert access.visible_namespaces(member, "Workload") == frozenset({"a"})
     assert access.visible_namespaces(Principal("root", "platform-viewer"), "Workload") is None
     with pytest.raises(Forbidden):
         access.check(Principal("v", "platform-viewer"), "write", "Site", namespaced=False)

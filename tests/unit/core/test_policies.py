@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from stratum.core.policies import (
     evaluate,
 )
 
-EMPTY = {"workload": {}, "tenant": {}, "site": None}
+EMPTY: dict[str, Any] = {"workload": {}, "tenant": {}, "site": None}
 
 
 def error_chain(terms: int) -> str:
@@ -42,7 +43,7 @@ def test_an_or_chain_of_errors_stays_small_in_time_and_memory() -> None:
     tracemalloc.start()
     started = time.thread_time()  # CPU of this thread: the machine's load does not count
     try:
-        outcome = evaluate(expression, **EMPTY)  # type: ignore[arg-type]
+        outcome = evaluate(expression, **EMPTY)
     finally:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -65,7 +66,7 @@ def test_a_thirty_tenant_allow_list_compiles_and_evaluates_in_milliseconds() -> 
         evaluate(expression, workload={}, tenant={"metadata": {"name": name}}, site=None)
         for name in ("t1", "t17", "t30", "t31")
     ]
-    over_empty = evaluate(expression, **EMPTY)  # type: ignore[arg-type]
+    over_empty = evaluate(expression, **EMPTY)
     done = time.thread_time()
     print(
         f"30-tenant allow-list: compile {(compiled - started) * 1000:.1f} ms, "
@@ -119,7 +120,7 @@ def test_the_budget_stops_an_evaluation_over_data_longer_than_assumed() -> None:
 
 def test_string_formatting_and_cel_python_extensions_are_not_available() -> None:
     # `%` on a string was Python formatting: a gigabyte string from 20 characters.
-    outcome = evaluate("'%0999999999d' % 1 == ''", **EMPTY)  # type: ignore[arg-type]
+    outcome = evaluate("'%0999999999d' % 1 == ''", **EMPTY)
     assert not outcome.allowed and "no matching overload" in (outcome.error or "")
     with pytest.raises(Invalid, match="reduce"):
         compile_expression("[1, 2].reduce(r, i, 'a', r + r) == 'a'")
@@ -127,7 +128,7 @@ def test_string_formatting_and_cel_python_extensions_are_not_available() -> None
 
 def test_all_and_exists_follow_cel_over_errors() -> None:
     def holds(expression: str) -> bool | str:
-        outcome = evaluate(expression, **EMPTY)  # type: ignore[arg-type]
+        outcome = evaluate(expression, **EMPTY)
         return outcome.allowed if outcome.error is None else "error"
 
     assert holds("[0, -1].all(x, 1 / x > 0)") is False  # a false decides despite the error

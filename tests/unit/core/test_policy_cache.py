@@ -1,5 +1,7 @@
 """The policy result cache keys on every path an expression reads, and never on less."""
 
+from typing import Any
+
 from stratum.core.policies import _projection, evaluate
 
 EU = {"spec": {"jurisdictions": ["EU"], "kind": "datacenter"}}
@@ -11,7 +13,7 @@ PERSONAL = (
 )
 
 
-def wl(classification: str | None, name: str = "w") -> dict[str, object]:
+def wl(classification: str | None, name: str = "w") -> dict[str, Any]:
     sov = {} if classification is None else {"dataClassification": classification}
     return {"metadata": {"name": name}, "spec": {"contract": {"sovereignty": sov}}}
 

@@ -13,25 +13,8 @@ import promql_parser
 import pytest
 
 from stratum.observability.metrics import Metrics
-
-REPO = Path(__file__).resolve().parents[3]
-DASHBOARDS = sorted((REPO / "dashboards").glob("*.json"))
-# Grafana's own variables, replaced as Grafana would before the query reaches Prometheus.
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "15s"}
-
-
-def expand(expr: str) -> str:
-    for var, value in GRAFANA_VARIABLES.items():
-        expr = expr.replace(var, value)
-    return re.sub(r"\$\{?\w+\}?", ".*", expr)  # dashboard variables: match everything
-
-
-def expressions(board: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(panel title, expression) of every target in the dashboard, rows included."""
-    for panel in board["panels"]:
-        for inner in [panel, *panel.get("panels", [])]:
-            for target in inner.get("targets", []):
-                yield inner["title"], target["expr"]
+from stratum.testing.dashboards import expand, expressions
+from tests import DASHBOARDS, REPO
 
 
 def selectors(node: Any) -> Iterator[Any]:

@@ -93,8 +93,10 @@ def test_spans_go_to_a_configured_exporter() -> None:
         tracing.shutdown()
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert set(spans) == {"reconcile.pass", "reconcile.workloads"}
-    assert spans["reconcile.workloads"].parent.span_id == spans["reconcile.pass"].context.span_id
-    assert spans["reconcile.pass"].attributes["stratum.resource_version"] == 7
+    parent, root = spans["reconcile.workloads"].parent, spans["reconcile.pass"]
+    assert parent is not None and root.context is not None and root.attributes is not None
+    assert parent.span_id == root.context.span_id
+    assert root.attributes["stratum.resource_version"] == 7
     assert not tracing.enabled()
 
 
@@ -102,7 +104,7 @@ def test_api_requests_are_server_spans_named_by_route_template(tmp_path: Path) -
     import httpx
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from tests.conftest import LiveServer
+    from stratum.testing.harness import LiveServer
 
     exporter = InMemorySpanExporter()
     tracing.configure(exporter=exporter)
@@ -121,6 +123,7 @@ def test_api_requests_are_server_spans_named_by_route_template(tmp_path: Path) -
     spans = exporter.get_finished_spans()
     route = "/apis/stratum.dev/v1alpha1/namespaces/{namespace}/workloads/{name}"
     request = next(s for s in spans if s.name == f"GET {route}")
+    assert request.attributes is not None
     assert request.attributes["http.route"] == route
     assert request.attributes["http.response.status_code"] == 404
     assert "reconcile.pass" in {s.name for s in spans}

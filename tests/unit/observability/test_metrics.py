@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from stratum.observability.metrics import FLEET_GAUGES, FleetGauges, Metrics, serve_metrics
-from tests.conftest import free_port
+from stratum.testing.harness import free_port
 
 # Labels that would make a series per object, per user or per request: never allowed.
 UNBOUNDED = {

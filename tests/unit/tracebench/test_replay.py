@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from stratum.scheduling.fragmentation import WorkloadMix
-from stratum.scheduling.policies import make_policy
+from stratum.scheduling.policies import Policy, make_policy
 from stratum.scheduling.request import Request
 from stratum.scheduling.snapshot import NodeSpec, Snapshot
 from stratum.tracebench.replay import bucketize, run_seed
 from stratum.tracebench.trace import load_nodes, load_pods
-
-# The shared trace beside the checkout (CI lays a copy of shared/ there).
-OPENB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "alibaba-openb"
+from tests import OPENB
 
 
 def test_bucketize_means_per_rounded_percent_with_window_fallback() -> None:
@@ -48,7 +44,11 @@ def test_openb_slice_fgd_beats_random() -> None:
     mix = WorkloadMix.typical(pods)
     out = {}
     for name in ("random", "fgd", "stratum"):
-        r = run_seed(snap, pods, lambda s, n=name: make_policy(n, seed=s, typical=mix), seed=42)
+
+        def factory(s: int, n: str = name) -> Policy:
+            return make_policy(n, seed=s, typical=mix)
+
+        r = run_seed(snap, pods, factory, seed=42)
         assert 0 <= r.unalloc_at(100) < 40
         out[name] = r.unalloc_at(100)
     assert out["fgd"] < out["random"] and out["stratum"] < out["random"]
