@@ -6,9 +6,12 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StringConstraints
 
-from stratum.api.v1alpha1.meta import ObjectName, Resource, Status, WireModel
+from stratum.api.v1alpha1.meta import NamespaceName, ObjectName, Resource, Status, WireModel
 
-BackendKind = Literal["simulated", "local", "agent", "kubernetes"]
+# A backend's name in the server's registry (shipped: simulated; planned: local, agent,
+# kubernetes, slurm; plug-ins add theirs). A name the server does not run is not refused
+# at apply: the Cluster waits, Pending with BackendUnavailable, as for a backend not yet up.
+BackendName = NamespaceName
 CredentialName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$")]
 
 
@@ -28,7 +31,11 @@ class TemplateReference(WireModel):
 
 class ClusterSpec(WireModel):
     site: ObjectName
-    backend: BackendKind = "simulated"
+    backend: BackendName = Field(
+        default="simulated",
+        description="the registry name of the backend that runs this cluster's nodes "
+        "(simulated, or one a plug-in registers)",
+    )
     template: TemplateReference | None = None
     node_pools: list[NodePool] = Field(default_factory=list)
     backend_config: dict[str, Any] = Field(default_factory=dict)
