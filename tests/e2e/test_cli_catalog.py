@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stratum.catalog import catalog_manifests
 from stratum.server.demo import demo_manifests
 from stratum.testing.harness import ServerProcess, run_cli
 
@@ -28,7 +27,7 @@ def test_every_catalog_item_launches_and_places_on_the_demo_fleet(
 ) -> None:
     env = {"STRATUM_SERVER": server_process.url, "STRATUM_CONFIG": str(tmp_path / "c.yaml")}
     fleet = tmp_path / "fleet.yaml"
-    fleet.write_text(yaml.safe_dump_all(demo_manifests() + catalog_manifests()))
+    fleet.write_text(yaml.safe_dump_all(demo_manifests()))  # the demo carries the catalog
     assert run_cli("apply", "-f", str(fleet), env=env).returncode == 0
 
     listed = run_cli("catalog", "list", env=env)

@@ -201,6 +201,10 @@ def test_get_watch_prints_rows_and_exits_3_when_the_server_goes(
     finally:
         if watcher.poll() is None:
             watcher.kill()
+            watcher.wait()
+        for stream in (watcher.stdout, watcher.stderr):
+            if stream is not None:
+                stream.close()
 
 
 @pytest.mark.timeout(300)  # ~30 CLI processes on a shared 2-core machine
