@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -32,14 +33,17 @@ def test_serve_prints_the_first_admin_token_once(tmp_path: Path) -> None:
             url,
             "--no-controllers",
         ],
-        stderr=subprocess.PIPE,
+        # The token is the one line on standard output, apart from the logs on stderr.
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
+        env={**os.environ, "STRATUM_HOME": str(tmp_path)},
     )
     try:
-        assert proc.stderr is not None
+        assert proc.stdout is not None
         token = ""
         for _ in range(200):
-            line = proc.stderr.readline().strip()
+            line = proc.stdout.readline().strip()
             if line.startswith("stt_"):
                 token = line
                 break

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from stratum.server.demo import demo_manifests
 from stratum.testing.harness import ADMIN_TOKEN, free_port, run_cli
 from tests import EXAMPLES
 
@@ -144,11 +145,12 @@ def test_up_runs_the_demo_and_heals_an_injected_fault(tmp_path: Path) -> None:
         assert missing.returncode == 2 and "No such file" in missing.stderr
     finally:
         first = stop(proc)
-    assert "38 objects created, 0 reused" in first
+    objects = len(demo_manifests())  # profiles, sites, clusters, tenants, work and catalog
+    assert f"{objects} objects created, 0 reused" in first
     proc = start_up(tmp_path, port)
     try:
         again = wait_until(lambda: (s := phases(url)) and len(s) == 5 and s)
         assert again["research/llama-finetune"]["attempt"] >= 2, "the fleet was reused"
     finally:
         second = stop(proc)
-    assert "0 objects created, 38 reused" in second
+    assert f"0 objects created, {objects} reused" in second
