@@ -214,7 +214,8 @@ def test_a_lost_admin_is_recovered_from_the_store(
         assert ops.revoke_token(client.whoami()["tokenId"])["state"] == "revoked"
         records = ops.list("AuditRecord")
         assert records[0]["spec"]["actor"].startswith("system:recovery (run by ")
-        assert ops.verify_audit()["ok"]
+        # The recovery wrote from another process: the anchor catches up within a second.
+        _anchored(ops, len(records))
     again = run_cli(
         "admin", "recover", "--database-url", database_url, "--token-file", str(token_file)
     )

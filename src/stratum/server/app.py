@@ -60,10 +60,10 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
-        await asyncio.to_thread(policies.warm)  # not in the first Policy request
-        trail.start()
+        trail.start()  # the audit anchor keeps up from the first write on
         if settings.controllers:
             manager.start()
+        await asyncio.to_thread(policies.warm)  # not in the first Policy request
         yield
         notifier.closing.set()
         if settings.controllers:
