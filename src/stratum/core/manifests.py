@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from stratum.core.errors import BadRequest, Cause
+from stratum.core.errors import BadRequest, Cause, Invalid
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +167,10 @@ def load_body(raw: bytes, content_type: str | None, source: str = "request body"
             raise BadRequest(f"{source}: nested more than {MAX_DEPTH} levels deep") from None
         except ValueError as err:  # an integer of more digits than Python converts
             raise BadRequest(f"{source}: {err}") from None
-        if _too_deep(data):
-            raise BadRequest(f"{source}: nested more than {MAX_DEPTH} levels deep")
+        deep = _too_deep(data)
+        if deep is not None:
+            message = f"nested more than {MAX_DEPTH} levels deep"
+            raise Invalid(f"{deep}: {message}", causes=[Cause(deep, message)])
     else:
         # YAML is a superset of JSON; a List stays one object (for /apply).
         documents = load_documents(text, source, expand_lists=False)
@@ -199,18 +201,22 @@ def approximate_size(data: Any) -> int:
     return size
 
 
-def _too_deep(data: Any) -> bool:
-    """Whether `data` nests more than MAX_DEPTH levels (without recursion)."""
-    stack = [(data, 1)]
+def _too_deep(data: Any) -> str | None:
+    """The path (`spec.a.b`, `items[3].x`) at which `data` nests more than MAX_DEPTH levels,
+    found without recursion; None when it does not."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
     while stack:
-        value, depth = stack.pop()
+        value, depth, path = stack.pop()
         if isinstance(value, dict):
-            value = list(value.values())
-        if isinstance(value, list):
-            if depth > MAX_DEPTH:
-                return True
-            stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
-    return False
+            children = [(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()]
+        elif isinstance(value, list):
+            children = [(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return path or "the body"
+        stack.extend((v, depth + 1, p) for v, p in children if isinstance(v, dict | list))
+    return None
 
 
 def refuse_nul(data: Any, source: str, path: str = "") -> None:
