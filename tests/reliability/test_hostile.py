@@ -27,12 +27,8 @@ def test_generated_hostile_requests_on_every_route(tmp_path: Path) -> None:
     assert record.figures["operations"] > 100
     # Anything not already reported fails the test outright.
     assert new_findings(record) == []
-    # Findings the security work is fixing on its own branches (docs/reliability.md lists
-    # them): reported as an expected failure naming each, never skipped; once those fixes
-    # are merged there are none, and this test passes.
-    if record.findings:
-        names = sorted({known(f) or "" for f in record.findings})
-        pytest.xfail(f"known, fixes pending: {names}: {record.findings}")
+    # The findings once known (docs/reliability.md) are fixed on main: none is tolerated.
+    assert record.findings == [], sorted({known(f) or f for f in record.findings})
 
 
 def test_a_lone_surrogate_in_a_path_is_refused_not_a_500(live_server: Any) -> None:

@@ -83,7 +83,7 @@ def run_crash(
     try:
         with StratumClient(server.url, token) as client:
             client.apply_list(demo_manifests())
-            fleet_map = _wait_for_fleet(client)
+            fleet_map = fleet.wait_for_fleet(client)
             checks.wait_quiet(client, timeout=s.quiet_timeout)
         for kill in range(s.kills):
             phase = PHASES[kill % len(PHASES)] if kill < len(PHASES) else rng.choice(PHASES)
@@ -131,16 +131,6 @@ def run_crash(
         record.seconds = time.monotonic() - began
     record.figures["kill delays ms by phase"] = {p: sorted(d) for p, d in delays.items() if d}
     return record
-
-
-def _wait_for_fleet(client: StratumClient, timeout: float = 60.0) -> fleet.FleetMap:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        nodes = client.list("Node")
-        if nodes and all((n.get("status") or {}).get("gpus") for n in nodes):
-            return fleet.FleetMap.from_nodes(nodes)
-        time.sleep(0.5)
-    raise RuntimeError("the simulated fleet never showed up")
 
 
 def _work(

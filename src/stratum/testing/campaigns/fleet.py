@@ -4,9 +4,11 @@ faults aimed at the nodes, GPUs and sites that exist."""
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from stratum.client.http import StratumClient
 from stratum.reconcile.controllers.workloads import DURATION_ANNOTATION
 
 # The shapes a campaign draws from, with weights: what tenants of the demo fleet ask for.
@@ -123,3 +125,14 @@ def fault(rng: random.Random, fleet: FleetMap) -> dict[str, Any]:
     if kind == "node-down":
         return {"kind": kind, "node": node}
     return {"kind": kind, "site": rng.choice(fleet.sites), "kw": rng.choice([1.0, 5.0, 20.0])}
+
+
+def wait_for_fleet(client: StratumClient, timeout: float = 60.0) -> FleetMap:
+    """The fleet's map once every node has reported its GPUs (the campaigns start there)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        nodes = client.list("Node")
+        if nodes and all((n.get("status") or {}).get("gpus") for n in nodes):
+            return FleetMap.from_nodes(nodes)
+        time.sleep(0.5)
+    raise RuntimeError("the simulated fleet never showed up")

@@ -100,7 +100,7 @@ def run_multi_replica(
             server.start()
         with StratumClient(servers[0].url, token) as client:
             client.apply_list(demo_manifests())
-            fleet_map = _wait_for_fleet(client)
+            fleet_map = fleet.wait_for_fleet(client)
         poller = threading.Thread(
             target=_poll_lease, args=(store, poll_stop, holders, polled_until), daemon=True
         )
@@ -188,16 +188,6 @@ def run_multi_replica(
                 server.stop()
         record.seconds = time.monotonic() - began
     return record
-
-
-def _wait_for_fleet(client: StratumClient, timeout: float = 60.0) -> fleet.FleetMap:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        nodes = client.list("Node")
-        if nodes and all((n.get("status") or {}).get("gpus") for n in nodes):
-            return fleet.FleetMap.from_nodes(nodes)
-        time.sleep(0.5)
-    raise RuntimeError("the simulated fleet never showed up")
 
 
 def _poll_lease(
