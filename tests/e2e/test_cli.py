@@ -182,43 +182,43 @@ def test_kill_9_mid_apply_leaves_all_or_nothing(database_url: str, tmp_path: Pat
     lands while the server is busy with the file."""
     n = 3000
     server = ServerProcess(database_url, tmp_path, "--no-controllers").start()
-    env = {"STRATUM_SERVER": server.url, "STRATUM_CONFIG": str(tmp_path / "c.yaml")}
-    # Calibrate: how long does the server take over such a file (a dry run does all the work)?
-    began = time.monotonic()
-    dry = run_cli(
-        "apply",
-        "-f",
-        str(_big_file(tmp_path / "dry.yaml", "dry", n)),
-        "--dry-run",
-        env=env,
-        timeout=300,
-    )
-    took = time.monotonic() - began
-    assert dry.returncode == 0, dry.stderr
-    killed_mid_apply = False
-    for attempt, fraction in enumerate((0.6, 0.4, 0.25, 0.15)):
-        namespace = f"big{attempt}"
-        big = _big_file(tmp_path / f"{namespace}.yaml", namespace, n)
-        apply = subprocess.Popen(
-            [sys.executable, "-m", "stratum", "apply", "-f", str(big)],
-            env={**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        time.sleep(took * fraction)
-        assert server.proc is not None
-        server.proc.kill()  # SIGKILL: no cleanup, no graceful anything
-        assert server.stop() == -signal.SIGKILL
-        apply.communicate(timeout=60)
-        server = ServerProcess(database_url, tmp_path, "--no-controllers").start()
-        env["STRATUM_SERVER"] = server.url
-        count = _count(server.url, namespace)
-        assert count in (0, n), f"partial apply survived a crash: {count} of {n}"
-        if apply.returncode != 0:
-            killed_mid_apply = True
-            break
     try:
+        env = {"STRATUM_SERVER": server.url, "STRATUM_CONFIG": str(tmp_path / "c.yaml")}
+        # Calibrate: how long does the server take over such a file (a dry run does all the work)?
+        began = time.monotonic()
+        dry = run_cli(
+            "apply",
+            "-f",
+            str(_big_file(tmp_path / "dry.yaml", "dry", n)),
+            "--dry-run",
+            env=env,
+            timeout=300,
+        )
+        took = time.monotonic() - began
+        assert dry.returncode == 0, dry.stderr
+        killed_mid_apply = False
+        for attempt, fraction in enumerate((0.6, 0.4, 0.25, 0.15)):
+            namespace = f"big{attempt}"
+            big = _big_file(tmp_path / f"{namespace}.yaml", namespace, n)
+            apply = subprocess.Popen(
+                [sys.executable, "-m", "stratum", "apply", "-f", str(big)],
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            time.sleep(took * fraction)
+            assert server.proc is not None
+            server.proc.kill()  # SIGKILL: no cleanup, no graceful anything
+            assert server.stop() == -signal.SIGKILL
+            apply.communicate(timeout=60)
+            server = ServerProcess(database_url, tmp_path, "--no-controllers").start()
+            env["STRATUM_SERVER"] = server.url
+            count = _count(server.url, namespace)
+            assert count in (0, n), f"partial apply survived a crash: {count} of {n}"
+            if apply.returncode != 0:
+                killed_mid_apply = True
+                break
         assert killed_mid_apply, "every apply finished before its kill; the test proved nothing"
         again = run_cli("apply", "-f", str(big), env=env, timeout=300)
         assert again.returncode == 0, again.stderr

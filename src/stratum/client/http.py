@@ -84,6 +84,10 @@ def resource_path(
     return path
 
 
+# How long a bulk apply may take per object before the client gives up on an answer.
+BULK_SECONDS_PER_ITEM = 0.2
+
+
 class StratumClient:
     def __init__(
         self,
@@ -100,6 +104,7 @@ class StratumClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.server = server.rstrip("/")
+        self._timeout = timeout
         self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
 
     def __repr__(self) -> str:  # never the token
@@ -271,7 +276,17 @@ class StratumClient:
     ) -> builtins.list[dict[str, Any]]:
         """Apply many objects in one transaction: all are written, or none."""
         body = {"apiVersion": "stratum.dev/v1alpha1", "kind": "List", "items": items}
-        result = self.request("POST", f"{PREFIX}/apply", json=body, params=_dry(dry_run))
+        # The server answers once the whole list is checked and written, so the wait grows
+        # with the list: a 3,000-object file can take minutes on a busy database, and giving
+        # up early would only leave the user guessing whether it landed.
+        read_timeout = max(self._timeout, BULK_SECONDS_PER_ITEM * len(items))
+        result = self.request(
+            "POST",
+            f"{PREFIX}/apply",
+            json=body,
+            params=_dry(dry_run),
+            timeout=httpx.Timeout(read_timeout, connect=10.0),
+        )
         applied: builtins.list[dict[str, Any]] = result["items"]
         return applied
 
