@@ -17,6 +17,9 @@ from stratum.core.clock import Clock
 
 DeviceHealth = Literal["Healthy", "Degraded", "Failed", "Unknown"]
 RunPhase = Literal["Starting", "Running", "Succeeded", "Failed", "Lost"]
+# How a clause of the contract stands on the machine that runs it, as the runtime read it
+# back after launch: the step from "evidence from the model" to "evidence from the machine".
+HostCheckState = Literal["verified", "not-enforceable", "mismatch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +57,20 @@ class InventoryNode:
 
 @dataclass(frozen=True, slots=True)
 class ReplicaLaunch:
+    """Everything the Placement bound for one replica: the runtime pins exactly this."""
+
     replica: int
     node: str
     gpus: tuple[int, ...] = ()
     gpu_milli: int | None = None
+    # Device UUIDs in the order of `gpus`, where discovery knew them (NVML, DRA).
+    gpu_uuids: tuple[str, ...] = ()
+    mig_instance: str | None = None
+    cpu_set: str | None = None
+    numa_node: int | None = None
+    cpu_milli: int = 0
+    memory_mib: int = 0
+    nic: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +85,24 @@ class LaunchSpec:
     workload_type: str
     image: str | None = None
     command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    working_dir: str | None = None
+    restart_policy: str = "Never"
+    grace_period_seconds: float = 30.0
     duration_seconds: float | None = None
+    # The contract's priority level and isolation, for backends that express them natively
+    # (a Kubernetes PriorityClass, a dedicated node's taint).
+    priority: int = 0
+    dedicated: bool = False
+
+    @property
+    def namespace(self) -> str:
+        return self.key.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.split("/", 1)[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +124,33 @@ class NodeObservation:
     gpus: tuple[GpuObservation, ...]
     power_w: float
     power_capped: bool = False
+    # Host telemetry where the backend reads it (the local runtime, agents); None: unknown.
+    cpu_utilization_pct: float | None = None
+    memory_used_gib: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostCheck:
+    """One clause as the runtime found it on the host after launch (HostCheckState)."""
+
+    clause: str
+    state: HostCheckState
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaRun:
+    """One replica's process as its node sees it."""
+
+    replica: int
+    node: str
+    phase: RunPhase
+    exit_code: int | None = None
+    pid: int | None = None
+    started_at: datetime | None = None
+    restarts: int = 0
+    message: str = ""
+    checks: tuple[HostCheck, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +164,8 @@ class RunObservation:
     finished_at: datetime | None = None
     p99_latency_ms: float | None = None
     throughput_rps: float | None = None
+    # Per replica, where the backend runs real processes (empty for the simulator).
+    replicas: tuple[ReplicaRun, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

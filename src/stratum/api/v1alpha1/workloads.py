@@ -15,11 +15,26 @@ ContractPhase = Literal[
 ]
 
 
+RestartPolicy = Literal["Never", "OnFailure", "Always"]
+
+
 class RunSpec(WireModel):
     image: str | None = Field(default=None, max_length=1024)
     command: list[str] = Field(default_factory=list)
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
+    working_dir: str | None = Field(
+        default=None, max_length=4096, description="directory the command starts in"
+    )
+    restart_policy: RestartPolicy = Field(
+        default="Never", description="what the runtime does when a replica's process exits"
+    )
+    grace_period_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="between SIGTERM and SIGKILL when a replica is stopped",
+    )
 
 
 class WorkloadSpec(WireModel):

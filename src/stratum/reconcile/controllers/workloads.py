@@ -382,22 +382,52 @@ class WorkloadController:
         if backend is None:
             return
         duration = wl.metadata.annotations.get(DURATION_ANNOTATION)
+        run = wl.spec.run
         backend.launch(
             LaunchSpec(
                 key=key_of(wl),
                 uid=wl.metadata.uid or "",
                 attempt=placement.spec.attempt,
                 replicas=tuple(
-                    ReplicaLaunch(r.replica, r.node, tuple(r.gpus), r.gpu_milli)
+                    ReplicaLaunch(
+                        replica=r.replica,
+                        node=r.node,
+                        gpus=tuple(r.gpus),
+                        gpu_milli=r.gpu_milli,
+                        gpu_uuids=self._gpu_uuids(r.node, r.gpus),
+                        mig_instance=r.mig_instance,
+                        cpu_set=r.cpu_set,
+                        numa_node=r.numa_node,
+                        cpu_milli=r.cpu_milli,
+                        memory_mib=r.memory_mib,
+                        nic=r.nic,
+                    )
                     for r in placement.spec.replicas
                 ),
                 workload_type=wl.spec.type,
-                image=wl.spec.run.image,
-                command=tuple(wl.spec.run.command),
-                env=tuple(sorted(wl.spec.run.env.items())),
+                image=run.image,
+                command=tuple(run.command),
+                args=tuple(run.args),
+                env=tuple(sorted(run.env.items())),
+                working_dir=run.working_dir,
+                restart_policy=run.restart_policy,
+                grace_period_seconds=run.grace_period_seconds,
                 duration_seconds=float(duration) if duration else None,
+                priority=wl.spec.contract.lifecycle.priority,
+                dedicated=placement.spec.dedicated,
             )
         )
+
+    def _gpu_uuids(self, node_name: str, gpus: list[int]) -> tuple[str, ...]:
+        """The bound GPUs' UUIDs in binding order, where the node's discovered hardware
+        names every one of them (else none: a partial list would mislead the runtime)."""
+        node = self._world.nodes.get(node_name)
+        hardware = node.spec.hardware if node is not None else None
+        if hardware is None:
+            return ()
+        by_index = {g.index: g.uuid for g in hardware.gpus}
+        uuids = tuple(by_index.get(i) for i in gpus)
+        return tuple(u for u in uuids if u) if all(uuids) else ()
 
     def _launch_or_back_off(self, wl: Workload, placement: Placement) -> None:
         """Launch right after the binding committed; if the backend fails, the binding
