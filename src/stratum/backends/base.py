@@ -242,5 +242,5 @@ class LogSource(Protocol):
         self, key: str, replica: int = 0, tail: int | None = None, poll_seconds: float = 0.2
     ) -> Iterator[str]:
         """The output as it grows, until the replica's process has ended; NoLogs first
-        when there is none."""
+        when there is none. Yields "" while it waits, so that a reader can stop."""
         ...

@@ -17,6 +17,7 @@ from stratum.cli import (
     explain,
     faults,
     governance,
+    logs,
     plan,
     resources,
     secrets,
@@ -49,6 +50,7 @@ governance.register(app)
 up.register(app)
 plan.register(app)
 top.register(app)
+logs.register(app)
 app.add_typer(faults.app, name="fault")
 app.add_typer(bench.app, name="bench")
 app.add_typer(secrets.app, name="secrets")

@@ -338,6 +338,41 @@ class StratumClient:
         except httpx.TransportError as err:
             raise Unavailable(f"watch on {self.server} ended: {err}") from None
 
+    # -- logs ----------------------------------------------------------------------------
+    def logs(self, name: str, namespace: str, *, replica: int = 0, tail: int | None = None) -> str:
+        """What the workload's replica printed (stdout and stderr), the last `tail` lines."""
+        params: dict[str, Any] = {"replica": replica}
+        if tail is not None:
+            params["tail"] = tail
+        try:
+            response = self._http.get(self.path("Workload", namespace, name, "log"), params=params)
+        except httpx.TransportError as err:
+            raise Unavailable(f"cannot reach the Stratum server at {self.server}: {err}") from None
+        if response.status_code >= 400:
+            raise error_from(response)
+        return response.text
+
+    def follow_logs(
+        self, name: str, namespace: str, *, replica: int = 0, tail: int | None = None
+    ) -> Iterator[str]:
+        """The output as it grows, until the replica's process ends."""
+        params: dict[str, Any] = {"replica": replica, "follow": "true"}
+        if tail is not None:
+            params["tail"] = tail
+        try:
+            with self._http.stream(
+                "GET",
+                self.path("Workload", namespace, name, "log"),
+                params=params,
+                timeout=httpx.Timeout(None, connect=10.0),
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from(response)
+                yield from response.iter_text()
+        except httpx.TransportError as err:
+            raise Unavailable(f"log stream from {self.server} ended: {err}") from None
+
     # -- the simulated fleet ------------------------------------------------------------
     def faults(self) -> dict[str, Any]:
         """Faults in force, with the simulator's speed and clock."""

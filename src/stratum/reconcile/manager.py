@@ -41,6 +41,8 @@ class ManagerSettings:
     poll_seconds: float = 0.2
     lease_seconds: float = 15.0
     telemetry_seconds: float = 10.0
+    # How often backends that discover their hosts (local, agents) are asked again.
+    inventory_seconds: float = 30.0
     usage_flush_seconds: float = 10.0
     max_backoff_seconds: float = 30.0
     seed: int = 0
@@ -86,9 +88,15 @@ class ControllerManager:
         # the lease; another replica may have taken over meanwhile).
         self.fence = leases.FencedStore(store, name=LEASE_NAME, holder=self.identity)
         store = self.fence
-        self.clusters = ClusterController(store, backends, self.clock, keyring=keyring)
         # Write cadences are real time (they bound the store's write rate), in clock seconds.
         rate = clock_rate(self.clock)
+        self.clusters = ClusterController(
+            store,
+            backends,
+            self.clock,
+            keyring=keyring,
+            inventory_seconds=self.settings.inventory_seconds * rate,
+        )
         self.nodes = NodeController(
             store, self.clock, telemetry_seconds=self.settings.telemetry_seconds * rate
         )

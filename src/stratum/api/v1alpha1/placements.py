@@ -27,6 +27,11 @@ class Evidence(WireModel):
     clause: str = Field(min_length=1)
     holds: bool = True
     message: str = ""
+    host: Literal["verified", "not-enforceable", "mismatch", "unverified"] | None = Field(
+        default=None,
+        description="how the runtime found this clause on the host after launch (absent: "
+        "evidence from the model, at placement)",
+    )
 
 
 class PlacementSpec(WireModel):

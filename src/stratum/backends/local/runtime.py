@@ -377,6 +377,7 @@ def _follow(where: rundir.RunDir, tail: int | None, poll_seconds: float) -> Iter
         elif ended:
             return
         else:
+            yield ""  # nothing new: the reader may stop here (its client went away)
             time.sleep(poll_seconds)
 
 

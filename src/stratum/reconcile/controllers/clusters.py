@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from stratum.api.v1alpha1 import Cluster, Node
 from stratum.api.v1alpha1.meta import Condition, ConditionStatus
@@ -27,12 +28,16 @@ class ClusterController:
         clock: Clock,
         *,
         keyring: Keyring | None = None,
+        inventory_seconds: float = 30.0,
     ) -> None:
         self.store = store
         self.keyring = keyring
         self.backends = backends
         self.clock = clock
         self._synced: dict[str, tuple[str, int]] = {}  # cluster -> (uid, generation) known
+        # Backends whose hosts come and go (refresh_inventory) are asked again this often.
+        self.inventory_seconds = inventory_seconds
+        self._refreshed: dict[str, datetime] = {}
         self.backoff = KeyedBackoff()
 
     def reconcile(self, world: World) -> None:
@@ -49,13 +54,14 @@ class ClusterController:
                 continue
             known = self._synced.get(name)
             current = (cluster.metadata.uid or "", cluster.metadata.generation or 0)
-            if known == current and cluster.status.observed_generation == current[1]:
-                continue
             now = self.clock.now()
+            refresh = known == current and cluster.status.observed_generation == current[1]
+            if refresh and not self._refresh_due(name, backend, now):
+                continue
             if not self.backoff.ready(name, now, cluster.metadata.generation):
                 continue
             try:
-                self._sync(cluster, backend, world)
+                self._sync(cluster, backend, world, refresh=refresh)
                 self.backoff.succeeded(name)
             except (Conflict, NotFound):
                 continue  # changed meanwhile: the next pass reads it again
@@ -67,9 +73,20 @@ class ClusterController:
             for backend in self.backends.values():
                 backend.forget_cluster(name)
             del self._synced[name]
+            self._refreshed.pop(name, None)
         self._delete_orphans(world)
 
-    def _sync(self, cluster: Cluster, backend: Backend, world: World) -> None:
+    def _refresh_due(self, name: str, backend: Backend, now: datetime) -> bool:
+        """A backend that discovers its hosts is asked again while the Cluster is unchanged,
+        so that hosts (and their hardware) that come and go are seen."""
+        if not getattr(backend, "refresh_inventory", False):
+            return False
+        last = self._refreshed.get(name)
+        return last is None or (now - last).total_seconds() >= self.inventory_seconds
+
+    def _sync(
+        self, cluster: Cluster, backend: Backend, world: World, *, refresh: bool = False
+    ) -> None:
         pools = []
         for pool in cluster.spec.node_pools:
             profile = world.profiles.get(pool.profile)
@@ -104,26 +121,43 @@ class ClusterController:
         # Decrypted here, for the backend only; an unreadable secret degrades the cluster.
         credentials = open_credentials(self.keyring, wire(cluster))
         inventory = backend.inventory(
-            ClusterRequest(cluster.metadata.name, cluster.spec.site, tuple(pools), credentials)
+            ClusterRequest(
+                cluster.metadata.name,
+                cluster.spec.site,
+                tuple(pools),
+                credentials,
+                config=cluster.spec.backend_config,
+            )
         )  # outside any transaction
-        self._write_nodes(cluster, inventory, world)
+        self._refreshed[cluster.metadata.name] = self.clock.now()
+        self._write_nodes(cluster, inventory, world, only_changes=refresh)
         self._synced[cluster.metadata.name] = (
             cluster.metadata.uid or "",
             cluster.metadata.generation or 0,
         )
 
-    def _write_nodes(self, cluster: Cluster, inventory: list[InventoryNode], world: World) -> None:
+    def _write_nodes(
+        self,
+        cluster: Cluster,
+        inventory: list[InventoryNode],
+        world: World,
+        *,
+        only_changes: bool = False,
+    ) -> None:
+        """The Cluster's Nodes as the inventory has them. `only_changes` (a periodic
+        refresh): nothing is written, and no Event recorded, when no Node changed."""
         wanted = {n.name: n for n in inventory}
         mine = {k: n for k, n in world.nodes.items() if n.spec.cluster == cluster.metadata.name}
+        specs = {name: _node_spec(inv) for name, inv in wanted.items()}
+        unchanged = set(mine) == set(wanted) and all(
+            _same_spec(mine[name], spec) for name, spec in specs.items()
+        )
+        if only_changes and unchanged:
+            return
         now = self.clock.now()
         with self.store.write() as tx:
             for name, inv in wanted.items():
-                spec = {
-                    "cluster": inv.cluster,
-                    "site": inv.site,
-                    "profile": inv.profile,
-                    "rack": inv.rack,
-                }
+                spec = specs[name]
                 labels = {
                     "stratum.dev/cluster": inv.cluster,
                     "stratum.dev/site": inv.site,
@@ -141,7 +175,7 @@ class ClusterController:
                             "status": {"phase": "Ready", "conditions": []},
                         }
                     )
-                elif wire(existing)["spec"] != {**wire(existing)["spec"], **spec}:
+                elif not _same_spec(existing, spec):
                     body = wire(existing)
                     body["spec"].update(spec)
                     tx.replace(body)
@@ -211,6 +245,21 @@ class ClusterController:
             for node in orphans:
                 if tx.find("Node", "", node.metadata.name) is not None:
                     tx.delete("Node", "", node.metadata.name)
+
+
+def _node_spec(inv: InventoryNode) -> dict[str, Any]:
+    spec: dict[str, Any] = {"cluster": inv.cluster, "site": inv.site, "rack": inv.rack}
+    if inv.profile:
+        spec["profile"] = inv.profile
+    if inv.discovered:
+        # The machine as discovery read it: the scheduler places on this, not a profile.
+        spec["hardware"] = inv.hardware.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return spec
+
+
+def _same_spec(node: Node, spec: dict[str, Any]) -> bool:
+    current = wire(node)["spec"]
+    return bool(current == {**current, **spec})
 
 
 def _managed(node: Node) -> bool:

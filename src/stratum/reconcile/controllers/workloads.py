@@ -489,15 +489,33 @@ class WorkloadController:
         if run.uid != wl.metadata.uid or run.attempt != placement.spec.attempt:
             self._launch(wl, placement)
             return None
+        placement = self._record_host_checks(placement, run)
         if run.phase == "Succeeded":
             self._stop(key)
-            self._release(wl, placement, "Succeeded", "Succeeded", run.message or "finished")
+            self._release(wl, placement, "Succeeded", "Succeeded", _ended(run, "finished"))
         elif run.phase in ("Failed", "Lost"):
             self._stop(key)
-            self._release(wl, placement, "Failed", "Failed", run.message or "failed", warning=True)
+            self._release(wl, placement, "Failed", "Failed", _ended(run, "failed"), warning=True)
         elif run.phase == "Running":
             self._running(wl, placement, run)
         return None
+
+    def _record_host_checks(self, placement: Placement, run: RunObservation) -> Placement:
+        """What the runtime read back on the host joins the Placement's evidence, clause by
+        clause (verified, not enforceable, mismatch), beside the model's evidence; written
+        only when it changed. A mismatch is also a breach (_breaches)."""
+        found = _host_evidence(run)
+        model = [e for e in placement.spec.evidence if e.host is None]
+        if not found or [e for e in placement.spec.evidence if e.host is not None] == found:
+            return placement
+        spec = placement.spec.model_copy(update={"evidence": [*model, *found]})
+
+        def write(tx: Transaction) -> Placement:
+            return Placement.model_validate(
+                tx.replace(wire(placement.model_copy(update={"spec": spec})))
+            )
+
+        return write_or_skip(self.store, write) or placement
 
     def _running(self, wl: Workload, placement: Placement, run: RunObservation) -> None:
         limit = wl.spec.contract.lifecycle.max_duration_seconds
@@ -743,6 +761,34 @@ def _replica_wire(b: ReplicaBinding) -> WireBinding:
     )
 
 
+def _ended(run: RunObservation, default: str) -> str:
+    """Why a run ended, in words: each replica's exit code and message where the backend
+    runs real processes, else the run's own message."""
+    if not run.replicas:
+        return run.message or default
+    ended = [r for r in run.replicas if r.phase == run.phase] or list(run.replicas)
+    parts = []
+    for r in ended:
+        said = r.message or (f"exit code {r.exit_code}" if r.exit_code is not None else "")
+        if r.exit_code is not None and str(r.exit_code) not in said:
+            said = f"exit code {r.exit_code}" + (f" ({said})" if said else "")
+        parts.append(f"replica {r.replica} on {r.node}: {said or run.phase.lower()}")
+    return "; ".join(parts)
+
+
+def _host_evidence(run: RunObservation) -> list[Evidence]:
+    return [
+        Evidence(
+            clause=c.clause,
+            holds=c.state != "mismatch",
+            message=f"replica {r.replica} on {r.node}: {c.message}",
+            host=c.state,
+        )
+        for r in run.replicas
+        for c in r.checks
+    ]
+
+
 def _breaches(
     wl: Workload,
     placement: Placement,
@@ -752,6 +798,21 @@ def _breaches(
     """Every clause the devices or the telemetry break right now, with the evidence."""
     found: list[Breach] = []
     c = wl.spec.contract
+    if (
+        run is not None
+        and run.uid == placement.spec.workload_uid
+        and run.attempt == placement.spec.attempt
+    ):
+        # What the runtime read back on the host is not what the Placement bound.
+        for ran in run.replicas:
+            for check in ran.checks:
+                if check.state == "mismatch":
+                    found.append(
+                        Breach(
+                            check.clause,
+                            f"on the host, replica {ran.replica} on {ran.node}: {check.message}",
+                        )
+                    )
     if run is not None and run.phase == "Lost":
         # The run says which of its nodes went away; a node that answers is not named lost.
         lost = [
