@@ -84,7 +84,7 @@ class Supervisor:
             self.path / rundir.SUPERVISOR,
             {"pid": os.getpid(), "start": rundir.process_start(os.getpid())},
         )
-        name = self.path.relative_to(self.path.parents[3]).as_posix().replace("/", ".")
+        name = self.path.relative_to(self.path.parents[4]).as_posix().replace("/", ".")
         self.group, self.cgroup_reason = cgroup.create(
             name,
             parent=self.launch.get("cgroupParent") or "stratum",

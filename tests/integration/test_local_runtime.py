@@ -1,0 +1,169 @@
+"""The local runtime on its own, with real processes: a launch is adopted rather than run
+twice (also by a new runtime on the same state directory), stop is SIGTERM to the process
+group then SIGKILL after the grace period, restart policies are honoured, and a new
+attempt replaces the old one."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from stratum.backends.base import LaunchSpec, ReplicaLaunch, RunObservation
+from stratum.backends.local.runtime import LocalRuntime
+from stratum.testing import localhost
+from stratum.testing.clock import FakeClock
+
+KEY = "team/job"
+
+
+@pytest.fixture
+def parent() -> Iterator[str]:
+    name = localhost.cgroup_parent()
+    yield name
+    localhost.remove_cgroups(name)
+
+
+def _spec(
+    program: Path,
+    *args: str,
+    attempt: int = 1,
+    grace: float = 30.0,
+    restart: str = "Never",
+) -> LaunchSpec:
+    return LaunchSpec(
+        key=KEY,
+        uid="uid-1",
+        attempt=attempt,
+        replicas=(ReplicaLaunch(replica=0, node="box", cpu_set="0"),),
+        workload_type="batch",
+        command=(sys.executable, str(program)),
+        args=args,
+        restart_policy=restart,
+        grace_period_seconds=grace,
+    )
+
+
+Check = Callable[[RunObservation | None], bool]
+
+
+def _wait(runtime: LocalRuntime, ok: Check) -> RunObservation | None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        runs = {r.key: r for r in runtime.observe_runs()}
+        if ok(runs.get(KEY)):
+            return runs.get(KEY)
+        time.sleep(0.05)
+    raise AssertionError(f"timed out; runs: {runtime.observe_runs()}")
+
+
+def _running(run: RunObservation | None) -> bool:
+    return run is not None and run.phase == "Running" and bool(run.replicas[0].checks)
+
+
+def _final_state(state_dir: Path) -> str:
+    """The replica's state once its supervisor has recorded how the process ended."""
+    path = state_dir / "runs/team/job/uid-1/1/0/state.json"
+    deadline = time.monotonic() + 20
+    while '"stopped": true' not in path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return path.read_text()
+
+
+def _ready(runtime: LocalRuntime) -> None:
+    """The program has set its SIGTERM handler (it prints its pinning after)."""
+    deadline = time.monotonic() + 20
+    while "replica=" not in runtime.logs(KEY) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_second_launch_and_a_new_runtime_adopt_the_run(tmp_path: Path, parent: str) -> None:
+    program = localhost.write_program(tmp_path)
+    runtime = LocalRuntime(tmp_path / "state", FakeClock(), cgroup_parent=parent)
+    spec = _spec(program, "30", "0", grace=0.5)
+    runtime.launch(spec, "box")
+    run = _wait(runtime, _running)
+    assert run is not None
+    pid = run.replicas[0].pid
+    runtime.launch(spec, "box")  # the same uid and attempt: adopted
+    later = LocalRuntime(tmp_path / "state", FakeClock(), cgroup_parent=parent)
+    later.launch(spec, "box")  # as a restarted server would
+    again = _wait(later, _running)
+    assert again is not None and again.replicas[0].pid == pid
+    assert localhost.processes_of(KEY) == [pid]
+    later.stop(KEY)
+    _wait(later, lambda r: r is None)
+    deadline = time.monotonic() + 10
+    while localhost.processes_of(KEY) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert localhost.processes_of(KEY) == []
+
+
+def test_stop_sends_sigterm_then_sigkill_after_the_grace_period(
+    tmp_path: Path, parent: str
+) -> None:
+    program = localhost.write_program(tmp_path)
+    runtime = LocalRuntime(tmp_path / "state", FakeClock(), cgroup_parent=parent)
+    runtime.launch(_spec(program, "60", "0", "trap", grace=1.0), "box")  # ignores SIGTERM
+    run = _wait(runtime, _running)
+    assert run is not None
+    _ready(runtime)
+    started = time.monotonic()
+    runtime.stop(KEY)
+    while localhost.processes_of(KEY) and time.monotonic() - started < 15:
+        time.sleep(0.02)
+    took = time.monotonic() - started
+    assert localhost.processes_of(KEY) == []
+    assert took >= 1.0  # it outlived SIGTERM for the whole grace period
+    state = _final_state(tmp_path / "state")
+    assert '"exit_code": 137' in state and "killed by SIGKILL" in state
+    assert "got SIGTERM" in runtime.logs(KEY)
+    assert runtime.observe_runs() == ()  # stopped runs are not reported
+
+
+def test_a_program_that_honours_sigterm_stops_at_once(tmp_path: Path, parent: str) -> None:
+    program = localhost.write_program(tmp_path)
+    runtime = LocalRuntime(tmp_path / "state", FakeClock(), cgroup_parent=parent)
+    runtime.launch(_spec(program, "60", "0", grace=30.0), "box")
+    _wait(runtime, _running)
+    _ready(runtime)
+    started = time.monotonic()
+    runtime.stop(KEY)
+    while localhost.processes_of(KEY) and time.monotonic() - started < 15:
+        time.sleep(0.02)
+    assert time.monotonic() - started < 10  # far inside the 30 s grace period
+    state = _final_state(tmp_path / "state")
+    assert '"exit_code": 143' in state
+
+
+def test_on_failure_restarts_and_never_does_not(tmp_path: Path, parent: str) -> None:
+    program = localhost.write_program(tmp_path)
+    runtime = LocalRuntime(tmp_path / "state", FakeClock(), cgroup_parent=parent)
+    runtime.launch(_spec(program, "0.1", "3", restart="OnFailure"), "box")
+    run = _wait(runtime, lambda r: r is not None and r.replicas[0].restarts >= 2)
+    assert run is not None and run.phase in ("Running", "Starting")
+    assert "exit code 3" in run.replicas[0].message or run.phase == "Running"
+    runtime.stop(KEY)
+    runtime.launch(_spec(program, "0.1", "3", attempt=2), "box")
+    failed = _wait(runtime, lambda r: r is not None and r.phase == "Failed")
+    assert failed is not None and failed.attempt == 2
+    assert failed.replicas[0].exit_code == 3 and failed.replicas[0].restarts == 0
+
+
+def test_a_new_attempt_stops_the_old_one(tmp_path: Path, parent: str) -> None:
+    program = localhost.write_program(tmp_path)
+    runtime = LocalRuntime(tmp_path / "state", FakeClock(), cgroup_parent=parent)
+    runtime.launch(_spec(program, "60", "0", grace=0.5), "box")
+    first = _wait(runtime, _running)
+    assert first is not None
+    runtime.launch(_spec(program, "60", "0", attempt=2, grace=0.5), "box")
+    second = _wait(runtime, lambda r: _running(r) and r is not None and r.attempt == 2)
+    assert second is not None
+    deadline = time.monotonic() + 10
+    while len(localhost.processes_of(KEY)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert localhost.processes_of(KEY) == [second.replicas[0].pid]
+    runtime.stop(KEY)
