@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -176,6 +176,7 @@ def start(
     log_level: str,
     announce: Callable[[Startup], None],
     demo: bool = False,
+    seed: Sequence[dict[str, Any]] = (),
 ) -> None:
     """Run the server through its one entry point, turning its errors into exit codes."""
     from stratum.core.errors import ApiError
@@ -188,6 +189,7 @@ def start(
             demo=demo,
             log_level=log_level,
             announce=announce,
+            seed=seed,
         )
     except PortInUse as err:
         fail(str(err), code=2)

@@ -4,7 +4,7 @@ controllers, a simulated three-site fleet, two tenants, a catalog and running wo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -44,6 +44,20 @@ def up(
             help="text, or json: one JSON object per line, with the object a record is about."
         ),
     ] = "text",
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="Also make this host a real node (backend: local): its hardware discovered, "
+            "work placed on it run as real processes (docs/runtime.md).",
+        ),
+    ] = False,
+    local_country: Annotated[
+        str,
+        typer.Option(
+            help="With --local: the ISO country code of this host's Site (for sovereignty)."
+        ),
+    ] = "DE",
 ) -> None:
     """Start Stratum with a demo fleet. Run it again on the same home: it reuses the fleet."""
     from stratum.cli.serve import _settings, start
@@ -59,10 +73,11 @@ def up(
         controllers=True,
         speed=speed,
         seed=seed,
-        backends=None,
+        backends=["simulated", "local"] if local else None,
         log_level="info",
         log_format=log_format,
     )
+    this_host = local_host(local_country) if local else []
 
     def banner(startup: Startup) -> None:
         out = console(stderr=True)
@@ -74,6 +89,8 @@ def up(
                 f"{startup.demo.reused} reused (3 sites, 20 simulated nodes, 2 tenants)"
             )
         out.print(f"  simulated clock: {startup.speed:g}x real time")
+        if local:
+            out.print("  this host: a real node of Cluster this-host (backend: local)")
         out.print(f"  API:  {base}/apis/stratum.dev/v1alpha1    OpenAPI: {base}/docs")
         out.print(f"  admin token: in {token_file} (mode 0600)", markup=False)
         out.print("  try, in another terminal:")
@@ -88,4 +105,31 @@ def up(
         ):
             out.print(f"    {example}", markup=False)
 
-    start(settings, admin_token_file=token_file, log_level="info", announce=banner, demo=True)
+    start(
+        settings,
+        admin_token_file=token_file,
+        log_level="info",
+        announce=banner,
+        demo=True,
+        seed=this_host,
+    )
+
+
+def local_host(country: str) -> list[dict[str, Any]]:
+    """This host as a Site and a Cluster of its own (`up --local`): the local backend
+    discovers its one node and runs what is placed there."""
+    api = "stratum.dev/v1alpha1"
+    return [
+        {
+            "apiVersion": api,
+            "kind": "Site",
+            "metadata": {"name": "this-host"},
+            "spec": {"kind": "edge", "provider": "self", "country": country},
+        },
+        {
+            "apiVersion": api,
+            "kind": "Cluster",
+            "metadata": {"name": "this-host"},
+            "spec": {"site": "this-host", "backend": "local"},
+        },
+    ]

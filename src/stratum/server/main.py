@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -126,14 +126,15 @@ def with_default_keys(settings: ServerSettings) -> ServerSettings:
     return dataclasses.replace(settings, **changes)
 
 
-def seed_demo(store: ObjectStore) -> DemoSeeded:
-    """Apply the demo fleet (idempotent: a second start on the same store reuses it)."""
+def seed_demo(store: ObjectStore, extra: Sequence[dict[str, Any]] = ()) -> DemoSeeded:
+    """Apply the demo fleet, and `extra` objects (`up --local`: this host's Site and
+    Cluster); idempotent: a second start on the same store reuses them."""
     from stratum.server.demo import demo_manifests
     from stratum.server.security import system_context
     from stratum.server.services.objects import ObjectService
 
     results = ObjectService(store).apply_documents(
-        demo_manifests(), ctx=system_context("stratum up")
+        [*demo_manifests(), *extra], ctx=system_context("stratum up")
     )
     created = sum(r.action == "created" for r in results)
     return DemoSeeded(created=created, reused=len(results) - created)
@@ -146,6 +147,7 @@ def run(
     demo: bool = False,
     log_level: str = "info",
     announce: Callable[[Startup], None] = lambda _: None,
+    seed: Sequence[dict[str, Any]] = (),
 ) -> None:
     """Start the server and serve until interrupted. Raises PortInUse, an ApiError when the
     store cannot be opened, or RuntimeError when tracing is asked for without its SDK."""
@@ -157,7 +159,7 @@ def run(
     check_port(settings.host, settings.port)
     settings = with_default_keys(settings)
     store = ObjectStore.open(settings.database_url, make_clock(settings.simulation_speed))
-    seeded = seed_demo(store) if demo else None
+    seeded = seed_demo(store, seed) if demo else None
     app = create_app(settings, store)
     admin_token = bootstrap_admin(app.state.tokens, admin_token_file)
     announce(
