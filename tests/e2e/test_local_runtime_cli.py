@@ -81,7 +81,8 @@ def test_logs_and_a_kill_9_restart_adopts_the_run(database_url: str, tmp_path: P
 
         server.kill9()
         assert localhost.processes_of(KEY) == pids  # the run outlives its server
-        second = ServerProcess(database_url, home, "--backend", "local").start()
+        second = ServerProcess(database_url, home, "--backend", "local")
+        second.start()
         with StratumClient(second.url, second.token) as client:
             # Several passes of the new server's controllers: the run is adopted as it is.
             deadline = time.monotonic() + 4
