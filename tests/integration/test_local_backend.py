@@ -4,6 +4,7 @@ with evidence from the host for every clause, output readable, exit codes honour
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -131,3 +132,52 @@ def test_exit_code_3_fails_the_workload_with_the_code(
     wl = world.workloads["team/crash"]
     assert wl.status.message == "replica 0 on box: exit code 3"
     assert world.placements["team/crash"].status.phase == "Failed"
+
+
+def test_inventory_is_read_again_and_a_changed_host_is_seen(
+    store: ObjectStore, tmp_path: Path, cgroup_parent: str
+) -> None:
+    saved = tmp_path / "saved"
+    shutil.copytree(FIXTURE, saved)
+    clock = FakeClock()
+    store.clock = clock
+    runtime = LocalRuntime(tmp_path / "runtime", clock, cgroup_parent=cgroup_parent)
+    manager = ControllerManager(
+        store,
+        {"local": LocalBackend(runtime, clock)},
+        settings=ManagerSettings(inventory_seconds=30),
+    )
+    ObjectService(store).apply_documents(
+        [
+            manifests.site("here", country="DE"),
+            localhost.local_cluster("this-host", "here", hardware_from=saved, node_name="box"),
+        ],
+        ctx=system_context("test"),
+    )
+    manager.run_once()
+    first = World.read(store)
+    # The Node's generation (its spec; its status takes telemetry) and the whole Cluster.
+    versions = (
+        first.nodes["box"].metadata.generation,
+        first.clusters["this-host"].metadata.resource_version,
+    )
+    clock.advance(31)
+    manager.run_once()  # read again, nothing changed: nothing written
+    same = World.read(store)
+    assert (
+        same.nodes["box"].metadata.generation,
+        same.clusters["this-host"].metadata.resource_version,
+    ) == versions
+    # A GPU leaves the host: the next refresh sees it, the Cluster unchanged meanwhile.
+    listing = saved / "nvidia-smi-L.txt"
+    listing.write_text("\n".join(listing.read_text().splitlines()[:2]) + "\n")
+    clock.advance(10)
+    manager.run_once()
+    not_yet = World.read(store).nodes["box"].spec.hardware
+    assert not_yet is not None and len(not_yet.gpus) == 2  # not due yet
+    clock.advance(25)
+    manager.run_once()
+    after = World.read(store)
+    hardware = after.nodes["box"].spec.hardware
+    assert hardware is not None and [g.uuid for g in hardware.gpus] == [GPU0]
+    assert after.clusters["this-host"].status.gpus == 1
