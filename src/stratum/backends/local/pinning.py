@@ -101,7 +101,7 @@ def plan(replica: ReplicaLaunch, host: HostFacts) -> dict[str, Any]:
     numactl: list[str] = []
     if replica.numa_node is not None:
         if replica.numa_node not in host.numa_nodes:
-            notes["topology.numaAligned"] = (
+            notes["compute.numaNode"] = (
                 f"NUMA node {replica.numa_node} does not exist on this host (it has "
                 f"{format_cpulist(host.numa_nodes)})"
             )

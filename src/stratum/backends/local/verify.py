@@ -193,7 +193,7 @@ def _numa(pid: int, node: int, pin: dict[str, Any], group: Cgroup | None) -> Che
         mems = _status_field(pid, "Mems_allowed_list")
         if mems is not None and parse_cpulist(mems) == {node}:
             return check(
-                "topology.numaAligned",
+                "compute.numaNode",
                 "verified",
                 f"memory on NUMA node {node} (cgroup cpuset.mems)",
             )
@@ -201,18 +201,16 @@ def _numa(pid: int, node: int, pin: dict[str, Any], group: Cgroup | None) -> Che
         try:
             maps = Path(f"/proc/{pid}/numa_maps").read_text()
         except OSError:
-            return check(
-                "topology.numaAligned", "unverified", "the process ended before it was read"
-            )
+            return check("compute.numaNode", "unverified", "the process ended before it was read")
         if f"bind:{node}" in maps:
             return check(
-                "topology.numaAligned", "verified", f"numactl --membind={node} (/proc numa_maps)"
+                "compute.numaNode", "verified", f"numactl --membind={node} (/proc numa_maps)"
             )
         return check(
-            "topology.numaAligned", "mismatch", f"/proc numa_maps shows no bind to node {node}"
+            "compute.numaNode", "mismatch", f"/proc numa_maps shows no bind to node {node}"
         )
     return check(
-        "topology.numaAligned",
+        "compute.numaNode",
         "not-enforceable",
         f"neither numactl nor a cpuset cgroup here: memory is not bound to NUMA node {node}",
     )
