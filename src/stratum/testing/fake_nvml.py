@@ -23,6 +23,13 @@ class FakeGpu:
     mig: tuple[int, int] | None = None  # (current, pending); None: not MIG-capable
     power_limit_mw: int | None = None
     nvlinks: int = 0  # active links; NVLink calls beyond them raise
+    # Live telemetry (read_gpu_telemetry); None: the board does not report it.
+    utilization_pct: int | None = None
+    memory_used_bytes: int = 0
+    power_mw: int | None = None
+    temperature_c: int | None = None
+    ecc_uncorrected: int | None = None
+    down_links: int = 0  # of the `nvlinks` links, how many are now inactive
 
 
 @dataclass
@@ -54,7 +61,8 @@ class FakeNvml:
         return gpu.uuid
 
     def nvmlDeviceGetMemoryInfo(self, gpu: FakeGpu) -> SimpleNamespace:
-        return SimpleNamespace(total=gpu.memory_bytes, used=0, free=gpu.memory_bytes)
+        used = gpu.memory_used_bytes
+        return SimpleNamespace(total=gpu.memory_bytes, used=used, free=gpu.memory_bytes - used)
 
     def nvmlDeviceGetPciInfo(self, gpu: FakeGpu) -> SimpleNamespace:
         return SimpleNamespace(busId=gpu.bus_id.encode())
@@ -72,4 +80,24 @@ class FakeNvml:
     def nvmlDeviceGetNvLinkState(self, gpu: FakeGpu, link: int) -> int:
         if link >= gpu.nvlinks:
             raise FakeNvmlError("Invalid Argument")
-        return 1
+        return 0 if link < gpu.down_links else 1
+
+    def nvmlDeviceGetUtilizationRates(self, gpu: FakeGpu) -> SimpleNamespace:
+        if gpu.utilization_pct is None:
+            raise FakeNvmlError("Not Supported")
+        return SimpleNamespace(gpu=gpu.utilization_pct, memory=0)
+
+    def nvmlDeviceGetPowerUsage(self, gpu: FakeGpu) -> int:
+        if gpu.power_mw is None:
+            raise FakeNvmlError("Not Supported")
+        return gpu.power_mw
+
+    def nvmlDeviceGetTemperature(self, gpu: FakeGpu, sensor: int) -> int:
+        if gpu.temperature_c is None:
+            raise FakeNvmlError("Not Supported")
+        return gpu.temperature_c
+
+    def nvmlDeviceGetTotalEccErrors(self, gpu: FakeGpu, kind: int, counter: int) -> int:
+        if gpu.ecc_uncorrected is None:
+            raise FakeNvmlError("Not Supported")
+        return gpu.ecc_uncorrected
