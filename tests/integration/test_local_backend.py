@@ -90,6 +90,8 @@ def test_a_real_program_runs_pinned_with_host_evidence_and_its_output(
     node = world.nodes["box"]
     assert node.spec.hardware is not None
     assert [g.uuid for g in node.spec.hardware.gpus] == [GPU0, GPU1]
+    # Its status carries the host's own telemetry (from /proc).
+    assert node.status.phase == "Ready" and node.status.memory_used_gib is not None
     ObjectService(store).apply_documents([_job("pinned", program, 1.0, 0)], ctx=system_context("t"))
     world = _until(manager, lambda w: w.workloads["team/pinned"].status.phase == "Succeeded")
 

@@ -31,6 +31,7 @@ class GpuState(WireModel):
     memory_used_gib: float | None = Field(default=None, ge=0)
     power_w: float | None = Field(default=None, ge=0)
     temperature_c: float | None = None
+    ecc_errors: int | None = Field(default=None, ge=0, description="uncorrected, since boot")
 
 
 class Allocation(WireModel):
@@ -45,6 +46,9 @@ class Allocation(WireModel):
 class NodeStatus(Status):
     phase: Literal["Ready", "NotReady", "Unknown"] | None = None
     gpus: list[GpuState] = Field(default_factory=list)
+    # Host telemetry, where the backend reads it (the local runtime, agents).
+    cpu_utilization_pct: float | None = Field(default=None, ge=0, le=100)
+    memory_used_gib: float | None = Field(default=None, ge=0)
     allocations: list[Allocation] = Field(default_factory=list)
     last_heartbeat: Timestamp | None = None
 

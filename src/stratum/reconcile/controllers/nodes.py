@@ -135,16 +135,17 @@ def _status(
                     True,
                 )
             )
-        gpus.append(
-            {
-                "index": g.index,
-                "health": g.health,
-                "utilizationPct": g.utilization_pct,
-                "memoryUsedGiB": g.memory_used_gib,
-                "powerW": g.power_w,
-                "temperatureC": g.temperature_c,
-            }
-        )
+        gpu: dict[str, object] = {
+            "index": g.index,
+            "health": g.health,
+            "utilizationPct": g.utilization_pct,
+            "memoryUsedGiB": g.memory_used_gib,
+            "powerW": g.power_w,
+            "temperatureC": g.temperature_c,
+        }
+        if g.ecc_errors:
+            gpu["eccErrors"] = g.ecc_errors
+        gpus.append(gpu)
     conditions = [
         {
             "type": "Ready",
@@ -165,6 +166,8 @@ def _status(
     status = {
         "phase": phase,
         "gpus": gpus,
+        "cpuUtilizationPct": obs.cpu_utilization_pct,
+        "memoryUsedGiB": obs.memory_used_gib,
         "conditions": conditions,
         "allocations": allocations,
         "lastHeartbeat": now.isoformat().replace("+00:00", "Z")
