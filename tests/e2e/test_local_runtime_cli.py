@@ -11,7 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from stratum.client.http import StratumClient
+from stratum.core.errors import Invalid
 from stratum.testing import localhost, manifests
 from stratum.testing.harness import ServerProcess, run_cli
 
@@ -73,11 +76,19 @@ def test_logs_and_a_kill_9_restart_adopts_the_run(database_url: str, tmp_path: P
             )
             assert shown.returncode == 0, shown.stderr
             assert "CUDA_VISIBLE_DEVICES=GPU-6f1a2b3c-0000-4000-8000-00000000a00" in shown.stdout
-            tail = run_cli("logs", "long", "-n", "team", "--tail", "1", env=env)
-            assert tail.stdout == "replica=0\n"
-            missing = run_cli("logs", "long", "-n", "team", "--replica", "3", env=env)
-            assert missing.returncode == 1
-            assert "has 1 replica(s), numbered 0 to 0; got 3" in missing.stderr
+            assert client.logs("long", "team", tail=1) == "replica=0\n"
+            with pytest.raises(Invalid) as missing:
+                client.logs("long", "team", replica=3)
+            assert "has 1 replica(s), numbered 0 to 0; got 3" in missing.value.message
+            # -f follows a short job's output to its end, then returns.
+            short = {**job, "metadata": {"name": "short", "namespace": "team"}}
+            short["spec"] = {**job["spec"], "run": {**job["spec"]["run"], "args": ["2", "0"]}}
+            client.apply(short)
+            _until("short Running", lambda: _phase(client, "short")[0] in ("Running", "Succeeded"))
+            followed = run_cli("logs", "short", "-n", "team", "-f", env=env, timeout=60)
+            assert followed.returncode == 0, followed.stderr
+            assert followed.stdout.startswith("CUDA_VISIBLE_DEVICES=GPU-")
+            assert followed.stdout.endswith("replica=0\ndone\n")
 
         server.kill9()
         assert localhost.processes_of(KEY) == pids  # the run outlives its server
@@ -85,7 +96,7 @@ def test_logs_and_a_kill_9_restart_adopts_the_run(database_url: str, tmp_path: P
         second.start()
         with StratumClient(second.url, second.token) as client:
             # Several passes of the new server's controllers: the run is adopted as it is.
-            deadline = time.monotonic() + 4
+            deadline = time.monotonic() + 3
             while time.monotonic() < deadline:
                 assert _phase(client, "long") == ("Running", 1)
                 assert localhost.processes_of(KEY) == pids

@@ -167,3 +167,16 @@ def test_a_new_attempt_stops_the_old_one(tmp_path: Path, parent: str) -> None:
         time.sleep(0.05)
     assert localhost.processes_of(KEY) == [second.replicas[0].pid]
     runtime.stop(KEY)
+
+
+def test_follow_streams_the_output_until_the_process_ends(tmp_path: Path, parent: str) -> None:
+    program = localhost.write_program(tmp_path)
+    runtime = LocalRuntime(tmp_path / "state", FakeClock(), cgroup_parent=parent)
+    runtime.launch(_spec(program, "1.0", "0"), "box")
+    _wait(runtime, lambda r: r is not None)
+    started = time.monotonic()
+    text = "".join(runtime.follow(KEY, poll_seconds=0.05))
+    assert time.monotonic() - started < 15
+    assert text.startswith("CUDA_VISIBLE_DEVICES=\n") and text.endswith("done\n")
+    assert text == runtime.logs(KEY)
+    assert "".join(runtime.follow(KEY, tail=1)) == "done\n"  # ended: the tail, then stop
