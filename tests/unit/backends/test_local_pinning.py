@@ -57,10 +57,12 @@ def test_a_gpu_share_is_enforced_through_mps_or_said_not_to_be() -> None:
 def test_cpus_and_numa_nodes_the_host_lacks_are_named() -> None:
     pin = plan(_replica(cpu_set="1-3", numa_node=1, memory_mib=512), HOST)
     assert pin["cpus"] == [1]
-    assert pin["notes"]["compute.cpuSet"] == (
+    assert pin["missing"]["compute.cpuSet"] == (
         "CPUs 2-3 of the bound set 1-3 do not exist on this host (it has 0-1)"
     )
-    assert pin["notes"]["compute.numaNode"] == "NUMA node 1 does not exist on this host (it has 0)"
+    assert pin["missing"]["compute.numaNode"] == (
+        "NUMA node 1 does not exist on this host (it has 0)"
+    )
     assert pin["memoryBytes"] == 512 * 1024 * 1024
     with_numactl = HostFacts(HOST.cpus, HOST.numa_nodes, "/usr/bin/numactl", None)
     assert plan(_replica(numa_node=0), with_numactl)["numactl"] == [
@@ -122,6 +124,18 @@ def test_a_process_given_other_devices_or_cpus_is_a_mismatch(
     assert checks["compute.gpus"]["state"] == "mismatch"
     assert "CUDA_VISIBLE_DEVICES='GPU-aaaa'" in checks["compute.gpus"]["message"]
     assert checks["compute.cpuSet"]["message"] == "sched_getaffinity gives CPUs 0, bound 1"
+    # Bound CPUs and a NUMA node the host does not have: the model is not the machine.
+    absent = plan(_replica(cpu_set="0,7", numa_node=3), HOST)
+    found = {c["clause"]: c for c in verify(process.pid, absent, None, "", gpus=lambda: None)}
+    assert found["compute.cpuSet"]["state"] == "mismatch"
+    assert found["compute.cpuSet"]["message"].endswith(
+        "CPUs 7 of the bound set 0,7 do not exist on this host (it has 0-1)"
+    )
+    assert found["compute.numaNode"] == {
+        "clause": "compute.numaNode",
+        "state": "mismatch",
+        "message": "NUMA node 3 does not exist on this host (it has 0)",
+    }
 
 
 def test_host_telemetry_reads_proc_and_gpus_through_nvml(tmp_path: Path) -> None:

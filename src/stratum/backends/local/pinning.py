@@ -63,9 +63,13 @@ def visible_devices(replica: ReplicaLaunch) -> str | None:
 
 def plan(replica: ReplicaLaunch, host: HostFacts) -> dict[str, Any]:
     """The pinning of one replica, as launch.json keeps it. `notes` says, per clause, why
-    something the contract bound cannot be enforced on this host."""
+    something the contract bound cannot be enforced on this host; `missing`, what it bound
+    that the host does not have."""
     env: dict[str, str] = {}
     notes: dict[str, str] = {}
+    # What the Placement bound that this host does not have: the model does not match the
+    # machine, a mismatch whatever the read-back finds.
+    missing_here: dict[str, str] = {}
     devices = visible_devices(replica)
     if devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = devices
@@ -92,7 +96,7 @@ def plan(replica: ReplicaLaunch, host: HostFacts) -> dict[str, Any]:
         wanted = parse_cpulist(replica.cpu_set)
         missing = wanted - host.cpus
         if missing:
-            notes["compute.cpuSet"] = (
+            missing_here["compute.cpuSet"] = (
                 f"CPUs {format_cpulist(missing)} of the bound set {replica.cpu_set} do not "
                 f"exist on this host (it has {format_cpulist(host.cpus)})"
             )
@@ -101,7 +105,7 @@ def plan(replica: ReplicaLaunch, host: HostFacts) -> dict[str, Any]:
     numactl: list[str] = []
     if replica.numa_node is not None:
         if replica.numa_node not in host.numa_nodes:
-            notes["compute.numaNode"] = (
+            missing_here["compute.numaNode"] = (
                 f"NUMA node {replica.numa_node} does not exist on this host (it has "
                 f"{format_cpulist(host.numa_nodes)})"
             )
@@ -124,4 +128,5 @@ def plan(replica: ReplicaLaunch, host: HostFacts) -> dict[str, Any]:
         "gpuMilli": replica.gpu_milli,
         "gpus": list(replica.gpus),
         "notes": notes,
+        "missing": missing_here,
     }

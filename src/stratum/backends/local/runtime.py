@@ -85,9 +85,8 @@ class LocalRuntime:
 
     @property
     def host(self) -> HostFacts:
-        if self._host is None:
-            self._host = HostFacts.read()
-        return self._host
+        """Read at each launch (an MPS daemon may have started since), unless injected."""
+        return self._host if self._host is not None else HostFacts.read()
 
     # -- launch ------------------------------------------------------------------------
     def launch(self, spec: LaunchSpec, node: str) -> None:

@@ -56,10 +56,16 @@ def verify(
     notes: dict[str, str] = pin.get("notes") or {}
     devices = (pin.get("env") or {}).get("CUDA_VISIBLE_DEVICES", "")
     out = [_nvml(c, devices, gpus) if c["clause"] == "compute.gpus" else c for c in checks]
-    known = {c["clause"] for c in out}
-    out += [
-        check(clause, "not-enforceable", m) for clause, m in notes.items() if clause not in known
+    missing: dict[str, str] = pin.get("missing") or {}
+    out = [
+        check(c["clause"], "mismatch", f"{c['message']}; {missing[c['clause']]}")
+        if c["clause"] in missing
+        else c
+        for c in out
     ]
+    known = {c["clause"] for c in out}
+    out += [check(c, "mismatch", m) for c, m in missing.items() if c not in known]
+    out += [check(c, "not-enforceable", m) for c, m in notes.items() if c not in known]
     return out
 
 
@@ -76,7 +82,7 @@ def _once(pid: int, pin: dict[str, Any], group: Cgroup | None, why_not: str) -> 
         else:
             checks.append(check("compute.gpuMilli", "not-enforceable", notes["compute.gpuMilli"]))
     if pin.get("cpus"):
-        checks.append(_cpus(pid, pin["cpus"], group, notes))
+        checks.append(_cpus(pid, pin["cpus"], group))
     if pin.get("memoryBytes"):
         checks.append(_memory(pid, int(pin["memoryBytes"]), group, why_not))
     if pin.get("numaNode") is not None:
@@ -145,7 +151,7 @@ def _nvml(found: Check, devices: str, gpus: GpuSource | None) -> Check:
     return check(found["clause"], "verified", found["message"] + "; NVML: " + "; ".join(seen))
 
 
-def _cpus(pid: int, cpus: list[int], group: Cgroup | None, notes: dict[str, str]) -> Check:
+def _cpus(pid: int, cpus: list[int], group: Cgroup | None) -> Check:
     wanted = frozenset(cpus)
     try:
         got = frozenset(os.sched_getaffinity(pid))
@@ -167,8 +173,6 @@ def _cpus(pid: int, cpus: list[int], group: Cgroup | None, notes: dict[str, str]
                 f"{said}, but its cgroup cpuset has {effective or 'nothing'}",
             )
         said += f"; cgroup v{group.version} cpuset {effective}"
-    if "compute.cpuSet" in notes:
-        return check("compute.cpuSet", "mismatch", f"{said}; {notes['compute.cpuSet']}")
     return check("compute.cpuSet", "verified", said)
 
 
