@@ -1,0 +1,74 @@
+"""What the agent tests and benchmarks share: a Cluster that admits agents, hardware read
+from the discovery fixtures, and the protocol's calls made by hand (as a hostile or a
+simulated host would make them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from stratum.discovery import discover_dir
+
+API = "stratum.dev/v1alpha1"
+# Saved tool outputs of real machines (tests/fixtures/hardware), one per simulated host.
+FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "hardware"
+HOSTS = {
+    "h100": "topo-hgx-h100-8gpu-2socket-no-nic.txt",
+    "workstation": "topo-workstation-2gpu-nvlink-bridge-nv2.txt",
+    "consumer": "topo-consumer-5gpu-2numa-phb-node.txt",
+}
+
+
+def agent_site(name: str = "edge-1") -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "Site",
+        "metadata": {"name": name},
+        "spec": {"kind": "edge", "provider": "own", "country": "DE", "jurisdictions": ["EU"]},
+    }
+
+
+def agent_cluster(name: str, bootstrap: str, site: str = "edge-1") -> dict[str, Any]:
+    """A Cluster of hosts that join by themselves with `bootstrap` (sealed at rest)."""
+    return {
+        "apiVersion": API,
+        "kind": "Cluster",
+        "metadata": {"name": name},
+        "spec": {"site": site, "backend": "agent", "credentials": {"bootstrapToken": bootstrap}},
+    }
+
+
+def fixture_dir(root: Path, host: str) -> Path:
+    """A directory holding one host's saved outputs, as `stratum agent --from` reads it."""
+    where = root / f"hw-{host}"
+    where.mkdir(parents=True, exist_ok=True)
+    source = FIXTURES / HOSTS[host]
+    (where / source.name).write_bytes(source.read_bytes())
+    return where
+
+
+def fixture_hardware(host: str) -> dict[str, Any]:
+    spec = discover_dir(FIXTURES / HOSTS[host]).profile.spec
+    return spec.model_dump(mode="json", by_alias=True)
+
+
+def join(
+    url: str, bootstrap: str, node: str, *, host: str = "workstation", cluster: str | None = None
+) -> httpx.Response:
+    body: dict[str, Any] = {"node": node, "hardware": fixture_hardware(host)}
+    if cluster is not None:
+        body["cluster"] = cluster
+    return httpx.post(
+        f"{url}/agent/v1/join", json=body, headers={"Authorization": f"Bearer {bootstrap}"}
+    )
+
+
+def report(url: str, token: str, node: str, **fields: Any) -> httpx.Response:
+    body: dict[str, Any] = {"node": node, "seq": 1, **fields}
+    return httpx.post(
+        f"{url}/agent/v1/nodes/{node}/reports",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+    )
