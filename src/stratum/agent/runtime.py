@@ -23,8 +23,6 @@ class Runtime(Protocol):
 
 def local_runtime(state_dir: Path, clock: Clock) -> Runtime:
     """The host's runtime: supervisors that outlive the agent, adopted by uid and attempt."""
-    import importlib
-    from typing import cast
+    from stratum.backends.local.runtime import LocalRuntime
 
-    module = importlib.import_module("stratum.backends.local.runtime")
-    return cast(Runtime, module.LocalRuntime(state_dir, clock))
+    return LocalRuntime(state_dir, clock)

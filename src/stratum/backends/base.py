@@ -7,10 +7,10 @@ between the two, so a control-plane outage leaves running work alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from stratum.api.v1alpha1.hardwareprofiles import HardwareProfileSpec
 from stratum.core.clock import Clock
@@ -19,7 +19,8 @@ DeviceHealth = Literal["Healthy", "Degraded", "Failed", "Unknown"]
 RunPhase = Literal["Starting", "Running", "Succeeded", "Failed", "Lost"]
 # How a clause of the contract stands on the machine that runs it, as the runtime read it
 # back after launch: the step from "evidence from the model" to "evidence from the machine".
-HostCheckState = Literal["verified", "not-enforceable", "mismatch"]
+# "unverified": enforced, but the process was gone before it could be read back.
+HostCheckState = Literal["verified", "not-enforceable", "mismatch", "unverified"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,9 @@ class ClusterRequest:
     # The Cluster's credentials in plaintext (kubeconfig, bootstrap token): for the backend
     # to use, never to log; kept out of repr.
     credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # The Cluster's spec.backendConfig, as written (the local backend reads `nodeName` and
+    # `hardwareFrom` there).
+    config: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,9 @@ class InventoryNode:
     profile: str
     rack: str
     hardware: HardwareProfileSpec
+    # Read from the machine (the local runtime, an agent) rather than made from a pool's
+    # profile: the Node keeps it in spec.hardware.
+    discovered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +195,12 @@ class BackendContext:
 
 
 class Backend(Protocol):
-    """What the reconcilers need of a data plane."""
+    """What the reconcilers need of a data plane.
+
+    A backend whose nodes come and go on their own (the local host, agents) also sets a
+    class attribute `refresh_inventory = True`: the cluster controller then asks for its
+    inventory again every so often, even while the Cluster object is unchanged.
+    """
 
     name: str
 
@@ -210,4 +222,25 @@ class Backend(Protocol):
 
     def observe(self) -> Observation:
         """What runs, and how the devices are, right now."""
+        ...
+
+
+class NoLogs(LookupError):
+    """The backend keeps no output for this workload (or replica); the message says why."""
+
+
+@runtime_checkable
+class LogSource(Protocol):
+    """A backend that keeps what its replicas print (the local runtime, agents)."""
+
+    def logs(self, key: str, replica: int = 0, tail: int | None = None) -> str:
+        """The output of the latest attempt of `key`'s replica (the last `tail` lines);
+        NoLogs when there is none."""
+        ...
+
+    def follow(
+        self, key: str, replica: int = 0, tail: int | None = None, poll_seconds: float = 0.2
+    ) -> Iterator[str]:
+        """The output as it grows, until the replica's process has ended; NoLogs first
+        when there is none."""
         ...

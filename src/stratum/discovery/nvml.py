@@ -7,6 +7,9 @@ without the NVIDIA driver gets a note ("NVML not available"), never an import er
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from stratum.discovery.sources import Facts, GpuFact, Note, normalise_bus_id
@@ -81,3 +84,85 @@ def read_nvml(module: Any = None) -> Facts:
     finally:
         with contextlib.suppress(Exception):  # shutting down a half-initialised library
             nv.nvmlShutdown()
+
+
+@dataclass(frozen=True, slots=True)
+class GpuReading:
+    """One GPU as NVML sees it now: identity and live telemetry (None: not reported)."""
+
+    index: int
+    uuid: str
+    name: str
+    utilization_pct: float | None = None
+    memory_used_mib: float | None = None
+    power_w: float | None = None
+    temperature_c: float | None = None
+    ecc_uncorrected: int = 0
+    nvlink_active: int = 0
+    mig_uuids: tuple[str, ...] = ()
+
+
+def read_gpu_telemetry(module: Any = None) -> tuple[GpuReading, ...] | None:
+    """Every GPU's utilisation, memory, power, temperature, ECC and NVLink now; None where
+    NVML is not available (no NVIDIA driver). `module` stands in for pynvml in tests."""
+    try:
+        if module is None:
+            import pynvml
+
+            module = pynvml
+        nv = module
+        nv.nvmlInit()
+    except Exception:  # NVMLError_LibraryNotFound and friends
+        return None
+    try:
+        readings = []
+        for index in range(int(nv.nvmlDeviceGetCount())):
+            handle = nv.nvmlDeviceGetHandleByIndex(index)
+            readings.append(_reading(nv, index, handle))
+        return tuple(readings)
+    except Exception:  # the driver went away mid-read: no telemetry rather than a crash
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            nv.nvmlShutdown()
+
+
+def _reading(nv: Any, index: int, handle: Any) -> GpuReading:
+    def ask(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception:  # not supported on this board
+            return None
+
+    util = ask(lambda: nv.nvmlDeviceGetUtilizationRates(handle))
+    memory = ask(lambda: nv.nvmlDeviceGetMemoryInfo(handle))
+    power = ask(lambda: nv.nvmlDeviceGetPowerUsage(handle))
+    temperature = ask(lambda: nv.nvmlDeviceGetTemperature(handle, 0))  # NVML_TEMPERATURE_GPU
+    # Volatile (since boot) uncorrected errors: NVML_MEMORY_ERROR_TYPE_UNCORRECTED=1,
+    # NVML_VOLATILE_ECC=0.
+    ecc = ask(lambda: nv.nvmlDeviceGetTotalEccErrors(handle, 1, 0))
+    links = 0
+    for link in range(18):
+        state = ask(partial(nv.nvmlDeviceGetNvLinkState, handle, link))
+        if state is None:
+            break
+        links += 1 if state else 0
+    migs: list[str] = []
+    count = ask(lambda: nv.nvmlDeviceGetMaxMigDeviceCount(handle)) or 0
+    for i in range(int(count)):
+        mig = ask(partial(nv.nvmlDeviceGetMigDeviceHandleByIndex, handle, i))
+        uuid = ask(partial(nv.nvmlDeviceGetUUID, mig)) if mig is not None else None
+        if uuid:
+            migs.append(_text(uuid))
+    return GpuReading(
+        index=index,
+        uuid=_text(nv.nvmlDeviceGetUUID(handle)),
+        name=_text(nv.nvmlDeviceGetName(handle)),
+        utilization_pct=float(util.gpu) if util is not None else None,
+        memory_used_mib=float(memory.used) / (1024 * 1024) if memory is not None else None,
+        power_w=float(power) / 1000.0 if power is not None else None,
+        temperature_c=float(temperature) if temperature is not None else None,
+        ecc_uncorrected=int(ecc or 0),
+        nvlink_active=links,
+        mig_uuids=tuple(migs),
+    )

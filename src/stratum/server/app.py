@@ -57,8 +57,13 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     tracing.configure(endpoint=settings.otlp_endpoint)
     trail = AuditTrail.for_server(store, settings)
 
+    from stratum.store.database import stratum_home
+
     backends = build_backends(
-        settings.backends, BackendContext(clock=store.clock, seed=settings.seed)
+        settings.backends,
+        BackendContext(
+            clock=store.clock, seed=settings.seed, options={"home": str(stratum_home())}
+        ),
     )
     manager = ControllerManager(
         store,
@@ -118,6 +123,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     # (or runs no controllers to drive it); the routes then say so.
     app.state.simulator = backends.get("simulated") if settings.controllers else None
     app.state.manager = manager
+    app.state.backends = backends  # the logs route reads a workload's output from its backend
     app.state.metrics = registry
     app.include_router(health.router)
     app.include_router(docs.router)
