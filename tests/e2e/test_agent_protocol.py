@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from stratum.core.secrets import Keyring
-from stratum.testing.agents import agent_cluster, agent_site, join, report
+from stratum.testing.agents import TIMEOUT, agent_cluster, agent_site, join, report
 from stratum.testing.harness import LiveServer
 
 API = "/apis/stratum.dev/v1alpha1"
@@ -48,7 +48,9 @@ def _token(server: LiveServer, node: str, cluster: str | None = None) -> str:
 
 
 def _as(token: str, server: LiveServer) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"})
+    client = httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
+    )
     _OPEN.append(client)
     return client
 
@@ -135,20 +137,14 @@ def test_a_malformed_report_names_the_field_and_changes_nothing(server: LiveServ
     assert odd.status_code == 422 and "runs[0]" in odd.json()["message"]
     unknown = report(server.url, a, "host-a", gpuz=[])
     assert unknown.status_code == 422 and "gpuz" in unknown.json()["message"]
-    wrong_node = httpx.post(
-        f"{server.url}/agent/v1/nodes/host-a/reports",
-        json={"node": "host-b", "seq": 2},
-        headers={"Authorization": f"Bearer {a}"},
+    wrong_node = _as(a, server).post(
+        "/agent/v1/nodes/host-a/reports", json={"node": "host-b", "seq": 2}
     )
     assert (
         wrong_node.status_code == 422
         and wrong_node.json()["details"]["causes"][0]["field"] == "node"
     )
-    not_json = httpx.post(
-        f"{server.url}/agent/v1/nodes/host-a/reports",
-        content=b"{nope",
-        headers={"Authorization": f"Bearer {a}"},
-    )
+    not_json = _as(a, server).post("/agent/v1/nodes/host-a/reports", content=b"{nope")
     assert not_json.status_code == 422
     after = backend.observe().nodes
     assert [(n.name, n.gpus) for n in after] == [(n.name, n.gpus) for n in before]

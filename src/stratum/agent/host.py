@@ -280,6 +280,9 @@ class Agent:
                 if self._stop.is_set() or not self.connected or generation != self.reconnects:
                     return
                 if run is not None:
+                    log.debug(
+                        "watch: %s %s active=%s attempt=%d", kind, run.key, run.active, run.attempt
+                    )
                     with self._lock:
                         if kind == "DELETED":
                             self._desired.runs.pop(run.key, None)
@@ -329,7 +332,11 @@ class Agent:
             for key in running:
                 want_run = desired.get(key)
                 if want_run is None or not want_run.active:
-                    log.info("%s: no longer placed here: stopping it", key)
+                    log.info(
+                        "%s: no longer placed here (%s): stopping it",
+                        key,
+                        "no Placement" if want_run is None else f"Placement {want_run.phase}",
+                    )
                     self.runtime.stop(key)
 
 

@@ -64,7 +64,7 @@ class Link:
             content=request.model_dump_json(by_alias=True, exclude_none=True),
             headers={**self._headers(bootstrap), "Content-Type": "application/json"},
         )
-        return JoinAnswer.model_validate(self._check(response).json(), strict=False)
+        return JoinAnswer.model_validate(self._check(response).json())
 
     def report(self, report: NodeReport) -> ReportAnswer:
         response = self._http.post(
@@ -72,9 +72,7 @@ class Link:
             content=report.model_dump_json(by_alias=True, exclude_none=True),
             headers={**self._headers(), "Content-Type": "application/json"},
         )
-        data = self._check(response).json()
-        data.pop("protocol", None)
-        return ReportAnswer.model_validate(data)
+        return ReportAnswer.model_validate(self._check(response).json())
 
     def desired(self, node: str) -> tuple[list[DesiredRun], str]:
         response = self._check(

@@ -71,6 +71,7 @@ def agent(
 ) -> None:
     """Join a Cluster (backend: agent) as a node and run what is placed on it: its runs go on
     when the server is unreachable, and are reconciled when it is back (docs/agent.md)."""
+    import logging
     import signal
 
     from stratum.agent.host import Agent, AgentError, AgentSettings
@@ -80,6 +81,7 @@ def agent(
     from stratum.observability.logs import setup_logging
 
     setup_logging(level=log_level, fmt="text")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per heartbeat otherwise
     try:
         found = discover_dir(from_dir, name=name) if from_dir else discover_this_host(name=name)
     except (ParseError, OSError) as err:
@@ -96,7 +98,7 @@ def agent(
         rack=rack,
         ca=ca,
     )
-    runner = Agent(settings, local_runtime(where / "runs", SystemClock()))
+    runner = Agent(settings, local_runtime(where, SystemClock()))
 
     def _stop(_sig: int, _frame: object) -> None:
         runner.stop()

@@ -11,7 +11,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from stratum.api.v1alpha1.hardwareprofiles import HardwareProfileSpec
 from stratum.api.v1alpha1.meta import ObjectName, WireModel
@@ -34,7 +34,14 @@ class JoinRequest(WireModel):
     hardware: HardwareProfileSpec
 
 
-class JoinAnswer(WireModel):
+class Answer(WireModel):
+    """What the server sends: an older agent ignores fields a newer server adds."""
+
+    model_config = ConfigDict(**{**WireModel.model_config, "extra": "ignore"})
+    protocol: str = PROTOCOL
+
+
+class JoinAnswer(Answer):
     node: str
     cluster: str
     token: str
@@ -89,13 +96,13 @@ class NodeReport(WireModel):
     buffered: int = Field(default=0, ge=0)
 
 
-class ReportAnswer(WireModel):
+class ReportAnswer(Answer):
     heartbeat_seconds: float
     not_ready_after_seconds: float
     grace_seconds: float
 
 
-class DesiredRun(WireModel):
+class DesiredRun(Answer):
     """One Placement naming the node, as the agent runs it: `active` is False once the
     Placement no longer holds devices (released, finished) and the run must stop."""
 

@@ -70,7 +70,7 @@ def build_router() -> APIRouter:
         body = _parse(JoinRequest, await request.body(), "join request")
         source = request.client.host if request.client else None
         answer = await to_thread.run_sync(lambda: service.join(admitted, body, source=source))
-        return {"protocol": PROTOCOL, **answer.model_dump(mode="json", by_alias=True)}
+        return answer.model_dump(mode="json", by_alias=True)
 
     @router.get("/nodes/{node}/runs", summary="What this node must run (list, or watch)")
     async def runs(
@@ -109,7 +109,7 @@ def build_router() -> APIRouter:
         check_node(ctx.principal, node)  # before the body is parsed
         body = _parse(NodeReport, await request.body(), "report")
         answer = service.report(ctx.principal, node, body)  # memory only: no thread hop
-        return {"protocol": PROTOCOL, **answer.model_dump(mode="json", by_alias=True)}
+        return answer.model_dump(mode="json", by_alias=True)
 
     combined = APIRouter()
     combined.include_router(open_router)
