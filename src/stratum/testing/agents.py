@@ -4,15 +4,24 @@ simulated host would make them)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import httpx
 
+from stratum.backends.local.runtime import LocalRuntime
+from stratum.core.clock import SystemClock
 from stratum.core.cpulist import parse_cpulist
 from stratum.discovery import discover_dir
 
 API = "stratum.dev/v1alpha1"
+T = TypeVar("T")
 TIMEOUT = 30.0  # a busy CI machine verifies a new token's secret slowly (scrypt)
 # Saved tool outputs of real machines (tests/fixtures/hardware), one per simulated host.
 FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "hardware"
@@ -101,3 +110,113 @@ def report(url: str, token: str, node: str, **fields: Any) -> httpx.Response:
         headers={"Authorization": f"Bearer {token}"},
         timeout=TIMEOUT,
     )
+
+
+def eventually(
+    check: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    every: float = 0.25,
+    describe: Callable[[], str] | None = None,
+) -> T:
+    """Poll `check` until it returns something other than None (or False); `what` names
+    the expectation in the failure, and `describe` says how things stood then."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except httpx.TransportError as err:  # the server may be starting
+            last = err
+        if last is not None and last is not False:
+            return cast(T, last)
+        time.sleep(every)
+    state = f"; {describe()}" if describe is not None else ""
+    raise AssertionError(
+        f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r}){state}"
+    )
+
+
+@dataclass
+class AgentProcess:
+    """`stratum agent` as a child process, inside a network namespace (or not)."""
+
+    name: str
+    server_url: str
+    bootstrap: str
+    hardware_dir: Path
+    state_dir: Path
+    prefix: tuple[str, ...] = ()
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir.parent / f"agent-{self.name}.log"
+
+    def start(self) -> AgentProcess:
+        argv = [
+            *self.prefix,
+            sys.executable,
+            "-m",
+            "stratum",
+            "agent",
+            "--server",
+            self.server_url,
+            "--token",
+            self.bootstrap,
+            "--from",
+            str(self.hardware_dir),
+            "--name",
+            self.name,
+            "--state-dir",
+            str(self.state_dir),
+        ]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def runtime(self) -> LocalRuntime:
+        """The host's runtime, read from its state directory (as the agent reads it)."""
+        return LocalRuntime(self.state_dir, SystemClock())
+
+    def pids(self, key: str) -> dict[int, int]:
+        """replica -> pid of `key`'s processes running on this host now."""
+        return {
+            r.replica: r.pid
+            for run in self.runtime().observe_runs()
+            if run.key == key
+            for r in run.replicas
+            if r.pid is not None and r.phase == "Running" and alive(r.pid)
+        }
+
+    def stop_runs(self) -> None:
+        """Stop every run this host holds (the supervisors outlive the agent)."""
+        runtime = self.runtime()
+        for run in runtime.observe_runs():
+            runtime.stop(run.key)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

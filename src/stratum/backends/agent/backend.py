@@ -92,6 +92,9 @@ class AgentBackend:
         self.liveness = liveness or Liveness()
         self._lock = threading.Lock()
         self._hosts: dict[str, _Host] = {}
+        # key -> (uid, attempt) last launched: reports of an older attempt (a copy cut off
+        # on a lost node) say nothing about the one placed since.
+        self._launched: dict[str, tuple[str, int]] = {}
 
     # -- liveness in this clock's seconds ----------------------------------------------
     def _clock_seconds(self, real: float) -> float:
@@ -139,7 +142,10 @@ class AgentBackend:
                 del self._hosts[name]
 
     def launch(self, spec: LaunchSpec) -> None:
-        """Nothing to send: the Placement is the desired state, and its agents watch it."""
+        """Nothing to send: the Placement is the desired state, and its agents watch it.
+        Remembered only to tell the current attempt's reports from an older one's."""
+        with self._lock:
+            self._launched[spec.key] = (spec.uid, spec.attempt)
 
     def stop(self, key: str) -> None:
         """Nothing to send: a released Placement tells its agents to stop."""
@@ -160,7 +166,14 @@ class AgentBackend:
             for key, run in host.runs.items():
                 if reachable or lost:
                     by_key.setdefault(key, []).append((host.name, run, lost))
-        runs = tuple(_run(key, parts) for key, parts in sorted(by_key.items()))
+        with self._lock:
+            launched = dict(self._launched)
+        runs = tuple(
+            _run(key, parts, launched.get(key))
+            for key, parts in sorted(by_key.items())
+            if key not in launched
+            or any((run.uid, run.attempt) == launched[key] for _, run, _ in parts)
+        )
         return Observation(at=now, nodes=tuple(nodes), runs=runs)
 
 
@@ -194,11 +207,13 @@ def _node(host: _Host, reachable: bool) -> NodeObservation:
 _WORST: tuple[RunPhase, ...] = ("Lost", "Failed", "Starting", "Running", "Succeeded")
 
 
-def _run(key: str, parts: list[tuple[str, RunReport, bool]]) -> RunObservation:
+def _run(
+    key: str, parts: list[tuple[str, RunReport, bool]], launched: tuple[str, int] | None
+) -> RunObservation:
     """One workload's run from the reports of every node that holds a replica of it: the
     newest attempt wins; then the worst phase of its nodes (a gang is as well as its
     weakest member); a node silent past the grace period makes it Lost."""
-    attempt = max((run.uid, run.attempt) for _, run, _ in parts)
+    attempt = launched or max((run.uid, run.attempt) for _, run, _ in parts)
     parts = [p for p in parts if (p[1].uid, p[1].attempt) == attempt]
     lost_nodes = sorted(node for node, _, lost in parts if lost)
     phases: list[RunPhase] = [run.phase for _, run, lost in parts if not lost]
