@@ -136,6 +136,13 @@ def _workload(name: str, *, replicas: int, marker: str, **contract: Any) -> dict
     }
 
 
+def _joined(fleet: Fleet, name: str) -> bool:
+    return bool(
+        fleet.admin.get(f"{API}/nodes/{name}").status_code == 200
+        and fleet.node_phase(name) == "Ready"
+    )
+
+
 def _all_three(pids: dict[tuple[str, int], int]) -> dict[tuple[str, int], int] | None:
     return pids if len(pids) == 3 else None
 
@@ -158,12 +165,14 @@ def _count(marker: str) -> int:
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
     server = _server(tmp_path, f"sqlite:///{tmp_path / 'stratum.db'}").start()
     admin = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
-    for obj in (
-        agent_site(),
-        agent_cluster("fleet", BOOT),
-        {"apiVersion": "stratum.dev/v1alpha1", "kind": "Tenant", "metadata": {"name": "team-a"}},
-    ):
-        r = admin.post(f"{API}/{obj['kind'].lower()}s", json={**obj, "spec": obj.get("spec", {})})
+    tenant: dict[str, Any] = {
+        "apiVersion": "stratum.dev/v1alpha1",
+        "kind": "Tenant",
+        "metadata": {"name": "team-a"},
+        "spec": {},
+    }
+    for obj in (agent_site(), agent_cluster("fleet", BOOT), tenant):
+        r = admin.post(f"{API}/{str(obj['kind']).lower()}s", json=obj)
         assert r.status_code == 201, r.text
     fleet = Fleet(tmp_path, server, admin)
     try:
@@ -177,15 +186,11 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
                 state_dir=tmp_path / name,
                 prefix=tuple(net.command()),
             ).start()
-        for name in HOSTS:
-            eventually(
-                lambda n=name: (
-                    admin.get(f"{API}/nodes/{n}").status_code == 200  # type: ignore[misc]
-                    and fleet.node_phase(n) == "Ready"
-                ),
-                timeout=90,
-                what=f"node {name} to join and be Ready",
-            )
+        eventually(
+            lambda: all(_joined(fleet, name) for name in HOSTS),
+            timeout=90,
+            what="every host to join and be Ready",
+        )
         yield fleet
     finally:
         for agent in fleet.agents.values():
