@@ -42,7 +42,11 @@ def _message(response: httpx.Response) -> str:
 class Link:
     def __init__(self, server: str, *, ca: Path | None = None, timeout: float = 10.0) -> None:
         self.server = server.rstrip("/")
-        verify: Any = str(ca) if ca is not None else True
+        verify: Any = True
+        if ca is not None:
+            import ssl
+
+            verify = ssl.create_default_context(cafile=str(ca))
         self._http = httpx.Client(base_url=self.server, verify=verify, timeout=timeout)
         self.token: str | None = None
 
