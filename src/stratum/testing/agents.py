@@ -304,3 +304,12 @@ def make_tls(where: Path, ips: tuple[str, ...] = ("127.0.0.1",)) -> Tls:
     )
     tls.key.chmod(0o600)
     return tls
+
+
+def node_phase(admin: httpx.Client, name: str) -> str | None:
+    """The Node's status.phase, or None while it does not exist."""
+    r = admin.get(f"/apis/{API}/nodes/{name}")
+    if r.status_code != 200:
+        return None
+    phase = r.json().get("status", {}).get("phase")
+    return str(phase) if phase is not None else None
