@@ -192,6 +192,9 @@ def heartbeats(args: argparse.Namespace, out: dict[str, Any]) -> None:
                 "nodesReady": ready,
                 "joinSeconds": round(joined, 1),
             }
+        except Exception:
+            print(server.read_log()[-6000:], file=sys.stderr)
+            raise
         finally:
             server.stop()
     out["heartbeats"] = result
