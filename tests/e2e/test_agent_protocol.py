@@ -188,3 +188,12 @@ def test_a_node_lists_the_runs_placed_on_it_and_no_others(server: LiveServer) ->
     assert spec["command"] == ["echo", "hello"] and spec["env"] == [["A", "1"]]
     assert spec["replicas"][0]["node"] == "host-a" and runs_a[0]["onPartition"] == "keep"
     assert _as(b, server).get("/agent/v1/nodes/host-b/runs").json()["items"] == []
+
+
+def test_hosts_joining_at_once_each_get_a_token(server: LiveServer) -> None:
+    """The first token writes of a store race for its token counter: every join wins."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: join(server.url, BOOT, f"burst-{i}"), range(8)))
+    assert [r.status_code for r in answers] == [200] * 8, [r.text for r in answers]
