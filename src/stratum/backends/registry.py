@@ -25,6 +25,7 @@ BackendFactory = Callable[[BackendContext], Backend]
 _BUILTIN: dict[str, str] = {
     "simulated": "stratum.backends.simulated.backend:create",
     "local": "stratum.backends.local.backend:create",
+    "agent": "stratum.backends.agent.backend:create",
 }
 _registered: dict[str, BackendFactory] = {}
 

@@ -11,6 +11,7 @@ import os
 import typer
 
 from stratum.cli import (
+    agent,
     bench,
     catalog,
     discover,
@@ -40,6 +41,7 @@ app = typer.Typer(
 )
 
 serve.register(app)
+agent.register(app)
 resources.register(app)
 explain.register(app)
 app.command("api-resources")(api_resources)

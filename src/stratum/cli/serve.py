@@ -113,6 +113,19 @@ def serve(
             "own). Default: $STRATUM_HOME/audit-anchor.json. Needs a secret key.",
         ),
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            exists=True,
+            help="Serve HTTPS with this certificate (PEM, the chain after it); needs --tls-key. "
+            "Agents trust it with `stratum agent --ca`.",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option("--tls-key", exists=True, help="The private key of --tls-cert (PEM)."),
+    ] = None,
     secret_key_file: Annotated[
         Path | None,
         typer.Option(
@@ -125,6 +138,8 @@ def serve(
     ] = None,
 ) -> None:
     """Run the Stratum API server until interrupted (SIGINT/SIGTERM stop it gracefully)."""
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together: give both, or neither", code=2)
     settings = _settings(
         host=host,
         port=port,
@@ -139,6 +154,8 @@ def serve(
         audit_key_file=audit_key_file,
         audit_anchor_file=audit_anchor_file,
         backends=backend,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
         log_level=log_level,
         log_format=log_format,
     )

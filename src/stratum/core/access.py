@@ -3,6 +3,10 @@
     platform-admin    everything
     platform-viewer   reads everything (compliance, audit), writes nothing
     agent             reads everything; writes Nodes, Events, Placements and any status
+                      (a platform service acting for the whole fleet, never a host)
+    node              one host's `stratum agent` (subject node:NAME, issued at join): reads
+                      and writes its own Node only; its Placements and reports go through
+                      the agent protocol (server/routers/agents.py), which asks `check_node`
     tenant-admin      in its tenant: reads everything, writes Workloads and WorkloadTemplates,
                       creates tokens bound to the tenant (for service subjects and the
                       tenant's members) and revokes the tokens it issued
@@ -25,6 +29,9 @@ from stratum.api.v1alpha1 import CATALOG_NAMESPACE
 from stratum.core.errors import Forbidden, NotFound
 
 PLATFORM_ROLES = ("platform-admin", "platform-viewer", "agent")
+# A node-bound token: never created through the token API, only by an agent's join.
+NODE_ROLE = "node"
+NODE_PREFIX = "node:"
 TENANT_ROLES = ("tenant-admin", "member", "viewer")  # strongest first
 # The subject of the first platform-admin token; `system:` subjects are the server's own.
 BOOTSTRAP_SUBJECT = "admin"
@@ -59,6 +66,13 @@ class Principal:
     @property
     def reads_everything(self) -> bool:
         return self.platform_role in PLATFORM_ROLES
+
+    @property
+    def node(self) -> str | None:
+        """The one Node a node-bound token speaks for; None for every other principal."""
+        if self.platform_role != NODE_ROLE or not self.subject.startswith(NODE_PREFIX):
+            return None
+        return self.subject[len(NODE_PREFIX) :]
 
     def describe(self) -> str:
         roles = [self.platform_role] if self.platform_role else []
@@ -106,6 +120,14 @@ def check(
     role = principal.platform_role
     if role == "platform-admin":
         return
+    if role == NODE_ROLE:
+        own = principal.node
+        if kind == "Node" and name is not None and name == own:
+            return
+        raise Forbidden(
+            f"{principal.subject} is a node token: it may read and write Node {own!r} only "
+            "(its runs and reports go through /agent/v1)"
+        )
     if role in ("platform-viewer", "agent"):
         if verb == "read":
             return
@@ -148,8 +170,22 @@ def check(
     raise Forbidden(f"{kind} objects are written by platform admins only")
 
 
+def check_node(principal: Principal, node: str) -> None:
+    """Raise unless `principal` may speak the agent protocol for `node`: its own node-bound
+    token, or a platform admin (tools, tests). A token for another node hears Forbidden."""
+    if principal.is_admin:
+        return
+    own = principal.node
+    if own is None:
+        raise Forbidden(f"{principal.subject}: the agent protocol takes a node-bound token")
+    if own != node:
+        raise Forbidden(f"{principal.subject} is a token for node {own!r}, not for {node!r}")
+
+
 def visible_namespaces(principal: Principal, kind: str) -> frozenset[str] | None:
     """Namespaces a cross-namespace list or watch may show; None means every namespace."""
+    if principal.platform_role == NODE_ROLE:
+        return frozenset()
     if principal.reads_everything:
         return None
     names = set(principal.tenant_roles)
@@ -160,10 +196,12 @@ def visible_namespaces(principal: Principal, kind: str) -> frozenset[str] | None
 
 def can_see(principal: Principal, obj: Mapping[str, Any]) -> bool:
     """Whether one object (say, from a watch) belongs to what the caller may read."""
-    if principal.reads_everything:
-        return True
     kind = str(obj.get("kind"))
     meta = obj.get("metadata") or {}
+    if principal.platform_role == NODE_ROLE:
+        return kind == "Node" and meta.get("name") == principal.node
+    if principal.reads_everything:
+        return True
     ns = meta.get("namespace")
     if ns:
         allowed = visible_namespaces(principal, kind)
@@ -240,6 +278,8 @@ def check_token_grant(
         )
     if principal.is_admin:
         return
+    if principal.platform_role == NODE_ROLE:
+        raise Forbidden(f"{principal.subject} is a node token: it creates no tokens")
     if role is not None and role not in TENANT_ROLES:
         raise Forbidden("only platform admins may create tokens with a platform role")
     if tenant is not None and tenant not in principal.tenant_roles:

@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 import stratum
 from stratum.api.v1alpha1 import KINDS
+from stratum.backends.agent.backend import AgentBackend
 from stratum.backends.base import BackendContext
 from stratum.backends.registry import build_backends
 from stratum.core import policies
@@ -24,6 +25,7 @@ from stratum.server.audit_trail import AuditTrail
 from stratum.server.instrumentation import RequestMetrics
 from stratum.server.limits import BodySizeLimit
 from stratum.server.routers import (
+    agents,
     docs,
     governance,
     health,
@@ -35,6 +37,7 @@ from stratum.server.routers import (
 )
 from stratum.server.secrets import load_keyring
 from stratum.server.security import authenticate
+from stratum.server.services.agents import AgentService
 from stratum.server.services.governance import GovernanceService
 from stratum.server.services.objects import ObjectService
 from stratum.server.services.tokens import TokenService
@@ -75,6 +78,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         notifier.bind(asyncio.get_running_loop())
         trail.start()  # the audit anchor keeps up from the first write on
+        await asyncio.to_thread(app.state.agents.expect_known_nodes)
         if settings.controllers:
             manager.start()
         await asyncio.to_thread(policies.warm)  # not in the first Policy request
@@ -107,6 +111,14 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     app.state.objects = ObjectService(store, on_write=written, keyring=keyring)
     app.state.tokens = tokens
     app.state.governance = GovernanceService(store, trail)
+    agent_backend = backends.get("agent")
+    app.state.agents = AgentService(
+        store,
+        tokens,
+        agent_backend if isinstance(agent_backend, AgentBackend) else None,
+        keyring=keyring,
+        on_write=written,
+    )
     app.state.settings = settings
     # Fault injection is a simulator feature: None when this server runs no simulated fleet
     # (or runs no controllers to drive it); the routes then say so.
@@ -121,6 +133,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     app.include_router(governance.build_router())
     app.include_router(secrets.build_router())
     app.include_router(logs.build_router())
+    app.include_router(agents.build_router())
     # Fault injection changes the fleet: as guarded as every other API route.
     app.include_router(simulation.router, dependencies=[Depends(authenticate)])
     install_error_handlers(app)

@@ -164,7 +164,7 @@ def run(
     admin_token = bootstrap_admin(app.state.tokens, admin_token_file)
     announce(
         Startup(
-            base_url=f"http://{settings.host}:{settings.port}",
+            base_url=f"{'https' if settings.tls_cert else 'http'}://{settings.host}:{settings.port}",
             store=store.engine.url.render_as_string(hide_password=True),
             admin_token=admin_token,
             admin_token_file=admin_token_file
@@ -183,6 +183,8 @@ def run(
         timeout_graceful_shutdown=10,
         access_log=False,
         log_config=None,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )
     _graceful_server(config, app.state.notifier).run()
 

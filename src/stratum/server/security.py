@@ -19,6 +19,8 @@ from stratum.core.access import SYSTEM, Principal
 # /version is public information, as in Kubernetes (`stratum version` before a login).
 OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/version"}
+    # A host's first call: its bearer is the Cluster's bootstrap token, checked by the route.
+    | {"/agent/v1/join"}
 )
 
 

@@ -35,3 +35,7 @@ class ServerSettings:
     # Where the audit chain's signed head is kept, outside the store (None: nowhere, and
     # `audit verify` says that truncating the newest records goes unseen).
     audit_anchor_file: Path | None = None
+    # TLS: serve HTTPS with this certificate chain and key (PEM) when both are given; agents
+    # and clients then trust it with --ca (docs/agent.md).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None

@@ -133,8 +133,18 @@ class Transaction:
             .returning(CounterRow.value)
         ).scalar()
         if value is None:
-            self._conn.execute(insert(CounterRow).values(name=name, value=1))
-            return 1
+            try:
+                with self._conn.begin_nested():  # a savepoint: losing the race below is fine
+                    self._conn.execute(insert(CounterRow).values(name=name, value=1))
+                return 1
+            except IntegrityError:  # a concurrent writer created it first: count on it
+                value = self._conn.execute(
+                    update(CounterRow)
+                    .where(CounterRow.name == name)
+                    .values(value=CounterRow.value + 1)
+                    .returning(CounterRow.value)
+                ).scalar()
+                assert value is not None, f"counter {name} neither inserted nor found"
         return int(value)
 
     def counter(self, name: str) -> int:

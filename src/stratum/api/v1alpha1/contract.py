@@ -97,6 +97,13 @@ class LifecycleClause(WireModel):
     preemptible: bool = False
     max_duration_seconds: int | None = Field(default=None, ge=1, le=MAX_DURATION_SECONDS)
     on_violation: OnViolation = "replace"
+    on_partition: Literal["keep", "fence"] = Field(
+        default="keep",
+        description="A replica on a host cut off from the control plane (stratum agent): "
+        "keep runs it on through any outage (a copy placed elsewhere meanwhile is fenced "
+        "when the link heals); fence stops it once its lease expires, before the server may "
+        "place it again, so that two copies never run at once",
+    )
 
 
 class Contract(WireModel):

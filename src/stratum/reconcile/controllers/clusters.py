@@ -180,7 +180,8 @@ class ClusterController:
                     body["spec"].update(spec)
                     tx.replace(body)
             for name in set(mine) - set(wanted):
-                tx.delete("Node", "", name)
+                if _managed(mine[name]):  # hosts that joined by themselves (agents) stay
+                    tx.delete("Node", "", name)
             gpus = sum(len(n.hardware.gpus) for n in inventory)
             fresh = world.clusters[cluster.metadata.name]
             body = wire(fresh)

@@ -15,6 +15,8 @@ from typing import Any
 from stratum.core import access
 from stratum.core.access import (
     BOOTSTRAP_SUBJECT,
+    NODE_PREFIX,
+    NODE_ROLE,
     PLATFORM_ROLES,
     TENANT_ROLES,
     Principal,
@@ -207,7 +209,7 @@ class TokenService:
                 t["metadata"]["name"] == record.tenant for t in tenants
             ):
                 roles[record.tenant] = str(record.role)
-        elif record.role in PLATFORM_ROLES:
+        elif record.role in PLATFORM_ROLES or record.role == NODE_ROLE:
             platform_role = record.role
         principal = Principal(
             subject=record.subject,
@@ -363,6 +365,50 @@ class TokenService:
                 result["alsoRevoked"] = [t.id for t in issued]
         self.forget()  # after the commit: the revoked token is refused from now on
         return result
+
+    def issue_node_token(self, node: str, *, cluster: str, source: str | None) -> CreatedToken:
+        """A token bound to one Node, for the `stratum agent` that just joined with its
+        Cluster's bootstrap token; the node's earlier tokens are revoked with it (a host
+        re-joins; whoever held its old token holds nothing now). Audited."""
+        made = new_token()
+        subject = f"{NODE_PREFIX}{node}"
+        actor = f"system:agent-join ({cluster})"
+        with self.store.write() as tx:
+            lock_tokens(tx)
+            now = tx.clock.now()
+            for old in tokens_of(tx, subject):
+                if old.role == NODE_ROLE and is_active(old, now):
+                    revoke_token(tx, old.id, now)
+            record = TokenRecord(
+                id=made.id,
+                name=f"node-{node}"[:253],
+                subject=subject,
+                kind="service",
+                role=NODE_ROLE,
+                tenant=None,
+                salt=made.salt,
+                secret_hash=made.secret_hash,
+                created_at=now,
+                created_by=actor,
+                expires_at=None,
+                revoked_at=None,
+            )
+            insert_token(tx, record)
+            audit.append(
+                tx,
+                actor=actor,
+                action="create",
+                object_ref={"kind": "Token", "name": record.id},
+                source=source,
+                before=None,
+                after=digest(_public(record)),
+            )
+        self.forget()
+        # Its secret was made here a moment ago: the first report need not run scrypt
+        # again (1,000 hosts joining at once would queue behind it).
+        with self._lock:
+            self._verified[_cache_key(made.value)] = record.id
+        return CreatedToken(record, made.value)
 
     def bootstrap(self, value: str | None = None) -> CreatedToken | None:
         """The first platform-admin token, made only while the store holds no token at all.

@@ -1,0 +1,1 @@
+"""The `agent` backend: hosts that run `stratum agent` and speak the agent protocol."""
