@@ -121,5 +121,7 @@ def test_the_readme_quick_start_works_as_written(tmp_path: Path) -> None:
             assert ran.returncode == (124 if watch else 0), (original, ran.output)
             check = next(v for k, v in EXPECT.items() if original.startswith(k))
             assert check(ran.output), (original, ran.output)
+        assert "demo work running: 5 workloads" in up.stderr
+        assert "\x1b[" not in up.stderr, "no live progress display without a terminal"
     finally:
         up.stop()

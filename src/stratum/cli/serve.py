@@ -176,6 +176,7 @@ def start(
     log_level: str,
     announce: Callable[[Startup], None],
     demo: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> None:
     """Run the server through its one entry point, turning its errors into exit codes."""
     from stratum.core.errors import ApiError
@@ -188,6 +189,7 @@ def start(
             demo=demo,
             log_level=log_level,
             announce=announce,
+            progress=progress,
         )
     except PortInUse as err:
         fail(str(err), code=2)

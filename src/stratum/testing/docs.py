@@ -37,14 +37,19 @@ _SUITE_ENV = (
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """One fenced code block: its info string's language, its text and the line it starts on."""
+    """One fenced code block: its language, the rest of its info string (`file=NAME`), its
+    text and the line it starts on."""
 
     lang: str
     text: str
     line: int
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    def attribute(self, name: str) -> str | None:
+        return dict(self.attributes).get(name)
 
 
-_FENCE = re.compile(r"^(?P<fence>```+|~~~+)\s*(?P<info>[^`\s]*)[^`]*$")
+_FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+|~~~+)\s*(?P<info>[^`\s]*)(?P<rest>[^`]*)$")
 
 
 def code_blocks(markdown: str) -> list[Block]:
@@ -57,14 +62,64 @@ def code_blocks(markdown: str) -> list[Block]:
         if m is None:
             i += 1
             continue
-        fence, start, body = m.group("fence"), i + 1, []
+        # A block in a list item is indented: its lines lose that indentation.
+        indent, fence, start, body = len(m.group("indent")), m.group("fence"), i + 1, []
         i += 1
-        while i < len(lines) and not lines[i].startswith(fence):
-            body.append(lines[i])
+        while i < len(lines) and not lines[i].lstrip(" ").startswith(fence):
+            line = lines[i]
+            body.append(line[indent:] if line[:indent].strip() == "" else line.lstrip(" "))
             i += 1
-        blocks.append(Block(m.group("info").lower(), "\n".join(body) + "\n", start))
+        pairs = [a.split("=", 1) for a in m.group("rest").split() if "=" in a]
+        attributes = tuple((k, v) for k, v in pairs)
+        blocks.append(Block(m.group("info").lower(), "\n".join(body) + "\n", start, attributes))
         i += 1
     return blocks
+
+
+def prose(markdown: str, *, inline_code: bool = False) -> str:
+    """The text outside fenced code blocks (where links are links), without inline code
+    unless asked (headings keep theirs: it is part of their anchor)."""
+    out, fence = [], ""
+    for line in markdown.splitlines():
+        m = _FENCE.match(line)
+        if fence:
+            if line.lstrip(" ").startswith(fence):
+                fence = ""
+            out.append("")
+        elif m is not None:
+            fence = m.group("fence")
+            out.append("")
+        else:
+            out.append(line if inline_code else re.sub(r"`[^`]*`", "", line))
+    return "\n".join(out)
+
+
+_LINK = re.compile(r"\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
+
+
+def links(markdown: str) -> list[tuple[int, str]]:
+    """(line, target) of every inline link outside code."""
+    return [
+        (n, m.group("target"))
+        for n, line in enumerate(prose(markdown).splitlines(), start=1)
+        for m in _LINK.finditer(line)
+    ]
+
+
+def anchors(markdown: str) -> set[str]:
+    """The anchors GitHub makes for a page's headings: lower case, punctuation dropped,
+    spaces to hyphens, repeats numbered (-1, -2)."""
+    seen: dict[str, int] = {}
+    found: set[str] = set()
+    for line in prose(markdown, inline_code=True).splitlines():
+        m = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if m is None:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        found.add(slug if n == 0 else f"{slug}-{n}")
+    return found
 
 
 def section(markdown: str, heading: str) -> str:
