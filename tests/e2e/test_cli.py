@@ -62,7 +62,7 @@ def test_apply_examples_get_describe_delete(server_process: ServerProcess, tmp_p
     for text in (
         "Workload research/llama-pretrain",
         "Spec",
-        "minRdmaGbpsPerGpu: 400.0",
+        "minRdmaGbpsPerGpu: 200.0",
         "Unschedulable",
     ):
         assert text in described.stdout

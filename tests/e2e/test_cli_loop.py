@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from stratum.testing.harness import ServerProcess, run_cli
+from stratum.testing.manifests import examples
 from tests import EXAMPLES
 
 
@@ -66,7 +68,7 @@ def test_outputs_where_it_runs_and_selection(server_process: ServerProcess, tmp_
         "get", "wl", "llama-pretrain", "-n", "research", "-o", "jsonpath={.spec.replicas}",
         env=env,
     )  # fmt: skip
-    assert one.stdout.strip() == "4"
+    assert one.stdout.strip() == "3"
     columns = run_cli(
         "get", "sites", "-o", "custom-columns=SITE:.metadata.name,JUR:.spec.jurisdictions[0]",
         "--no-headers", env=env,
@@ -218,11 +220,14 @@ def test_explain_where_and_why_and_the_schema(
     assert bound.returncode == 0, bound.stderr
     assert "is Running: bound to 2 nodes" in bound.stdout and "at site fra-1" in bound.stdout
     assert "sovereignty holds: site fra-1" in bound.stdout
-    rejected = run_cli(
-        "wait", "wl/llama-pretrain", "-n", "research", "--for=phase=Running", env=env
-    )
+    # The examples' gang, grown past the fleet's ten H100 nodes: never satisfiable.
+    gang = next(d for d in examples(EXAMPLES) if d["metadata"]["name"] == "llama-pretrain")
+    gang["metadata"]["name"], gang["spec"]["replicas"] = "huge-pretrain", 20
+    (tmp_path / "huge.yaml").write_text(yaml.safe_dump(gang))
+    assert run_cli("apply", "-f", str(tmp_path / "huge.yaml"), env=env).returncode == 0
+    rejected = run_cli("wait", "wl/huge-pretrain", "-n", "research", "--for=phase=Running", env=env)
     assert rejected.returncode == 1 and "will not become Running" in rejected.stderr
-    why = run_cli("explain", "wl", "llama-pretrain", "-n", "research", env=env)
+    why = run_cli("explain", "wl", "huge-pretrain", "-n", "research", env=env)
     assert "is Rejected and bound nowhere" in why.stdout
     assert "sovereignty.jurisdictions: 6 nodes ruled out" in why.stdout
 

@@ -211,6 +211,9 @@ def trace(
     limit: int = typer.Option(0, "--limit", help="use only the first N pods of the list (0: all)"),
     as_json: bool = typer.Option(False, "--json", help="print the headline table as JSON"),
     out: Path = typer.Option(Path("results/bench-trace"), "--out", help="results folder"),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="no progress bar (there is none without a terminal either)"
+    ),
 ) -> None:
     """B1: packing quality on the Alibaba openb trace, the FGD paper's protocol."""
     import time
@@ -276,7 +279,7 @@ def trace(
         TimeRemainingColumn(),
         console=err,
         transient=True,
-        disable=not err.is_terminal,
+        disable=quiet or not err.is_terminal,
     ) as progress:
         task = progress.add_task(list_name, total=total_steps)
         for name in names:

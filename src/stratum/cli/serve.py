@@ -194,6 +194,7 @@ def start(
     announce: Callable[[Startup], None],
     demo: bool = False,
     seed: Sequence[dict[str, Any]] = (),
+    progress: Callable[[str], None] = lambda _: None,
 ) -> None:
     """Run the server through its one entry point, turning its errors into exit codes."""
     from stratum.core.errors import ApiError
@@ -207,6 +208,7 @@ def start(
             log_level=log_level,
             announce=announce,
             seed=seed,
+            progress=progress,
         )
     except PortInUse as err:
         fail(str(err), code=2)

@@ -1,12 +1,22 @@
 """`stratum up`: the whole platform on this machine — an SQLite store in $STRATUM_HOME, the
-controllers, a simulated three-site fleet, two tenants, a catalog and running work."""
+controllers, a simulated three-site fleet, two tenants, a catalog and running work.
+
+On a terminal it shows what it is doing (preparing the store, seeding the demo, then the
+demo's work binding) on one live status line; off a terminal, or with --quiet, only the
+banner and the final "demo work running" line."""
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 
 from stratum.cli.output import console
 
@@ -38,6 +48,10 @@ def up(
             "printing it; a token already in the file is adopted.",
         ),
     ] = None,
+    log_level: Annotated[
+        str,
+        typer.Option(help="debug, info, warning or error (info: every event, as a log line)."),
+    ] = "warning",
     log_format: Annotated[
         str,
         typer.Option(
@@ -58,11 +72,21 @@ def up(
             help="With --local: the ISO country code of this host's Site (for sovereignty)."
         ),
     ] = "DE",
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress display (there is none without a terminal)."
+        ),
+    ] = False,
 ) -> None:
     """Start Stratum with a demo fleet. Run it again on the same home: it reuses the fleet."""
     from stratum.cli.serve import _settings, start
     from stratum.store.database import stratum_home
 
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise typer.BadParameter(
+            f"expected debug, info, warning or error, got {log_level!r}", param_hint="--log-level"
+        )
     home = stratum_home()
     # The admin token goes to a file the banner names (mode 0600), not among log lines.
     token_file = admin_token_file or home / "admin-token"
@@ -74,45 +98,115 @@ def up(
         speed=speed,
         seed=seed,
         backends=["simulated", "local"] if local else None,
-        log_level="info",
+        log_level=log_level,
         log_format=log_format,
     )
     this_host = local_host(local_country) if local else []
+    err = console(stderr=True)
+    live = not quiet and err.is_terminal
+    prog = os.environ.get("STRATUM_PROG", "stratum")  # scripts/stratum sets it
 
-    def banner(startup: Startup) -> None:
-        out = console(stderr=True)
+    def banner(startup: Startup, stop_progress: Callable[[], None]) -> None:
+        stop_progress()
         base = startup.base_url
-        out.print(f"[bold]Stratum is up[/bold] (data in {home})")
+        err.print(f"[bold]Stratum is up[/bold] (data in {home})")
         if startup.demo is not None:
-            out.print(
+            err.print(
                 f"  demo fleet: {startup.demo.created} objects created, "
                 f"{startup.demo.reused} reused (3 sites, 20 simulated nodes, 2 tenants)"
             )
-        out.print(f"  simulated clock: {startup.speed:g}x real time")
+        err.print(f"  simulated clock: {startup.speed:g}x real time")
         if local:
-            out.print("  this host: a real node of Cluster this-host (backend: local)")
-        out.print(f"  API:  {base}/apis/stratum.dev/v1alpha1    OpenAPI: {base}/docs")
-        out.print(f"  admin token: in {token_file} (mode 0600)", markup=False)
-        out.print("  try, in another terminal:")
+            err.print("  this host: a real node of Cluster this-host (backend: local)")
+        err.print(f"  API:  {base}/apis/stratum.dev/v1alpha1    OpenAPI: {base}/docs")
+        err.print(f"  admin token: in {token_file} (mode 0600)", markup=False)
+        err.print("  try, in another terminal:")
         for example in (
             f"export STRATUM_SERVER={base} STRATUM_TOKEN=$(cat {token_file})",
-            "stratum get sites",
-            "stratum get workloads -A -o wide",
-            "stratum describe workload llama-finetune -n research",
-            "stratum get nodes -l stratum.dev/site=fra-1",
-            "stratum fault inject gpu-fail --node fra-1-hgx-h100-001 --gpu 3",
-            "stratum get events -n research",
+            f"{prog} get workloads -A -o wide",
+            f"{prog} explain workload llama-finetune -n research",
+            f"{prog} catalog list",
         ):
-            out.print(f"    {example}", markup=False)
+            err.print(f"    {example}", markup=False)
+        threading.Thread(
+            target=_watch_demo_work,
+            args=(base, token_file, err, live),
+            name="up-progress",
+            daemon=True,
+        ).start()
 
-    start(
-        settings,
-        admin_token_file=token_file,
-        log_level="info",
-        announce=banner,
-        demo=True,
-        seed=this_host,
-    )
+    status = _StatusLine(err, live, "starting").start()
+    try:
+        start(
+            settings,
+            admin_token_file=token_file,
+            log_level=log_level,
+            announce=lambda startup: banner(startup, status.stop),
+            demo=True,
+            seed=this_host,
+            progress=status.update,
+        )
+    finally:
+        status.stop()
+
+
+class _StatusLine:
+    """A rich status line on the terminal (or nothing off it), above which log records still
+    print: while it shows, rich swaps sys.stderr for a proxy that prints above the line, and
+    the log handlers are pointed at that proxy."""
+
+    def __init__(self, err: Console, live: bool, text: str) -> None:
+        self._status = err.status(text) if live else None
+        self._handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
+
+    def start(self) -> _StatusLine:
+        if self._status is not None:
+            self._status.start()
+            for h in logging.getLogger().handlers:
+                if isinstance(h, logging.StreamHandler):
+                    self._handlers.append((h, h.setStream(sys.stderr)))
+        return self
+
+    def update(self, text: str) -> None:
+        if self._status is not None:
+            self._status.update(text)
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            for h, stream in self._handlers:
+                h.setStream(stream)
+            self._handlers.clear()
+
+
+def _watch_demo_work(base: str, token_file: Path, err: Console, live: bool) -> None:
+    """Until the demo's workloads all run: a status line on a terminal; then one line."""
+    import time
+
+    from stratum.client.http import StratumClient
+    from stratum.core.errors import ApiError
+
+    status = _StatusLine(err, live, "waiting for the API server").start()
+    deadline = time.monotonic() + 300
+    try:
+        token = token_file.read_text(encoding="utf-8").strip()
+        with StratumClient(base, token, timeout=5) as client:
+            while time.monotonic() < deadline:
+                try:
+                    phases = [w.get("status", {}).get("phase") for w in client.list("Workload")]
+                except (ApiError, OSError):
+                    phases = []
+                running = phases.count("Running")
+                if phases and running == len(phases):
+                    status.stop()
+                    err.print(f"  demo work running: {running} workloads", markup=False)
+                    return
+                status.update(f"demo work binding: {running}/{len(phases)} running")
+                time.sleep(0.5)
+    except Exception:  # a progress display must never take the server down
+        return
+    finally:
+        status.stop()
 
 
 def local_host(country: str) -> list[dict[str, Any]]:

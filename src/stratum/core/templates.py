@@ -151,8 +151,8 @@ def validate_parameters(schema: Mapping[str, Any], values: Mapping[str, Any]) ->
             Cause(f"parameters.{path}" if path else "parameters", f"{error.message} ({rule})")
         )
     if causes:
-        lines = "; ".join(f"{c.field.removeprefix('parameters.')}: {c.message}" for c in causes)
-        raise Invalid(f"parameters: {lines}", causes=causes)
+        # Each cause once, with its full field name (the CLI then lists no cause twice).
+        raise Invalid("; ".join(f"{c.field}: {c.message}" for c in causes), causes=causes)
 
 
 # -- rendering ---------------------------------------------------------------------------

@@ -148,18 +148,25 @@ def run(
     log_level: str = "info",
     announce: Callable[[Startup], None] = lambda _: None,
     seed: Sequence[dict[str, Any]] = (),
+    progress: Callable[[str], None] = lambda _: None,
 ) -> None:
-    """Start the server and serve until interrupted. Raises PortInUse, an ApiError when the
+    """Start the server and serve until interrupted (`progress` hears each step before it
+    starts, for a status line). Raises PortInUse, an ApiError when the
     store cannot be opened, or RuntimeError when tracing is asked for without its SDK."""
     import uvicorn
 
     from stratum.server.app import create_app
     from stratum.server.services.tokens import bootstrap_admin
 
+    progress("checking the port")
     check_port(settings.host, settings.port)
     settings = with_default_keys(settings)
+    progress("opening the store (migrations on the first start)")
     store = ObjectStore.open(settings.database_url, make_clock(settings.simulation_speed))
+    if demo:
+        progress("seeding the demo fleet and the catalog")
     seeded = seed_demo(store, seed) if demo else None
+    progress("starting the API server and the controllers")
     app = create_app(settings, store)
     admin_token = bootstrap_admin(app.state.tokens, admin_token_file)
     announce(

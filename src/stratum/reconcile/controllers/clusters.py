@@ -13,6 +13,7 @@ from stratum.core.clock import Clock
 from stratum.core.errors import Conflict, NotFound
 from stratum.core.secrets import Keyring, open_credentials
 from stratum.reconcile.backoff import KeyedBackoff
+from stratum.reconcile.cluster_templates import TemplateProblem, effective_spec
 from stratum.reconcile.events import record_event
 from stratum.reconcile.world import World, wire
 from stratum.store.objects import ObjectStore
@@ -87,8 +88,13 @@ class ClusterController:
     def _sync(
         self, cluster: Cluster, backend: Backend, world: World, *, refresh: bool = False
     ) -> None:
+        try:
+            spec = effective_spec(self.store, cluster)  # spec.template fills the gaps
+        except TemplateProblem as problem:
+            self._set_status(cluster, "Pending", problem.reason, problem.message, world)
+            return
         pools = []
-        for pool in cluster.spec.node_pools:
+        for pool in spec.node_pools:
             profile = world.profiles.get(pool.profile)
             if profile is None:
                 self._set_status(
