@@ -23,7 +23,16 @@ from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.server.audit_trail import AuditTrail
 from stratum.server.instrumentation import RequestMetrics
 from stratum.server.limits import BodySizeLimit
-from stratum.server.routers import docs, governance, health, metrics, resources, secrets, simulation
+from stratum.server.routers import (
+    docs,
+    governance,
+    health,
+    metrics,
+    previews,
+    resources,
+    secrets,
+    simulation,
+)
 from stratum.server.secrets import load_keyring
 from stratum.server.security import authenticate
 from stratum.server.services.governance import GovernanceService
@@ -105,6 +114,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     app.include_router(resources.build_router())
     app.include_router(governance.build_router())
     app.include_router(secrets.build_router())
+    app.include_router(previews.build_router())
     # Fault injection changes the fleet: as guarded as every other API route.
     app.include_router(simulation.router, dependencies=[Depends(authenticate)])
     install_error_handlers(app)

@@ -151,6 +151,7 @@ def run(
     store cannot be opened, or RuntimeError when tracing is asked for without its SDK."""
     import uvicorn
 
+    from stratum.portal.app import mount as mount_portal
     from stratum.server.app import create_app
     from stratum.server.services.tokens import bootstrap_admin
 
@@ -159,6 +160,7 @@ def run(
     store = ObjectStore.open(settings.database_url, make_clock(settings.simulation_speed))
     seeded = seed_demo(store) if demo else None
     app = create_app(settings, store)
+    mount_portal(app)  # the portal at / (the API stays under /apis)
     admin_token = bootstrap_admin(app.state.tokens, admin_token_file)
     announce(
         Startup(
