@@ -24,9 +24,7 @@ class Reader:
         """The caller reads the whole fleet (platform roles): Nodes, Policies, the audit."""
         return self.ctx.principal.reads_everything
 
-    def list(
-        self, kind: str, namespace: str | None = None, selector: str | None = None
-    ) -> Objs:
+    def list(self, kind: str, namespace: str | None = None, selector: str | None = None) -> Objs:
         return list(
             self.service.list(
                 kind, namespace=namespace, label_selector=selector, ctx=self.ctx
