@@ -26,7 +26,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     from stratum.server.demo import demo_manifests
 
     home = tmp_path_factory.mktemp("portal")
-    proc = ServerProcess(f"sqlite:///{home / 'portal.db'}", home).start()
+    proc = ServerProcess(f"sqlite:///{home / 'portal.db'}", home)
+    proc.start()
     try:
         with StratumClient(proc.url, proc.token) as client:
             client.apply_list(demo_manifests())
@@ -215,7 +216,7 @@ def test_a_tenant_sees_only_its_own_workloads_even_by_url(
     assert response is not None and response.status == 404
     assert 'namespace "research" not found' in page.locator("[data-status]").inner_text()
     _shot(page, shots, "tenant-refused")
-    assert page.goto("/fleet/nodes/fra-1-hgx-h100-001").status == 403  # type: ignore[union-attr]
+    assert page.goto("/fleet/nodes/fra-1-hgx-h100-001").status == 403
     csv = page.request.get("/audit/sovereignty.csv").text()
     assert "health-eu,triage-assistant" in csv and "research" not in csv
     # The browser reports the two refused loads; nothing else may be in the console.
