@@ -74,6 +74,7 @@ def up(
                 f"{startup.demo.reused} reused (3 sites, 20 simulated nodes, 2 tenants)"
             )
         out.print(f"  simulated clock: {startup.speed:g}x real time")
+        out.print(f"  portal: {base}/  (log in with the admin token)", markup=False)
         out.print(f"  API:  {base}/apis/stratum.dev/v1alpha1    OpenAPI: {base}/docs")
         out.print(f"  admin token: in {token_file} (mode 0600)", markup=False)
         out.print("  try, in another terminal:")

@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from stratum.core.errors import ApiError, NotFound
 from stratum.core.templates import family_of
 from stratum.portal import catalog, drawing, live, pages, session
+from stratum.portal.fleet import FleetCache
 from stratum.portal.reads import Reader
 from stratum.portal.workloads import Samples
 
@@ -60,6 +61,7 @@ templates.env.filters["brief"] = _brief
 def mount(app: FastAPI) -> None:
     """Serve the portal at / beside the API (which stays under /apis)."""
     app.state.portal_samples = Samples()
+    app.state.portal_fleet = FleetCache()
     app.include_router(build_router())
     app.mount(STATIC, StaticFiles(directory=str(HERE / "static")), name="portal-static")
 
@@ -178,11 +180,20 @@ def build_router() -> APIRouter:  # noqa: C901 - one route per page, each a few 
 
     @router.get("/")
     async def overview(request: Request) -> Response:
-        return await _page(request, "overview.html", pages.overview, watch="Workload,Event,Site")
+        cache: FleetCache = request.app.state.portal_fleet
+        return await _page(
+            request,
+            "overview.html",
+            lambda r: pages.overview(r, cache),
+            watch="Workload,Event,Site",
+        )
 
     @router.get("/fleet")
     async def fleet(request: Request) -> Response:
-        return await _page(request, "fleet.html", pages.fleet_page, watch="Site,Cluster")
+        cache: FleetCache = request.app.state.portal_fleet
+        return await _page(
+            request, "fleet.html", lambda r: pages.fleet_page(r, cache), watch="Site,Cluster"
+        )
 
     @router.get("/fleet/clusters/{name}")
     async def cluster(request: Request, name: str, after: str | None = None) -> Response:

@@ -112,3 +112,39 @@ def site_rows(sites: list[Obj], figures: dict[str, Figures]) -> list[dict[str, A
             }
         )
     return rows
+
+
+class FleetCache:
+    """The fleet's figures, computed at most once per `ttl` seconds however many pages ask
+    (a 10,000-node list takes seconds to read; live pages ask on every change).
+
+    Only for callers who may list Nodes: each request is still authorized (a one-item list
+    with the caller's rights) before the shared figures are handed out; platform roles all
+    see every node, so they share one answer. While the store has not changed since the
+    figures were computed they stay, however old."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        import threading
+
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._value: tuple[dict[str, Figures], dict[str, Figures]] | None = None
+        self._at = 0.0
+        self._version = -1
+
+    def figures(self, reader: Any) -> tuple[dict[str, Figures], dict[str, Figures]] | None:
+        """(by site, by cluster), or None when the caller may not read Nodes."""
+        import time
+
+        from stratum.core.errors import Forbidden
+
+        try:
+            version = reader.resource_version("Node")
+        except Forbidden:
+            return None
+        with self._lock:  # one computation at a time; the others wait for its answer
+            fresh = version == self._version or time.monotonic() - self._at < self.ttl
+            if self._value is None or not fresh:
+                self._value = by_site_and_cluster(reader.list("Node"))
+                self._at, self._version = time.monotonic(), version
+            return self._value

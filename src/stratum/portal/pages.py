@@ -10,14 +10,13 @@ from stratum.portal import drawing, fleet, workloads
 from stratum.portal.reads import Obj, Reader, hardware_of, name_of, ns_of
 
 RECENT_EVENTS = 15
+AUDIT_ROWS = 200
 
 
-def overview(reader: Reader) -> dict[str, Any]:
+def overview(reader: Reader, cache: fleet.FleetCache) -> dict[str, Any]:
     sites = reader.list("Site")
-    nodes = reader.list_or_none("Node")
-    site_figures: dict[str, fleet.Figures] = (
-        fleet.by_site_and_cluster(nodes)[0] if nodes is not None else {}
-    )
+    figures = cache.figures(reader)
+    site_figures = figures[0] if figures is not None else {}
     items = reader.list("Workload")
     phases: dict[str, int] = {}
     for w in items:
@@ -25,7 +24,7 @@ def overview(reader: Reader) -> dict[str, Any]:
         phases[phase] = phases.get(phase, 0) + 1
     return {
         "sites": fleet.site_rows(sites, site_figures),
-        "fleet_visible": nodes is not None,
+        "fleet_visible": figures is not None,
         "phases": sorted(phases.items()),
         "pending": [
             w
@@ -37,14 +36,12 @@ def overview(reader: Reader) -> dict[str, Any]:
     }
 
 
-def fleet_page(reader: Reader) -> dict[str, Any]:
+def fleet_page(reader: Reader, cache: fleet.FleetCache) -> dict[str, Any]:
     sites = reader.list("Site")
     clusters = reader.list("Cluster")
-    nodes = reader.list_or_none("Node")
+    figures = cache.figures(reader)
     empty: dict[str, fleet.Figures] = {}
-    site_figures, cluster_figures = (
-        fleet.by_site_and_cluster(nodes) if nodes is not None else (empty, empty)
-    )
+    site_figures, cluster_figures = figures if figures is not None else (empty, empty)
     by_site: dict[str, list[Obj]] = {}
     for c in clusters:
         by_site.setdefault(str((c.get("spec") or {}).get("site", "")), []).append(c)
@@ -52,7 +49,7 @@ def fleet_page(reader: Reader) -> dict[str, Any]:
         "sites": fleet.site_rows(sites, site_figures),
         "clusters": by_site,
         "cluster_figures": cluster_figures,
-        "fleet_visible": nodes is not None,
+        "fleet_visible": figures is not None,
     }
 
 
@@ -192,4 +189,10 @@ def audit_page(reader: Reader, governance: Any) -> dict[str, Any]:
         verification, refused = None, err.message
     else:
         refused = ""
-    return {"rows": rows, "verification": verification, "refused": refused}
+    # The page shows the first rows; the CSV export has every one.
+    return {
+        "rows": rows[:AUDIT_ROWS],
+        "total": len(rows),
+        "verification": verification,
+        "refused": refused,
+    }

@@ -31,13 +31,6 @@ class Reader:
             ).items
         )
 
-    def list_or_none(self, kind: str, namespace: str | None = None) -> Objs | None:
-        """The list, or None where the caller may not read the kind (a tenant and Nodes)."""
-        try:
-            return self.list(kind, namespace)
-        except Forbidden:
-            return None
-
     def page(
         self, kind: str, *, selector: str | None, limit: int, continue_token: str | None
     ) -> tuple[Objs, str | None]:
