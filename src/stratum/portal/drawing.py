@@ -330,6 +330,8 @@ def line_chart(
         colour = tenant_colour(name) if name else PALETTE[i % len(PALETTE)]
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in line)
         parts.append(f'<polyline class="series" stroke="{colour}" points="{coords}"/>')
+        x, y = line[-1]  # the latest value, also the only mark when there is one sample
+        parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>')
         parts.append(_text(left + 8 + 150 * i, height - 4, name, "legend"))
     return Markup(
         f'<svg class="chart" role="img" aria-label="{escape(title)}" '
