@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from stratum.portal import drawing
 from stratum.portal.app import _cell
@@ -33,7 +34,10 @@ def _svg(
     focus: tuple[str, str] | None = None,
 ) -> str:
     shares = drawing.shares_by_gpu(allocations, mig, focus=focus, may_name=may_name)
-    states = [{"index": 3, "health": "Failed"}, {"index": 0, "utilizationPct": 50.0}]
+    states: list[dict[str, Any]] = [
+        {"index": 3, "health": "Failed"},
+        {"index": 0, "utilizationPct": 50.0},
+    ]
     return str(
         drawing.node_svg(HARDWARE, drawing.gpu_views(HARDWARE, states, shares), title="n<1>")
     )
