@@ -116,6 +116,7 @@ def up(
                 f"{startup.demo.reused} reused (3 sites, 20 simulated nodes, 2 tenants)"
             )
         err.print(f"  simulated clock: {startup.speed:g}x real time")
+        err.print(f"  portal: {base}/  (log in with the admin token)", markup=False)
         if local:
             err.print("  this host: a real node of Cluster this-host (backend: local)")
         err.print(f"  API:  {base}/apis/stratum.dev/v1alpha1    OpenAPI: {base}/docs")

@@ -31,6 +31,7 @@ from stratum.server.routers import (
     health,
     logs,
     metrics,
+    previews,
     resources,
     secrets,
     simulation,
@@ -134,6 +135,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     app.include_router(secrets.build_router())
     app.include_router(logs.build_router())
     app.include_router(agents.build_router())
+    app.include_router(previews.build_router())
     # Fault injection changes the fleet: as guarded as every other API route.
     app.include_router(simulation.router, dependencies=[Depends(authenticate)])
     install_error_handlers(app)

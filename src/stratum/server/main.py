@@ -155,6 +155,7 @@ def run(
     store cannot be opened, or RuntimeError when tracing is asked for without its SDK."""
     import uvicorn
 
+    from stratum.portal.app import mount as mount_portal
     from stratum.server.app import create_app
     from stratum.server.services.tokens import bootstrap_admin
 
@@ -168,6 +169,7 @@ def run(
     seeded = seed_demo(store, seed) if demo else None
     progress("starting the API server and the controllers")
     app = create_app(settings, store)
+    mount_portal(app)  # the portal at / (the API stays under /apis)
     admin_token = bootstrap_admin(app.state.tokens, admin_token_file)
     announce(
         Startup(
