@@ -50,6 +50,9 @@ class InventoryNode:
     profile: str
     rack: str
     hardware: HardwareProfileSpec
+    # Labels for the Node object (zone, region, how its GPUs are allocated); a node whose
+    # `profile` is "" is described by `hardware` alone (discovered, not from a profile).
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,10 @@ class LaunchSpec:
     command: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     duration_seconds: float | None = None
+    # What a cluster backend turns into its own objects (Kubernetes: a PriorityClass per
+    # level, the tenant namespace's ResourceQuota); None: the tenant has no GPU quota.
+    priority: int = 0
+    quota_gpus: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

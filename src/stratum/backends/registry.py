@@ -24,6 +24,7 @@ BackendFactory = Callable[[BackendContext], Backend]
 # Shipped backends: name -> "module:callable".
 _BUILTIN: dict[str, str] = {
     "simulated": "stratum.backends.simulated.backend:create",
+    "kubernetes": "stratum.backends.kubernetes.backend:create",
 }
 _registered: dict[str, BackendFactory] = {}
 

@@ -13,6 +13,7 @@ import typer
 from stratum.cli import (
     bench,
     catalog,
+    cluster,
     discover,
     explain,
     faults,
@@ -52,6 +53,7 @@ top.register(app)
 app.add_typer(faults.app, name="fault")
 app.add_typer(bench.app, name="bench")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(cluster.app, name="cluster")
 
 
 def run() -> None:

@@ -118,13 +118,19 @@ class ClusterController:
         now = self.clock.now()
         with self.store.write() as tx:
             for name, inv in wanted.items():
-                spec = {
+                spec: dict[str, object] = {
                     "cluster": inv.cluster,
                     "site": inv.site,
                     "profile": inv.profile,
                     "rack": inv.rack,
                 }
+                if not inv.profile:  # discovered by the backend: its topology is the spec
+                    spec["profile"] = None
+                    spec["hardware"] = inv.hardware.model_dump(
+                        mode="json", by_alias=True, exclude_none=True
+                    )
                 labels = {
+                    **inv.labels,
                     "stratum.dev/cluster": inv.cluster,
                     "stratum.dev/site": inv.site,
                     "stratum.dev/rack": inv.rack,

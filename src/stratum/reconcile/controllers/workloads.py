@@ -396,8 +396,14 @@ class WorkloadController:
                 command=tuple(wl.spec.run.command),
                 env=tuple(sorted(wl.spec.run.env.items())),
                 duration_seconds=float(duration) if duration else None,
+                priority=wl.spec.contract.lifecycle.priority,
+                quota_gpus=self._quota_gpus(wl),
             )
         )
+
+    def _quota_gpus(self, wl: Workload) -> int | None:
+        tenant = self._world.tenants.get(wl.metadata.namespace or "")
+        return tenant.spec.quota.gpus if tenant is not None else None
 
     def _launch_or_back_off(self, wl: Workload, placement: Placement) -> None:
         """Launch right after the binding committed; if the backend fails, the binding
