@@ -276,7 +276,7 @@ class ControlPlane:
                 [
                     str(b / "kwok"),
                     f"--kubeconfig={w / 'kwok.kubeconfig'}",
-                    "--manage-all-nodes=false",
+                    f"--config={b.parent / 'kwok-stages.yaml'}",
                     "--manage-nodes-with-label-selector=type=kwok",
                     "--node-ip=127.0.0.1",
                     "--cidr=10.244.0.0/16",
