@@ -37,7 +37,7 @@ pytestmark = [
 ]
 
 NVLINK_CONTRACT = {
-    "compute": {"gpus": 4, "models": ["H100"]},
+    "compute": {"gpus": 4, "models": ["H100-SXM5-80GB"]},
     "topology": {"withinReplica": "nvlink"},
 }
 

@@ -211,3 +211,74 @@ def test_an_allocation_is_checked_against_the_bound_devices() -> None:
         "claim train-a1-r0 was allocated hgx-a/gpu-0, hgx-a/gpu-5 but Stratum bound "
         "hgx-a/gpu-0, hgx-a/gpu-1"
     )
+
+
+def _backend_with_run(pending_timeout: float = 300.0) -> tuple[Any, Any, Any]:
+    from datetime import timedelta
+
+    from stratum.backends.kubernetes.backend import KubernetesBackend, _Cluster, _Run
+    from stratum.testing.clock import FakeClock
+
+    clock = FakeClock()
+    backend = KubernetesBackend(
+        clock=clock, options={"pendingTimeoutSeconds": str(pending_timeout)}
+    )
+    labels = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu.count": "8"}
+    reading = read_node(
+        _node("hgx-a", labels, {"cpu": "96", "memory": "1Ti"}), [_slice("hgx-a", 8)], {}
+    )
+    cluster = _Cluster("k8s", "fra", client=None, nodes={"hgx-a": reading})  # type: ignore[arg-type]
+    spec = _spec((ReplicaLaunch(0, "hgx-a", (0, 1)),))
+    run = _Run(spec, "k8s", clock.now())
+    clock.advance(timedelta(seconds=1).total_seconds())
+    return backend, cluster, run
+
+
+def _pod(phase: str, **status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "train-a1-r0", "labels": {"stratum.dev/replica": "0"}},
+        "status": {"phase": phase, **status},
+    }
+
+
+def test_a_pending_pod_carries_the_clusters_reason_and_past_the_timeout_is_a_contract_problem() -> (
+    None
+):
+    backend, cluster, run = _backend_with_run(pending_timeout=60)
+    pod = _pod(
+        "Pending",
+        conditions=[
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 cannot allocate all claims.",
+            }
+        ],
+    )
+    nodes: dict[str, Any] = {"hgx-a": {}}
+    phase, message, _ = backend._run_state(cluster, run, [pod], {}, nodes, backend.clock.now())
+    assert phase == "Starting"
+    assert message == (
+        "replica 0 pod Pending: Unschedulable: 0/3 nodes are available: 3 cannot allocate "
+        "all claims."
+    )
+    backend.clock.advance(120)
+    phase, message, _ = backend._run_state(cluster, run, [pod], {}, nodes, backend.clock.now())
+    assert phase == "Failed"
+    assert message.startswith("contract problem: placed 121s ago, still replica 0 pod Pending")
+
+
+def test_exit_codes_and_a_lost_node_flow_back() -> None:
+    backend, cluster, run = _backend_with_run()
+    failed = _pod(
+        "Failed",
+        containerStatuses=[
+            {"restartCount": 0, "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}
+        ],
+    )
+    now = backend.clock.now()
+    phase, message, _ = backend._run_state(cluster, run, [failed], {}, {"hgx-a": {}}, now)
+    assert (phase, message) == ("Failed", "replica 0 exited with code 137 (OOMKilled)")
+    phase, message, _ = backend._run_state(cluster, run, [failed], {}, {}, now)
+    assert (phase, message) == ("Lost", "node hgx-a left the kubernetes cluster")

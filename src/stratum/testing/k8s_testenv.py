@@ -30,6 +30,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 VERSIONS_FILE = REPO / "tools" / "k8s-testenv" / "versions"
+KCM_CONTROLLERS = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "resourcequota-controller",
+    "serviceaccount-controller",
+    "pod-garbage-collector-controller",
+    "node-lifecycle-controller",
+    "resourceclaim-controller",
+)
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
@@ -247,12 +256,9 @@ class ControlPlane:
                     f"--service-account-private-key-file={p / 'sa.key'}",
                     f"--root-ca-file={p / 'ca.crt'}",
                     "--use-service-account-credentials=false",
-                    # No cloud, no volumes, no IPAM: what the tests lean on is the garbage
-                    # collector, namespaces, quotas, pod GC, node lifecycle and DRA claims.
-                    "--controllers=*,-nodeipam,-service-lb-controller,-route,-cloud-node-lifecycle,"
-                    "-persistentvolume-binder,-attachdetach,-persistentvolume-expander,"
-                    "-ephemeral-volume,-pv-protection,-pvc-protection,-bootstrapsigner,"
-                    "-tokencleaner,-csrsigning,-csrapproving,-csrcleaner",
+                    # What the tests lean on: the garbage collector (owner references),
+                    # namespaces, quotas, pod GC, node lifecycle and DRA claims.
+                    "--controllers=" + ",".join(KCM_CONTROLLERS),
                     "--v=1",
                 ],
                 w / "kube-controller-manager.log",

@@ -42,7 +42,6 @@ NVLINK_SCOPE_LABEL = "stratum.dev/nvlink-scope"
 CLIQUE_LABEL = "nvidia.com/gpu.clique"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 REGION_LABEL = "topology.kubernetes.io/region"
-_MIG_RESOURCE = re.compile(r"^nvidia\.com/mig-([0-9]g\.[0-9]+gb)$")
 _QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
 _UNITS = {
     "": 1.0,
@@ -296,12 +295,3 @@ def _with_nvlink(
     )
     return hw.model_copy(update={"gpus": gpus, "nvlink": fabric})
 
-
-def mig_resources(allocatable: Mapping[str, str]) -> dict[str, int]:
-    """MIG profile -> count of `nvidia.com/mig-<profile>` resources (mixed strategy)."""
-    out = {}
-    for key, value in allocatable.items():
-        match = _MIG_RESOURCE.match(key)
-        if match:
-            out[match[1]] = int(quantity(value) or 0)
-    return out
