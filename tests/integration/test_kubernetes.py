@@ -198,9 +198,12 @@ def test_a_deleted_node_violates_the_contract_and_it_is_placed_again(
     world = stratum.until("re-placed on the other node", replaced, timeout=90)
     wl = world.workloads["ops/svc"]
     assert any(first in v.message for v in wl.status.violations)
-    assert world.nodes[first].status.phase == "NotReady"
+    assert first not in world.nodes  # the inventory follows the cluster: its Node is gone
     pods = wait_for("the new pod Running", lambda: _running(kube, "ops", 1))
     assert pods[0]["spec"]["nodeName"] != first
+    add_gpu_node(kube, "dx-c", gpus=4)  # a node that joins is seen without a Cluster edit
+    world = stratum.until("the new node registered", lambda w: "dx-c" in w.nodes)
+    assert world.clusters["k8s"].status.gpus == 12
 
 
 def test_api_server_restart_mid_launch_converges_without_duplicate_pods(

@@ -11,6 +11,8 @@ from the cluster's labels.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 from collections import defaultdict
@@ -64,6 +66,21 @@ class _Cluster:
     site: str
     client: KubeClient
     nodes: dict[str, NodeReading] = field(default_factory=dict)  # by Stratum node name
+    # What inventory read, per node (labels, allocatable, its DRA devices): observe compares
+    # and marks the cluster stale when a node comes, goes or changes.
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    stale: bool = False
+
+
+def _fingerprint(node: Mapping[str, Any], slices: list[dict[str, Any]]) -> str:
+    name = node["metadata"]["name"]
+    mine = [s.get("spec") for s in slices if (s.get("spec") or {}).get("nodeName") == name]
+    facts = {
+        "labels": node["metadata"].get("labels") or {},
+        "allocatable": (node.get("status") or {}).get("allocatable") or {},
+        "slices": sorted(mine, key=lambda s: json.dumps(s, sort_keys=True)),
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(slots=True)
@@ -113,12 +130,7 @@ class KubernetesBackend:
     def inventory(self, cluster: ClusterRequest) -> list[InventoryNode]:
         client = self._client_for(cluster)
         nodes = client.list("Node")
-        try:
-            slices = client.list("ResourceSlice")
-        except KubeError as err:
-            if err.status != 404:
-                raise
-            slices = []  # resource.k8s.io/v1 not served (before 1.34): device plugin only
+        slices = _slices(client)
         pools = {p.name: p for p in cluster.pools}
         readings: dict[str, NodeReading] = {}
         with self._lock:
@@ -138,11 +150,14 @@ class KubernetesBackend:
             readings[reading.k8s_name] = reading
             for note in reading.notes:
                 log.info("cluster %s node %s: %s", cluster.name, reading.k8s_name, note)
+        fingerprints = {n["metadata"]["name"]: _fingerprint(n, slices) for n in nodes}
         with self._lock:
             old = self._clusters.get(cluster.name)
             if old is not None and old.client is not client:
                 old.client.close()
-            self._clusters[cluster.name] = _Cluster(cluster.name, cluster.site, client, readings)
+            self._clusters[cluster.name] = _Cluster(
+                cluster.name, cluster.site, client, readings, fingerprints
+            )
         return [
             InventoryNode(
                 name=r.k8s_name,
@@ -159,6 +174,13 @@ class KubernetesBackend:
             )
             for r in readings.values()
         ]
+
+    def inventory_changed(self, cluster: str) -> bool:
+        """A node of the cluster came, went or changed its labels, allocatable or devices
+        since the last inventory (seen by observe): the ClusterController reads it again."""
+        with self._lock:
+            known = self._clusters.get(cluster)
+            return known is not None and known.stale
 
     def forget_cluster(self, cluster: str) -> None:
         with self._lock:
@@ -272,11 +294,15 @@ class KubernetesBackend:
                 k8s_nodes = {n["metadata"]["name"]: n for n in cluster.client.list("Node")}
                 pods = cluster.client.list("Pod", selector=_selector(MANAGED_BY))
                 claims = cluster.client.list("ResourceClaim", selector=_selector(MANAGED_BY))
+                slices = _slices(cluster.client)
             except KubeError as err:
                 log.warning("%s", err)
                 # Unreachable API: its nodes are unknown, their runs unseen (not lost).
                 nodes += [_node_obs(r, reachable=False) for r in cluster.nodes.values()]
                 continue
+            seen = {name: _fingerprint(n, slices) for name, n in k8s_nodes.items()}
+            if seen != cluster.fingerprints:
+                cluster.stale = True
             for reading in cluster.nodes.values():
                 node = k8s_nodes.get(reading.k8s_name)
                 nodes.append(_node_obs(reading, reachable=node is not None and _ready(node)))
@@ -403,6 +429,15 @@ class KubernetesBackend:
                 tuple(evidence),
             )
         return "Starting", "; ".join(problems) or "pods being created", tuple(evidence)
+
+
+def _slices(client: KubeClient) -> list[dict[str, Any]]:
+    try:
+        return client.list("ResourceSlice")
+    except KubeError as err:
+        if err.status != 404:
+            raise
+        return []  # resource.k8s.io/v1 not served (before 1.34): device plugin only
 
 
 def _ready(node: Mapping[str, Any]) -> bool:

@@ -294,4 +294,3 @@ def _with_nvlink(
         domain_nodes=1,
     )
     return hw.model_copy(update={"gpus": gpus, "nvlink": fabric})
-

@@ -49,7 +49,13 @@ class ClusterController:
                 continue
             known = self._synced.get(name)
             current = (cluster.metadata.uid or "", cluster.metadata.generation or 0)
-            if known == current and cluster.status.observed_generation == current[1]:
+            # A backend that watches its cluster (kubernetes) may say its nodes changed.
+            changed = getattr(backend, "inventory_changed", None)
+            if (
+                known == current
+                and cluster.status.observed_generation == current[1]
+                and not (changed is not None and changed(name))
+            ):
                 continue
             now = self.clock.now()
             if not self.backoff.ready(name, now, cluster.metadata.generation):
