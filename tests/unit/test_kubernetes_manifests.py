@@ -282,3 +282,27 @@ def test_exit_codes_and_a_lost_node_flow_back() -> None:
     assert (phase, message) == ("Failed", "replica 0 exited with code 137 (OOMKilled)")
     phase, message, _ = backend._run_state(cluster, run, [failed], {}, {}, now)
     assert (phase, message) == ("Lost", "node hgx-a left the kubernetes cluster")
+
+
+def test_a_bad_kubeconfig_or_an_absent_api_server_is_named_without_the_secret() -> None:
+    from stratum.backends.kubernetes.client import KubeClient, KubeError
+
+    secret = "sekrit-token-0123456789"
+    text = (
+        "apiVersion: v1\nkind: Config\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        f"users: [{{name: u, user: {{token: {secret}}}}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+    )
+    client = KubeClient(text, cluster="edge")
+    with pytest.raises(KubeError) as err:
+        client.list("Node")
+    assert str(err.value).startswith(
+        "cluster edge: the API server at https://127.0.0.1:1 did not answer GET /api/v1/nodes"
+    )
+    assert secret not in str(err.value)
+    client.close()
+    with pytest.raises(KubeError, match=r"^cluster edge: the kubeconfig is not YAML at line 1$"):
+        KubeClient("clusters: [", cluster="edge")
+    with pytest.raises(KubeError, match="is not a kubeconfig"):
+        KubeClient("foo: bar", cluster="edge")

@@ -30,6 +30,7 @@ from stratum.backends.base import (
     LaunchSpec,
     NodeObservation,
     Observation,
+    ReplicaLaunch,
     RunObservation,
     RunPhase,
 )
@@ -37,8 +38,10 @@ from stratum.backends.kubernetes.client import KubeClient, KubeError
 from stratum.backends.kubernetes.inventory import GPU_DRIVER, Device, NodeReading, read_node
 from stratum.backends.kubernetes.manifests import (
     ATTEMPT_LABEL,
+    GPUS_ANNOTATION,
     KEY_ANNOTATION,
     MANAGED_BY,
+    NODE_ANNOTATION,
     REPLICA_LABEL,
     UID_LABEL,
     WORKLOAD_LABEL,
@@ -320,11 +323,14 @@ class KubernetesBackend:
         by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for pod in pods:
             key = (pod["metadata"].get("annotations") or {}).get(KEY_ANNOTATION)
-            if key:
+            if key and not pod["metadata"].get("deletionTimestamp"):
                 by_key[key].append(pod)
         claim_by_name = {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in claims}
         out = []
         with self._lock:
+            for key, found in by_key.items():
+                if key not in self._runs:  # launched before this process started: adopt
+                    self._runs[key] = _adopted(key, found, cluster.name, now)
             known = {k: r for k, r in self._runs.items() if r.cluster == cluster.name}
         for key, run in known.items():
             spec = run.spec
@@ -429,6 +435,30 @@ class KubernetesBackend:
                 tuple(evidence),
             )
         return "Starting", "; ".join(problems) or "pods being created", tuple(evidence)
+
+
+def _adopted(key: str, pods: list[dict[str, Any]], cluster: str, now: datetime) -> _Run:
+    """The run its pods describe (labels and annotations), for a backend that restarted."""
+    newest = max(int(p["metadata"]["labels"].get(ATTEMPT_LABEL, 0)) for p in pods)
+    replicas = []
+    uid = ""
+    for p in pods:
+        labels, notes = p["metadata"]["labels"], p["metadata"].get("annotations") or {}
+        if int(labels.get(ATTEMPT_LABEL, 0)) != newest:
+            continue
+        uid = "" if labels.get(UID_LABEL) == "none" else labels.get(UID_LABEL, "")
+        gpus = tuple(int(g) for g in notes.get(GPUS_ANNOTATION, "").split(",") if g)
+        replicas.append(
+            ReplicaLaunch(int(labels.get(REPLICA_LABEL, 0)), notes.get(NODE_ANNOTATION, ""), gpus)
+        )
+    spec = LaunchSpec(
+        key=key,
+        uid=uid,
+        attempt=newest,
+        replicas=tuple(sorted(replicas, key=lambda r: r.replica)),
+        workload_type="",
+    )
+    return _Run(spec, cluster, now)
 
 
 def _slices(client: KubeClient) -> list[dict[str, Any]]:

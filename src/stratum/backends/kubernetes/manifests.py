@@ -31,6 +31,9 @@ UID_LABEL = "stratum.dev/workload-uid"
 ATTEMPT_LABEL = "stratum.dev/attempt"
 REPLICA_LABEL = "stratum.dev/replica"
 KEY_ANNOTATION = "stratum.dev/workload-key"
+# What a backend that restarted reads back to adopt the run: the bound node and GPUs.
+NODE_ANNOTATION = "stratum.dev/node"
+GPUS_ANNOTATION = "stratum.dev/gpus"
 SERVICE_ACCOUNT = "stratum-workload"
 QUOTA_NAME = "stratum-tenant-quota"
 DEFAULT_IMAGE = "registry.k8s.io/pause:3.10"
@@ -233,7 +236,7 @@ def claim_object(
             "name": replica_name(name, spec.attempt, replica.replica),
             "namespace": namespace,
             "labels": {**workload_labels(spec), REPLICA_LABEL: str(replica.replica)},
-            "annotations": {KEY_ANNOTATION: spec.key, "stratum.dev/node": replica.node},
+            "annotations": {KEY_ANNOTATION: spec.key, NODE_ANNOTATION: replica.node},
             **_owner(anchor),
         },
         "spec": {
@@ -309,7 +312,11 @@ def pod_object(
         },
         "containers": [container],
     }
-    annotations = {KEY_ANNOTATION: spec.key, "stratum.dev/node": replica.node}
+    annotations = {
+        KEY_ANNOTATION: spec.key,
+        NODE_ANNOTATION: replica.node,
+        GPUS_ANNOTATION: ",".join(str(g) for g in replica.gpus),
+    }
     if replica.gpus and target.dra:
         container["resources"] = {"claims": [{"name": CLAIM_REF}]}
         pod_spec["resourceClaims"] = [{"name": CLAIM_REF, "resourceClaimName": pod_name}]
