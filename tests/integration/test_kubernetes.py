@@ -213,16 +213,31 @@ def test_api_server_restart_mid_launch_converges_without_duplicate_pods(
         add_gpu_node(kube, name, labels={"stratum.dev/nvlink-domain": f"{name}-nvswitch"})
     stratum.register(control_plane.kubeconfig_text(), tenants={"batch": {}})
     stratum.until("cluster Ready", lambda w: w.clusters["k8s"].status.phase == "Ready")
+    # The API server goes away in the middle of the launch: after the claims, before the
+    # first Pod is applied.
+    cluster = stratum.backend._clusters["k8s"]
+    real_apply = cluster.client.apply
+    crashed: list[str] = []
+
+    def apply(obj: Any) -> dict[str, Any]:
+        if obj["kind"] == "Pod" and not crashed:
+            crashed.append(obj["metadata"]["name"])
+            control_plane.stop_apiserver()
+        return real_apply(obj)
+
+    cluster.client.apply = apply  # type: ignore[method-assign]
     stratum.apply([manifests.workload("job", "batch", NVLINK_CONTRACT, replicas=2)])
-    # Bind (the launch is attempted in this pass), then take the API server away at once.
-    stratum.until("Bound", lambda w: w.workloads["batch/job"].status.phase in ("Bound", "Running"))
-    control_plane.restart_apiserver(down_seconds=2.0)
+    stratum.until("Bound", lambda w: w.workloads["batch/job"].status.phase == "Bound")
+    assert crashed == ["job-a1-r0"]
+    assert control_plane.api_ready() is False
+    control_plane.start_apiserver()
     stratum.until(
         "Running", lambda w: w.workloads["batch/job"].status.phase == "Running", timeout=120
     )
     pods = wait_for("2 pods Running", lambda: _running(kube, "batch", 2), timeout=60)
     assert sorted(p["metadata"]["name"] for p in pods) == ["job-a1-r0", "job-a1-r1"]
-    assert len(kube.list("ResourceClaim", "batch")) == 2
+    claims = kube.list("ResourceClaim", "batch")
+    assert sorted(c["metadata"]["name"] for c in claims) == ["job-a1-r0", "job-a1-r1"]
 
 
 def test_wrong_credentials_are_a_clear_error_on_the_cluster_and_never_logged(

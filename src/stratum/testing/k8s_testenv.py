@@ -371,10 +371,11 @@ class ControlPlane:
             raise
         return self
 
-    def restart_apiserver(self, down_seconds: float = 0.0, timeout: float = 120.0) -> None:
-        """Stop the API server (SIGTERM), stay down `down_seconds`, start it again."""
+    def stop_apiserver(self) -> None:
+        """Stop the API server (SIGTERM); the other components keep running and retry."""
         self._halt("kube-apiserver")
-        time.sleep(down_seconds)
+
+    def start_apiserver(self, timeout: float = 120.0) -> None:
         self._spawn("kube-apiserver")
         self._wait("kube-apiserver", self.api_ready, timeout)
 

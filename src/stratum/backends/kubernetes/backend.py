@@ -262,11 +262,11 @@ class KubernetesBackend:
         namespace, name = split_key(key)
         with self._lock:
             run = self._runs.pop(key, None)
-            clusters = (
-                [self._clusters[run.cluster]]
-                if run is not None and run.cluster in self._clusters
-                else list(self._clusters.values())
-            )
+            if run is None or run.cluster not in self._clusters:
+                # Nothing this backend launched or found running (observe adopts what it
+                # finds in the cluster): no API calls for the many finished workloads.
+                return
+            clusters = [self._clusters[run.cluster]]
         selector = _selector({**MANAGED_BY, WORKLOAD_LABEL: dns_label(name)})
         for cluster in clusters:
             client = cluster.client
