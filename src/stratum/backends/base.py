@@ -60,6 +60,9 @@ class InventoryNode:
     # Read from the machine (the local runtime, an agent) rather than made from a pool's
     # profile: the Node keeps it in spec.hardware.
     discovered: bool = False
+    # Labels for the Node object (zone, region, how its GPUs are allocated); a node whose
+    # `profile` is "" is described by `hardware` alone (discovered, not from a profile).
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,9 @@ class LaunchSpec:
     # (a Kubernetes PriorityClass, a dedicated node's taint).
     priority: int = 0
     dedicated: bool = False
+    # The tenant's GPU quota, for a cluster backend that mirrors it (a Kubernetes
+    # ResourceQuota in the tenant's namespace); None: the tenant has no GPU quota.
+    quota_gpus: int | None = None
 
     @property
     def namespace(self) -> str:

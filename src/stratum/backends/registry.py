@@ -26,6 +26,7 @@ _BUILTIN: dict[str, str] = {
     "simulated": "stratum.backends.simulated.backend:create",
     "local": "stratum.backends.local.backend:create",
     "agent": "stratum.backends.agent.backend:create",
+    "kubernetes": "stratum.backends.kubernetes.backend:create",
 }
 _registered: dict[str, BackendFactory] = {}
 

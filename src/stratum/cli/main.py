@@ -14,6 +14,7 @@ from stratum.cli import (
     agent,
     bench,
     catalog,
+    cluster,
     discover,
     explain,
     faults,
@@ -56,6 +57,7 @@ logs.register(app)
 app.add_typer(faults.app, name="fault")
 app.add_typer(bench.app, name="bench")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(cluster.app, name="cluster")
 
 
 def run() -> None:

@@ -79,7 +79,11 @@ class ClusterController:
 
     def _refresh_due(self, name: str, backend: Backend, now: datetime) -> bool:
         """A backend that discovers its hosts is asked again while the Cluster is unchanged,
-        so that hosts (and their hardware) that come and go are seen."""
+        so that hosts (and their hardware) that come and go are seen; a backend that
+        watches its cluster (kubernetes) says when its nodes changed."""
+        changed = getattr(backend, "inventory_changed", None)
+        if changed is not None and changed(name):
+            return True
         if not getattr(backend, "refresh_inventory", False):
             return False
         last = self._refreshed.get(name)
@@ -165,6 +169,7 @@ class ClusterController:
             for name, inv in wanted.items():
                 spec = specs[name]
                 labels = {
+                    **inv.labels,
                     "stratum.dev/cluster": inv.cluster,
                     "stratum.dev/site": inv.site,
                     "stratum.dev/rack": inv.rack,
@@ -258,8 +263,9 @@ def _node_spec(inv: InventoryNode) -> dict[str, Any]:
     spec: dict[str, Any] = {"cluster": inv.cluster, "site": inv.site, "rack": inv.rack}
     if inv.profile:
         spec["profile"] = inv.profile
-    if inv.discovered:
-        # The machine as discovery read it: the scheduler places on this, not a profile.
+    if inv.discovered or not inv.profile:
+        # The machine as discovery read it (a host, a cluster's node and its DRA devices):
+        # the scheduler places on this, not a profile.
         spec["hardware"] = inv.hardware.model_dump(mode="json", by_alias=True, exclude_none=True)
     return spec
 

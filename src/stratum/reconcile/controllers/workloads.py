@@ -415,8 +415,13 @@ class WorkloadController:
                 duration_seconds=float(duration) if duration else None,
                 priority=wl.spec.contract.lifecycle.priority,
                 dedicated=placement.spec.dedicated,
+                quota_gpus=self._quota_gpus(wl),
             )
         )
+
+    def _quota_gpus(self, wl: Workload) -> int | None:
+        tenant = self._world.tenants.get(wl.metadata.namespace or "")
+        return tenant.spec.quota.gpus if tenant is not None else None
 
     def _gpu_uuids(self, node_name: str, gpus: list[int]) -> tuple[str, ...]:
         """The bound GPUs' UUIDs in binding order, where the node's discovered hardware

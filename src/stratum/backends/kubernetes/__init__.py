@@ -1,0 +1,1 @@
+"""The Kubernetes backend: Nodes and ResourceSlices in, ResourceClaims and Pods out."""

@@ -1,0 +1,519 @@
+"""KubernetesBackend: Clusters whose nodes are a Kubernetes cluster's Nodes.
+
+inventory() reads Nodes and ResourceSlices (inventory.py); launch() server-side-applies the
+tenant's objects and the workload's anchor, ResourceClaims and Pods (manifests.py); observe()
+lists the cluster's Nodes, the Pods and claims Stratum made, checks each claim's allocation
+against the devices Stratum bound, and reports runs and nodes; stop() deletes the anchor
+(the garbage collector follows its owner references) and, not to wait on it, the pods and
+claims by label. The backend keeps no state a restart would miss: what runs is read back
+from the cluster's labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from stratum.backends.base import (
+    BackendContext,
+    ClusterRequest,
+    DeviceHealth,
+    GpuObservation,
+    InventoryNode,
+    LaunchSpec,
+    NodeObservation,
+    Observation,
+    ReplicaLaunch,
+    RunObservation,
+    RunPhase,
+)
+from stratum.backends.kubernetes.client import KubeClient, KubeError
+from stratum.backends.kubernetes.inventory import GPU_DRIVER, Device, NodeReading, read_node
+from stratum.backends.kubernetes.manifests import (
+    ATTEMPT_LABEL,
+    GPUS_ANNOTATION,
+    KEY_ANNOTATION,
+    MANAGED_BY,
+    NODE_ANNOTATION,
+    REPLICA_LABEL,
+    UID_LABEL,
+    WORKLOAD_LABEL,
+    NodeTarget,
+    RenderOptions,
+    anchor_name,
+    anchor_object,
+    dns_label,
+    split_key,
+    tenant_objects,
+    workload_objects,
+)
+from stratum.core.clock import Clock
+
+log = logging.getLogger("stratum.backends.kubernetes")
+
+KUBECONFIG_CREDENTIAL = "kubeconfig"
+VERIFIED = "verified by the cluster's allocation"
+DEFAULT_PENDING_TIMEOUT_S = 300.0
+
+
+@dataclass(slots=True)
+class _Cluster:
+    name: str
+    site: str
+    client: KubeClient
+    nodes: dict[str, NodeReading] = field(default_factory=dict)  # by Stratum node name
+    # What inventory read, per node (labels, allocatable, its DRA devices): observe compares
+    # and marks the cluster stale when a node comes, goes or changes.
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    stale: bool = False
+
+
+def _fingerprint(node: Mapping[str, Any], slices: list[dict[str, Any]]) -> str:
+    name = node["metadata"]["name"]
+    mine = [s.get("spec") for s in slices if (s.get("spec") or {}).get("nodeName") == name]
+    facts = {
+        "labels": node["metadata"].get("labels") or {},
+        "allocatable": (node.get("status") or {}).get("allocatable") or {},
+        "slices": sorted(mine, key=lambda s: json.dumps(s, sort_keys=True)),
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class _Run:
+    spec: LaunchSpec
+    cluster: str
+    launched_at: datetime
+    running_at: datetime | None = None
+    evidence: tuple[str, ...] = ()
+
+
+def _selector(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in labels.items())
+
+
+class KubernetesBackend:
+    name = "kubernetes"
+
+    def __init__(self, *, clock: Clock, options: Mapping[str, str] | None = None) -> None:
+        opts = dict(options or {})
+        self.clock = clock
+        self.render_options = RenderOptions(
+            device_class=opts.get("deviceClass", "gpu.nvidia.com"),
+            driver=opts.get("driver", GPU_DRIVER),
+        )
+        self.pending_timeout_s = float(opts.get("pendingTimeoutSeconds", DEFAULT_PENDING_TIMEOUT_S))
+        self._lock = threading.RLock()
+        self._clusters: dict[str, _Cluster] = {}
+        self._runs: dict[str, _Run] = {}
+        self._tenants_ready: set[tuple[str, str, int, int | None]] = set()
+
+    # -- clusters ----------------------------------------------------------------------
+    def _client_for(self, cluster: ClusterRequest) -> KubeClient:
+        text = cluster.credentials.get(KUBECONFIG_CREDENTIAL)
+        if not text:
+            raise KubeError(
+                f"cluster {cluster.name}: spec.credentials.{KUBECONFIG_CREDENTIAL} is missing: "
+                "a kubernetes cluster needs a kubeconfig to reach its API server"
+            )
+        known = self._clusters.get(cluster.name)
+        if known is not None and getattr(known.client, "_source", None) == text:
+            return known.client
+        client = KubeClient(text, cluster=cluster.name)
+        client._source = text  # type: ignore[attr-defined]  # compared, never logged
+        return client
+
+    def inventory(self, cluster: ClusterRequest) -> list[InventoryNode]:
+        client = self._client_for(cluster)
+        nodes = client.list("Node")
+        slices = _slices(client)
+        pools = {p.name: p for p in cluster.pools}
+        readings: dict[str, NodeReading] = {}
+        with self._lock:
+            taken = {
+                n: c.name
+                for c in self._clusters.values()
+                if c.name != cluster.name
+                for n in c.nodes
+            }
+        for node in nodes:
+            reading = read_node(node, slices, pools, self.render_options.driver)
+            if reading.k8s_name in taken:
+                raise KubeError(
+                    f"cluster {cluster.name}: node {reading.k8s_name} is also a node of "
+                    f"cluster {taken[reading.k8s_name]}; node names must be unique"
+                )
+            readings[reading.k8s_name] = reading
+            for note in reading.notes:
+                log.info("cluster %s node %s: %s", cluster.name, reading.k8s_name, note)
+        fingerprints = {n["metadata"]["name"]: _fingerprint(n, slices) for n in nodes}
+        with self._lock:
+            old = self._clusters.get(cluster.name)
+            if old is not None and old.client is not client:
+                old.client.close()
+            self._clusters[cluster.name] = _Cluster(
+                cluster.name, cluster.site, client, readings, fingerprints
+            )
+        return [
+            InventoryNode(
+                name=r.k8s_name,
+                cluster=cluster.name,
+                site=cluster.site,
+                pool=r.pool or "kubernetes",
+                profile=r.profile,
+                rack=r.rack,
+                hardware=r.hardware,
+                labels={
+                    **r.labels,
+                    "stratum.dev/gpu-allocation": "dra" if r.dra else "device-plugin",
+                },
+            )
+            for r in readings.values()
+        ]
+
+    def inventory_changed(self, cluster: str) -> bool:
+        """A node of the cluster came, went or changed its labels, allocatable or devices
+        since the last inventory (seen by observe): the ClusterController reads it again."""
+        with self._lock:
+            known = self._clusters.get(cluster)
+            return known is not None and known.stale
+
+    def forget_cluster(self, cluster: str) -> None:
+        with self._lock:
+            gone = self._clusters.pop(cluster, None)
+            for key in [k for k, r in self._runs.items() if r.cluster == cluster]:
+                del self._runs[key]
+        if gone is not None:
+            gone.client.close()
+
+    def _cluster_of(self, node: str) -> _Cluster:
+        with self._lock:
+            for c in self._clusters.values():
+                if node in c.nodes:
+                    return c
+        raise KubeError(f"node {node} is in no kubernetes cluster this backend knows")
+
+    def targets(self, cluster: _Cluster, spec: LaunchSpec) -> dict[str, NodeTarget]:
+        out = {}
+        for r in spec.replicas:
+            reading = cluster.nodes.get(r.node)
+            if reading is None:
+                raise KubeError(f"cluster {cluster.name}: node {r.node} is not in the cluster")
+            missing = [g for g in r.gpus if reading.dra and g not in reading.devices]
+            if missing:
+                raise KubeError(
+                    f"cluster {cluster.name}: node {r.node} publishes no DRA device for "
+                    f"GPU(s) {missing}"
+                )
+            out[r.node] = NodeTarget(
+                reading.k8s_name, reading.dra, {i: d.uuid for i, d in reading.devices.items()}
+            )
+        return out
+
+    # -- runs --------------------------------------------------------------------------
+    def launch(self, spec: LaunchSpec) -> None:
+        if not spec.replicas:
+            return
+        cluster = self._cluster_of(spec.replicas[0].node)
+        client = cluster.client
+        namespace, _ = split_key(spec.key)
+        targets = self.targets(cluster, spec)
+        tenant_key = (cluster.name, namespace, spec.priority, spec.quota_gpus)
+        if tenant_key not in self._tenants_ready:
+            for obj in tenant_objects(
+                namespace, (spec.priority,), spec.quota_gpus, self.render_options
+            ):
+                client.apply(obj)
+            self._tenants_ready.add(tenant_key)
+        self._delete_other_attempts(client, spec)
+        where = {r.replica: f"{targets[r.node].k8s_name}:{list(r.gpus)}" for r in spec.replicas}
+        anchor = client.apply(anchor_object(spec, where))
+        for obj in workload_objects(spec, targets, anchor, self.render_options, spec.priority):
+            client.apply(obj)
+        with self._lock:
+            current = self._runs.get(spec.key)
+            if current is None or (current.spec.uid, current.spec.attempt) != (
+                spec.uid,
+                spec.attempt,
+            ):
+                self._runs[spec.key] = _Run(spec, cluster.name, self.clock.now())
+        log.info("launched %s attempt %d on cluster %s", spec.key, spec.attempt, cluster.name)
+
+    def _delete_other_attempts(self, client: KubeClient, spec: LaunchSpec) -> None:
+        """A relaunch (new attempt or new uid) first removes the old attempt's objects."""
+        namespace, name = split_key(spec.key)
+        base = {**MANAGED_BY, WORKLOAD_LABEL: dns_label(name)}
+        uid = dns_label(spec.uid) if spec.uid else "none"
+        stale = f"{_selector(base)},{ATTEMPT_LABEL}!={spec.attempt}"
+        stale_uid = f"{_selector(base)},{UID_LABEL}!={uid}"
+        for selector in (stale, stale_uid):
+            for kind in ("Pod", "ResourceClaim"):
+                if client.list(kind, namespace, selector):
+                    client.delete_all(kind, namespace, selector)
+
+    def stop(self, key: str) -> None:
+        namespace, name = split_key(key)
+        with self._lock:
+            run = self._runs.pop(key, None)
+            if run is None or run.cluster not in self._clusters:
+                # Nothing this backend launched or found running (observe adopts what it
+                # finds in the cluster): no API calls for the many finished workloads.
+                return
+            clusters = [self._clusters[run.cluster]]
+        selector = _selector({**MANAGED_BY, WORKLOAD_LABEL: dns_label(name)})
+        for cluster in clusters:
+            client = cluster.client
+            try:
+                client.delete("ConfigMap", namespace, anchor_name(name))
+                for kind in ("Pod", "ResourceClaim"):
+                    client.delete_all(kind, namespace, selector)
+            except KubeError as err:
+                if err.status == 404:
+                    continue  # no such namespace: nothing ran there
+                raise
+
+    def evidence(self, key: str) -> tuple[str, ...]:
+        """What the cluster confirmed about the run (its allocation check), for `describe`."""
+        with self._lock:
+            run = self._runs.get(key)
+            return run.evidence if run is not None else ()
+
+    # -- observation -------------------------------------------------------------------
+    def observe(self) -> Observation:
+        now = self.clock.now()
+        nodes: list[NodeObservation] = []
+        runs: list[RunObservation] = []
+        with self._lock:
+            clusters = list(self._clusters.values())
+        for cluster in clusters:
+            try:
+                k8s_nodes = {n["metadata"]["name"]: n for n in cluster.client.list("Node")}
+                pods = cluster.client.list("Pod", selector=_selector(MANAGED_BY))
+                claims = cluster.client.list("ResourceClaim", selector=_selector(MANAGED_BY))
+                slices = _slices(cluster.client)
+            except KubeError as err:
+                log.warning("%s", err)
+                # Unreachable API: its nodes are unknown, their runs unseen (not lost).
+                nodes += [_node_obs(r, reachable=False) for r in cluster.nodes.values()]
+                continue
+            seen = {name: _fingerprint(n, slices) for name, n in k8s_nodes.items()}
+            if seen != cluster.fingerprints:
+                cluster.stale = True
+            for reading in cluster.nodes.values():
+                node = k8s_nodes.get(reading.k8s_name)
+                nodes.append(_node_obs(reading, reachable=node is not None and _ready(node)))
+            runs += self._observe_runs(cluster, k8s_nodes, pods, claims, now)
+        return Observation(at=now, nodes=tuple(nodes), runs=tuple(runs))
+
+    def _observe_runs(
+        self,
+        cluster: _Cluster,
+        k8s_nodes: Mapping[str, Any],
+        pods: list[dict[str, Any]],
+        claims: list[dict[str, Any]],
+        now: datetime,
+    ) -> list[RunObservation]:
+        by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for pod in pods:
+            key = (pod["metadata"].get("annotations") or {}).get(KEY_ANNOTATION)
+            if key and not pod["metadata"].get("deletionTimestamp"):
+                by_key[key].append(pod)
+        claim_by_name = {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in claims}
+        out = []
+        with self._lock:
+            for key, found in by_key.items():
+                if key not in self._runs:  # launched before this process started: adopt
+                    self._runs[key] = _adopted(key, found, cluster.name, now)
+            known = {k: r for k, r in self._runs.items() if r.cluster == cluster.name}
+        for key, run in known.items():
+            spec = run.spec
+            mine = [
+                p
+                for p in by_key.get(key, [])
+                if p["metadata"]["labels"].get(ATTEMPT_LABEL) == str(spec.attempt)
+            ]
+            phase, message, evidence = self._run_state(
+                cluster, run, mine, claim_by_name, k8s_nodes, now
+            )
+            with self._lock:
+                run.evidence = evidence
+                if phase == "Running" and run.running_at is None:
+                    run.running_at = now
+            out.append(
+                RunObservation(
+                    key=key,
+                    uid=spec.uid,
+                    attempt=spec.attempt,
+                    phase=phase,
+                    message=message,
+                    started_at=run.running_at or run.launched_at,
+                    finished_at=now if phase in ("Succeeded", "Failed", "Lost") else None,
+                )
+            )
+        return out
+
+    def _run_state(
+        self,
+        cluster: _Cluster,
+        run: _Run,
+        pods: list[dict[str, Any]],
+        claims: Mapping[tuple[str, str], dict[str, Any]],
+        k8s_nodes: Mapping[str, Any],
+        now: datetime,
+    ) -> tuple[RunPhase, str, tuple[str, ...]]:
+        spec = run.spec
+        namespace, _ = split_key(spec.key)
+        gone = sorted(
+            {
+                r.node
+                for r in spec.replicas
+                if r.node not in cluster.nodes or cluster.nodes[r.node].k8s_name not in k8s_nodes
+            }
+        )
+        if gone:
+            return "Lost", f"node {', '.join(gone)} left the kubernetes cluster", ()
+        by_replica = {int(p["metadata"]["labels"].get(REPLICA_LABEL, -1)): p for p in pods}
+        phases: dict[int, str] = {}
+        problems: list[str] = []
+        evidence: list[str] = []
+        restarts = 0
+        for r in spec.replicas:
+            pod = by_replica.get(r.replica)
+            if pod is None:
+                phases[r.replica] = "Missing"
+                continue
+            status = pod.get("status") or {}
+            phases[r.replica] = status.get("phase", "Pending")
+            for cs in status.get("containerStatuses") or []:
+                restarts += int(cs.get("restartCount") or 0)
+                term = (cs.get("state") or {}).get("terminated")
+                if term and phases[r.replica] == "Failed":
+                    problems.append(
+                        f"replica {r.replica} exited with code {term.get('exitCode')} "
+                        f"({term.get('reason', 'Error')})"
+                    )
+            if phases[r.replica] == "Pending":
+                problems.append(f"replica {r.replica} pod Pending: {_pending_reason(pod)}")
+            if r.gpus:
+                reading = cluster.nodes[r.node]
+                if reading.dra:
+                    claim = claims.get((namespace, pod["metadata"]["name"]))
+                    verdict = _check_allocation(claim, r.gpus, reading.devices)
+                    if verdict is None:
+                        continue  # not allocated yet
+                    ok, text = verdict
+                    (evidence if ok else problems).append(f"replica {r.replica}: {text}")
+                    if not ok:
+                        return "Failed", "contract problem: " + text, tuple(evidence)
+                else:
+                    evidence.append(
+                        f"replica {r.replica}: {len(r.gpus)} GPU(s) by the device plugin on "
+                        f"{reading.k8s_name}: the kubelet chooses which devices"
+                    )
+        values = set(phases.values())
+        extra = f"; {restarts} restart(s)" if restarts else ""
+        if "Failed" in values:
+            return "Failed", "; ".join(p for p in problems if "exited" in p) + extra, ()
+        if values == {"Succeeded"}:
+            return "Succeeded", "every replica exited with code 0", tuple(evidence)
+        if values <= {"Running", "Succeeded"} and "Running" in values:
+            dra = [e for e in evidence if "allocated" in e]
+            text = f"{VERIFIED}: " + "; ".join(evidence) if dra else "; ".join(evidence)
+            return "Running", text + extra, tuple(evidence)
+        waited = (now - run.launched_at).total_seconds()
+        if problems and waited > self.pending_timeout_s:
+            return (
+                "Failed",
+                f"contract problem: placed {waited:.0f}s ago, still " + "; ".join(problems),
+                tuple(evidence),
+            )
+        return "Starting", "; ".join(problems) or "pods being created", tuple(evidence)
+
+
+def _adopted(key: str, pods: list[dict[str, Any]], cluster: str, now: datetime) -> _Run:
+    """The run its pods describe (labels and annotations), for a backend that restarted."""
+    newest = max(int(p["metadata"]["labels"].get(ATTEMPT_LABEL, 0)) for p in pods)
+    replicas = []
+    uid = ""
+    for p in pods:
+        labels, notes = p["metadata"]["labels"], p["metadata"].get("annotations") or {}
+        if int(labels.get(ATTEMPT_LABEL, 0)) != newest:
+            continue
+        uid = "" if labels.get(UID_LABEL) == "none" else labels.get(UID_LABEL, "")
+        gpus = tuple(int(g) for g in notes.get(GPUS_ANNOTATION, "").split(",") if g)
+        replicas.append(
+            ReplicaLaunch(int(labels.get(REPLICA_LABEL, 0)), notes.get(NODE_ANNOTATION, ""), gpus)
+        )
+    spec = LaunchSpec(
+        key=key,
+        uid=uid,
+        attempt=newest,
+        replicas=tuple(sorted(replicas, key=lambda r: r.replica)),
+        workload_type="",
+    )
+    return _Run(spec, cluster, now)
+
+
+def _slices(client: KubeClient) -> list[dict[str, Any]]:
+    try:
+        return client.list("ResourceSlice")
+    except KubeError as err:
+        if err.status != 404:
+            raise
+        return []  # resource.k8s.io/v1 not served (before 1.34): device plugin only
+
+
+def _ready(node: Mapping[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (node.get("status") or {}).get("conditions") or []
+    )
+
+
+def _node_obs(reading: NodeReading, *, reachable: bool) -> NodeObservation:
+    """Kubernetes reports no GPU telemetry: health follows the node, the numbers stay 0."""
+    health: DeviceHealth = "Healthy" if reachable else "Unknown"
+    gpus = tuple(GpuObservation(g.index, health, 0.0, 0.0, 0.0, 0.0) for g in reading.hardware.gpus)
+    return NodeObservation(name=reading.k8s_name, reachable=reachable, gpus=gpus, power_w=0.0)
+
+
+def _pending_reason(pod: Mapping[str, Any]) -> str:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("status") == "False":
+            return f"{c.get('reason', 'Unschedulable')}: {c.get('message', '')}".strip()
+    return "waiting for the scheduler or the kubelet"
+
+
+def _check_allocation(
+    claim: Mapping[str, Any] | None, gpus: tuple[int, ...], devices: Mapping[int, Device]
+) -> tuple[bool, str] | None:
+    """(ok, evidence) once the claim is allocated: the allocated devices against the bound
+    ones; None while it is not."""
+    if claim is None:
+        return None
+    allocation = (claim.get("status") or {}).get("allocation")
+    if not allocation:
+        return None
+    results = (allocation.get("devices") or {}).get("results") or []
+    got = {(r.get("driver"), r.get("pool"), r.get("device")) for r in results}
+    want = {(devices[g].driver, devices[g].pool, devices[g].name) for g in gpus if g in devices}
+    names = ", ".join(sorted(f"{p}/{d}" for _, p, d in got))
+    if got == want:
+        return True, f"claim {claim['metadata']['name']} allocated {names}"
+    expected = ", ".join(sorted(f"{p}/{d}" for _, p, d in want))
+    return False, (
+        f"claim {claim['metadata']['name']} was allocated {names or 'nothing'} "
+        f"but Stratum bound {expected}"
+    )
+
+
+def create(context: BackendContext) -> KubernetesBackend:
+    """The registry's factory (backends/registry.py)."""
+    return KubernetesBackend(clock=context.clock, options=context.options)
