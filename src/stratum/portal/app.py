@@ -52,6 +52,8 @@ def _brief(value: Any) -> str:
         return ", ".join(parts) or "(defaults)"
     if isinstance(value, list):
         return "[" + ", ".join(_brief(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as in YAML, not Python
     return "-" if value is None else str(value)
 
 

@@ -318,8 +318,9 @@ def line_chart(
     parts = [
         f'<line class="axis" x1="{left}" y1="{bottom}" x2="{width - 10}" y2="{bottom}"/>',
         f'<line class="axis" x1="{left}" y1="12" x2="{left}" y2="{bottom}"/>',
-        _text(4, 20, f"{top:.3g} {unit}"[:10], "tick"),
-        _text(4, bottom, f"0 {unit}"[:10], "tick"),
+        _text(4, 20, (f"{top:,.0f}" if top >= 100 else f"{top:.3g}")[:9], "tick"),
+        _text(4, bottom, "0", "tick"),
+        _text(left + 6, 22, unit, "tick"),
     ]
     if limit:
         parts.append(

@@ -63,6 +63,7 @@ def clause_rows(workload: Obj, placement: Obj | None) -> list[dict[str, Any]]:
     contract = (workload.get("spec") or {}).get("contract") or {}
     status = workload.get("status") or {}
     evidence = (placement or {}).get("spec", {}).get("evidence") or []
+    healthy = status.get("phase") in ("Bound", "Running")
     rows = []
     for clause in CLAUSES:
         ev = [e for e in evidence if _clause(e.get("clause", "")) == clause]
@@ -77,9 +78,11 @@ def clause_rows(workload: Obj, placement: Obj | None) -> list[dict[str, Any]]:
                 "evidence": ev,
                 "reasons": reasons,
                 "violations": broken[-3:] if status.get("phase") == "Violated" else [],
+                # Evidence that broke stays on the Placement after the fault clears: the
+                # phase says whether it holds now (report-only work runs again when it does).
                 "holds": bool(ev)
-                and all(e.get("holds", True) for e in ev)
-                and not (broken and status.get("phase") == "Violated"),
+                and not (broken and status.get("phase") == "Violated")
+                and (healthy or all(e.get("holds", True) for e in ev)),
             }
         )
     return rows
