@@ -96,10 +96,21 @@ def test_report_only_contract_stays_violated_until_the_fault_clears(fleet: Contr
     wl = world.workloads["research/edge-vision"]
     assert wl.status.phase == "Violated"
     assert wl.status.violations[-1].clause == "compute.power"
-    assert world.placements["research/edge-vision"].spec.replicas[0].node == node
+    broken = world.placements["research/edge-vision"]
+    assert broken.spec.replicas[0].node == node
+    assert broken.status.phase == "Violated"
+    assert [e.clause for e in broken.spec.evidence if not e.holds] == ["compute.power"]
     fleet.backend.clear(fault.id)
-    assert fleet.settle(passes=2).workloads["research/edge-vision"].status.phase == "Running"
+    healed_world = fleet.settle(passes=2)
+    assert healed_world.workloads["research/edge-vision"].status.phase == "Running"
     assert "ViolationCleared" in fleet.events("edge-vision")
+    # The evidence says what holds now; the breach stays in the workload's history.
+    healed = healed_world.placements["research/edge-vision"]
+    assert healed.status.phase == "Running"
+    assert all(e.holds for e in healed.spec.evidence), healed.spec.evidence
+    assert healed_world.workloads["research/edge-vision"].status.violations[-1].clause == (
+        "compute.power"
+    )
 
 
 def test_a_lost_node_moves_its_work_to_another_node_that_keeps_every_clause(

@@ -641,10 +641,27 @@ class WorkloadController:
                 warning=True,
             )
         if not _breaches(wl, placement, run, nodes):
-            self._transition(
-                wl, "Running", "ViolationCleared", "every clause holds again", warning=False
-            )
+            self._clear_violation(wl, placement)
         return None
+
+    def _clear_violation(self, wl: Workload, placement: Placement) -> None:
+        """A report-only contract holds again: the workload runs on, and its Placement's
+        evidence drops the broken entries the violation added (the history stays in the
+        workload's violations and its events), so the evidence says what holds now."""
+        healed = placement.spec.model_copy(
+            update={"evidence": [e for e in placement.spec.evidence if e.holds]}
+        )
+
+        def write(tx: Transaction) -> None:
+            self._set_phase(
+                tx, wl, "Running", "ViolationCleared", "every clause holds again", warning=False
+            )
+            updated = tx.replace(wire(placement.model_copy(update={"spec": healed})))
+            tx.replace(
+                wire(_with_phase(Placement.model_validate(updated), "Running")), status_only=True
+            )
+
+        write_or_skip(self.store, write)
 
     # -- writes ------------------------------------------------------------------------
     def _set_phase(
