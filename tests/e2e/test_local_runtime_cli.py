@@ -76,6 +76,9 @@ def test_logs_and_a_kill_9_restart_adopts_the_run(database_url: str, tmp_path: P
             )
             assert shown.returncode == 0, shown.stderr
             assert "CUDA_VISIBLE_DEVICES=GPU-6f1a2b3c-0000-4000-8000-00000000a00" in shown.stdout
+            described = run_cli("describe", "placement", "long", "-n", "team", env=env)
+            assert "compute.cpuSet" in described.stdout
+            assert "verified on the host" in described.stdout  # the read-back, per clause
             assert client.logs("long", "team", tail=1) == "replica=0\n"
             with pytest.raises(Invalid) as missing:
                 client.logs("long", "team", replica=3)

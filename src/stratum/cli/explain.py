@@ -9,6 +9,7 @@ import typer
 
 from stratum.cli.kinds import explain_field, resolve
 from stratum.cli.output import EXIT_USAGE, console, fail, fail_api
+from stratum.cli.resources import HOST_MARKS
 from stratum.core.errors import ApiError
 
 
@@ -106,6 +107,8 @@ def sentences(
         lines.append("Why there, clause by clause:")
         for e in spec.get("evidence", []):
             mark = "holds" if e.get("holds", True) else "DOES NOT HOLD"
+            if e.get("host"):
+                mark = HOST_MARKS.get(str(e["host"]), str(e["host"]))
             lines.append(f"  {e.get('clause')} {mark}: {e.get('message', '')}")
     else:
         lines.append(f"{who} is {phase} and bound nowhere.")

@@ -577,6 +577,23 @@ def describe(
         )
 
 
+# How the runtime found a clause on the host after launch (Evidence.host).
+HOST_MARKS = {
+    "verified": "verified on the host",
+    "not-enforceable": "not enforceable here",
+    "mismatch": "NO: mismatch on the host",
+    "unverified": "unverified (ended first)",
+}
+
+
+def evidence_mark(evidence: dict[str, Any]) -> str:
+    """One evidence entry's standing: the model's (yes/NO) or the host's read-back."""
+    host = evidence.get("host")
+    if host:
+        return HOST_MARKS.get(str(host), str(host))
+    return "yes" if evidence.get("holds", True) else "NO"
+
+
 def _print_clauses(obj: dict[str, Any]) -> None:
     """A Placement's evidence, or a refused Workload's reasons: one line per clause."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
@@ -585,7 +602,7 @@ def _print_clauses(obj: dict[str, Any]) -> None:
         print_table(
             ["CLAUSE", "HOLDS", "EVIDENCE"],
             [
-                [e.get("clause", ""), "yes" if e.get("holds", True) else "NO", e.get("message", "")]
+                [e.get("clause", ""), evidence_mark(e), e.get("message", "")]
                 for e in spec["evidence"]
             ],
         )

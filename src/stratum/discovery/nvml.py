@@ -100,6 +100,8 @@ class GpuReading:
     ecc_uncorrected: int = 0
     nvlink_active: int = 0
     mig_uuids: tuple[str, ...] = ()
+    # NVML counts the device but cannot reach it (fallen off the bus, XID 79): failed.
+    lost: bool = False
 
 
 def read_gpu_telemetry(module: Any = None) -> tuple[GpuReading, ...] | None:
@@ -117,8 +119,11 @@ def read_gpu_telemetry(module: Any = None) -> tuple[GpuReading, ...] | None:
     try:
         readings = []
         for index in range(int(nv.nvmlDeviceGetCount())):
-            handle = nv.nvmlDeviceGetHandleByIndex(index)
-            readings.append(_reading(nv, index, handle))
+            try:
+                handle = nv.nvmlDeviceGetHandleByIndex(index)
+                readings.append(_reading(nv, index, handle))
+            except Exception:  # NVMLError_GpuIsLost and friends: this GPU, not the others
+                readings.append(GpuReading(index=index, uuid="", name="", lost=True))
         return tuple(readings)
     except Exception:  # the driver went away mid-read: no telemetry rather than a crash
         return None

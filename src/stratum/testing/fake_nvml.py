@@ -30,6 +30,7 @@ class FakeGpu:
     temperature_c: int | None = None
     ecc_uncorrected: int | None = None
     down_links: int = 0  # of the `nvlinks` links, how many are now inactive
+    lost: bool = False  # fallen off the bus: NVML counts it, but every call on it fails
 
 
 @dataclass
@@ -52,6 +53,8 @@ class FakeNvml:
         return len(self.gpus)
 
     def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeGpu:
+        if self.gpus[index].lost:
+            raise FakeNvmlError("GPU is lost")
         return self.gpus[index]
 
     def nvmlDeviceGetName(self, gpu: FakeGpu) -> str:

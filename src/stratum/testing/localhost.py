@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -78,18 +79,21 @@ def memory_cgroup_writable(parent: str) -> bool:
     return writable
 
 
-def remove_cgroups(parent: str) -> None:
-    """The parent cgroup a test's runs used, in every hierarchy (empty ones only)."""
+def remove_cgroups(parent: str, wait_seconds: float = 5.0) -> None:
+    """The parent cgroup a test's runs used, in every hierarchy, once its replicas' processes
+    are gone (a supervisor removes its own cgroup just after its process ends)."""
+    deadline = time.monotonic() + wait_seconds
     for base in (cgroup.ROOT, cgroup.ROOT / "cpuset", cgroup.ROOT / "memory"):
         path = base / parent
-        if not path.is_dir():
-            continue
-        for leaf in path.iterdir():
-            if leaf.is_dir():
+        while path.is_dir():
+            for leaf in (p for p in path.iterdir() if p.is_dir()):
                 with contextlib.suppress(OSError):
                     leaf.rmdir()
-        with contextlib.suppress(OSError):
-            path.rmdir()
+            with contextlib.suppress(OSError):
+                path.rmdir()
+            if not path.is_dir() or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
 
 
 def processes_of(key: str) -> list[int]:

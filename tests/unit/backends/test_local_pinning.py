@@ -182,4 +182,6 @@ def test_host_telemetry_reads_proc_and_gpus_through_nvml(tmp_path: Path) -> None
     nvml.gpus[0].down_links = 1
     again = sampler.gpus()
     assert again[0].nvlink_degraded and again[0].health == "Degraded"
+    nvml.gpus[1].lost = True
+    assert [g.health for g in sampler.gpus()] == ["Degraded", "Failed"]
     assert HostSampler(gpus=lambda: read_gpu_telemetry(FakeNvml(fail_init=True))).gpus() == ()

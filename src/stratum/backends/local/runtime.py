@@ -162,7 +162,10 @@ class LocalRuntime:
                 start_new_session=True,
                 close_fds=True,
             )
-        first.wait(timeout=30)  # it forks the supervisor proper and exits at once
+        # It forks the supervisor proper and exits at once; reaped off this thread, so a
+        # controller pass does not wait for an interpreter to start (launch.json, written
+        # first, is what makes the launch adopted from here on).
+        threading.Thread(target=first.wait, name="stratum-launch", daemon=True).start()
 
     # -- stop --------------------------------------------------------------------------
     def stop(self, key: str) -> None:

@@ -61,8 +61,10 @@ class HostSampler:
             baseline = self._links.setdefault(r.index, r.nvlink_active)
             degraded = r.nvlink_active < baseline
             health: DeviceHealth = "Degraded" if r.ecc_uncorrected or degraded else "Healthy"
-            if r.utilization_pct is None and r.memory_used_mib is None:
-                health = "Unknown"  # the device no longer answers
+            if r.lost:
+                health = "Failed"  # NVML counts it but cannot reach it
+            elif r.utilization_pct is None and r.memory_used_mib is None:
+                health = "Unknown"  # it answers, but reports nothing
             out.append(
                 GpuObservation(
                     index=r.index,
