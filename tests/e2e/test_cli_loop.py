@@ -220,14 +220,16 @@ def test_explain_where_and_why_and_the_schema(
     assert bound.returncode == 0, bound.stderr
     assert "is Running: bound to 2 nodes" in bound.stdout and "at site fra-1" in bound.stdout
     assert "sovereignty holds: site fra-1" in bound.stdout
-    # The examples' gang, grown past the fleet's ten H100 nodes: never satisfiable.
+    # The examples' gang asking 400 Gb/s of RDMA per GPU, more than the fleet's HGX nodes
+    # give (200): never satisfiable.
     gang = next(d for d in examples(EXAMPLES) if d["metadata"]["name"] == "llama-pretrain")
-    gang["metadata"]["name"], gang["spec"]["replicas"] = "huge-pretrain", 20
-    (tmp_path / "huge.yaml").write_text(yaml.safe_dump(gang))
-    assert run_cli("apply", "-f", str(tmp_path / "huge.yaml"), env=env).returncode == 0
-    rejected = run_cli("wait", "wl/huge-pretrain", "-n", "research", "--for=phase=Running", env=env)
+    gang["metadata"]["name"] = "rdma-pretrain"
+    gang["spec"]["contract"]["topology"]["minRdmaGbpsPerGpu"] = 400
+    (tmp_path / "rdma.yaml").write_text(yaml.safe_dump(gang))
+    assert run_cli("apply", "-f", str(tmp_path / "rdma.yaml"), env=env).returncode == 0
+    rejected = run_cli("wait", "wl/rdma-pretrain", "-n", "research", "--for=phase=Running", env=env)
     assert rejected.returncode == 1 and "will not become Running" in rejected.stderr
-    why = run_cli("explain", "wl", "huge-pretrain", "-n", "research", env=env)
+    why = run_cli("explain", "wl", "rdma-pretrain", "-n", "research", env=env)
     assert "is Rejected and bound nowhere" in why.stdout
     assert "sovereignty.jurisdictions: 6 nodes ruled out" in why.stdout
 

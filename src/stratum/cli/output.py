@@ -42,7 +42,8 @@ def fail_api(err: ApiError, hint: str | None = None) -> NoReturn:
     lines = [err.message]
     shown_in_message = all(c.field in err.message for c in err.causes)
     if err.causes and not shown_in_message:
-        lines += [f"  {c.field}: {c.message}" for c in err.causes]
+        # A cause the message already says in full is not said twice.
+        lines += [f"  {c.field}: {c.message}" for c in err.causes if c.message not in err.message]
     if hint:
         lines.append(hint)
     fail("\n".join(lines), code=EXIT_UNREACHABLE if isinstance(err, Unavailable) else EXIT_REFUSED)

@@ -174,6 +174,19 @@ def hard_filters(state: FleetState, ask: WorkloadAsk, shape: Shape) -> list[Filt
                 ),
             )
         )
+        if shape.kind == "whole" and shape.k > 1:
+            # Aligned means all of a replica's GPUs on one NUMA node (devicechoice): a node
+            # whose NUMA nodes each hold fewer can never take it, and the refusal says so.
+            filters.append(
+                Filter(
+                    "topology.numaAligned",
+                    f"have no {shape.k} GPUs on one NUMA node",
+                    per_layout(
+                        state,
+                        lambda lay: any(len(g) >= shape.k for g in lay.level_groups("numa")),
+                    ),
+                )
+            )
     if shape.min_rdma:
         need = shape.k if shape.kind == "whole" else 1
         enough = (state.gpu_rdma >= shape.min_rdma).sum(axis=1) >= need

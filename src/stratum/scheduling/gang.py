@@ -257,7 +257,10 @@ def try_place(state: FleetState, ask: WorkloadAsk, shape: Shape, policy: Policy 
     reserve = {"nvlink-domain": "nvlink-domain", "rack": "rack"}.get(across, "site")
     slots = int(cap_eff[rows].sum()) if rows.size else 0
     headline = (
-        f"{_nodes(rows.size)} qualify with room for {slots} replica(s); it needs {shape.replicas}"
+        f"no node qualifies; it needs {shape.replicas}"
+        if rows.size == 0
+        else f"{_nodes(rows.size)} {'qualifies' if rows.size == 1 else 'qualify'} with room "
+        f"for {slots} replica(s); it needs {shape.replicas}"
     )
     if slots >= shape.replicas:
         headline += f", but no {across} domain holds them all"

@@ -151,3 +151,46 @@ def test_a_waiting_gang_says_in_one_sentence_how_many_nodes_qualify_and_what_it_
     )
     assert not decision.placed
     assert "2 nodes qualify with room for 2 replica(s); it needs 5" in decision.summary
+
+
+def test_a_gang_no_node_qualifies_for_says_so_without_room_for_zero() -> None:
+    """'no node qualifies; it needs 3', not 'no node qualify with room for 0 replica(s)'."""
+    from stratum.api.v1alpha1.contract import Contract
+    from stratum.testing.fleets import training_fleet
+
+    nodes = training_fleet(sites=1, hgx_racks=1, hgx_per_rack=2, nvl72_racks=0)
+    gang = Contract.model_validate(
+        {"compute": {"gpus": 8, "models": ["L4-24GB"]}, "topology": {"acrossReplicas": "rack"}}
+    )
+    decision = place_contract(
+        FleetState.build(nodes),
+        WorkloadAsk("t", 3, gang),
+        pristine=FleetState.build(nodes, pristine=True),
+    )
+    assert not decision.placed
+    assert "no node qualifies; it needs 3" in decision.summary
+    assert "room for 0" not in decision.summary
+
+
+def test_numa_alignment_no_node_can_give_is_named_in_the_refusal() -> None:
+    """8 GPUs aligned to one NUMA node, on HGX nodes with 4 GPUs per NUMA node: refused,
+    naming topology.numaAligned, not '0 of 1 replica(s) fit on the devices'."""
+    from stratum.api.v1alpha1.contract import Contract
+    from stratum.testing.fleets import training_fleet
+
+    nodes = training_fleet(sites=1, hgx_racks=1, hgx_per_rack=2, nvl72_racks=0)
+    aligned = Contract.model_validate(
+        {"compute": {"gpus": 8, "models": ["H100-SXM5-80GB"]}, "topology": {"numaAligned": True}}
+    )
+    decision = place_contract(
+        FleetState.build(nodes),
+        WorkloadAsk("t", 1, aligned),
+        pristine=FleetState.build(nodes, pristine=True),
+    )
+    assert not decision.placed
+    assert "have no 8 GPUs on one NUMA node" in decision.summary
+    assert any(r.clause == "topology.numaAligned" for r in decision.reasons)
+    four = Contract.model_validate(
+        {"compute": {"gpus": 4, "models": ["H100-SXM5-80GB"]}, "topology": {"numaAligned": True}}
+    )
+    assert place_contract(FleetState.build(nodes), WorkloadAsk("t", 1, four)).placed
