@@ -136,7 +136,7 @@ class ClusterController:
                 cluster.spec.site,
                 tuple(pools),
                 credentials,
-                config=cluster.spec.backend_config,
+                config=spec.backend_config,
             )
         )  # outside any transaction
         self._refreshed[cluster.metadata.name] = self.clock.now()
