@@ -64,12 +64,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
 
-def _server(database_url: str, home: Path, interval: float) -> ServerProcess:
+def _server(database_url: str, home: Path, interval: float, *extra: str) -> ServerProcess:
     return ServerProcess(
         database_url,
         home,
         "--backend",
         "agent",
+        *extra,
         token=new_admin_token(),
         env={
             "STRATUM_SECRET_KEYS": Keyring.generate_key(),
@@ -188,7 +189,8 @@ def _quantile_bound(before: dict[float, float], after: dict[float, float], q: fl
 
 def heartbeats(args: argparse.Namespace, out: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as scratch, postgres_schema(args.postgres) as url:
-        server = _server(url, Path(scratch), args.interval).start()
+        extra = () if args.controllers else ("--no-controllers",)
+        server = _server(url, Path(scratch), args.interval, *extra).start()
         try:
             _setup(server)
             hardware = fixture_hardware("workstation")
@@ -229,6 +231,7 @@ def heartbeats(args: argparse.Namespace, out: dict[str, Any]) -> None:
                 "serverP50MsAtMost": 1000 * _quantile_bound(before, after, 0.5),
                 "serverP99MsAtMost": 1000 * _quantile_bound(before, after, 0.99),
                 "loadWorkers": args.workers,
+                "controllers": args.controllers,
                 "serverCpuPctOfOneCore": round(100 * cpu / wall, 1),
                 "serverRssMiB": round(rss_mib(server.pid), 1),
                 "nodesReady": ready,
@@ -318,6 +321,12 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=4, help="load-generating processes")
+    parser.add_argument(
+        "--no-controllers",
+        dest="controllers",
+        action="store_false",
+        help="heartbeats only: the server runs no reconcile loop (nodes get no status)",
+    )
     parser.add_argument("--idle", type=float, default=15.0)
     parser.add_argument("--outage", type=float, default=60.0)
     parser.add_argument("--postgres", default=POSTGRES_URL)
