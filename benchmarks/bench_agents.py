@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -63,12 +64,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
 
-def _server(database_url: str, home: Path, interval: float) -> ServerProcess:
+def _server(database_url: str, home: Path, interval: float, *extra: str) -> ServerProcess:
     return ServerProcess(
         database_url,
         home,
         "--backend",
         "agent",
+        *extra,
         token=new_admin_token(),
         env={
             "STRATUM_SECRET_KEYS": Keyring.generate_key(),
@@ -117,22 +119,22 @@ def _report(i: int, seq: int) -> dict[str, Any]:
 
 
 async def _heartbeats(
-    url: str, tokens: list[str], interval: float, warmup: float, duration: float
-) -> tuple[list[float], int, float, float]:
+    url: str, agents: list[tuple[int, str]], interval: float, warmup: float, duration: float
+) -> tuple[list[float], int]:
     """Every agent reports every `interval`; latencies of those sent in the window."""
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
     loop = asyncio.get_running_loop()
     start = loop.time()
     window = (start + warmup, start + warmup + duration)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
 
-        async def agent(i: int) -> None:
+        async def agent(i: int, token: str) -> None:
             nonlocal errors
             await asyncio.sleep(random.uniform(0, interval))
             seq = 0
-            headers = {"Authorization": f"Bearer {tokens[i]}"}
+            headers = {"Authorization": f"Bearer {token}"}
             while loop.time() < window[1]:
                 seq += 1
                 sent = loop.time()
@@ -153,13 +155,42 @@ async def _heartbeats(
                         errors += 1
                 await asyncio.sleep(max(0.0, interval - took))
 
-        await asyncio.gather(*(agent(i) for i in range(len(tokens))))
-    return latencies, errors, window[0], window[1]
+        await asyncio.gather(*(agent(i, token) for i, token in agents))
+    return latencies, errors
+
+
+def _worker(job: tuple[str, list[tuple[int, str]], float, float, float]) -> tuple[list[float], int]:
+    """One load-generating process: its share of the agents, on its own event loop."""
+    return asyncio.run(_heartbeats(*job))
+
+
+def _server_histogram(url: str, headers: dict[str, str]) -> dict[float, float]:
+    """The server's own timing of report requests: cumulative counts by bucket bound."""
+    text = httpx.get(f"{url}/metrics", headers=headers, timeout=60).text
+    counts: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("stratum_api_request_duration_seconds_bucket{") and (
+            'route="/agent/v1/nodes/{node}/reports"' in line
+        ):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            counts[float("inf") if bound == "+Inf" else float(bound)] = float(line.split()[-1])
+    return counts
+
+
+def _quantile_bound(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The smallest bucket bound under which a fraction q of the window's requests fell."""
+    bounds = sorted(after)
+    total = after[bounds[-1]] - before.get(bounds[-1], 0.0)
+    for bound in bounds:
+        if after[bound] - before.get(bound, 0.0) >= q * total:
+            return bound
+    return float("inf")
 
 
 def heartbeats(args: argparse.Namespace, out: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as scratch, postgres_schema(args.postgres) as url:
-        server = _server(url, Path(scratch), args.interval).start()
+        extra = () if args.controllers else ("--no-controllers",)
+        server = _server(url, Path(scratch), args.interval, *extra).start()
         try:
             _setup(server)
             hardware = fixture_hardware("workstation")
@@ -167,13 +198,23 @@ def heartbeats(args: argparse.Namespace, out: dict[str, Any]) -> None:
             tokens = asyncio.run(_join_all(server.url, args.agents, hardware))
             joined = time.monotonic() - began
             print(f"{args.agents} agents joined in {joined:.1f}s", flush=True)
+            shares = [
+                [(i, t) for i, t in enumerate(tokens) if i % args.workers == w]
+                for w in range(args.workers)
+            ]
+            jobs = [
+                (server.url, share, args.interval, args.interval, args.duration) for share in shares
+            ]
+            # The server's CPU and its own request timings over the window, warm-up aside.
+            before = _server_histogram(server.url, server.headers)
             cpu_before, wall_before = _cpu_seconds(server.pid), time.monotonic()
-            latencies, errors, _, _ = asyncio.run(
-                _heartbeats(server.url, tokens, args.interval, args.interval, args.duration)
-            )
-            # CPU over the whole run, warm-up included (the window is most of it).
+            with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+                parts = pool.map(_worker, jobs)
             cpu = _cpu_seconds(server.pid) - cpu_before
             wall = time.monotonic() - wall_before
+            after = _server_histogram(server.url, server.headers)
+            latencies = [x for part, _ in parts for x in part]
+            errors = sum(e for _, e in parts)
             with httpx.Client(base_url=server.url, headers=server.headers, timeout=60) as admin:
                 nodes = admin.get(f"{API}/nodes").json()["items"]
             ready = sum(1 for n in nodes if n.get("status", {}).get("phase") == "Ready")
@@ -187,6 +228,10 @@ def heartbeats(args: argparse.Namespace, out: dict[str, Any]) -> None:
                 "p50Ms": round(1000 * statistics.median(latencies), 1),
                 "p99Ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1),
                 "maxMs": round(1000 * latencies[-1], 1),
+                "serverP50MsAtMost": 1000 * _quantile_bound(before, after, 0.5),
+                "serverP99MsAtMost": 1000 * _quantile_bound(before, after, 0.99),
+                "loadWorkers": args.workers,
+                "controllers": args.controllers,
                 "serverCpuPctOfOneCore": round(100 * cpu / wall, 1),
                 "serverRssMiB": round(rss_mib(server.pid), 1),
                 "nodesReady": ready,
@@ -275,6 +320,13 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=4, help="load-generating processes")
+    parser.add_argument(
+        "--no-controllers",
+        dest="controllers",
+        action="store_false",
+        help="heartbeats only: the server runs no reconcile loop (nodes get no status)",
+    )
     parser.add_argument("--idle", type=float, default=15.0)
     parser.add_argument("--outage", type=float, default=60.0)
     parser.add_argument("--postgres", default=POSTGRES_URL)

@@ -136,6 +136,12 @@ def _workload(name: str, *, replicas: int, marker: str, **contract: Any) -> dict
     }
 
 
+def _remove(fleet: Fleet, name: str, marker: str) -> None:
+    """Delete a Workload: its agents stop every copy once its Placement is gone."""
+    assert fleet.admin.delete(f"{API}/namespaces/team-a/workloads/{name}").status_code == 200
+    eventually(lambda: _count(marker) == 0, timeout=30, what=f"{name}'s processes stopped")
+
+
 def _joined(fleet: Fleet, name: str) -> bool:
     return bool(
         fleet.admin.get(f"{API}/nodes/{name}").status_code == 200
@@ -161,8 +167,10 @@ def _count(marker: str) -> int:
     return found
 
 
-@pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[Fleet]:
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """One server and three hosts for the module: each test removes what it placed."""
+    tmp_path = tmp_path_factory.mktemp("fleet")
     server = _server(tmp_path, f"sqlite:///{tmp_path / 'stratum.db'}").start()
     admin = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
     tenant: dict[str, Any] = {
@@ -251,6 +259,7 @@ def test_a_gang_spans_three_hosts_and_outlives_a_killed_server(fleet: Fleet) -> 
     assert _count("6001") == 3
     assert all(fleet.node_phase(n) == "Ready" for n in HOSTS)
     assert fleet.running("gang", attempt=1) is not None
+    _remove(fleet, "gang", "6001")
 
 
 def test_a_cut_link_and_a_killed_agent_are_remediated_and_fenced(fleet: Fleet) -> None:
@@ -300,3 +309,7 @@ def test_a_cut_link_and_a_killed_agent_are_remediated_and_fenced(fleet: Fleet) -
     fleet.agents[moved_to].start()
     eventually(lambda: not alive(moved_pid), timeout=45, what="the stale copy fenced")
     assert _count("6002") == 1
+    eventually(
+        lambda: fleet.node_phase(moved_to) == "Ready", timeout=30, what="the agent back, Ready"
+    )
+    _remove(fleet, "solo", "6002")

@@ -197,3 +197,21 @@ def test_hosts_joining_at_once_each_get_a_token(server: LiveServer) -> None:
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda i: join(server.url, BOOT, f"burst-{i}"), range(8)))
     assert [r.status_code for r in answers] == [200] * 8, [r.text for r in answers]
+
+
+def test_the_agent_role_no_longer_rebinds_the_fleet(server: LiveServer) -> None:
+    """The platform `agent` role once wrote any Node or Placement: a telemetry service's
+    token could move every workload. It now writes Events and Node status only."""
+    _token(server, "host-a")
+    admin = _as(server.token, server)
+    made = admin.post(f"{API}/tokens", json={"name": "telemetry", "role": "agent"})
+    assert made.status_code == 201, made.text
+    service = _as(made.json()["token"], server)
+    node = service.get(f"{API}/nodes/host-a").json()
+    node["spec"]["unschedulable"] = True
+    assert service.put(f"{API}/nodes/host-a", json=node).status_code == 403
+    placement = _placement("host-a")
+    assert service.post(f"{API}/namespaces/team-a/placements", json=placement).status_code == 403
+    node = service.get(f"{API}/nodes/host-a").json()
+    node["status"] = {"phase": "Ready"}
+    assert service.put(f"{API}/nodes/host-a/status", json=node).status_code == 200

@@ -172,7 +172,7 @@ class Agent:
         self._wake.set()
         self.link.close()
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=1)  # daemons: a watch blocked on a read ends with us
 
     def wait(self) -> None:
         while not self._stop.is_set():

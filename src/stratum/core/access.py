@@ -2,8 +2,9 @@
 
     platform-admin    everything
     platform-viewer   reads everything (compliance, audit), writes nothing
-    agent             reads everything; writes Nodes, Events, Placements and any status
-                      (a platform service acting for the whole fleet, never a host)
+    agent             reads everything; writes Events and the status of Nodes (a fleet-wide
+                      telemetry service, never a host: it may no longer write a Node's spec
+                      or any Placement, which let one token rebind the whole fleet)
     node              one host's `stratum agent` (subject node:NAME, issued at join): reads
                       and writes its own Node only; its Placements and reports go through
                       the agent protocol (server/routers/agents.py), which asks `check_node`
@@ -44,7 +45,8 @@ Verb = Literal["read", "write", "status"]
 # Policies (they name tenants) and the audit log stay with the platform roles.
 TENANT_READABLE = frozenset({"Site", "HardwareProfile", "Cluster", "ClusterTemplate"})
 TENANT_WRITABLE = frozenset({"Workload", "WorkloadTemplate"})
-AGENT_WRITABLE = frozenset({"Node", "Event", "Placement"})
+AGENT_WRITABLE = frozenset({"Event"})
+AGENT_STATUS = frozenset({"Node"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,10 @@ def check(
     if role in ("platform-viewer", "agent"):
         if verb == "read":
             return
-        if role == "agent" and (verb == "status" or kind in AGENT_WRITABLE):
+        if role == "agent" and (
+            (verb == "status" and kind in AGENT_STATUS)
+            or (verb == "write" and kind in AGENT_WRITABLE)
+        ):
             return
         raise Forbidden(f"{principal.subject} ({role}) may not change {kind} objects")
     if namespaced:

@@ -127,6 +127,12 @@ class AgentBackend:
             host.heard_at, host.report = now, report
             host.runs = {r.key: r for r in report.runs}
 
+    def cluster_of(self, node: str) -> str | None:
+        """The cluster of a node this backend knows (joined, reported, or expected)."""
+        with self._lock:
+            host = self._hosts.get(node)
+            return None if host is None else host.cluster
+
     def forget_node(self, node: str) -> None:
         with self._lock:
             self._hosts.pop(node, None)

@@ -108,7 +108,10 @@ def build_router() -> APIRouter:
         ctx = context(request)
         check_node(ctx.principal, node)  # before the body is parsed
         body = _parse(NodeReport, await request.body(), "report")
-        answer = service.report(ctx.principal, node, body)  # memory only: no thread hop
+        if service.knows(node):  # the usual case: memory only, no hop to a worker thread
+            answer = service.report(ctx.principal, node, body)
+        else:
+            answer = await to_thread.run_sync(lambda: service.report(ctx.principal, node, body))
         return answer.model_dump(mode="json", by_alias=True)
 
     combined = APIRouter()

@@ -51,7 +51,6 @@ class AgentService:
         self.backend = backend
         self.keyring = keyring
         self.on_write = on_write
-        self._cluster_of: dict[str, str] = {}
 
     def _running(self) -> AgentBackend:
         if self.backend is None:
@@ -136,7 +135,6 @@ class AgentService:
         made = self.tokens.issue_node_token(
             node, cluster=cluster["metadata"]["name"], source=source
         )
-        self._cluster_of[node] = cluster["metadata"]["name"]
         backend.joined(node, cluster["metadata"]["name"])
         self.on_write()
         live = backend.liveness
@@ -175,13 +173,7 @@ class AgentService:
             message = f"the report is for {report.node!r}, sent to node {node!r}'s address"
             raise Invalid(f"node: {message}", causes=[Cause("node", message)])
         backend = self._running()
-        cluster = self._cluster_of.get(node)
-        if cluster is None:
-            with self.store.read() as tx:
-                found = tx.find("Node", "", node)
-            if found is None:
-                raise NotFound(f"Node {node} not found: the agent must join again")
-            cluster = self._cluster_of[node] = str(found["spec"]["cluster"])
+        cluster = backend.cluster_of(node) or self.lookup_cluster(node)
         backend.record(report, cluster=cluster)
         live = backend.liveness
         return ReportAnswer(
@@ -189,6 +181,18 @@ class AgentService:
             not_ready_after_seconds=live.not_ready_after_seconds,
             grace_seconds=live.grace_seconds,
         )
+
+    def knows(self, node: str) -> bool:
+        """Whether a report for `node` can be taken without reading the store."""
+        return self.backend is not None and self.backend.cluster_of(node) is not None
+
+    def lookup_cluster(self, node: str) -> str:
+        """The cluster of a Node the backend has not heard of (a store read)."""
+        with self.store.read() as tx:
+            found = tx.find("Node", "", node)
+        if found is None:
+            raise NotFound(f"Node {node} not found: the agent must join again")
+        return str(found["spec"]["cluster"])
 
     def expect_known_nodes(self) -> None:
         """At start: every agent Node in the store is expected to report from now on."""

@@ -200,7 +200,8 @@ class TokenService:
                 raise Unauthorized(f"token {record.id} was revoked")
             if record.expires_at is not None and record.expires_at <= now:
                 raise Unauthorized(f"token {record.id} expired at {_stamp(record.expires_at)}")
-            tenants = tx.list("Tenant").items
+            # A node token holds no tenant role: its heartbeats skip reading every Tenant.
+            tenants = [] if record.role == NODE_ROLE else tx.list("Tenant").items
             issued_by = _issuers(tx, record)
         roles = access.tenant_roles_of(record.subject, tenants)
         platform_role = None
