@@ -27,7 +27,7 @@ from stratum.reconcile.controllers.nodes import NodeController
 from stratum.reconcile.controllers.tenants import TenantController
 from stratum.reconcile.controllers.workloads import WorkloadController
 from stratum.reconcile.telemetry import FleetTelemetry
-from stratum.reconcile.world import World
+from stratum.reconcile.world import ModelCache, World
 from stratum.store import leases
 from stratum.store.objects import ObjectStore
 
@@ -106,6 +106,9 @@ class ControllerManager:
         self.tenants = TenantController(
             store, self.clock, flush_seconds=self.settings.usage_flush_seconds * rate
         )
+        # Typed objects kept between passes (reconcile/world.py): a pass validates only
+        # what changed since the last one.
+        self._models = ModelCache()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -119,10 +122,11 @@ class ControllerManager:
         timed = self.metrics.reconcile_duration
         with tracing.span("reconcile.pass") as span, timed.labels("pass").time():
             with timed.labels("clusters").time():
-                world = World.read(self.store)
+                world = World.read(self.store, self._models)
                 self.clusters.reconcile(world)
             with timed.labels("observe").time():
-                world = World.read(self.store)  # the cluster pass may have added nodes
+                # The cluster pass may have added nodes (unchanged objects come from the cache).
+                world = World.read(self.store, self._models)
                 observations: list[Observation] = [b.observe() for b in self.backends.values()]
                 self.telemetry.update(world, observations, self.clock.now())
             with timed.labels("nodes").time(), tracing.span("reconcile.nodes"):

@@ -361,6 +361,35 @@ class Transaction:
         token = _encode_continue(*last) if more and last else None
         return Page(items=items, resource_version=rv, continue_token=token)
 
+    def versions(self, kind: str) -> dict[tuple[str, str], int]:
+        """(namespace, name) -> resourceVersion of every object of one kind, without their
+        bodies: a reader that keeps typed copies (the controllers' World) fetches only the
+        objects that changed since it last looked."""
+        query = select(ObjectRow.namespace, ObjectRow.name, ObjectRow.resource_version).where(
+            ObjectRow.kind == kind
+        )
+        return {(ns, name): int(rv) for ns, name, rv in self._conn.execute(query)}
+
+    def list_named(self, kind: str, keys: Collection[tuple[str, str]]) -> builtins.list[WireObject]:
+        """The objects of one kind with these (namespace, name) keys; missing ones are left
+        out. Fetched in batches of 500 names, so any number of keys is one bounded query each."""
+        wanted = sorted(keys)
+        items: builtins.list[WireObject] = []
+        by_namespace: dict[str, builtins.list[str]] = {}
+        for ns, name in wanted:
+            by_namespace.setdefault(ns, []).append(name)
+        for ns, names in by_namespace.items():
+            for start in range(0, len(names), 500):
+                query = select(ObjectRow.__table__).where(
+                    ObjectRow.kind == kind,
+                    ObjectRow.namespace == ns,
+                    ObjectRow.name.in_(names[start : start + 500]),
+                )
+                for result in self._conn.execute(query):
+                    row = ObjectRow(**result._mapping)
+                    items.append(_stamp(row.body, row))
+        return items
+
     def changes_since(
         self,
         resource_version: int,

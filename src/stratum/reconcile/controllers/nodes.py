@@ -1,6 +1,8 @@
 """NodeController: what the backends observe becomes each Node's status (health, telemetry)
 and each Site's power draw. Writes only when something a person would notice changed, or
-when the telemetry is older than `telemetry_seconds`."""
+when the telemetry is older than `telemetry_seconds`; on a large fleet telemetry-only writes
+are spread so that at most TELEMETRY_WRITES_PER_SECOND nodes a second are written for it
+(as the kubelet reports an unchanged status rarely: the live figures are in the metrics)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,17 @@ from typing import Any
 
 from stratum.api.v1alpha1 import Node
 from stratum.backends.base import NodeObservation, Observation
-from stratum.core.clock import Clock
+from stratum.core.clock import Clock, clock_rate
 from stratum.core.errors import Conflict, NotFound
 from stratum.reconcile.events import record_event
-from stratum.reconcile.world import World, wire
+from stratum.reconcile.world import World, key_of, wire
 from stratum.scheduling.fleet import HOLDING_PHASES
 from stratum.store.objects import ObjectStore
+
+
+# Telemetry-only Node status writes a second, fleet-wide (real time): 1,000 agents at a 10 s
+# heartbeat would otherwise mean 100 writes a second, each waking the controllers.
+TELEMETRY_WRITES_PER_SECOND = 20.0
 
 
 class NodeController:
@@ -24,12 +31,18 @@ class NodeController:
         self.store = store
         self.clock = clock
         self.telemetry_seconds = telemetry_seconds
+        self._rate = clock_rate(clock)
         self._last_write: dict[str, datetime] = {}
+
+    def _telemetry_interval(self, nodes: int) -> float:
+        """Clock seconds between telemetry-only writes of one node."""
+        return max(self.telemetry_seconds, nodes / TELEMETRY_WRITES_PER_SECOND * self._rate)
 
     def reconcile(self, world: World, observations: list[Observation]) -> None:
         seen = {n.name: n for obs in observations for n in obs.nodes}
         allocations = _allocations(world)
         now = self.clock.now()
+        interval = self._telemetry_interval(len(world.nodes))
         updates: list[tuple[Node, dict[str, object], list[tuple[str, str, bool]]]] = []
         for node in world.nodes.values():
             obs = seen.get(node.metadata.name)
@@ -41,18 +54,17 @@ class NodeController:
             stale = (
                 now
                 - self._last_write.get(node.metadata.name, datetime.min.replace(tzinfo=now.tzinfo))
-            ).total_seconds() >= self.telemetry_seconds
+            ).total_seconds() >= interval
             if changed or stale:
                 updates.append((node, status, events))
         for chunk in _chunks(updates, 100):
+            written: list[Node] = []
             try:
                 with self.store.write() as tx:
                     for node, status, events in chunk:
                         body = wire(node)
                         body["status"] = status
-                        updated = tx.replace(body, status_only=True)
-                        node.status = Node.model_validate(updated).status
-                        node.metadata.resource_version = updated["metadata"]["resourceVersion"]
+                        written.append(Node.model_validate(tx.replace(body, status_only=True)))
                         for reason, message, warning in events:
                             record_event(
                                 tx,
@@ -64,7 +76,11 @@ class NodeController:
                             )
             except (Conflict, NotFound):
                 continue  # a concurrent change: the next pass reads it and tries again
-            for node, _, _ in chunk:
+            # Committed: later controllers in this pass see the new status. The World's
+            # objects are replaced, never changed in place (they may be shared between
+            # passes, reconcile/world.py ModelCache).
+            for node in written:
+                world.nodes[key_of(node)] = node
                 self._last_write[node.metadata.name] = now
         self._site_power(world, observations, now)
 
