@@ -41,7 +41,7 @@ def test_a_cached_read_equals_a_fresh_read_through_changes(store: Any) -> None:
     assert _snapshot(second) == _snapshot(World.read(store))
     assert second.nodes["n-07"].status.phase == "NotReady"
     assert "n-03" not in second.nodes and "n-99" in second.nodes
-    assert list(second.nodes)[0] == "a-00"
+    assert next(iter(second.nodes)) == "a-00"
     # What did not change is the very object of the pass before (nothing validated again).
     assert second.nodes["n-08"] is first.nodes["n-08"]
     assert second.nodes["n-07"] is not first.nodes["n-07"]

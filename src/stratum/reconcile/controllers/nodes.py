@@ -18,7 +18,6 @@ from stratum.reconcile.world import World, key_of, wire
 from stratum.scheduling.fleet import HOLDING_PHASES
 from stratum.store.objects import ObjectStore
 
-
 # Telemetry-only Node status writes a second, fleet-wide (real time): 1,000 agents at a 10 s
 # heartbeat would otherwise mean 100 writes a second, each waking the controllers.
 TELEMETRY_WRITES_PER_SECOND = 20.0
