@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from stratum.testing.harness import AUTH, ServerProcess, free_port, run_cli
 from tests import EXAMPLES
@@ -176,11 +177,12 @@ def _count(url: str, namespace: str) -> int:
     return len(page["items"])
 
 
+@pytest.mark.timeout(420)  # a calibrating dry run, then up to four kills and restarts
 def test_kill_9_mid_apply_leaves_all_or_nothing(database_url: str, tmp_path: Path) -> None:
     """Apply a large file, kill -9 the server while it works on it, restart: the store holds
     every object of the file or none of them. The kill comes earlier on each try until one
     lands while the server is busy with the file."""
-    n = 3000
+    n = 1500
     server = ServerProcess(database_url, tmp_path, "--no-controllers").start()
     try:
         env = {"STRATUM_SERVER": server.url, "STRATUM_CONFIG": str(tmp_path / "c.yaml")}
