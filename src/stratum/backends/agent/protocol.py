@@ -13,15 +13,16 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from stratum.api.v1alpha1 import Placement, Workload
 from stratum.api.v1alpha1.hardwareprofiles import HardwareProfileSpec
 from stratum.api.v1alpha1.meta import ObjectName, WireModel
 from stratum.backends.base import LaunchSpec, ReplicaLaunch
+from stratum.backends.launching import launch_spec
 
 PROTOCOL = "stratum.dev/agent/v1"
 RunPhaseName = Literal["Starting", "Running", "Succeeded", "Failed", "Lost"]
 HealthName = Literal["Healthy", "Degraded", "Failed", "Unknown"]
 # The annotation the simulator reads for a run's length; a real host runs the command.
-DURATION_ANNOTATION = "sim.stratum.dev/duration-seconds"
 RUN_KEY = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 
@@ -155,48 +156,16 @@ def desired_run(
             active=False,
             resource_version=meta.get("resourceVersion"),
         )
-    wspec = workload.get("spec") or {}
-    run = wspec.get("run") or {}
-    lifecycle = (wspec.get("contract") or {}).get("lifecycle") or {}
-    duration = ((workload.get("metadata") or {}).get("annotations") or {}).get(DURATION_ANNOTATION)
-    spec = LaunchSpec(
-        key=key,
-        uid=uid,
-        attempt=attempt,
-        replicas=tuple(
-            ReplicaLaunch(
-                replica=int(r["replica"]),
-                node=str(r["node"]),
-                gpus=tuple(r.get("gpus") or ()),
-                gpu_milli=r.get("gpuMilli"),
-                mig_instance=r.get("migInstance"),
-                cpu_set=r.get("cpuSet"),
-                numa_node=r.get("numaNode"),
-                cpu_milli=int(r.get("cpuMilli") or 0),
-                memory_mib=int(r.get("memoryMib") or r.get("memoryMiB") or 0),
-                nic=r.get("nic"),
-            )
-            for r in pspec.get("replicas") or []
-        ),
-        workload_type=str(wspec.get("type") or "batch"),
-        image=run.get("image"),
-        command=tuple(run.get("command") or ()),
-        args=tuple(run.get("args") or ()),
-        env=tuple(sorted((run.get("env") or {}).items())),
-        working_dir=run.get("workingDir"),
-        restart_policy=run.get("restartPolicy") or "Never",
-        grace_period_seconds=float(run.get("gracePeriodSeconds", 30.0)),
-        duration_seconds=float(duration) if duration else None,
-        priority=int(lifecycle.get("priority") or 0),
-        dedicated=bool(pspec.get("dedicated")),
-    )
+    # The same spec the workload controller hands a backend (backends/launching.py).
+    typed = Workload.model_validate(workload)
+    spec = launch_spec(typed, Placement.model_validate(placement))
     return DesiredRun(
         key=key,
         uid=uid,
         attempt=attempt,
         phase=phase,
         active=True,
-        on_partition=lifecycle.get("onPartition") or "keep",
+        on_partition=typed.spec.contract.lifecycle.on_partition,
         resource_version=meta.get("resourceVersion"),
         spec=launch_to_wire(spec),
     )

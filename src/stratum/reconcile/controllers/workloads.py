@@ -26,12 +26,11 @@ from stratum.api.v1alpha1.workloads import ClauseReason, Violation
 from stratum.api.v1alpha1.workloads import ContractPhase as Phase
 from stratum.backends.base import (
     Backend,
-    LaunchSpec,
     NodeObservation,
     Observation,
-    ReplicaLaunch,
     RunObservation,
 )
+from stratum.backends.launching import launch_spec
 from stratum.core.audit import digest
 from stratum.core.clock import Clock
 from stratum.core.lifecycle import AWAITING_PLACEMENT, TERMINAL, transition
@@ -49,7 +48,6 @@ from stratum.store import audit
 from stratum.store.objects import ObjectStore, Transaction
 
 log = logging.getLogger("stratum.reconcile.workloads")
-DURATION_ANNOTATION = "sim.stratum.dev/duration-seconds"
 T = TypeVar("T")
 R = TypeVar("R")
 Tier = Literal["nvlink-domain", "rack", "rdma", "site", "any"] | None
@@ -381,49 +379,15 @@ class WorkloadController:
         backend = self._backend_for(placement)
         if backend is None:
             return
-        duration = wl.metadata.annotations.get(DURATION_ANNOTATION)
-        run = wl.spec.run
         backend.launch(
-            LaunchSpec(
-                key=key_of(wl),
-                uid=wl.metadata.uid or "",
-                attempt=placement.spec.attempt,
-                replicas=tuple(
-                    ReplicaLaunch(
-                        replica=r.replica,
-                        node=r.node,
-                        gpus=tuple(r.gpus),
-                        gpu_milli=r.gpu_milli,
-                        gpu_uuids=self._gpu_uuids(r.node, r.gpus),
-                        mig_instance=r.mig_instance,
-                        cpu_set=r.cpu_set,
-                        numa_node=r.numa_node,
-                        cpu_milli=r.cpu_milli,
-                        memory_mib=r.memory_mib,
-                        nic=r.nic,
-                    )
-                    for r in placement.spec.replicas
-                ),
-                workload_type=wl.spec.type,
-                image=run.image,
-                command=tuple(run.command),
-                args=tuple(run.args),
-                env=tuple(sorted(run.env.items())),
-                working_dir=run.working_dir,
-                restart_policy=run.restart_policy,
-                grace_period_seconds=run.grace_period_seconds,
-                duration_seconds=float(duration) if duration else None,
-                priority=wl.spec.contract.lifecycle.priority,
-                dedicated=placement.spec.dedicated,
-                quota_gpus=self._quota_gpus(wl),
-            )
+            launch_spec(wl, placement, gpu_uuids=self._gpu_uuids, quota_gpus=self._quota_gpus(wl))
         )
 
     def _quota_gpus(self, wl: Workload) -> int | None:
         tenant = self._world.tenants.get(wl.metadata.namespace or "")
         return tenant.spec.quota.gpus if tenant is not None else None
 
-    def _gpu_uuids(self, node_name: str, gpus: list[int]) -> tuple[str, ...]:
+    def _gpu_uuids(self, node_name: str, gpus: Sequence[int]) -> tuple[str, ...]:
         """The bound GPUs' UUIDs in binding order, where the node's discovered hardware
         names every one of them (else none: a partial list would mislead the runtime)."""
         node = self._world.nodes.get(node_name)

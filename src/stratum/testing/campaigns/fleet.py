@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from stratum.backends.launching import DURATION_ANNOTATION
 from stratum.client.http import StratumClient
-from stratum.reconcile.controllers.workloads import DURATION_ANNOTATION
 
 # The shapes a campaign draws from, with weights: what tenants of the demo fleet ask for.
 SHAPES: dict[str, float] = {
