@@ -29,6 +29,9 @@ from stratum.testing.k8s_testenv import ControlPlane, bin_dir, missing_binaries
 
 pytestmark = [
     pytest.mark.kubernetes,
+    # The first test also starts the control plane (the API server takes tens of seconds
+    # on a busy 2-core machine).
+    pytest.mark.timeout(300),
     pytest.mark.skipif(
         bool(missing_binaries()),
         reason=f"the k8s test control plane is not built in {bin_dir()} "

@@ -90,13 +90,13 @@ class KubeClient:
         content_type: str = "application/json",
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        raw = None if body is None else json.dumps(body)
+        # A dict body: the client serializes it as JSON (which is also YAML, for apply).
         method_, url, headers, body_, _ = self.api.param_serialize(
             method,
             path,
             query_params=list((query or {}).items()),
             header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=raw,
+            body=body,
             auth_settings=["BearerToken"],
         )
         try:
