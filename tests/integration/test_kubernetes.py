@@ -121,13 +121,17 @@ def test_register_place_verify_run_and_delete_leaves_nothing(
         "workload Running", lambda w: w.workloads["research/train"].status.phase == "Running"
     )
     placement = world.placements["research/train"]
-    bound = {r.node: {f"{r.node}/gpu-{g}" for g in r.gpus} for r in placement.spec.replicas}
-    assert all(len(v) == 4 for v in bound.values())
+    bound = {
+        f"train-a1-r{r.replica}": {f"{r.node}/gpu-{g}" for g in r.gpus}
+        for r in placement.spec.replicas
+    }
+    assert sorted(len(v) for v in bound.values()) == [4, 4]
     pods = wait_for("2 pods Running on kwok", lambda: _running(kube, "research", 2))
     assert {p["spec"]["nodeName"] for p in pods} == {r.node for r in placement.spec.replicas}
-    for claim in kube.list("ResourceClaim", "research"):
-        node_name = claim["metadata"]["annotations"]["stratum.dev/node"]
-        assert _allocated(claim) == bound[node_name]  # kube-scheduler's choice == Stratum's
+    claims = kube.list("ResourceClaim", "research")
+    assert sorted(c["metadata"]["name"] for c in claims) == sorted(bound)
+    for claim in claims:  # kube-scheduler's choice is Stratum's, device for device
+        assert _allocated(claim) == bound[claim["metadata"]["name"]]
         assert claim["status"]["reservedFor"][0]["resource"] == "pods"
     run = next(r for r in stratum.backend.observe().runs if r.key == "research/train")
     assert run.phase == "Running"
