@@ -254,9 +254,9 @@ class KubernetesBackend:
         stale = f"{_selector(base)},{ATTEMPT_LABEL}!={spec.attempt}"
         stale_uid = f"{_selector(base)},{UID_LABEL}!={uid}"
         for selector in (stale, stale_uid):
-            for kind in ("Pod", "ResourceClaim"):
-                if client.list(kind, namespace, selector):
-                    client.delete_all(kind, namespace, selector)
+            _delete_pods(client, namespace, selector)
+            if client.list("ResourceClaim", namespace, selector):
+                client.delete_all("ResourceClaim", namespace, selector)
 
     def stop(self, key: str) -> None:
         namespace, name = split_key(key)
@@ -272,8 +272,8 @@ class KubernetesBackend:
             client = cluster.client
             try:
                 client.delete("ConfigMap", namespace, anchor_name(name))
-                for kind in ("Pod", "ResourceClaim"):
-                    client.delete_all(kind, namespace, selector)
+                _delete_pods(client, namespace, selector)
+                client.delete_all("ResourceClaim", namespace, selector)
             except KubeError as err:
                 if err.status == 404:
                     continue  # no such namespace: nothing ran there
@@ -459,6 +459,24 @@ def _adopted(key: str, pods: list[dict[str, Any]], cluster: str, now: datetime) 
         workload_type="",
     )
     return _Run(spec, cluster, now)
+
+
+def _delete_pods(client: KubeClient, namespace: str, selector: str) -> None:
+    """Delete the selected pods; one whose node has left the cluster is deleted at once
+    (no kubelet will ever confirm a graceful end, and it would hold its claim meanwhile)."""
+    pods = client.list("Pod", namespace, selector)
+    if not pods:
+        return
+    client.delete_all("Pod", namespace, selector)
+    nodes: dict[str, bool] = {}
+    for pod in pods:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node:
+            continue
+        if node not in nodes:
+            nodes[node] = client.get("Node", None, node) is not None
+        if not nodes[node]:
+            client.delete("Pod", namespace, pod["metadata"]["name"], grace_seconds=0)
 
 
 def _slices(client: KubeClient) -> list[dict[str, Any]]:

@@ -168,18 +168,22 @@ class KubeClient:
         )
 
     def delete(
-        self, kind: str, namespace: str | None, name: str, propagation: str = "Background"
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        propagation: str = "Background",
+        grace_seconds: int | None = None,
     ) -> None:
+        options: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+        }
+        if grace_seconds is not None:
+            options["gracePeriodSeconds"] = grace_seconds
         try:
-            self.request(
-                "DELETE",
-                path_of(kind, namespace, name),
-                body={
-                    "kind": "DeleteOptions",
-                    "apiVersion": "v1",
-                    "propagationPolicy": propagation,
-                },
-            )
+            self.request("DELETE", path_of(kind, namespace, name), body=options)
         except KubeError as err:
             if err.status != 404:
                 raise
