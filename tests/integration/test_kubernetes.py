@@ -135,7 +135,10 @@ def test_register_place_verify_run_and_delete_leaves_nothing(
         assert claim["status"]["reservedFor"][0]["resource"] == "pods"
     run = next(r for r in stratum.backend.observe().runs if r.key == "research/train")
     assert run.phase == "Running"
-    assert run.message.startswith("verified by the cluster's allocation")
+    assert run.message.startswith("verified by the cluster's allocation: replica 0: claim ")
+    with stratum.store.read() as tx:
+        events = [e["spec"]["message"] for e in tx.list("Event", namespace="research").items]
+    assert any("verified by the cluster's allocation" in m for m in events), events
     for p in pods:  # the objects say which Workload they belong to, and who manages them
         labels = p["metadata"]["labels"]
         assert labels["stratum.dev/workload"] == "train"

@@ -441,9 +441,7 @@ class KubernetesBackend:
         if values == {"Succeeded"}:
             return "Succeeded", "every replica exited with code 0", tuple(evidence)
         if values <= {"Running", "Succeeded"} and "Running" in values:
-            dra = [e for e in evidence if "allocated" in e]
-            text = f"{VERIFIED}: " + "; ".join(evidence) if dra else "; ".join(evidence)
-            return "Running", text + extra, tuple(evidence)
+            return "Running", _summary(evidence) + extra, tuple(evidence)
         waited = (now - run.launched_at).total_seconds()
         if problems and waited > self.pending_timeout_s:
             return (
@@ -452,6 +450,15 @@ class KubernetesBackend:
                 tuple(evidence),
             )
         return "Starting", "; ".join(problems) or "pods being created", tuple(evidence)
+
+
+def _summary(evidence: list[str], shown: int = 4) -> str:
+    """The evidence in one line: every replica's for a small gang, the first few of a big
+    one (`evidence()` keeps them all)."""
+    dra = any("allocated" in e for e in evidence)
+    listed = evidence if len(evidence) <= shown else [*evidence[:2], f"{len(evidence) - 2} more"]
+    text = "; ".join(listed)
+    return f"{VERIFIED}: {text}" if dra else text
 
 
 def _whole(pods: list[dict[str, Any]]) -> bool:
