@@ -14,6 +14,7 @@ import pytest
 
 from stratum.backends.kubernetes.client import KubeClient
 from stratum.backends.kubernetes.manifests import MANAGED_BY
+from stratum.backends.kubernetes.render import render_workload
 from stratum.reconcile.world import World
 from stratum.store.objects import ObjectStore
 from stratum.testing import manifests
@@ -133,6 +134,20 @@ def test_register_place_verify_run_and_delete_leaves_nothing(
     for claim in claims:  # kube-scheduler's choice is Stratum's, device for device
         assert _allocated(claim) == bound[claim["metadata"]["name"]]
         assert claim["status"]["reservedFor"][0]["resource"] == "pods"
+    # `stratum cluster render` prints what was applied: the same claims, the same pods.
+    rendered = render_workload(
+        world.workloads["research/train"], placement, world.nodes, quota_gpus=8
+    )
+    for obj in rendered:
+        if obj["kind"] in ("ResourceClaim", "Pod"):
+            live = kube.get(obj["kind"], "research", obj["metadata"]["name"])
+            assert live is not None
+            assert obj["metadata"]["labels"].items() <= live["metadata"]["labels"].items()
+            if obj["kind"] == "ResourceClaim":
+                assert live["spec"] == obj["spec"]
+            else:
+                assert live["spec"]["affinity"] == obj["spec"]["affinity"]
+                assert live["spec"]["resourceClaims"] == obj["spec"]["resourceClaims"]
     run = next(r for r in stratum.backend.observe().runs if r.key == "research/train")
     assert run.phase == "Running"
     assert run.message.startswith("verified by the cluster's allocation: replica 0: claim ")
