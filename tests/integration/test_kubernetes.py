@@ -183,6 +183,10 @@ def test_register_place_verify_run_and_delete_leaves_nothing(
     ]
     assert others == []
 
+    with stratum.store.read() as tx:
+        synced = [e for e in tx.list("Event").items if e["spec"]["reason"] == "NodesRegistered"]
+    # The nodes' heartbeats and the pods do not count as inventory changes: no re-sync churn.
+    assert sum(e["spec"].get("count", 1) for e in synced) <= 3, synced
     stratum.service.delete("Workload", "research", "train", ctx=_ctx())
     stratum.until("workload gone", lambda w: "research/train" not in w.workloads)
     wait_for(
