@@ -14,6 +14,7 @@ import pytest
 
 from stratum.backends.kubernetes.client import KubeClient
 from stratum.backends.kubernetes.manifests import MANAGED_BY
+from stratum.backends.kubernetes.render import render_workload
 from stratum.reconcile.world import World
 from stratum.store.objects import ObjectStore
 from stratum.testing import manifests
@@ -29,6 +30,9 @@ from stratum.testing.k8s_testenv import ControlPlane, bin_dir, missing_binaries
 
 pytestmark = [
     pytest.mark.kubernetes,
+    # The first test also starts the control plane (the API server takes tens of seconds
+    # on a busy 2-core machine).
+    pytest.mark.timeout(300),
     pytest.mark.skipif(
         bool(missing_binaries()),
         reason=f"the k8s test control plane is not built in {bin_dir()} "
@@ -118,17 +122,38 @@ def test_register_place_verify_run_and_delete_leaves_nothing(
         "workload Running", lambda w: w.workloads["research/train"].status.phase == "Running"
     )
     placement = world.placements["research/train"]
-    bound = {r.node: {f"{r.node}/gpu-{g}" for g in r.gpus} for r in placement.spec.replicas}
-    assert all(len(v) == 4 for v in bound.values())
+    bound = {
+        f"train-a1-r{r.replica}": {f"{r.node}/gpu-{g}" for g in r.gpus}
+        for r in placement.spec.replicas
+    }
+    assert sorted(len(v) for v in bound.values()) == [4, 4]
     pods = wait_for("2 pods Running on kwok", lambda: _running(kube, "research", 2))
     assert {p["spec"]["nodeName"] for p in pods} == {r.node for r in placement.spec.replicas}
-    for claim in kube.list("ResourceClaim", "research"):
-        node_name = claim["metadata"]["annotations"]["stratum.dev/node"]
-        assert _allocated(claim) == bound[node_name]  # kube-scheduler's choice == Stratum's
+    claims = kube.list("ResourceClaim", "research")
+    assert sorted(c["metadata"]["name"] for c in claims) == sorted(bound)
+    for claim in claims:  # kube-scheduler's choice is Stratum's, device for device
+        assert _allocated(claim) == bound[claim["metadata"]["name"]]
         assert claim["status"]["reservedFor"][0]["resource"] == "pods"
+    # `stratum cluster render` prints what was applied: the same claims, the same pods.
+    rendered = render_workload(
+        world.workloads["research/train"], placement, world.nodes, quota_gpus=8
+    )
+    for obj in rendered:
+        if obj["kind"] in ("ResourceClaim", "Pod"):
+            live = kube.get(obj["kind"], "research", obj["metadata"]["name"])
+            assert live is not None
+            assert obj["metadata"]["labels"].items() <= live["metadata"]["labels"].items()
+            if obj["kind"] == "ResourceClaim":
+                assert live["spec"] == obj["spec"]
+            else:
+                assert live["spec"]["affinity"] == obj["spec"]["affinity"]
+                assert live["spec"]["resourceClaims"] == obj["spec"]["resourceClaims"]
     run = next(r for r in stratum.backend.observe().runs if r.key == "research/train")
     assert run.phase == "Running"
-    assert run.message.startswith("verified by the cluster's allocation")
+    assert run.message.startswith("verified by the cluster's allocation: replica 0: claim ")
+    with stratum.store.read() as tx:
+        events = [e["spec"]["message"] for e in tx.list("Event", namespace="research").items]
+    assert any("verified by the cluster's allocation" in m for m in events), events
     for p in pods:  # the objects say which Workload they belong to, and who manages them
         labels = p["metadata"]["labels"]
         assert labels["stratum.dev/workload"] == "train"
@@ -158,6 +183,10 @@ def test_register_place_verify_run_and_delete_leaves_nothing(
     ]
     assert others == []
 
+    with stratum.store.read() as tx:
+        synced = [e for e in tx.list("Event").items if e["spec"]["reason"] == "NodesRegistered"]
+    # The nodes' heartbeats and the pods do not count as inventory changes: no re-sync churn.
+    assert sum(e["spec"].get("count", 1) for e in synced) <= 3, synced
     stratum.service.delete("Workload", "research", "train", ctx=_ctx())
     stratum.until("workload gone", lambda w: "research/train" not in w.workloads)
     wait_for(

@@ -77,6 +77,15 @@ def free_port() -> int:
         return port
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the process (thread) that started it dies, so that a test
+    run killed mid-way leaves no control plane behind on a shared machine."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 @dataclass
 class _Proc:
     name: str
@@ -303,6 +312,7 @@ class ControlPlane:
             stdin=subprocess.DEVNULL,
             cwd=self.workdir,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         log.close()
 

@@ -17,6 +17,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,7 @@ from stratum.backends.kubernetes.manifests import (
     MANAGED_BY,
     NODE_ANNOTATION,
     REPLICA_LABEL,
+    REPLICAS_ANNOTATION,
     UID_LABEL,
     WORKLOAD_LABEL,
     NodeTarget,
@@ -61,6 +63,7 @@ log = logging.getLogger("stratum.backends.kubernetes")
 KUBECONFIG_CREDENTIAL = "kubeconfig"
 VERIFIED = "verified by the cluster's allocation"
 DEFAULT_PENDING_TIMEOUT_S = 300.0
+APPLY_WORKERS = 8
 
 
 @dataclass(slots=True)
@@ -234,9 +237,21 @@ class KubernetesBackend:
             self._tenants_ready.add(tenant_key)
         self._delete_other_attempts(client, spec)
         where = {r.replica: f"{targets[r.node].k8s_name}:{list(r.gpus)}" for r in spec.replicas}
-        anchor = client.apply(anchor_object(spec, where))
-        for obj in workload_objects(spec, targets, anchor, self.render_options, spec.priority):
-            client.apply(obj)
+        try:
+            anchor = client.apply(anchor_object(spec, where))
+            objects = workload_objects(spec, targets, anchor, self.render_options, spec.priority)
+            # Claims before the pods that use them; each group applied APPLY_WORKERS at a
+            # time (one request at a time made a 100-replica launch take ~10 s).
+            for kind in ("ResourceClaim", "Pod"):
+                batch = [o for o in objects if o["kind"] == kind]
+                with ThreadPoolExecutor(max_workers=APPLY_WORKERS) as pool:
+                    list(pool.map(client.apply, batch))  # the first failure is raised
+        except KubeError:
+            # Half launched: report no run, so the controller launches again (every apply
+            # is idempotent: the same names, the same objects).
+            with self._lock:
+                self._runs.pop(spec.key, None)
+            raise
         with self._lock:
             current = self._runs.get(spec.key)
             if current is None or (current.spec.uid, current.spec.attempt) != (
@@ -254,9 +269,9 @@ class KubernetesBackend:
         stale = f"{_selector(base)},{ATTEMPT_LABEL}!={spec.attempt}"
         stale_uid = f"{_selector(base)},{UID_LABEL}!={uid}"
         for selector in (stale, stale_uid):
-            for kind in ("Pod", "ResourceClaim"):
-                if client.list(kind, namespace, selector):
-                    client.delete_all(kind, namespace, selector)
+            _delete_pods(client, namespace, selector)
+            if client.list("ResourceClaim", namespace, selector):
+                client.delete_all("ResourceClaim", namespace, selector)
 
     def stop(self, key: str) -> None:
         namespace, name = split_key(key)
@@ -272,8 +287,8 @@ class KubernetesBackend:
             client = cluster.client
             try:
                 client.delete("ConfigMap", namespace, anchor_name(name))
-                for kind in ("Pod", "ResourceClaim"):
-                    client.delete_all(kind, namespace, selector)
+                _delete_pods(client, namespace, selector)
+                client.delete_all("ResourceClaim", namespace, selector)
             except KubeError as err:
                 if err.status == 404:
                     continue  # no such namespace: nothing ran there
@@ -329,7 +344,9 @@ class KubernetesBackend:
         out = []
         with self._lock:
             for key, found in by_key.items():
-                if key not in self._runs:  # launched before this process started: adopt
+                if key not in self._runs and _whole(found):
+                    # Launched before this process started: adopt it. A run missing pods
+                    # (a launch cut short) is not reported, so it is launched again.
                     self._runs[key] = _adopted(key, found, cluster.name, now)
             known = {k: r for k, r in self._runs.items() if r.cluster == cluster.name}
         for key, run in known.items():
@@ -424,9 +441,7 @@ class KubernetesBackend:
         if values == {"Succeeded"}:
             return "Succeeded", "every replica exited with code 0", tuple(evidence)
         if values <= {"Running", "Succeeded"} and "Running" in values:
-            dra = [e for e in evidence if "allocated" in e]
-            text = f"{VERIFIED}: " + "; ".join(evidence) if dra else "; ".join(evidence)
-            return "Running", text + extra, tuple(evidence)
+            return "Running", _summary(evidence) + extra, tuple(evidence)
         waited = (now - run.launched_at).total_seconds()
         if problems and waited > self.pending_timeout_s:
             return (
@@ -435,6 +450,23 @@ class KubernetesBackend:
                 tuple(evidence),
             )
         return "Starting", "; ".join(problems) or "pods being created", tuple(evidence)
+
+
+def _summary(evidence: list[str], shown: int = 4) -> str:
+    """The evidence in one line: every replica's for a small gang, the first few of a big
+    one (`evidence()` keeps them all)."""
+    dra = any("allocated" in e for e in evidence)
+    listed = evidence if len(evidence) <= shown else [*evidence[:2], f"{len(evidence) - 2} more"]
+    text = "; ".join(listed)
+    return f"{VERIFIED}: {text}" if dra else text
+
+
+def _whole(pods: list[dict[str, Any]]) -> bool:
+    """Every replica of the newest attempt has its pod."""
+    newest = max(int(p["metadata"]["labels"].get(ATTEMPT_LABEL, 0)) for p in pods)
+    mine = [p for p in pods if int(p["metadata"]["labels"].get(ATTEMPT_LABEL, 0)) == newest]
+    want = (mine[0]["metadata"].get("annotations") or {}).get(REPLICAS_ANNOTATION, "")
+    return want.isdigit() and len(mine) == int(want)
 
 
 def _adopted(key: str, pods: list[dict[str, Any]], cluster: str, now: datetime) -> _Run:
@@ -459,6 +491,24 @@ def _adopted(key: str, pods: list[dict[str, Any]], cluster: str, now: datetime) 
         workload_type="",
     )
     return _Run(spec, cluster, now)
+
+
+def _delete_pods(client: KubeClient, namespace: str, selector: str) -> None:
+    """Delete the selected pods; one whose node has left the cluster is deleted at once
+    (no kubelet will ever confirm a graceful end, and it would hold its claim meanwhile)."""
+    pods = client.list("Pod", namespace, selector)
+    if not pods:
+        return
+    client.delete_all("Pod", namespace, selector)
+    nodes: dict[str, bool] = {}
+    for pod in pods:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node:
+            continue
+        if node not in nodes:
+            nodes[node] = client.get("Node", None, node) is not None
+        if not nodes[node]:
+            client.delete("Pod", namespace, pod["metadata"]["name"], grace_seconds=0)
 
 
 def _slices(client: KubeClient) -> list[dict[str, Any]]:

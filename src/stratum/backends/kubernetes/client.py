@@ -90,13 +90,13 @@ class KubeClient:
         content_type: str = "application/json",
         timeout: float | None = None,
     ) -> dict[str, Any]:
-        raw = None if body is None else json.dumps(body)
+        # A dict body: the client serializes it as JSON (which is also YAML, for apply).
         method_, url, headers, body_, _ = self.api.param_serialize(
             method,
             path,
             query_params=list((query or {}).items()),
             header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=raw,
+            body=body,
             auth_settings=["BearerToken"],
         )
         try:
@@ -168,18 +168,22 @@ class KubeClient:
         )
 
     def delete(
-        self, kind: str, namespace: str | None, name: str, propagation: str = "Background"
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        propagation: str = "Background",
+        grace_seconds: int | None = None,
     ) -> None:
+        options: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+        }
+        if grace_seconds is not None:
+            options["gracePeriodSeconds"] = grace_seconds
         try:
-            self.request(
-                "DELETE",
-                path_of(kind, namespace, name),
-                body={
-                    "kind": "DeleteOptions",
-                    "apiVersion": "v1",
-                    "propagationPolicy": propagation,
-                },
-            )
+            self.request("DELETE", path_of(kind, namespace, name), body=options)
         except KubeError as err:
             if err.status != 404:
                 raise

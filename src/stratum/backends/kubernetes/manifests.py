@@ -34,6 +34,7 @@ KEY_ANNOTATION = "stratum.dev/workload-key"
 # What a backend that restarted reads back to adopt the run: the bound node and GPUs.
 NODE_ANNOTATION = "stratum.dev/node"
 GPUS_ANNOTATION = "stratum.dev/gpus"
+REPLICAS_ANNOTATION = "stratum.dev/replicas"
 SERVICE_ACCOUNT = "stratum-workload"
 QUOTA_NAME = "stratum-tenant-quota"
 DEFAULT_IMAGE = "registry.k8s.io/pause:3.10"
@@ -316,6 +317,7 @@ def pod_object(
         KEY_ANNOTATION: spec.key,
         NODE_ANNOTATION: replica.node,
         GPUS_ANNOTATION: ",".join(str(g) for g in replica.gpus),
+        REPLICAS_ANNOTATION: str(len(spec.replicas)),
     }
     if replica.gpus and target.dra:
         container["resources"] = {"claims": [{"name": CLAIM_REF}]}

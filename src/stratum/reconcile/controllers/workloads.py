@@ -530,6 +530,8 @@ class WorkloadController:
                 message = "running on " + ", ".join(
                     sorted({r.node for r in placement.spec.replicas})
                 )
+                if run.message:  # what the backend confirmed (a cluster's allocation)
+                    message += f"; {run.message}"
                 if remediated is not None:
                     message += f"; remediated {remediated:.1f}s after the violation"
                 record_event(tx, wl, reason=edge.reason, message=message, at=now)
