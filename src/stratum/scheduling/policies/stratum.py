@@ -18,11 +18,12 @@ What it does differently from FGD, each kept because it measured better on the o
   pair the way an optimal packing of the mix would; a gap on a node left without CPU for
   shares is worth nothing. 4.40% -> 4.02% on the default list (10 seeds).
 * Capacity only some nodes have is kept for the requests that need it (``reserve.py``): GPU
-  models that pinned requests depend on (pinned-model pressure), and nodes with the GPUs and
+  models that pinned requests depend on (pinned-model pressure), nodes with the GPUs and
   CPU of the mix's multi-GPU classes when fewer are left than twice the expected requests
-  (slot reserve). The look-ahead's LP is solved per GPU model. A shift of the mix is
-  detected by comparing a fast-learned mix with the learned one (docs/benchmarks.md, "B1
-  held-out lists").
+  (slot reserve), and, lightly and always, nodes able to host requests that few nodes of the
+  fleet could ever host, seen or not (scarce-capability reserve). The look-ahead's LP is
+  solved per GPU model. A shift of the mix is detected by comparing a fast-learned mix with
+  the learned one (docs/benchmarks.md, "B1 held-out lists").
 * Scores are quantised like FGD's (⌊100·sigmoid(drop/1000)⌋) and ties go to one node order
   per seed: quantisation plus a fixed order packs requests onto the same nodes, which an
   exact ranking would spread (FGD with exact ranking: 5.8%).
@@ -85,9 +86,12 @@ class StratumConfig:
     #: node's model above the least pressed model it may use (reserve.py); 0 turns it off
     pin_weight: float = 10.0
     #: the pin weight falls in proportion to the pinned share of the mix's GPU demand below
-    #: this share (a mix with few pins spends little packing on keeping models for them); 0:
-    #: a fixed weight
-    pin_full_share: float = 0.0
+    #: this share (a mix with few pins spends less packing on keeping models for them; 0.5:
+    #: gpuspec10 4.78 -> 4.36, spec25 5.31 -> 5.22, spec40 8.50 -> 8.45); 0: a fixed weight
+    pin_full_share: float = 0.5
+    #: ... but never below this share of ``pin_weight``: a model that a few pinned requests
+    #: depend on is still kept for them
+    pin_floor: float = 0.2
     #: keep slots for the mix's multi-GPU classes when fewer are left than this x the requests
     #: of the class expected before the fleet fills (reserve.py); 0 turns it off
     reserve_margin: float = 2.0
@@ -252,7 +256,8 @@ class StratumPolicy:
                 full = self.config.pin_full_share
                 if full:
                     share = pinned_share(self._learned.weights)
-                    self._pin_weight = self.config.pin_weight * min(share / full, 1.0)
+                    scale = min(max(share / full, self.config.pin_floor), 1.0)
+                    self._pin_weight = self.config.pin_weight * scale
                 self._press_floor = {}
             if self.config.reserve_margin:
                 reserve = SlotReserve(
@@ -429,10 +434,13 @@ class StratumPolicy:
         rows = np.flatnonzero(feasible)
         penalty = self._pin_penalty(snapshot, request, snapshot.model_idx[rows])
         penalty = penalty + self._scarce_penalty(snapshot, request, rows, entry.gpu[rows])
-        if penalty.any():
-            score = np.maximum(self._quantise(entry.drop[rows] - penalty), 0).astype(np.int64)
-        else:
-            score = entry.score[rows]
+        score = entry.score[rows]
+        hit = np.flatnonzero(penalty)
+        if len(hit):
+            # Only the penalised rows are quantised again.
+            score = score.copy()
+            lowered = self._quantise(entry.drop[rows[hit]] - penalty[hit])
+            score[hit] = np.maximum(lowered, 0).astype(np.int64)
         key = np.zeros(snapshot.size, dtype=np.int64)
         key[rows] = self._with_reserve(snapshot, request, rows, entry.gpu[rows], score)
         node = self._tie.pick(snapshot, key, feasible)
