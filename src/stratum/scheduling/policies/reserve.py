@@ -85,8 +85,10 @@ class SlotReserve:
 
     __slots__ = (
         "_allowed",
+        "_always",
         "_cpu",
         "_generation",
+        "_holds",
         "_k",
         "_lineage",
         "_share",
@@ -121,7 +123,8 @@ class SlotReserve:
         """A reserve for ``classes`` (k GPUs, CPU, allowed models) that counts every one of
         them as scarce, whatever is left (``taken`` then measures what a placement costs them)."""
         out = cls.__new__(cls)
-        out._setup(list(classes), [np.inf] * len(classes), snapshot, 1.0)
+        out._setup(list(classes), [0.0] * len(classes), snapshot, 1.0)
+        out._always = True
         return out
 
     def _setup(
@@ -132,6 +135,7 @@ class SlotReserve:
         margin: float,
     ) -> None:
         self.margin = margin
+        self._always = False
         self._k = np.array([c[0] for c in chosen], dtype=np.int64)
         self._cpu = np.maximum(np.array([c[1] for c in chosen], dtype=np.int64), 1)
         self._allowed = np.array(
@@ -143,6 +147,8 @@ class SlotReserve:
         self._generation: IntArray = np.zeros(0, dtype=np.int64)
         self._slots: IntArray = np.zeros((0, len(chosen)), dtype=np.int64)
         self._total: IntArray = np.zeros(len(chosen), dtype=np.int64)
+        #: per node, whether it holds a slot of any class
+        self._holds: BoolArray = np.zeros(0, dtype=np.bool_)
 
     def __len__(self) -> int:
         return len(self._k)
@@ -160,6 +166,7 @@ class SlotReserve:
             self._slots = self._slots_of(snapshot.gpu_full, snapshot.cpu_free, snapshot.model_idx)
             self._generation = snapshot.node_generation.copy()
             self._total = self._slots.sum(axis=0)
+            self._holds = self._slots.any(axis=1)
             return
         stale = np.flatnonzero(self._generation != snapshot.node_generation)
         if len(stale):
@@ -168,15 +175,17 @@ class SlotReserve:
             )
             self._total += (new - self._slots[stale]).sum(axis=0)
             self._slots[stale] = new
+            self._holds[stale] = new.any(axis=1)
             self._generation[stale] = snapshot.node_generation[stale]
 
     def scarce(self, snapshot: Snapshot) -> BoolArray:
         """Classes whose slots are fewer than ``margin`` x the requests expected to come."""
         self._refresh(snapshot)
+        if self._always:
+            return np.ones(len(self._k), dtype=np.bool_)
         free = float(snapshot.gpu_free_total.sum())
-        with np.errstate(invalid="ignore"):
-            expected = self._share * free / (self._k * MILLI)
-        out: BoolArray = (self._share == np.inf) | (self._total < self.margin * expected)
+        expected = self._share * free / (self._k * MILLI)
+        out: BoolArray = self._total < self.margin * expected
         return out
 
     def taken(
@@ -186,17 +195,19 @@ class SlotReserve:
         takes (``gpus``: for a share, the GPU it would take on each row); 0 when no class is
         scarce."""
         scarce = self.scarce(snapshot)
+        out = np.zeros(len(rows))
         if not scarce.any() or not len(rows):
-            return np.zeros(len(rows))
+            return out
         cols = np.flatnonzero(scarce)
         k = self._k[cols]
-        before = self._slots[rows][:, cols]
         # Only rows holding a slot of a scarce class can lose one.
-        at = np.flatnonzero(before.any(axis=1))
-        out = np.zeros(len(rows))
+        at = np.flatnonzero(self._holds[rows])
+        if len(at) and len(cols) < len(self._k):
+            at = at[self._slots[rows[at]][:, cols].any(axis=1)]
         if not len(at):
             return out
         sub = rows[at]
+        before = self._slots[sub][:, cols]
         full = snapshot.gpu_full[sub]
         if request.is_sharing:
             after_full = full - (snapshot.gpu_free[sub, gpus[at]] == MILLI)
@@ -208,7 +219,7 @@ class SlotReserve:
         by_gpu = after_full[:, None] // k[None, :]
         by_cpu = cpu_after[:, None] // self._cpu[cols][None, :]
         after = np.minimum(by_gpu, by_cpu) * self._allowed[cols].T[snapshot.model_idx[sub]]
-        out[at] = (before[at] - after) @ k
+        out[at] = (before - after) @ k
         return out
 
 
