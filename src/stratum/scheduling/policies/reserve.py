@@ -166,7 +166,7 @@ class SlotReserve:
             self._slots = self._slots_of(snapshot.gpu_full, snapshot.cpu_free, snapshot.model_idx)
             self._generation = snapshot.node_generation.copy()
             self._total = self._slots.sum(axis=0)
-            self._holds = self._slots.any(axis=1)
+            self._holds = np.asarray(self._slots.any(axis=1), dtype=np.bool_)
             return
         stale = np.flatnonzero(self._generation != snapshot.node_generation)
         if len(stale):
