@@ -178,6 +178,11 @@ class SlotReserve:
             self._holds[stale] = new.any(axis=1)
             self._generation[stale] = snapshot.node_generation[stale]
 
+    def left(self, snapshot: Snapshot) -> int:
+        """Slots of all classes the fleet still has."""
+        self._refresh(snapshot)
+        return int(self._total.sum())
+
     def scarce(self, snapshot: Snapshot) -> BoolArray:
         """Classes whose slots are fewer than ``margin`` x the requests expected to come."""
         self._refresh(snapshot)

@@ -356,6 +356,10 @@ class StratumPolicy:
             self._reach[key] = reach
         if reach <= self.config.scarce_share * snapshot.size:
             return np.zeros(len(rows))
+        if not self._scarce.left(snapshot):
+            # Nothing left to keep: idle until the next refresh of the mix rebuilds it.
+            self._scarce = None
+            return np.zeros(len(rows))
         taken = self._scarce.taken(snapshot, rows, request, gpu)
         out: FloatArray = self.config.scarce_weight * MILLI * taken
         return out
