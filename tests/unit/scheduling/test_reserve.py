@@ -8,7 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stratum.scheduling.policies.reserve import SlotReserve, model_pressure
+from stratum.scheduling.policies.reserve import (
+    SlotReserve,
+    model_pressure,
+    pinned_share,
+    request_reach,
+    scarce_classes,
+)
 from stratum.scheduling.policies.stratum import StratumConfig, StratumPolicy
 from stratum.scheduling.request import Request
 from stratum.scheduling.snapshot import NodeSpec, Snapshot
@@ -107,3 +113,49 @@ def test_slot_reserve_counts_slots_and_what_a_placement_takes() -> None:
     relaxed = SlotReserve({BIG.shape: 1.0, ONE.shape: 1000.0}, snap, margin=2.0)
     assert relaxed.scarce(snap).tolist() == [False]
     assert not relaxed.taken(snap, rows, ONE, np.zeros(snap.size, dtype=np.int64)).any()
+
+
+# ---- nodes with a capability few others have, before any request needs it -------------------
+def _wide_fleet() -> Snapshot:
+    # One node of 20 has the CPU for BIG; the mix has never asked for it.
+    small = [NodeSpec(f"n{i}", 96_000, 1 << 20, 8, "G2") for i in range(19)]
+    return Snapshot.build([NodeSpec("big", 128_000, 1 << 20, 8, "G3"), *small])
+
+
+def _unseen_big_scene(config: StratumConfig, seed: int) -> bool:
+    """Small pods (no BIG among them, so the slot reserve has nothing to keep) take a third of
+    the GPUs; then the mix shifts to an 8-GPU pod that needs 120 cores. Whether it fits."""
+    policy = StratumPolicy(seed=seed, config=config)
+    _run(policy, _wide_fleet(), [ONE, HALF, HALF, CPU_ONLY] * 40)  # learn the mix
+    snap, _ = _run(policy, _wide_fleet(), [ONE, HALF, HALF, CPU_ONLY] * 20)
+    return policy.place(snap, BIG).placed
+
+
+def test_a_node_only_it_can_fill_is_left_for_requests_nobody_asked_for_yet() -> None:
+    assert all(_unseen_big_scene(StratumConfig(), seed) for seed in SEEDS)
+    # Without the scarce-capability reserve, small pods land on the big node on some seeds.
+    assert not all(_unseen_big_scene(StratumConfig(scarce_share=0), s) for s in SEEDS)
+
+
+def test_scarce_classes_come_from_the_fleet_and_the_mix() -> None:
+    snap = _wide_fleet()
+    # From the fleet: 8 GPUs with more CPU than the 96-core nodes offer, and with all of the
+    # big node's CPU (the largest request it alone can take).
+    fleet: list[tuple[int, int, frozenset[str]]] = [
+        (8, 96_001, frozenset()),
+        (8, 128_000, frozenset()),
+    ]
+    assert scarce_classes({}, snap, 0.05) == fleet
+    # A class the mix has seen that only the big node can host; ONE fits everywhere.
+    seen = scarce_classes({BIG.shape: 1.0, ONE.shape: 5.0}, snap, 0.05)
+    assert seen == [fleet[0], (8, 120_000, frozenset()), fleet[1]]
+    # The share bounds how few nodes make a capability scarce.
+    assert scarce_classes({}, snap, 0.01) == []
+    assert request_reach(snap, BIG) == 1 and request_reach(snap, ONE) == 20
+
+
+def test_pin_weight_falls_with_the_pinned_share() -> None:
+    assert pinned_share({ANY.shape: 3.0, RARE_SHARE.shape: 2.0}) == pytest.approx(
+        (2 * 500) / (3 * 1000 + 2 * 500)
+    )
+    assert pinned_share({ANY.shape: 1.0}) == 0.0 and pinned_share({}) == 0.0

@@ -20,7 +20,8 @@ they leave the policy's packing alone where it is not at risk.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,14 +69,26 @@ def model_pressure(weights: Mapping[Shape, float], snapshot: Snapshot) -> FloatA
     return result
 
 
+def pinned_share(weights: Mapping[Shape, float]) -> float:
+    """The share of the mix's GPU demand pinned to GPU models (0 without GPU demand)."""
+    total = pinned = 0.0
+    for (_cpu, milli, count, models), w in weights.items():
+        total += w * milli * count
+        if models:
+            pinned += w * milli * count
+    return pinned / total if total > 0 else 0.0
+
+
 class SlotReserve:
     """Slots for the mix's multi-GPU classes (k whole GPUs, c CPU, allowed models), kept per
     node and updated only for nodes that changed."""
 
     __slots__ = (
         "_allowed",
+        "_always",
         "_cpu",
         "_generation",
+        "_holds",
         "_k",
         "_lineage",
         "_share",
@@ -92,7 +105,6 @@ class SlotReserve:
         margin: float,
         max_classes: int = 8,
     ) -> None:
-        self.margin = margin
         demand = {s: w * s[1] * s[2] for s, w in weights.items()}
         total = sum(demand.values())
         classes: dict[tuple[int, int, frozenset[str]], float] = {}
@@ -101,17 +113,42 @@ class SlotReserve:
                 key = (count, cpu, models)
                 classes[key] = classes.get(key, 0.0) + d
         chosen = sorted(classes.items(), key=lambda kv: -kv[1])[:max_classes]
-        self._k = np.array([c[0][0] for c in chosen], dtype=np.int64)
-        self._cpu = np.maximum(np.array([c[0][1] for c in chosen], dtype=np.int64), 1)
+        share = [d / total for _, d in chosen] if total > 0 else [0.0] * len(chosen)
+        self._setup([c for c, _ in chosen], share, snapshot, margin)
+
+    @classmethod
+    def always(
+        cls, classes: Sequence[tuple[int, int, frozenset[str]]], snapshot: Snapshot
+    ) -> SlotReserve:
+        """A reserve for ``classes`` (k GPUs, CPU, allowed models) that counts every one of
+        them as scarce, whatever is left (``taken`` then measures what a placement costs them)."""
+        out = cls.__new__(cls)
+        out._setup(list(classes), [0.0] * len(classes), snapshot, 1.0)
+        out._always = True
+        return out
+
+    def _setup(
+        self,
+        chosen: list[tuple[int, int, frozenset[str]]],
+        share: list[float],
+        snapshot: Snapshot,
+        margin: float,
+    ) -> None:
+        self.margin = margin
+        self._always = False
+        self._k = np.array([c[0] for c in chosen], dtype=np.int64)
+        self._cpu = np.maximum(np.array([c[1] for c in chosen], dtype=np.int64), 1)
         self._allowed = np.array(
-            [_allows(c[0][2], snapshot.models) for c in chosen], dtype=np.bool_
+            [_allows(c[2], snapshot.models) for c in chosen], dtype=np.bool_
         ).reshape(len(chosen), len(snapshot.models))
         #: share of the mix's GPU demand per class
-        self._share = np.array([c[1] / total for c in chosen]) if total > 0 else np.zeros(0)
+        self._share = np.array(share, dtype=np.float64)
         self._lineage = -1
         self._generation: IntArray = np.zeros(0, dtype=np.int64)
         self._slots: IntArray = np.zeros((0, len(chosen)), dtype=np.int64)
         self._total: IntArray = np.zeros(len(chosen), dtype=np.int64)
+        #: per node, whether it holds a slot of any class
+        self._holds: BoolArray = np.zeros(0, dtype=np.bool_)
 
     def __len__(self) -> int:
         return len(self._k)
@@ -129,6 +166,7 @@ class SlotReserve:
             self._slots = self._slots_of(snapshot.gpu_full, snapshot.cpu_free, snapshot.model_idx)
             self._generation = snapshot.node_generation.copy()
             self._total = self._slots.sum(axis=0)
+            self._holds = np.asarray(self._slots.any(axis=1), dtype=np.bool_)
             return
         stale = np.flatnonzero(self._generation != snapshot.node_generation)
         if len(stale):
@@ -137,11 +175,19 @@ class SlotReserve:
             )
             self._total += (new - self._slots[stale]).sum(axis=0)
             self._slots[stale] = new
+            self._holds[stale] = new.any(axis=1)
             self._generation[stale] = snapshot.node_generation[stale]
+
+    def left(self, snapshot: Snapshot) -> int:
+        """Slots of all classes the fleet still has."""
+        self._refresh(snapshot)
+        return int(self._total.sum())
 
     def scarce(self, snapshot: Snapshot) -> BoolArray:
         """Classes whose slots are fewer than ``margin`` x the requests expected to come."""
         self._refresh(snapshot)
+        if self._always:
+            return np.ones(len(self._k), dtype=np.bool_)
         free = float(snapshot.gpu_free_total.sum())
         expected = self._share * free / (self._k * MILLI)
         out: BoolArray = self._total < self.margin * expected
@@ -154,17 +200,19 @@ class SlotReserve:
         takes (``gpus``: for a share, the GPU it would take on each row); 0 when no class is
         scarce."""
         scarce = self.scarce(snapshot)
+        out = np.zeros(len(rows))
         if not scarce.any() or not len(rows):
-            return np.zeros(len(rows))
+            return out
         cols = np.flatnonzero(scarce)
         k = self._k[cols]
-        before = self._slots[rows][:, cols]
         # Only rows holding a slot of a scarce class can lose one.
-        at = np.flatnonzero(before.any(axis=1))
-        out = np.zeros(len(rows))
+        at = np.flatnonzero(self._holds[rows])
+        if len(at) and len(cols) < len(self._k):
+            at = at[self._slots[rows[at]][:, cols].any(axis=1)]
         if not len(at):
             return out
         sub = rows[at]
+        before = self._slots[sub][:, cols]
         full = snapshot.gpu_full[sub]
         if request.is_sharing:
             after_full = full - (snapshot.gpu_free[sub, gpus[at]] == MILLI)
@@ -176,5 +224,45 @@ class SlotReserve:
         by_gpu = after_full[:, None] // k[None, :]
         by_cpu = cpu_after[:, None] // self._cpu[cols][None, :]
         after = np.minimum(by_gpu, by_cpu) * self._allowed[cols].T[snapshot.model_idx[sub]]
-        out[at] = (before[at] - after) @ k
+        out[at] = (before - after) @ k
         return out
+
+
+def scarce_classes(
+    weights: Mapping[Shape, float], snapshot: Snapshot, share: float
+) -> list[tuple[int, int, frozenset[str]]]:
+    """Requests of whole GPUs that at most ``share`` of the fleet's nodes could ever host (on
+    an empty node), whether the mix asks for them or not: from the fleet, for each GPU count
+    k, "k GPUs and more CPU than the next node down offers" (the largest requests some node
+    shapes alone can take); from the learned mix, each class of k > 1 whole GPUs seen. The
+    nodes able to host them are few, and a request that fits elsewhere should leave them be.
+    """
+    g, c = snapshot.gpu_count, snapshot.cpu_capacity
+    limit = share * snapshot.size
+    out: set[tuple[int, int, frozenset[str]]] = set()
+
+    def reach(k: int, cpu: int) -> int:
+        return int(((g >= k) & (c >= cpu)).sum())
+
+    for k in np.unique(g[g > 0]).tolist():
+        levels = np.unique(c[g >= k]).tolist()
+        for below, level in pairwise(levels):
+            if 0 < reach(k, below + 1) <= limit:
+                out.add((k, below + 1, frozenset()))
+                out.add((k, level, frozenset()))
+    for cpu, milli, count, models in weights:
+        if count > 1 and milli == MILLI and 0 < reach(count, cpu) <= limit:
+            out.add((count, cpu, models))
+    return sorted(out, key=lambda t: (t[0], t[1], sorted(t[2])))
+
+
+def request_reach(snapshot: Snapshot, request: Request) -> int:
+    """How many nodes of the fleet could host ``request`` on an empty node (GPU count, CPU,
+    memory and models; not what is free now)."""
+    ok = (
+        (snapshot.gpu_count >= request.gpu_count)
+        & (snapshot.cpu_capacity >= request.cpu_milli)
+        & (snapshot.memory_capacity >= request.memory_mib)
+        & snapshot.model_mask(request)
+    )
+    return int(ok.sum())

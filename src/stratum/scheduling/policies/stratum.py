@@ -18,11 +18,12 @@ What it does differently from FGD, each kept because it measured better on the o
   pair the way an optimal packing of the mix would; a gap on a node left without CPU for
   shares is worth nothing. 4.40% -> 4.02% on the default list (10 seeds).
 * Capacity only some nodes have is kept for the requests that need it (``reserve.py``): GPU
-  models that pinned requests depend on (pinned-model pressure), and nodes with the GPUs and
+  models that pinned requests depend on (pinned-model pressure), nodes with the GPUs and
   CPU of the mix's multi-GPU classes when fewer are left than twice the expected requests
-  (slot reserve). The look-ahead's LP is solved per GPU model. A shift of the mix is
-  detected by comparing a fast-learned mix with the learned one (docs/benchmarks.md, "B1
-  held-out lists").
+  (slot reserve), and, lightly and always, nodes able to host requests that few nodes of the
+  fleet could ever host, seen or not (scarce-capability reserve). The look-ahead's LP is
+  solved per GPU model. A shift of the mix is detected by comparing a fast-learned mix with
+  the learned one (docs/benchmarks.md, "B1 held-out lists").
 * Scores are quantised like FGD's (⌊100·sigmoid(drop/1000)⌋) and ties go to one node order
   per seed: quantisation plus a fixed order packs requests onto the same nodes, which an
   exact ranking would spread (FGD with exact ranking: 5.8%).
@@ -40,7 +41,13 @@ from stratum.scheduling.decision import Decision
 from stratum.scheduling.fragmentation import BlendedFrag, Shape, WorkloadMix
 from stratum.scheduling.gapvalue import ModelGapValue, Pattern
 from stratum.scheduling.policies.ranking import TieBreak
-from stratum.scheduling.policies.reserve import SlotReserve, model_pressure
+from stratum.scheduling.policies.reserve import (
+    SlotReserve,
+    model_pressure,
+    pinned_share,
+    request_reach,
+    scarce_classes,
+)
 from stratum.scheduling.request import MILLI, Request
 from stratum.scheduling.snapshot import Snapshot
 
@@ -78,6 +85,13 @@ class StratumConfig:
     #: a GPU request's score is lowered by this x its milli-GPU x the pinned pressure of the
     #: node's model above the least pressed model it may use (reserve.py); 0 turns it off
     pin_weight: float = 10.0
+    #: the pin weight falls in proportion to the pinned share of the mix's GPU demand below
+    #: this share (a mix with few pins spends less packing on keeping models for them; 0.5:
+    #: gpuspec10 4.78 -> 4.36, spec25 5.31 -> 5.22, spec40 8.50 -> 8.45); 0: a fixed weight
+    pin_full_share: float = 0.5
+    #: ... but never below this share of ``pin_weight``: a model that a few pinned requests
+    #: depend on is still kept for them
+    pin_floor: float = 0.2
     #: keep slots for the mix's multi-GPU classes when fewer are left than this x the requests
     #: of the class expected before the fleet fills (reserve.py); 0 turns it off
     reserve_margin: float = 2.0
@@ -89,6 +103,12 @@ class StratumConfig:
     shift_half_life: float = 500.0
     #: requests between two checks for a shift
     shift_check_every: int = 128
+    #: nodes able to host requests that at most this share of the fleet could ever host
+    #: (reserve.scarce_classes) are left to them: a request that fits on more nodes has its
+    #: drop lowered by ``scarce_weight`` x 1000 x the GPUs' worth of such slots it would take.
+    #: 0 turns it off
+    scarce_share: float = 0.05
+    scarce_weight: float = 0.03
 
 
 class LearnedMix:
@@ -175,7 +195,10 @@ class StratumPolicy:
         self._gap_cpu = 0
         self._press: FloatArray = np.zeros(0)
         self._press_floor: dict[frozenset[str], float] = {}
+        self._pin_weight = self.config.pin_weight
         self._reserve: SlotReserve | None = None
+        self._scarce: SlotReserve | None = None
+        self._reach: dict[tuple[int, int, int, int, frozenset[str]], int] = {}
         # F(node) under the current mix, valid where its generation matches the snapshot's.
         self._node_frag: FloatArray = np.zeros(0)
         self._node_frag_generation: IntArray = np.zeros(0, dtype=np.int64)
@@ -216,6 +239,7 @@ class StratumPolicy:
             self._cache.clear()
             self._mix = None
             self._gap = None  # its tables are per model of the fleet it was built for
+            self._reach = {}
         if self._mix is None or self._learned.seen >= self._next_refresh:
             every = self.config.refresh_every
             seen = self._learned.seen
@@ -229,12 +253,20 @@ class StratumPolicy:
                 self._gap_cpu = _share_cpu(self._mix) if self.config.gap_cpu_aware else 0
             if self.config.pin_weight:
                 self._press = model_pressure(self._learned.weights, snapshot)
+                full = self.config.pin_full_share
+                if full:
+                    share = pinned_share(self._learned.weights)
+                    scale = min(max(share / full, self.config.pin_floor), 1.0)
+                    self._pin_weight = self.config.pin_weight * scale
                 self._press_floor = {}
             if self.config.reserve_margin:
                 reserve = SlotReserve(
                     self._learned.weights, snapshot, margin=self.config.reserve_margin
                 )
                 self._reserve = reserve if len(reserve) else None
+            if self.config.scarce_share and self.config.scarce_weight:
+                classes = scarce_classes(self._learned.weights, snapshot, self.config.scarce_share)
+                self._scarce = SlotReserve.always(classes, snapshot) if classes else None
             self._node_frag = np.zeros(snapshot.size)
             self._node_frag_generation = np.full(snapshot.size, -1, dtype=np.int64)
             # Cached scores stay usable under the new mix until rescored (see _scores).
@@ -306,7 +338,30 @@ class StratumPolicy:
             floor = float(self._press[used_models].min()) if len(used_models) else 0.0
             self._press_floor[request.gpu_models] = floor
         extra = np.maximum(self._press[model] - floor, 0.0)
-        out: FloatArray = self.config.pin_weight * request.gpu_total_milli * extra
+        out: FloatArray = self._pin_weight * request.gpu_total_milli * extra
+        return out
+
+    def _scarce_penalty(
+        self, snapshot: Snapshot, request: Request, rows: IntArray, gpu: IntArray
+    ) -> FloatArray:
+        """scarce_weight x 1000 x the GPUs' worth of scarce slots (reserve.scarce_classes)
+        placing the request on each row takes; 0 for a request that itself fits on no more
+        nodes than a scarce class does."""
+        if self._scarce is None:
+            return np.zeros(len(rows))
+        key = (*request.shape[:3], request.memory_mib, request.gpu_models)
+        reach = self._reach.get(key)
+        if reach is None:
+            reach = request_reach(snapshot, request)
+            self._reach[key] = reach
+        if reach <= self.config.scarce_share * snapshot.size:
+            return np.zeros(len(rows))
+        if not self._scarce.left(snapshot):
+            # Nothing left to keep: idle until the next refresh of the mix rebuilds it.
+            self._scarce = None
+            return np.zeros(len(rows))
+        taken = self._scarce.taken(snapshot, rows, request, gpu)
+        out: FloatArray = self.config.scarce_weight * MILLI * taken
         return out
 
     def _frag_before_after(
@@ -382,10 +437,14 @@ class StratumPolicy:
         entry = self._scores(snapshot, request, feasible)
         rows = np.flatnonzero(feasible)
         penalty = self._pin_penalty(snapshot, request, snapshot.model_idx[rows])
-        if penalty.any():
-            score = np.maximum(self._quantise(entry.drop[rows] - penalty), 0).astype(np.int64)
-        else:
-            score = entry.score[rows]
+        penalty = penalty + self._scarce_penalty(snapshot, request, rows, entry.gpu[rows])
+        score = entry.score[rows]
+        hit = np.flatnonzero(penalty)
+        if len(hit):
+            # Only the penalised rows are quantised again.
+            score = score.copy()
+            lowered = self._quantise(entry.drop[rows[hit]] - penalty[hit])
+            score[hit] = np.maximum(lowered, 0).astype(np.int64)
         key = np.zeros(snapshot.size, dtype=np.int64)
         key[rows] = self._with_reserve(snapshot, request, rows, entry.gpu[rows], score)
         node = self._tie.pick(snapshot, key, feasible)
