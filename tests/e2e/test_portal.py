@@ -17,7 +17,10 @@ import pytest
 from stratum.testing import browser
 from stratum.testing.harness import ServerProcess, run_cli
 
-pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=browser.missing() or "")
+pytestmark = [
+    pytest.mark.skipif(browser.missing() is not None, reason=browser.missing() or ""),
+    pytest.mark.xdist_group("portal-browser"),  # one worker: the module's server and browser
+]
 
 
 @pytest.fixture(scope="module")
