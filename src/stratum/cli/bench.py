@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from stratum.cli.output import console as output_console
+
 if TYPE_CHECKING:
     from stratum.tracebench.replay import ReplayResult
 
@@ -218,7 +220,6 @@ def trace(
     """B1: packing quality on the Alibaba openb trace, the FGD paper's protocol."""
     import time
 
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
@@ -228,8 +229,9 @@ def trace(
     from stratum.tracebench.replay import run_seed
     from stratum.tracebench.trace import TraceError, load_nodes, load_pods, tune
 
-    err = Console(stderr=True)
-    console = Console()
+    # The CLI's consoles: no wrapping off a terminal, so a long path stays one piece.
+    err = output_console(stderr=True)
+    console = output_console()
     pods = pods or _default_trace_file("openb_pod_list_default.csv")
     nodes = nodes or _default_trace_file("openb_node_list_gpu_node.csv")
     for label, path in (("--nodes", nodes), ("--pods", pods)):
