@@ -64,7 +64,7 @@ def test_logs_and_a_kill_9_restart_adopts_the_run(database_url: str, tmp_path: P
                 ]
             )
             _until("Running", lambda: _phase(client, "long") == ("Running", 1))
-            pids = _until("the process", lambda: localhost.processes_of(KEY))
+            pids = _until("the process", lambda: localhost.processes_of(KEY, program))
             assert len(pids) == 1
             env = {"STRATUM_SERVER": server.url}
             shown = _until(
@@ -94,7 +94,7 @@ def test_logs_and_a_kill_9_restart_adopts_the_run(database_url: str, tmp_path: P
             assert followed.stdout.endswith("replica=0\ndone\n")
 
         server.kill9()
-        assert localhost.processes_of(KEY) == pids  # the run outlives its server
+        assert localhost.processes_of(KEY, program) == pids  # the run outlives its server
         second = ServerProcess(database_url, home, "--backend", "local")
         second.start()
         with StratumClient(second.url, second.token) as client:
@@ -102,18 +102,20 @@ def test_logs_and_a_kill_9_restart_adopts_the_run(database_url: str, tmp_path: P
             deadline = time.monotonic() + 3
             while time.monotonic() < deadline:
                 assert _phase(client, "long") == ("Running", 1)
-                assert localhost.processes_of(KEY) == pids
+                assert localhost.processes_of(KEY, program) == pids
                 time.sleep(0.3)
             runs = list((home / "runtime/runs/team/long").glob("*/*/*"))
             assert len(runs) == 1  # one attempt, one replica: nothing launched again
 
             client.delete("Workload", "long", "team")
-            _until("the process to stop", lambda: not localhost.processes_of(KEY), timeout=20)
+            _until(
+                "the process to stop", lambda: not localhost.processes_of(KEY, program), timeout=20
+            )
             log = (runs[0] / "output.log").read_text()
             assert "got SIGTERM" in log
     finally:
         for s in (server, second):
             if s is not None and s.alive:
                 s.stop()
-        for pid in localhost.processes_of(KEY):  # never leave a test's process behind
+        for pid in localhost.processes_of(KEY, program):  # never leave a test's process behind
             os.kill(pid, signal.SIGKILL)

@@ -93,13 +93,13 @@ def test_a_second_launch_and_a_new_runtime_adopt_the_run(tmp_path: Path, parent:
     later.launch(spec, "box")  # as a restarted server would
     again = _wait(later, _running)
     assert again is not None and again.replicas[0].pid == pid
-    assert localhost.processes_of(KEY) == [pid]
+    assert localhost.processes_of(KEY, program) == [pid]
     later.stop(KEY)
     _wait(later, lambda r: r is None)
     deadline = time.monotonic() + 10
-    while localhost.processes_of(KEY) and time.monotonic() < deadline:
+    while localhost.processes_of(KEY, program) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert localhost.processes_of(KEY) == []
+    assert localhost.processes_of(KEY, program) == []
 
 
 def test_stop_sends_sigterm_then_sigkill_after_the_grace_period(
@@ -113,10 +113,10 @@ def test_stop_sends_sigterm_then_sigkill_after_the_grace_period(
     _ready(runtime)
     started = time.monotonic()
     runtime.stop(KEY)
-    while localhost.processes_of(KEY) and time.monotonic() - started < 15:
+    while localhost.processes_of(KEY, program) and time.monotonic() - started < 15:
         time.sleep(0.02)
     took = time.monotonic() - started
-    assert localhost.processes_of(KEY) == []
+    assert localhost.processes_of(KEY, program) == []
     assert took >= 1.0  # it outlived SIGTERM for the whole grace period
     state = _final_state(tmp_path / "state")
     assert '"exit_code": 137' in state and "killed by SIGKILL" in state
@@ -132,7 +132,7 @@ def test_a_program_that_honours_sigterm_stops_at_once(tmp_path: Path, parent: st
     _ready(runtime)
     started = time.monotonic()
     runtime.stop(KEY)
-    while localhost.processes_of(KEY) and time.monotonic() - started < 15:
+    while localhost.processes_of(KEY, program) and time.monotonic() - started < 15:
         time.sleep(0.02)
     assert time.monotonic() - started < 10  # far inside the 30 s grace period
     state = _final_state(tmp_path / "state")
@@ -163,9 +163,9 @@ def test_a_new_attempt_stops_the_old_one(tmp_path: Path, parent: str) -> None:
     second = _wait(runtime, lambda r: _running(r) and r is not None and r.attempt == 2)
     assert second is not None
     deadline = time.monotonic() + 10
-    while len(localhost.processes_of(KEY)) > 1 and time.monotonic() < deadline:
+    while len(localhost.processes_of(KEY, program)) > 1 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert localhost.processes_of(KEY) == [second.replicas[0].pid]
+    assert localhost.processes_of(KEY, program) == [second.replicas[0].pid]
     runtime.stop(KEY)
 
 

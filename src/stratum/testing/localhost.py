@@ -96,9 +96,10 @@ def remove_cgroups(parent: str, wait_seconds: float = 5.0) -> None:
             time.sleep(0.05)
 
 
-def processes_of(key: str) -> list[int]:
+def processes_of(key: str, program: Path) -> list[int]:
     """Every process on this host that runs a replica of workload `key` (by the
-    STRATUM_WORKLOAD its environment carries): a second copy would show here."""
+    STRATUM_WORKLOAD its environment carries) with this test's `program` (tests running
+    side by side use the same workload names): a second copy would show here."""
     pids = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -108,6 +109,8 @@ def processes_of(key: str) -> list[int]:
             cmdline = Path(entry.path, "cmdline").read_bytes()
         except OSError:
             continue
-        if f"STRATUM_WORKLOAD={key}".encode() in environ.split(b"\0") and b"pinned.py" in cmdline:
+        if f"STRATUM_WORKLOAD={key}".encode() in environ.split(b"\0") and str(
+            program
+        ).encode() in cmdline.split(b"\0"):
             pids.append(int(entry.name))
     return sorted(pids)
