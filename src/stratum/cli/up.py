@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -136,7 +137,7 @@ def up(
             daemon=True,
         ).start()
 
-    status = _StatusLine(err, live, "starting").start()
+    status = _StatusLine(err, live, "starting", steps=True).start()
     try:
         start(
             settings,
@@ -156,9 +157,14 @@ class _StatusLine:
     print: while it shows, rich swaps sys.stderr for a proxy that prints above the line, and
     the log handlers are pointed at that proxy."""
 
-    def __init__(self, err: Console, live: bool, text: str) -> None:
+    def __init__(self, err: Console, live: bool, text: str, *, steps: bool = False) -> None:
+        self._err = err
         self._status = err.status(text) if live else None
         self._handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
+        # With `steps`, each finished step stays on the screen with its time (a quick step
+        # would otherwise never be drawn: the line redraws about ten times a second).
+        self._steps = steps
+        self._step: tuple[str, float] | None = None
 
     def start(self) -> _StatusLine:
         if self._status is not None:
@@ -170,10 +176,20 @@ class _StatusLine:
 
     def update(self, text: str) -> None:
         if self._status is not None:
+            self._finish_step()
+            if self._steps:
+                self._step = (text, time.monotonic())
             self._status.update(text)
+
+    def _finish_step(self) -> None:
+        if self._step is not None:
+            text, began = self._step
+            self._err.print(f"  [green]✓[/] {text} ({time.monotonic() - began:.1f}s)")
+            self._step = None
 
     def stop(self) -> None:
         if self._status is not None:
+            self._finish_step()
             self._status.stop()
             for h, stream in self._handlers:
                 h.setStream(stream)
@@ -182,7 +198,6 @@ class _StatusLine:
 
 def _watch_demo_work(base: str, token_file: Path, err: Console, live: bool) -> None:
     """Until the demo's workloads all run: a status line on a terminal; then one line."""
-    import time
 
     from stratum.client.http import StratumClient
     from stratum.core.errors import ApiError
