@@ -12,8 +12,6 @@ foreground and prints its kubeconfig path (tools/k8s-testenv/start).
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
 import secrets
 import shutil
@@ -27,6 +25,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from stratum.testing.pki import make_serving_pki
 
 REPO = Path(__file__).resolve().parents[3]
 VERSIONS_FILE = REPO / "tools" / "k8s-testenv" / "versions"
@@ -113,69 +113,20 @@ class ControlPlane:
 
     # -- set-up ------------------------------------------------------------------------
     def _write_pki(self) -> None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec, rsa
-        from cryptography.x509.oid import NameOID
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
 
-        self.pki.mkdir(parents=True, exist_ok=True)
-        now = dt.datetime.now(dt.UTC)  # noqa: TID251  # certificates live in real time
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stratum-testenv-ca")])
-        ca = (
-            x509.CertificateBuilder()
-            .subject_name(ca_name)
-            .issuer_name(ca_name)
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=7))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(ca_key, hashes.SHA256())
-        )
-        key = ec.generate_private_key(ec.SECP256R1())
-        serving = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=7))
-            .add_extension(
-                x509.SubjectAlternativeName(
-                    [
-                        x509.DNSName("localhost"),
-                        x509.DNSName("kubernetes.default.svc"),
-                        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                        x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
-                    ]
-                ),
-                critical=False,
-            )
-            .sign(ca_key, hashes.SHA256())
+        make_serving_pki(
+            self.pki,
+            common_name="kube-apiserver",
+            ips=("127.0.0.1", "10.0.0.1"),
+            dns=("localhost", "kubernetes.default.svc"),
+            days=7,
+            names=("ca.crt", "ca.key", "apiserver.crt", "apiserver.key"),
         )
         pem = serialization.Encoding.PEM
         plain = serialization.NoEncryption()
         pkcs8 = serialization.PrivateFormat.PKCS8
-        (self.pki / "ca.crt").write_bytes(ca.public_bytes(pem))
-        (self.pki / "ca.key").write_bytes(ca_key.private_bytes(pem, pkcs8, plain))
-        (self.pki / "apiserver.crt").write_bytes(serving.public_bytes(pem))
-        (self.pki / "apiserver.key").write_bytes(key.private_bytes(pem, pkcs8, plain))
         sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         (self.pki / "sa.key").write_bytes(sa.private_bytes(pem, pkcs8, plain))
         (self.pki / "sa.pub").write_bytes(
