@@ -27,6 +27,7 @@ pytestmark = [
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     from stratum.client.http import StratumClient
     from stratum.server.demo import demo_manifests
+    from stratum.testing.waits import wait_for
 
     home = tmp_path_factory.mktemp("portal")
     proc = ServerProcess(f"sqlite:///{home / 'portal.db'}", home)
@@ -34,6 +35,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     try:
         with StratumClient(proc.url, proc.token) as client:
             client.apply_list(demo_manifests())
+            # The pages are checked against the demo as it runs (llama-finetune holding all
+            # eight GPUs of its node): wait for every demo workload to run first.
+            wait_for(
+                client,
+                "Workload",
+                lambda ws: (
+                    bool(ws)
+                    and all(w.get("status", {}).get("phase") == "Running" for w in ws.values())
+                ),
+                timeout=180,
+            )
         yield proc
     finally:
         proc.stop()
