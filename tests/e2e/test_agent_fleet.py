@@ -33,8 +33,6 @@ from stratum.testing.harness import ADMIN_TOKEN
 from stratum.testing.netns import Namespace, unavailable
 
 pytestmark = [
-    # one worker: the namespaces use fixed subnets (10.213.N.0/30)
-    pytest.mark.xdist_group("netns"),
     pytest.mark.slow,
     pytest.mark.skipif(unavailable() is not None, reason=str(unavailable())),
     pytest.mark.timeout(240),

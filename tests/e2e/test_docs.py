@@ -30,9 +30,6 @@ from stratum.testing.docs import (
 )
 from tests import REPO
 
-# One worker runs the module, so its one server (a module fixture) starts once.
-pytestmark = pytest.mark.xdist_group("docs")
-
 PAGES = [
     *sorted((REPO / "docs" / "concepts").glob("*.md")),
     *sorted((REPO / "docs" / "howto").glob("*.md")),

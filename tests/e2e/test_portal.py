@@ -17,10 +17,7 @@ import pytest
 from stratum.testing import browser
 from stratum.testing.harness import ServerProcess, run_cli
 
-pytestmark = [
-    pytest.mark.skipif(browser.missing() is not None, reason=browser.missing() or ""),
-    pytest.mark.xdist_group("portal-browser"),  # one worker: the module's server and browser
-]
+pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=browser.missing() or "")
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,6 @@ from stratum.portal.app import mount
 from stratum.server.demo import demo_manifests
 from stratum.testing.harness import LiveServer
 
-# One worker runs the module, so its one server (a module fixture) starts once.
-pytestmark = pytest.mark.xdist_group("portal-http")
-
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, StratumClient]]:

@@ -15,9 +15,6 @@ from stratum.server.demo import demo_manifests
 from stratum.testing.campaigns.fleet import wait_for_fleet
 from stratum.testing.harness import LiveServer
 
-# One worker runs the module, so its one server (a module fixture) starts once.
-pytestmark = pytest.mark.xdist_group("portal-preview")
-
 API = "/apis/stratum.dev/v1alpha1"
 
 

@@ -29,8 +29,6 @@ from stratum.testing.k8s_fleet import (
 from stratum.testing.k8s_testenv import ControlPlane, bin_dir, missing_binaries
 
 pytestmark = [
-    # one worker starts the control plane once
-    pytest.mark.xdist_group("kubernetes"),
     pytest.mark.kubernetes,
     # The first test also starts the control plane (the API server takes tens of seconds
     # on a busy 2-core machine).
