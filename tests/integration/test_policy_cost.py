@@ -259,14 +259,20 @@ def test_a_large_yaml_body_is_parsed_off_the_loop(server_process: ServerProcess)
         assert one.status_code == 413 and "for one object" in one.text
         assert time.perf_counter() - started < 5
         poller = HealthzPoller(server_process.url)
+        began = time.perf_counter()
         answer = poller.during(lambda: http.post("/apply", headers=yaml_headers, content=listing))
+        took = time.perf_counter() - began
     print(
-        f"4 MiB YAML List: {answer.status_code}; slowest /healthz "
+        f"4 MiB YAML List: {answer.status_code} in {took * 1000:.0f} ms; slowest /healthz "
         f"{poller.slowest * 1000:.0f} ms over {poller.answers} answers"
     )
     assert answer.status_code == 200, answer.text
     assert len(answer.json()["items"]) == 200
-    assert poller.answers > 0 and poller.slowest < HEALTHZ_BOUND
+    # Parsed on the loop, /healthz would wait out the whole parse; off it, an answer waits at
+    # most for the CPU. Measured against the apply's own duration, since a machine running
+    # other tests beside this one slows both alike (an absolute 250 ms failed at 734 ms with
+    # 59 answers during a multi-second apply: contention, not a blocked loop).
+    assert poller.answers > 0 and poller.slowest < max(HEALTHZ_BOUND, took / 4)
 
 
 def test_a_deny_policy_with_a_misspelled_field_is_refused_at_apply(
