@@ -3,8 +3,6 @@ still held, and higher-priority work never traded for more lower-priority GPUs."
 
 from __future__ import annotations
 
-import pytest
-
 from stratum.api.v1alpha1.contract import Contract
 from stratum.scheduling.batch import batch_order, place_batch
 from stratum.scheduling.contracts import FleetState, WorkloadAsk
@@ -43,7 +41,6 @@ INSTANCE = [
 
 
 def test_batch_matches_the_exact_optimum_and_keeps_every_clause() -> None:
-    pytest.importorskip("ortools")
     nodes = training_fleet(sites=1, hgx_racks=2, hgx_per_rack=2, nvl72_racks=1, trays_per_rack=6)
     asks = [ask(g) for g in INSTANCE]
     result = place_batch(FleetState.build(nodes), asks)
