@@ -12,15 +12,12 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import httpx
-
-from stratum.testing.campaigns.servers import free_port
+from stratum.testing.campaigns.servers import free_port, wait_ready
 
 # Variables a reader's shell would not have: the test suite's own server, token and homes.
 _SUITE_ENV = (
@@ -284,17 +281,8 @@ class UpProcess:
             stdout=out,
             stderr=err,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"stratum up exited: {self.stderr[-4000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"stratum up did not become ready: {self.stderr[-4000:]}")
+        wait_ready(self.proc, self.url, timeout, "stratum up", lambda: self.stderr)
+        return self
 
     @property
     def stderr(self) -> str:
