@@ -12,6 +12,7 @@ the same requests stalled /healthz for 7 s (nested all()) and 15 s (4 MiB of YAM
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from stratum.client.http import StratumClient
 from stratum.core import manifests, policies
 from stratum.core.cel_bounds import MAX_COST
 from stratum.server.routers import resources
+from stratum.server.services.objects import ObjectService
 from stratum.testing.harness import LiveServer, ServerProcess
 
 API = "/apis/stratum.dev/v1alpha1"
@@ -245,10 +247,43 @@ def site_list_yaml(sites: int = 200, labels: int = 290) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def test_a_large_yaml_body_is_parsed_off_the_loop(server_process: ServerProcess) -> None:
+def on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_a_large_yaml_list_is_parsed_and_applied_off_the_loop(
+    big_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The property itself, in-process: the parse, the validation and the write of a 4 MiB
+    List each run in a thread with no event loop (a worker), never on the server's loop."""
+    seen: dict[str, list[bool]] = {"parse": [], "validate": [], "write": []}
+
+    def watched(step: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            seen[step].append(on_event_loop())
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(resources, "load_body", watched("parse", manifests.load_body))
+    for step, method in (("validate", "validate_batch"), ("write", "apply_many")):
+        monkeypatch.setattr(ObjectService, method, watched(step, getattr(ObjectService, method)))
+    yaml_headers = {**big_server.headers, "Content-Type": "application/yaml"}
+    with httpx.Client(base_url=big_server.url + API, timeout=300) as http:
+        answer = http.post("/apply", headers=yaml_headers, content=site_list_yaml())
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["items"]) == 200
+    assert seen == {"parse": [False], "validate": [False], "write": [False]}
+
+
+def test_a_large_yaml_list_leaves_healthz_answering(server_process: ServerProcess) -> None:
     """A real server process (its own GIL and heap), timed from this one. One object of
     4 MiB is over the limit of one object (413, unparsed); a List of 4 MiB is parsed,
-    validated and applied in a worker thread while /healthz answers."""
+    validated and applied while /healthz keeps answering."""
     yaml_headers = {**server_process.headers, "Content-Type": "application/yaml"}
     listing = site_list_yaml()
     assert len(listing) > 4 * MIB
@@ -268,11 +303,13 @@ def test_a_large_yaml_body_is_parsed_off_the_loop(server_process: ServerProcess)
     )
     assert answer.status_code == 200, answer.text
     assert len(answer.json()["items"]) == 200
-    # Parsed on the loop, /healthz would wait out the whole parse; off it, an answer waits at
-    # most for the CPU. Measured against the apply's own duration, since a machine running
-    # other tests beside this one slows both alike (an absolute 250 ms failed at 734 ms with
-    # 59 answers during a multi-second apply: contention, not a blocked loop).
-    assert poller.answers > 0 and poller.slowest < max(HEALTHZ_BOUND, took / 4)
+    # Work on the loop would hold /healthz for all of it (the whole apply but the upload).
+    # Off it, an answer still waits for the GIL, which the worker parsing the YAML holds in
+    # 5 ms turns: alone that costs ~20 ms, but on a machine running other tests beside this
+    # one each hand-over also waits for a CPU, and CI measured 728 ms in a 1,676 ms apply
+    # (a bound of a quarter of the apply failed there). Where the work runs is asserted
+    # exactly by the test above; this one bounds what a user sees from outside.
+    assert poller.answers > 0 and poller.slowest < max(HEALTHZ_BOUND, took * 0.75)
 
 
 def test_a_deny_policy_with_a_misspelled_field_is_refused_at_apply(
