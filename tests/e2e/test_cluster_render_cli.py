@@ -54,6 +54,7 @@ def test_render_prints_the_claims_and_pods_of_the_placement(tmp_path: Path) -> N
             {"compute": {"gpus": 4}, "lifecycle": {"priority": 50}},
             replicas=2,
         )
+        wl["spec"]["run"] = {"command": ["torchrun"], "args": ["train.py"], "workingDir": "/w"}
         placement = {
             "apiVersion": "stratum.dev/v1alpha1",
             "kind": "Placement",
@@ -115,6 +116,9 @@ def test_render_prints_the_claims_and_pods_of_the_placement(tmp_path: Path) -> N
     ]
     pod_b = objs[9]
     assert pod_b["spec"]["containers"][0]["resources"] == {"limits": {"nvidia.com/gpu": "4"}}
+    # The LaunchSpec the controller would hand the backend: the whole run, not part of it.
+    main = pod_b["spec"]["containers"][0]
+    assert (main["command"], main["args"], main["workingDir"]) == (["torchrun"], ["train.py"], "/w")
     assert (
         pod_b["spec"]["priorityClassName"] == objs[5]["metadata"]["name"] == "stratum-priority-50"
     )

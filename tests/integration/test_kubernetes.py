@@ -5,6 +5,7 @@ DRA allocation must name the very devices Stratum bound."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -301,9 +302,26 @@ def test_a_node_without_dra_falls_back_to_the_device_plugin_and_says_so(
     stratum.apply([manifests.workload("nb", "lab", {"compute": {"gpus": 1}}, type="agent")])
     stratum.until("Running", lambda w: w.workloads["lab/nb"].status.phase == "Running")
     pod = wait_for("pod Running", lambda: _running(kube, "lab", 1))[0]
-    assert pod["spec"]["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
-    assert "kubelet chooses" in pod["metadata"]["annotations"]["stratum.dev/gpu-choice"]
+    resources = pod["spec"]["containers"][0]["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == "1"
+    assert set(resources["limits"]) == {"cpu", "memory", "nvidia.com/gpu"}  # + what was bound
+    assert resources["requests"] == resources["limits"]
+    assert pod["status"]["qosClass"] == "Guaranteed"  # as the API server classes it
+    said = json.loads(pod["metadata"]["annotations"]["stratum.dev/not-enforced"])
+    assert "the kubelet chooses which" in said["compute.gpus"]
     run = next(r for r in stratum.backend.observe().runs if r.key == "lab/nb")
-    assert "the kubelet chooses which devices" in run.message
+    assert "the kubelet chooses which" in run.message
+    # ... and the Placement's evidence names the clause Kubernetes does not hold to the bound GPU
+    placement = stratum.until(
+        "the clause in the evidence",
+        lambda w: any(e.host == "not-enforceable" for e in w.placements["lab/nb"].spec.evidence),
+    ).placements["lab/nb"]
+    said_here = {e.clause: e for e in placement.spec.evidence if e.host == "not-enforceable"}
+    # The GPU, and the CPUs and NUMA node Stratum bound, which only the kubelet chooses.
+    assert sorted(said_here) == ["compute.cpuSet", "compute.gpus", "compute.numaNode"]
+    assert all(e.holds for e in said_here.values())
+    assert said_here["compute.gpus"].message.startswith(
+        "replica 0 on dp-a: 1 GPU(s) by the device plugin"
+    )
     assert not kube.list("ResourceClaim", "lab")
     assert MANAGED_BY["app.kubernetes.io/managed-by"] == "stratum"

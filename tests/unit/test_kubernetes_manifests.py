@@ -6,6 +6,7 @@ a Node's labels and ResourceSlices read as the hardware they describe, unknowns 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,36 @@ SHAPES: dict[str, LaunchSpec] = {
     "cpu-only": _spec((ReplicaLaunch(0, "pcie-1"),), workload_type="batch", priority=-10),
     "device-plugin-2": _spec((ReplicaLaunch(0, "pcie-1", (0, 1)),), quota_gpus=0),
     "eight-gpus-no-uuid": _spec((ReplicaLaunch(0, "hgx-b", tuple(range(8))),), attempt=3),
+    "numa-pinned-with-nic": _spec(
+        (
+            ReplicaLaunch(
+                0,
+                "hgx-a",
+                (0, 1),
+                cpu_set="0-15",
+                numa_node=0,
+                cpu_milli=16_000,
+                memory_mib=131_072,
+                nic="mlx5_0",
+            ),
+        ),
+        command=("torchrun",),
+        args=("--nproc-per-node", "2", "train.py"),
+        working_dir="/workspace",
+        restart_policy="OnFailure",
+        grace_period_seconds=45.5,
+    ),
+    "mig-slice": _spec(
+        (ReplicaLaunch(0, "hgx-a", (3,), mig_instance="3g.40gb on GPU 3 slots 0-3"),),
+        workload_type="inference",
+        mig_profile="3g.40gb",
+        restart_policy="Always",
+    ),
+    "mig-slice-device-plugin": _spec(
+        (ReplicaLaunch(0, "pcie-1", (1,), mig_instance="1g.10gb on GPU 1 slots 6-6"),),
+        workload_type="inference",
+        mig_profile="1g.10gb",
+    ),
 }
 
 
@@ -106,15 +137,70 @@ def test_claims_name_exactly_the_bound_gpus_and_pods_stay_on_the_bound_node() ->
     assert pods["train-a1-r0"]["spec"]["priorityClassName"] == "stratum-priority-0"
 
 
+def _pod_of(shape: str) -> dict[str, Any]:
+    return next(o for o in _render(shape) if o["kind"] == "Pod")
+
+
+def _not_enforced(pod: dict[str, Any]) -> dict[str, str]:
+    notes = pod["metadata"]["annotations"].get("stratum.dev/not-enforced", "{}")
+    return dict(json.loads(notes))
+
+
 def test_a_device_plugin_node_gets_gpu_limits_and_says_the_kubelet_chooses() -> None:
     objs = _render("device-plugin-2")
     assert not [o for o in objs if o["kind"] == "ResourceClaim"]
-    pod = next(o for o in objs if o["kind"] == "Pod")
+    pod = _pod_of("device-plugin-2")
     assert pod["spec"]["containers"][0]["resources"] == {"limits": {"nvidia.com/gpu": "2"}}
-    assert "kubelet chooses" in pod["metadata"]["annotations"]["stratum.dev/gpu-choice"]
+    assert _not_enforced(pod) == {
+        "compute.gpus": "2 GPU(s) by the device plugin (nvidia.com/gpu): the kubelet chooses "
+        "which; Stratum bound GPU(s) 0,1"
+    }
+    assert _not_enforced(_pod_of("nvlink-2x4")) == {}  # every clause is in the claim
 
 
-@pytest.mark.parametrize("shape", ["nvlink-2x4", "device-plugin-2"])
+def test_the_run_spec_and_the_bound_cpu_and_memory_are_in_the_pod() -> None:
+    pod = _pod_of("numa-pinned-with-nic")
+    container = pod["spec"]["containers"][0]
+    assert container["command"] == ["torchrun"]
+    assert container["args"] == ["--nproc-per-node", "2", "train.py"]
+    assert container["workingDir"] == "/workspace"
+    assert {"name": "NCCL_IB_HCA", "value": "mlx5_0"} in container["env"]
+    # requests = limits: a Guaranteed pod, the only kind the kubelet gives whole cores
+    assert container["resources"] == {
+        "requests": {"cpu": "16000m", "memory": "131072Mi"},
+        "limits": {"cpu": "16000m", "memory": "131072Mi"},
+        "claims": [{"name": "gpus"}],
+    }
+    assert pod["spec"]["restartPolicy"] == "OnFailure"
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 46  # never cut short
+    notes = _not_enforced(pod)
+    assert sorted(notes) == ["compute.cpuSet", "compute.numaNode", "network.nic"]
+    assert "CPUs 0-15 are the kubelet's to choose" in notes["compute.cpuSet"]
+    assert "Topology Manager" in notes["compute.numaNode"]
+    assert "NIC mlx5_0" in notes["network.nic"]
+
+
+def test_a_share_or_a_mig_slice_never_claims_its_whole_gpu() -> None:
+    """A claim holds its device whole: a second share of the same GPU could never be
+    allocated. A share asks for a time-sliced GPU, a MIG slice for its profile."""
+    for shape, resource in (
+        ("gpu-share", "nvidia.com/gpu.shared"),
+        ("mig-slice", "nvidia.com/mig-3g.40gb"),
+        ("mig-slice-device-plugin", "nvidia.com/mig-1g.10gb"),
+    ):
+        objs = _render(shape)
+        assert not [o for o in objs if o["kind"] == "ResourceClaim"], shape
+        pod = _pod_of(shape)
+        assert "resourceClaims" not in pod["spec"], shape
+        assert pod["spec"]["containers"][0]["resources"] == {"limits": {resource: "1"}}, shape
+    share = _not_enforced(_pod_of("gpu-share"))["compute.gpuMilli"]
+    assert "no fraction of a GPU" in share and "250/1000" in share
+    mig = _not_enforced(_pod_of("mig-slice"))["compute.migProfile"]
+    assert mig.endswith("the kubelet chooses which; Stratum bound 3g.40gb on GPU 3 slots 0-3")
+    assert _pod_of("mig-slice")["spec"]["restartPolicy"] == "Always"
+
+
+@pytest.mark.parametrize("shape", ["nvlink-2x4", "device-plugin-2", "mig-slice"])
 def test_golden_manifests(shape: str) -> None:
     golden = list(yaml.safe_load_all((GOLDEN / f"{shape}.yaml").read_text()))
     assert _render(shape) == golden
@@ -257,16 +343,19 @@ def test_a_pending_pod_carries_the_clusters_reason_and_past_the_timeout_is_a_con
         ],
     )
     nodes: dict[str, Any] = {"hgx-a": {}}
-    phase, message, _ = backend._run_state(cluster, run, [pod], {}, nodes, backend.clock.now())
-    assert phase == "Starting"
-    assert message == (
+    state = backend._run_state(cluster, run, [pod], {}, nodes, backend.clock.now())
+    assert state.phase == "Starting"
+    assert [r.phase for r in state.replicas] == ["Starting"]
+    assert state.message == (
         "replica 0 pod Pending: Unschedulable: 0/3 nodes are available: 3 cannot allocate "
         "all claims."
     )
     backend.clock.advance(120)
-    phase, message, _ = backend._run_state(cluster, run, [pod], {}, nodes, backend.clock.now())
-    assert phase == "Failed"
-    assert message.startswith("contract problem: placed 121s ago, still replica 0 pod Pending")
+    state = backend._run_state(cluster, run, [pod], {}, nodes, backend.clock.now())
+    assert state.phase == "Failed"
+    assert state.message.startswith(
+        "contract problem: placed 121s ago, still replica 0 pod Pending"
+    )
 
 
 def test_exit_codes_and_a_lost_node_flow_back() -> None:
@@ -278,10 +367,49 @@ def test_exit_codes_and_a_lost_node_flow_back() -> None:
         ],
     )
     now = backend.clock.now()
-    phase, message, _ = backend._run_state(cluster, run, [failed], {}, {"hgx-a": {}}, now)
-    assert (phase, message) == ("Failed", "replica 0 exited with code 137 (OOMKilled)")
-    phase, message, _ = backend._run_state(cluster, run, [failed], {}, {}, now)
-    assert (phase, message) == ("Lost", "node hgx-a left the kubernetes cluster")
+    state = backend._run_state(cluster, run, [failed], {}, {"hgx-a": {}}, now)
+    assert (state.phase, state.message) == ("Failed", "replica 0 exited with code 137 (OOMKilled)")
+    (replica,) = state.replicas
+    assert (replica.phase, replica.exit_code, replica.node) == ("Failed", 137, "hgx-a")
+    state = backend._run_state(cluster, run, [failed], {}, {}, now)
+    assert (state.phase, state.message) == ("Lost", "node hgx-a left the kubernetes cluster")
+
+
+def test_each_replica_carries_its_clause_checks_verified_mismatched_or_not_enforceable() -> None:
+    """What the Placement's evidence shows per clause: the claim's allocation checked against
+    the bound GPUs, and what the pod says the cluster decides (read from the pod itself, so a
+    restarted backend says the same)."""
+    backend, cluster, run = _backend_with_run()
+    notes = {"compute.numaNode": "NUMA node 0: only the node's Topology Manager ..."}
+
+    def pod(*devices: str) -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
+        p = _pod("Running")
+        p["metadata"]["annotations"] = {"stratum.dev/not-enforced": json.dumps(notes)}
+        p["spec"] = {"resourceClaims": [{"name": "gpus", "resourceClaimName": "train-a1-r0"}]}
+        results = [
+            {"request": d, "driver": "gpu.nvidia.com", "pool": "hgx-a", "device": d}
+            for d in devices
+        ]
+        claim = {
+            "metadata": {"name": "train-a1-r0"},
+            "status": {"allocation": {"devices": {"results": results}}},
+        }
+        return p, {("research", "train-a1-r0"): claim}
+
+    now = backend.clock.now()
+    running, claims = pod("gpu-0", "gpu-1")
+    state = backend._run_state(cluster, run, [running], claims, {"hgx-a": {}}, now)
+    assert state.phase == "Running"
+    assert state.message.startswith(
+        "verified by the cluster's allocation: replica 0: claim train-a1-r0 allocated "
+        "hgx-a/gpu-0, hgx-a/gpu-1"
+    )
+    checks = [(c.clause, c.state) for c in state.replicas[0].checks]
+    assert checks == [("compute.gpus", "verified"), ("compute.numaNode", "not-enforceable")]
+    wrong, claims = pod("gpu-0", "gpu-7")
+    state = backend._run_state(cluster, run, [wrong], claims, {"hgx-a": {}}, now)
+    assert state.phase == "Failed" and state.message.startswith("contract problem: claim ")
+    assert state.replicas[0].checks[0].state == "mismatch"
 
 
 def test_a_bad_kubeconfig_or_an_absent_api_server_is_named_without_the_secret() -> None:

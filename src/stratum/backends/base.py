@@ -99,6 +99,9 @@ class LaunchSpec:
     env: tuple[tuple[str, str], ...] = ()
     working_dir: str | None = None
     restart_policy: str = "Never"
+    # The contract's MIG profile ("3g.40gb"), for a backend that asks for a slice by its
+    # profile (Kubernetes' device plugin); each replica's mig_instance says which one.
+    mig_profile: str | None = None
     grace_period_seconds: float = 30.0
     duration_seconds: float | None = None
     # The contract's priority level and isolation, for backends that express them natively

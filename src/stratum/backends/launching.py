@@ -50,6 +50,7 @@ def launch_spec(
         env=tuple(sorted(run.env.items())),
         working_dir=run.working_dir,
         restart_policy=run.restart_policy,
+        mig_profile=workload.spec.contract.compute.mig_profile,
         grace_period_seconds=run.grace_period_seconds,
         duration_seconds=float(duration) if duration else None,
         priority=workload.spec.contract.lifecycle.priority,

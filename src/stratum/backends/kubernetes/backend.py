@@ -20,18 +20,20 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from stratum.backends.base import (
     BackendContext,
     ClusterRequest,
     DeviceHealth,
     GpuObservation,
+    HostCheck,
     InventoryNode,
     LaunchSpec,
     NodeObservation,
     Observation,
     ReplicaLaunch,
+    ReplicaRun,
     RunObservation,
     RunPhase,
 )
@@ -43,8 +45,10 @@ from stratum.backends.kubernetes.manifests import (
     KEY_ANNOTATION,
     MANAGED_BY,
     NODE_ANNOTATION,
+    NOT_ENFORCED_ANNOTATION,
     REPLICA_LABEL,
     REPLICAS_ANNOTATION,
+    SHARED_GPU_RESOURCE,
     UID_LABEL,
     WORKLOAD_LABEL,
     NodeTarget,
@@ -111,6 +115,7 @@ class KubernetesBackend:
         self.render_options = RenderOptions(
             device_class=opts.get("deviceClass", "gpu.nvidia.com"),
             driver=opts.get("driver", GPU_DRIVER),
+            shared_gpu_resource=opts.get("sharedGpuResource", SHARED_GPU_RESOURCE),
         )
         self.pending_timeout_s = float(opts.get("pendingTimeoutSeconds", DEFAULT_PENDING_TIMEOUT_S))
         self._lock = threading.RLock()
@@ -356,7 +361,7 @@ class KubernetesBackend:
                 for p in by_key.get(key, [])
                 if p["metadata"]["labels"].get(ATTEMPT_LABEL) == str(spec.attempt)
             ]
-            phase, message, evidence = self._run_state(
+            phase, message, evidence, replicas = self._run_state(
                 cluster, run, mine, claim_by_name, k8s_nodes, now
             )
             with self._lock:
@@ -372,6 +377,7 @@ class KubernetesBackend:
                     message=message,
                     started_at=run.running_at or run.launched_at,
                     finished_at=now if phase in ("Succeeded", "Failed", "Lost") else None,
+                    replicas=replicas,
                 )
             )
         return out
@@ -384,7 +390,7 @@ class KubernetesBackend:
         claims: Mapping[tuple[str, str], dict[str, Any]],
         k8s_nodes: Mapping[str, Any],
         now: datetime,
-    ) -> tuple[RunPhase, str, tuple[str, ...]]:
+    ) -> _RunState:
         spec = run.spec
         namespace, _ = split_key(spec.key)
         gone = sorted(
@@ -395,61 +401,131 @@ class KubernetesBackend:
             }
         )
         if gone:
-            return "Lost", f"node {', '.join(gone)} left the kubernetes cluster", ()
+            return _RunState("Lost", f"node {', '.join(gone)} left the kubernetes cluster")
         by_replica = {int(p["metadata"]["labels"].get(REPLICA_LABEL, -1)): p for p in pods}
         phases: dict[int, str] = {}
         problems: list[str] = []
-        evidence: list[str] = []
+        evidence: list[str] = []  # what the cluster confirmed, then what it cannot enforce
+        unenforced: list[str] = []
+        replicas: list[ReplicaRun] = []
         restarts = 0
         for r in spec.replicas:
             pod = by_replica.get(r.replica)
             if pod is None:
                 phases[r.replica] = "Missing"
+                replicas.append(ReplicaRun(r.replica, r.node, "Starting", message="no pod yet"))
                 continue
             status = pod.get("status") or {}
             phases[r.replica] = status.get("phase", "Pending")
+            exit_code: int | None = None
+            ended = ""
+            mine = 0
             for cs in status.get("containerStatuses") or []:
-                restarts += int(cs.get("restartCount") or 0)
+                mine += int(cs.get("restartCount") or 0)
                 term = (cs.get("state") or {}).get("terminated")
-                if term and phases[r.replica] == "Failed":
-                    problems.append(
-                        f"replica {r.replica} exited with code {term.get('exitCode')} "
-                        f"({term.get('reason', 'Error')})"
-                    )
+                if term:
+                    exit_code = term.get("exitCode")
+                    ended = f"exit code {exit_code} ({term.get('reason', 'Error')})"
+                    if phases[r.replica] == "Failed":
+                        problems.append(
+                            f"replica {r.replica} exited with code {exit_code} "
+                            f"({term.get('reason', 'Error')})"
+                        )
+            restarts += mine
             if phases[r.replica] == "Pending":
                 problems.append(f"replica {r.replica} pod Pending: {_pending_reason(pod)}")
-            if r.gpus:
+            checks: list[HostCheck] = []
+            if (pod.get("spec") or {}).get("resourceClaims"):
                 reading = cluster.nodes[r.node]
-                if reading.dra:
-                    claim = claims.get((namespace, pod["metadata"]["name"]))
-                    verdict = _check_allocation(claim, r.gpus, reading.devices)
-                    if verdict is None:
-                        continue  # not allocated yet
+                claim = claims.get((namespace, pod["metadata"]["name"]))
+                verdict = _check_allocation(claim, r.gpus, reading.devices)
+                if verdict is not None:
                     ok, text = verdict
+                    checks.append(HostCheck("compute.gpus", "verified" if ok else "mismatch", text))
                     (evidence if ok else problems).append(f"replica {r.replica}: {text}")
                     if not ok:
-                        return "Failed", "contract problem: " + text, tuple(evidence)
-                else:
-                    evidence.append(
-                        f"replica {r.replica}: {len(r.gpus)} GPU(s) by the device plugin on "
-                        f"{reading.k8s_name}: the kubelet chooses which devices"
-                    )
+                        problem = "contract problem: " + text
+                        replicas.append(_replica_run(r, "Failed", exit_code, mine, problem, checks))
+                        return _RunState("Failed", problem, tuple(evidence), tuple(replicas))
+            for clause, note in _not_enforced(pod).items():
+                checks.append(HostCheck(clause, "not-enforceable", note))
+                unenforced.append(f"replica {r.replica}: {note}")
+            replicas.append(
+                _replica_run(
+                    r, _PHASES.get(phases[r.replica], "Starting"), exit_code, mine, ended, checks
+                )
+            )
+        evidence += unenforced
         values = set(phases.values())
         extra = f"; {restarts} restart(s)" if restarts else ""
+        done = tuple(replicas)
         if "Failed" in values:
-            return "Failed", "; ".join(p for p in problems if "exited" in p) + extra, ()
+            failed = "; ".join(p for p in problems if "exited" in p) + extra
+            return _RunState("Failed", failed, (), done)
         if values == {"Succeeded"}:
-            return "Succeeded", "every replica exited with code 0", tuple(evidence)
+            return _RunState("Succeeded", "every replica exited with code 0", tuple(evidence), done)
         if values <= {"Running", "Succeeded"} and "Running" in values:
-            return "Running", _summary(evidence) + extra, tuple(evidence)
+            return _RunState("Running", _summary(evidence) + extra, tuple(evidence), done)
         waited = (now - run.launched_at).total_seconds()
         if problems and waited > self.pending_timeout_s:
-            return (
+            return _RunState(
                 "Failed",
                 f"contract problem: placed {waited:.0f}s ago, still " + "; ".join(problems),
                 tuple(evidence),
+                done,
             )
-        return "Starting", "; ".join(problems) or "pods being created", tuple(evidence)
+        return _RunState(
+            "Starting", "; ".join(problems) or "pods being created", tuple(evidence), done
+        )
+
+
+class _RunState(NamedTuple):
+    """A run as its pods and claims show it: the phase and its message, what the cluster
+    confirmed (evidence), and each replica with its clause checks."""
+
+    phase: RunPhase
+    message: str
+    evidence: tuple[str, ...] = ()
+    replicas: tuple[ReplicaRun, ...] = ()
+
+
+_PHASES: dict[str, RunPhase] = {
+    "Pending": "Starting",
+    "Running": "Running",
+    "Succeeded": "Succeeded",
+    "Failed": "Failed",
+}
+
+
+def _not_enforced(pod: Mapping[str, Any]) -> dict[str, str]:
+    """What the pod says the cluster, not Stratum, decides (manifests.not_enforced, kept on
+    the pod so that a restarted backend reads the same)."""
+    try:
+        notes = json.loads((pod["metadata"].get("annotations") or {})[NOT_ENFORCED_ANNOTATION])
+    except (KeyError, ValueError):
+        return {}
+    if not isinstance(notes, dict):
+        return {}
+    return {str(k): str(v) for k, v in notes.items()}
+
+
+def _replica_run(
+    replica: ReplicaLaunch,
+    phase: RunPhase,
+    exit_code: int | None,
+    restarts: int,
+    message: str,
+    checks: list[HostCheck],
+) -> ReplicaRun:
+    return ReplicaRun(
+        replica=replica.replica,
+        node=replica.node,
+        phase=phase,
+        exit_code=exit_code,
+        restarts=restarts,
+        message=message,
+        checks=tuple(checks),
+    )
 
 
 def _summary(evidence: list[str], shown: int = 4) -> str:

@@ -11,16 +11,22 @@ Per workload: an anchor ConfigMap that owns everything else (deleting it lets th
 collector remove the rest), and per replica a ResourceClaim whose requests name exactly
 the bound GPUs (one request per GPU, a CEL selector on the device's uuid, or its index
 when the driver publishes no uuid) and a Pod held to the bound node by node affinity on
-`metadata.name`. A node without DRA devices gets `nvidia.com/gpu` limits instead: then
-the kubelet's device plugin chooses the devices, which the evidence says.
+`metadata.name`, with the bound CPU and memory as requests equal to limits (a Guaranteed
+pod, which the kubelet's CPU and Topology Managers need to give it whole cores on one NUMA
+node). A node without DRA devices gets `nvidia.com/gpu` limits instead of a claim, a MIG
+slice the device plugin's `nvidia.com/mig-PROFILE`, a GPU share a time-sliced GPU: then
+the kubelet chooses the device, and `not_enforced` says so per clause (the pod's
+`stratum.dev/not-enforced` annotation and the run's evidence).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from stratum.backends.base import LaunchSpec, ReplicaLaunch
 
@@ -39,9 +45,16 @@ SERVICE_ACCOUNT = "stratum-workload"
 QUOTA_NAME = "stratum-tenant-quota"
 DEFAULT_IMAGE = "registry.k8s.io/pause:3.10"
 GPU_RESOURCE = "nvidia.com/gpu"
+# What NVIDIA's device plugin advertises for time-sliced GPUs (renameByDefault: true).
+SHARED_GPU_RESOURCE = "nvidia.com/gpu.shared"
+# NVIDIA's device plugin in its mixed MIG strategy advertises each profile as a resource.
+MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
+NOT_ENFORCED_ANNOTATION = "stratum.dev/not-enforced"
 CLAIM_REF = "gpus"
-# Work that ends by itself is not restarted in place: Stratum re-places it instead.
-_RUN_TO_END = {"training", "finetune", "batch"}
+# How one replica's GPUs reach its pod: a DRA claim naming exactly the bound GPUs, or a
+# device-plugin resource whose device the kubelet chooses (whole GPUs, a MIG profile, a
+# time-sliced GPU for a share).
+GpuRoute = Literal["none", "claim", "device-plugin", "mig", "shared"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,7 @@ class RenderOptions:
     device_class: str = "gpu.nvidia.com"
     driver: str = "gpu.nvidia.com"
     default_image: str = DEFAULT_IMAGE
+    shared_gpu_resource: str = SHARED_GPU_RESOURCE
 
 
 def dns_label(text: str, limit: int = 63) -> str:
@@ -267,6 +281,98 @@ def claim_object(
     }
 
 
+def gpu_route(spec: LaunchSpec, replica: ReplicaLaunch, target: NodeTarget) -> GpuRoute:
+    """The one rule for how a replica's GPUs are asked for (see GpuRoute). A share and a
+    MIG slice never take a DRA claim: a claim holds its whole device, so a second share of
+    the same GPU could never be allocated."""
+    if spec.mig_profile and (replica.gpus or replica.mig_instance):
+        return "mig"
+    if not replica.gpus:
+        return "none"
+    if replica.gpu_milli:
+        return "shared"
+    return "claim" if target.dra else "device-plugin"
+
+
+def not_enforced(
+    spec: LaunchSpec,
+    replica: ReplicaLaunch,
+    target: NodeTarget,
+    options: RenderOptions = RenderOptions(),
+) -> dict[str, str]:
+    """Per contract clause, what the cluster rather than Stratum decides for this replica,
+    and why: Kubernetes cannot express it per pod. Empty when every clause is in the pod."""
+    notes: dict[str, str] = {}
+    route = gpu_route(spec, replica, target)
+    bound = ",".join(str(g) for g in replica.gpus)
+    if route == "device-plugin":
+        notes["compute.gpus"] = (
+            f"{len(replica.gpus)} GPU(s) by the device plugin ({GPU_RESOURCE}): the kubelet "
+            f"chooses which; Stratum bound GPU(s) {bound}"
+        )
+    elif route == "mig":
+        notes["compute.migProfile"] = (
+            f"one {spec.mig_profile} instance by the device plugin "
+            f"({MIG_RESOURCE_PREFIX}{spec.mig_profile}): the kubelet chooses which; Stratum "
+            f"bound {replica.mig_instance or 'GPU ' + bound}"
+        )
+    elif route == "shared":
+        notes["compute.gpuMilli"] = (
+            f"Kubernetes has no fraction of a GPU: the pod asks for one time-sliced GPU "
+            f"({options.shared_gpu_resource}) the kubelet chooses, and nothing holds it to "
+            f"{replica.gpu_milli}/1000 (Stratum bound GPU {bound})"
+        )
+    if replica.cpu_set:
+        notes["compute.cpuSet"] = (
+            f"CPUs {replica.cpu_set} are the kubelet's to choose: with its CPU Manager's "
+            "static policy a Guaranteed pod (requests = limits, as rendered) gets whole cores "
+            "of its own, but not named ones"
+        )
+    if replica.numa_node is not None:
+        notes["compute.numaNode"] = (
+            f"NUMA node {replica.numa_node}: only the node's Topology Manager "
+            "(single-numa-node policy) aligns a pod's CPUs, memory and devices, and it picks "
+            "the NUMA node itself"
+        )
+    if replica.nic:
+        notes["network.nic"] = (
+            f"NIC {replica.nic}: a pod gets the node's pod network; a named RDMA NIC needs an "
+            f"SR-IOV or DRA network driver Stratum does not drive (NCCL_IB_HCA={replica.nic} "
+            "is set as a hint)"
+        )
+    return notes
+
+
+def container_resources(
+    spec: LaunchSpec,
+    replica: ReplicaLaunch,
+    target: NodeTarget,
+    options: RenderOptions = RenderOptions(),
+) -> dict[str, Any]:
+    """The bound CPU and memory as requests equal to limits, and the GPUs by their route."""
+    requests: dict[str, str] = {}
+    if replica.cpu_milli:
+        requests["cpu"] = f"{replica.cpu_milli}m"
+    if replica.memory_mib:
+        requests["memory"] = f"{replica.memory_mib}Mi"
+    limits = dict(requests)
+    route = gpu_route(spec, replica, target)
+    if route == "device-plugin":
+        limits[GPU_RESOURCE] = str(len(replica.gpus))
+    elif route == "mig":
+        limits[f"{MIG_RESOURCE_PREFIX}{spec.mig_profile}"] = "1"
+    elif route == "shared":
+        limits[options.shared_gpu_resource] = "1"
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    if route == "claim":
+        out["claims"] = [{"name": CLAIM_REF}]
+    return out
+
+
 def pod_object(
     spec: LaunchSpec,
     replica: ReplicaLaunch,
@@ -277,19 +383,30 @@ def pod_object(
 ) -> dict[str, Any]:
     namespace, name = split_key(spec.key)
     pod_name = replica_name(name, spec.attempt, replica.replica)
+    env = [
+        *({"name": k, "value": v} for k, v in spec.env),
+        {"name": "STRATUM_REPLICA", "value": str(replica.replica)},
+        {"name": "STRATUM_REPLICAS", "value": str(len(spec.replicas))},
+    ]
+    if replica.nic:
+        env.append({"name": "NCCL_IB_HCA", "value": replica.nic})
     container: dict[str, Any] = {
         "name": "main",
         "image": spec.image or options.default_image,
-        "env": [
-            *({"name": k, "value": v} for k, v in spec.env),
-            {"name": "STRATUM_REPLICA", "value": str(replica.replica)},
-            {"name": "STRATUM_REPLICAS", "value": str(len(spec.replicas))},
-        ],
+        "env": env,
     }
     if spec.command:
         container["command"] = list(spec.command)
+    if spec.args:
+        container["args"] = list(spec.args)
+    if spec.working_dir:
+        container["workingDir"] = spec.working_dir
+    resources = container_resources(spec, replica, target, options)
+    if resources:
+        container["resources"] = resources
     pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never" if spec.workload_type in _RUN_TO_END else "Always",
+        "restartPolicy": spec.restart_policy,
+        "terminationGracePeriodSeconds": math.ceil(spec.grace_period_seconds),
         "priorityClassName": priority_class_name(priority),
         "serviceAccountName": SERVICE_ACCOUNT,
         "automountServiceAccountToken": False,
@@ -319,18 +436,13 @@ def pod_object(
         GPUS_ANNOTATION: ",".join(str(g) for g in replica.gpus),
         REPLICAS_ANNOTATION: str(len(spec.replicas)),
     }
-    if replica.gpus and target.dra:
-        container["resources"] = {"claims": [{"name": CLAIM_REF}]}
+    if gpu_route(spec, replica, target) == "claim":
         pod_spec["resourceClaims"] = [{"name": CLAIM_REF, "resourceClaimName": pod_name}]
-    elif replica.gpus:
-        count = str(len(replica.gpus))
-        container["resources"] = {"limits": {GPU_RESOURCE: count}}
-        annotations["stratum.dev/gpu-choice"] = (
-            "device plugin: the kubelet chooses which GPUs; Stratum bound "
-            + ",".join(str(g) for g in replica.gpus)
-        )
     if replica.gpu_milli:
         annotations["stratum.dev/gpu-milli"] = str(replica.gpu_milli)
+    notes = not_enforced(spec, replica, target, options)
+    if notes:
+        annotations[NOT_ENFORCED_ANNOTATION] = json.dumps(notes, sort_keys=True)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -356,7 +468,7 @@ def workload_objects(
     claims, pods = [], []
     for r in spec.replicas:
         target = targets[r.node]
-        if r.gpus and target.dra:
+        if gpu_route(spec, r, target) == "claim":
             claims.append(claim_object(spec, r, target, anchor, options))
         pods.append(pod_object(spec, r, target, anchor, options, priority))
     return claims + pods

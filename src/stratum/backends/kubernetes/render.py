@@ -9,31 +9,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from stratum.api.v1alpha1 import Node, Placement, Workload
-from stratum.backends.base import LaunchSpec, ReplicaLaunch
 from stratum.backends.kubernetes.manifests import NodeTarget, RenderOptions, render
+from stratum.backends.launching import launch_spec
 
 ALLOCATION_LABEL = "stratum.dev/gpu-allocation"
-
-
-def launch_spec(workload: Workload, placement: Placement, quota_gpus: int | None) -> LaunchSpec:
-    """The LaunchSpec the WorkloadController hands the backend for this placement."""
-    ns = workload.metadata.namespace or ""
-    run = workload.spec.run
-    return LaunchSpec(
-        key=f"{ns}/{workload.metadata.name}",
-        uid=workload.metadata.uid or "",
-        attempt=placement.spec.attempt,
-        replicas=tuple(
-            ReplicaLaunch(r.replica, r.node, tuple(r.gpus), r.gpu_milli)
-            for r in placement.spec.replicas
-        ),
-        workload_type=workload.spec.type,
-        image=run.image,
-        command=tuple(run.command),
-        env=tuple(sorted(run.env.items())),
-        priority=workload.spec.contract.lifecycle.priority,
-        quota_gpus=quota_gpus,
-    )
 
 
 def node_target(node: Node) -> NodeTarget:
@@ -49,9 +28,10 @@ def render_workload(
     quota_gpus: int | None = None,
     options: RenderOptions = RenderOptions(),
 ) -> list[dict[str, Any]]:
-    spec = launch_spec(workload, placement, quota_gpus)
-    missing = sorted({r.node for r in spec.replicas if r.node not in nodes})
+    missing = sorted({r.node for r in placement.spec.replicas if r.node not in nodes})
     if missing:
         raise KeyError(f"Node(s) {', '.join(missing)} of the placement do not exist")
+    # The very LaunchSpec the WorkloadController hands the backend for this placement.
+    spec = launch_spec(workload, placement, quota_gpus=quota_gpus)
     targets = {r.node: node_target(nodes[r.node]) for r in spec.replicas}
     return render(spec, targets, priority=spec.priority, quota_gpus=quota_gpus, options=options)
