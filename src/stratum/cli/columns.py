@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,35 +28,47 @@ def _path(*keys: str, default: str = "") -> Getter:
     return get
 
 
-def age(obj: dict[str, Any], now: datetime | None = None) -> str:
-    stamp = obj.get("metadata", {}).get("creationTimestamp")
-    if not stamp:
-        return ""
-    created = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    seconds = int(((now or SystemClock().now()) - created).total_seconds())
+Now = Callable[[], datetime | None]
+
+
+def _this_machine() -> datetime | None:
+    return None
+
+
+def ago(seconds: float) -> str:
+    """5s, 3m, 2h, 4d: how kubectl writes an age (never negative)."""
+    whole = int(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{max(seconds, 0)}s"
+        if whole >= size:
+            return f"{whole // size}{unit}"
+    return f"{max(whole, 0)}s"
 
 
-def since(*keys: str) -> Getter:
-    """How long ago the timestamp at `keys` was: 5s, 3m, 2h, 4d."""
+@dataclass(frozen=True, slots=True)
+class Since:
+    """How long ago the timestamp at `keys` was, measured against `now()`: the server's
+    clock as the client last heard it (under `stratum up --speed 60` that is simulated
+    time, ahead of this machine's), or this machine's clock when `now()` is None."""
 
-    def get(obj: dict[str, Any], now: datetime | None = None) -> str:
+    keys: tuple[str, ...]
+    missing: str = "-"
+    now: Now = _this_machine
+
+    def __call__(self, obj: dict[str, Any]) -> str:
         value: Any = obj
-        for key in keys:
+        for key in self.keys:
             value = value.get(key) if isinstance(value, dict) else None
         if not value:
-            return "-"
+            return self.missing
         at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        seconds = int(((now or SystemClock().now()) - at).total_seconds())
-        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-            if seconds >= size:
-                return f"{seconds // size}{unit}"
-        return f"{max(seconds, 0)}s"
+        return ago(((self.now() or SystemClock().now()) - at).total_seconds())
 
-    return get
+    def against(self, now: Now) -> Since:
+        return replace(self, now=now)
+
+
+def since(*keys: str, now: Now = _this_machine) -> Since:
+    return Since(keys, now=now)
 
 
 def _count(*keys: str) -> Getter:
@@ -130,7 +143,7 @@ def _involved(obj: dict[str, Any]) -> str:
 Column = tuple[str, Getter]
 NAME: Column = ("NAME", _path("metadata", "name"))
 NAMESPACE: Column = ("NAMESPACE", _path("metadata", "namespace"))
-AGE: Column = ("AGE", age)
+AGE: Column = ("AGE", Since(("metadata", "creationTimestamp"), missing=""))
 
 COLUMNS: dict[str, list[Column]] = {
     "Site": [
@@ -293,8 +306,11 @@ def _gpu_total(replicas: list[dict[str, Any]]) -> str:
     return str(sum(len(r.get("gpus", [])) for r in replicas))
 
 
-def columns_for(kind: str, *, namespaced: bool, wide: bool, where: bool = False) -> list[Column]:
-    """The table's columns; `where` adds NODES, SITE and GPUS (for -o wide and -w)."""
+def columns_for(
+    kind: str, *, namespaced: bool, wide: bool, where: bool = False, now: Now = _this_machine
+) -> list[Column]:
+    """The table's columns; `where` adds NODES, SITE and GPUS (for -o wide and -w). Ages
+    are measured against `now()` (the server's clock: `StratumClient.server_now`)."""
     cols = list(COLUMNS.get(kind, [NAME, AGE]))
     if namespaced:
         cols.insert(0, NAMESPACE)
@@ -302,4 +318,4 @@ def columns_for(kind: str, *, namespaced: bool, wide: bool, where: bool = False)
     if wide:
         extra += WIDE_COMMON
     cols[-1:-1] = extra
-    return cols
+    return [(h, g.against(now) if isinstance(g, Since) else g) for h, g in cols]

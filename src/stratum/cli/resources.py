@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -310,7 +311,11 @@ def get(
                 items = client.list(model, namespace=ns, label_selector=selector)
             where = _Where(client, model.KIND, enabled=output == "wide" or watch)
             cols = columns_for(
-                model.KIND, namespaced=model.NAMESPACED, wide=output == "wide", where=where.on
+                model.KIND,
+                namespaced=model.NAMESPACED,
+                wide=output == "wide",
+                where=where.on,
+                now=client.server_now,
             )
             if model.KIND == "Event":  # oldest first, newest last, as they happened
                 items = sorted(items, key=_event_order)
@@ -357,7 +362,11 @@ def _get_all(ns: str | None, selector: str | None, output: str, no_headers: bool
                     console().print("", markup=False)
                 where = _Where(client, model.KIND, enabled=output == "wide")
                 cols = columns_for(
-                    model.KIND, namespaced=True, wide=output == "wide", where=where.on
+                    model.KIND,
+                    namespaced=True,
+                    wide=output == "wide",
+                    where=where.on,
+                    now=client.server_now,
                 )
                 # kubectl's habit: kind/name in the NAME column, so kinds stay apart.
                 cols = [(h, _prefixed(model.KIND, g)) if h == "NAME" else (h, g) for h, g in cols]
@@ -528,6 +537,7 @@ def describe(
                 ),
                 key=lambda e: e["spec"].get("lastTimestamp") or "",
             )
+            now = client.server_now()
         except ApiError as err:
             fail_api(err)
     out = console()
@@ -566,10 +576,10 @@ def describe(
             ["LAST SEEN", "TYPE", "REASON", "COUNT", "MESSAGE"],
             [
                 [
-                    since("spec", "lastTimestamp")(e),
+                    since("spec", "lastTimestamp", now=lambda: now)(e),
                     e["spec"].get("type", ""),
                     e["spec"].get("reason", ""),
-                    _times(e["spec"]),
+                    _times(e["spec"], now),
                     e["spec"].get("message", ""),
                 ]
                 for e in events
@@ -617,10 +627,12 @@ def _print_clauses(obj: dict[str, Any]) -> None:
         )
 
 
-def _times(spec: dict[str, Any]) -> str:
+def _times(spec: dict[str, Any], now: datetime | None) -> str:
     """1, or "3 (first 5m ago)" for an event that happened again."""
     count = int(spec.get("count", 1))
-    return str(count) if count == 1 else f"{count} (first {since('firstTimestamp')(spec)} ago)"
+    if count == 1:
+        return str(count)
+    return f"{count} (first {since('firstTimestamp', now=lambda: now)(spec)} ago)"
 
 
 def print_yaml_indented(data: Any) -> None:

@@ -14,6 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from stratum.cli.columns import ago
 from stratum.cli.output import console, fail_api
 from stratum.core.clock import SystemClock
 from stratum.core.errors import ApiError
@@ -50,6 +51,8 @@ def fetch(client: Any) -> Frame:
                 raise
     except ApiError as err:
         frame.error = err.message
+    # The fleet's time (simulated under `stratum up`), against which ages are measured.
+    frame.at = client.server_now() or frame.at
     return frame
 
 
@@ -245,11 +248,7 @@ def _ago(stamp: str, now: datetime) -> str:
         at = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
         return stamp
-    seconds = max(int((now - at).total_seconds()), 0)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
+    return f"{ago((now - at).total_seconds())} ago"
 
 
 def render(frame: Frame, *, interval: float | None, node_limit: int = 40) -> RenderableType:

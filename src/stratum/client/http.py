@@ -5,7 +5,9 @@ from __future__ import annotations
 import builtins
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +30,21 @@ _BY_CODE: dict[int, type[ApiError]] = {
 }
 WireObject = dict[str, Any]
 _WARNING = re.compile(r'\d{3} \S+ "((?:[^"\\]|\\.)*)"')
+
+
+def parse_server_clock(value: str | None) -> tuple[datetime, float] | None:
+    """`2026-12-01T21:00:00+00:00; rate=60` as (time, rate); None when absent or unreadable."""
+    if not value:
+        return None
+    stamp, _, rest = value.partition(";")
+    try:
+        at = datetime.fromisoformat(stamp.strip())
+        rate = float(rest.strip().removeprefix("rate=")) if rest.strip() else 1.0
+    except ValueError:
+        return None
+    if at.tzinfo is None or not rate > 0:
+        return None
+    return at, rate
 
 
 def parse_warnings(values: builtins.list[str]) -> builtins.list[str]:
@@ -105,13 +122,36 @@ class StratumClient:
             headers["Authorization"] = f"Bearer {token}"
         self.server = server.rstrip("/")
         self._timeout = timeout
-        self._http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
+        # The server's clock as its last answer said it (Stratum-Clock), when this process
+        # read it (monotonic), and how fast that clock runs: see server_now().
+        self._server_clock: tuple[datetime, float, float] | None = None
+        self._http = httpx.Client(
+            base_url=self.server,
+            headers=headers,
+            timeout=timeout,
+            event_hooks={"response": [self._note_server_clock]},
+        )
 
     def __repr__(self) -> str:  # never the token
         return f"StratumClient(server={self.server!r})"
 
     def close(self) -> None:
         self._http.close()
+
+    def _note_server_clock(self, response: httpx.Response) -> None:
+        said = parse_server_clock(response.headers.get("stratum-clock"))
+        if said is not None:
+            self._server_clock = (said[0], time.monotonic(), said[1])
+
+    def server_now(self) -> datetime | None:
+        """The time on the server's clock now, carried forward from its last answer at its
+        rate (under `stratum up --speed 60`, simulated time); None before any answer or
+        from a server that does not say. Ages are measured against this, not this machine's
+        clock."""
+        if self._server_clock is None:
+            return None
+        at, read, rate = self._server_clock
+        return at + timedelta(seconds=(time.monotonic() - read) * rate)
 
     def __enter__(self) -> StratumClient:
         return self

@@ -22,6 +22,7 @@ from stratum.observability import tracing
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.server.audit_trail import AuditTrail
+from stratum.server.clockheader import ClockHeader
 from stratum.server.instrumentation import RequestMetrics
 from stratum.server.limits import BodySizeLimit
 from stratum.server.routers import (
@@ -140,6 +141,7 @@ def create_app(settings: ServerSettings, store: ObjectStore | None = None) -> Fa
     app.include_router(simulation.router, dependencies=[Depends(authenticate)])
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ClockHeader, clock=store.clock)
     app.add_middleware(RequestMetrics, metrics=registry)  # outermost: sees every answer
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
