@@ -313,3 +313,33 @@ def test_a_cut_link_and_a_killed_agent_are_remediated_and_fenced(fleet: Fleet) -
         lambda: fleet.node_phase(moved_to) == "Ready", timeout=30, what="the agent back, Ready"
     )
     _remove(fleet, "solo", "6002")
+
+
+def test_a_fenced_contract_never_runs_twice_across_a_cut_link(fleet: Fleet) -> None:
+    """onPartition: fence. The cut-off copy stops once its lease passes unheard, before the
+    server may place the contract again: sampled all along, never two copies at once."""
+    guard = _workload("guard", replicas=1, marker="6003", lifecycle={"onPartition": "fence"})
+    assert fleet.admin.post(f"{API}/namespaces/team-a/workloads", json=guard).status_code == 201
+    first = eventually(lambda: fleet.running("guard"), timeout=60, what="guard running")
+    host = first["spec"]["replicas"][0]["node"]
+    old_pid = eventually(
+        lambda: fleet.agents[host].pids("team-a/guard").get(0), timeout=30, what="guard's pid"
+    )
+    fleet.networks[host].cut()
+    most = 0
+
+    def moved() -> dict[str, Any] | None:
+        nonlocal most
+        most = max(most, _count("6003"))
+        return fleet.running("guard", attempt=2)
+
+    second = eventually(
+        moved, timeout=60, what="guard re-placed", describe=lambda: fleet.describe("guard")
+    )
+    assert second["spec"]["replicas"][0]["node"] != host
+    assert not alive(old_pid)  # fenced on its own, the link still cut
+    assert most == 1
+    fleet.networks[host].heal()
+    eventually(lambda: fleet.node_phase(host) == "Ready", timeout=30, what=f"{host} Ready")
+    assert _count("6003") == 1  # the fenced copy is not started again
+    _remove(fleet, "guard", "6003")

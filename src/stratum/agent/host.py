@@ -312,7 +312,10 @@ class Agent:
             desired = dict(self._desired.runs)
             fresh = self._desired.fresh
             running = {r.key: r for r in self.runtime.observe_runs()}
-            partitioned = not self.connected and time.monotonic() - self.last_ok > self.lease
+            # Time alone decides: over a link that drops packets a report hangs until its
+            # timeout and the agent still believes it is connected, while the server, which
+            # has heard nothing either, may already place the replica again.
+            partitioned = time.monotonic() - self.last_ok > self.lease
             for key, want in desired.items():
                 ident = (key, want.uid, want.attempt)
                 if partitioned and want.on_partition == "fence":
