@@ -180,3 +180,41 @@ def test_follow_streams_the_output_until_the_process_ends(tmp_path: Path, parent
     assert text.startswith("CUDA_VISIBLE_DEVICES=\n") and text.endswith("done\n")
     assert text == runtime.logs(KEY)
     assert "".join(runtime.follow(KEY, tail=1)) == "done\n"  # ended: the tail, then stop
+
+
+def test_stopped_runs_past_retention_are_pruned_and_nothing_that_runs(
+    tmp_path: Path, parent: str
+) -> None:
+    """Every run used to stay on disk for good, walked by every observe pass. A replica
+    stopped longer ago than the retention, its processes gone, is deleted with its empty
+    parents; a newer attempt that still runs, and a run stopped since, are kept."""
+    program = localhost.write_program(tmp_path)
+    state = tmp_path / "state"
+    runtime = LocalRuntime(state, FakeClock(), cgroup_parent=parent, retention_seconds=3600)
+    runtime.launch(_spec(program, "60", "0", grace=0.5), "box")
+    assert _wait(runtime, _running) is not None
+    runtime.launch(_spec(program, "60", "0", attempt=2, grace=0.5), "box")  # stops attempt 1
+    assert _wait(runtime, lambda r: _running(r) and r is not None and r.attempt == 2)
+    old = state / "runs/team/job/uid-1/1"
+    deadline = time.monotonic() + 10
+    while len(localhost.processes_of(KEY, program)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stopped_at = float((old / "0" / "stop").read_text())
+    assert runtime.prune(now=stopped_at + 3599) == 0  # within the retention: kept
+    assert runtime.prune(now=stopped_at + 3601) == 1
+    assert not old.exists()
+    assert (state / "runs/team/job/uid-1/2/0/launch.json").exists()  # still runs: kept
+    # A stop file but its process still running (a stop under way): never pruned under it.
+    current = state / "runs/team/job/uid-1/2/0"
+    (current / "stop").write_text(str(stopped_at))
+    assert runtime.prune(now=stopped_at + 10**6) == 0
+    assert (current / "launch.json").exists()
+    (current / "stop").unlink()
+    runtime.stop(KEY)
+    deadline = time.monotonic() + 20
+    pruned = 0
+    while not pruned and time.monotonic() < deadline:  # once its supervisor has exited
+        pruned = runtime.prune(now=stopped_at + 10**6)
+        time.sleep(0.05)
+    assert pruned == 1
+    assert not (state / "runs" / "team").exists()  # the empty parents went too

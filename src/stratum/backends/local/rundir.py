@@ -49,6 +49,18 @@ class RunDir:
     def stopped(self) -> bool:
         return (self.path / STOP).exists()
 
+    def stopped_at(self) -> float | None:
+        """When it was asked to stop (wall-clock seconds, as the stop file says); None if
+        it was not."""
+        try:
+            text = (self.path / STOP).read_text()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            return (self.path / STOP).stat().st_mtime
+
     def read(self, file: str) -> dict[str, Any] | None:
         return read_json(self.path / file)
 

@@ -17,7 +17,9 @@ restarted, kill -9 included) adopts what the previous one launched.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +45,8 @@ from stratum.backends.local.telemetry import HostSampler
 from stratum.core.clock import Clock, clock_rate
 from stratum.discovery import nvml
 
+log = logging.getLogger("stratum.backends.local")
+
 # What a replica's process inherits from the process that runs the runtime: enough to find
 # programs and libraries, never the server's own secrets (tokens, keys, database URLs).
 INHERITED_ENV = (
@@ -61,6 +65,10 @@ INHERITED_ENV = (
 )
 # A supervisor that has not written its state this long after launch never started.
 START_SECONDS = 15.0
+# How long a stopped replica's directory (its output.log for `stratum logs`) is kept, and
+# how often the runtime looks for ones past that.
+RUN_RETENTION_SECONDS = 7 * 86400.0
+PRUNE_EVERY_SECONDS = 600.0
 TERMINAL: frozenset[str] = frozenset({"Succeeded", "Failed", "Lost"})
 
 
@@ -74,8 +82,11 @@ class LocalRuntime:
         host: HostFacts | None = None,
         gpus: Callable[[], tuple[nvml.GpuReading, ...] | None] = nvml.read_gpu_telemetry,
         python: str = sys.executable,
+        retention_seconds: float = RUN_RETENTION_SECONDS,
     ) -> None:
         self.state_dir = Path(state_dir)
+        self.retention_seconds = retention_seconds
+        self._pruned_at: float | None = None
         self.clock = clock
         self.cgroup_parent = cgroup_parent
         self._host = host
@@ -192,9 +203,39 @@ class LocalRuntime:
                 target=_terminate_group, args=(int(pid), start, grace), daemon=True
             ).start()
 
+    # -- prune -------------------------------------------------------------------------
+    def prune(self, now: float | None = None) -> int:
+        """Delete the directories of replicas stopped more than `retention_seconds` ago
+        whose supervisor and process are gone (their logs with them), and the directories
+        left empty; how many replicas went. Without it every run ever made stays on disk,
+        and every observe pass walks them all."""
+        now = rundir.wall() if now is None else now
+        gone = 0
+        with self._lock:
+            for where in list(rundir.all_dirs(self.state_dir)):
+                at = where.stopped_at()
+                if at is None or now - at < self.retention_seconds or _still_running(where):
+                    continue
+                shutil.rmtree(where.path, ignore_errors=True)
+                gone += 1
+                parent = where.path.parent
+                while parent != self.state_dir and parent.is_dir() and not any(parent.iterdir()):
+                    parent.rmdir()
+                    parent = parent.parent
+        return gone
+
+    def _prune_now_and_then(self) -> None:
+        at = time.monotonic()
+        if self._pruned_at is None or at - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            self._pruned_at = at
+            pruned = self.prune()
+            if pruned:
+                log.info("pruned %d stopped replica director(ies) past retention", pruned)
+
     # -- observe -----------------------------------------------------------------------
     def observe_runs(self) -> tuple[RunObservation, ...]:
         """Every workload with a replica not yet stopped, its latest attempt, as it is now."""
+        self._prune_now_and_then()
         groups: dict[tuple[str, str, int], list[tuple[rundir.RunDir, dict[str, Any]]]] = {}
         launched: dict[tuple[str, str, int], float] = {}
         for where in rundir.all_dirs(self.state_dir):
@@ -400,3 +441,12 @@ def _terminate_group(pgid: int, start: int | None, grace: float) -> None:
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def _still_running(where: rundir.RunDir) -> bool:
+    """Its supervisor, or the process it ran, is still alive (a stop not yet finished)."""
+    sup = where.read(rundir.SUPERVISOR) or {}
+    state = where.read(rundir.STATE) or {}
+    return rundir.alive(sup.get("pid"), sup.get("start")) or rundir.alive(
+        state.get("pid"), state.get("pidStart")
+    )
