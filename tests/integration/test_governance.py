@@ -252,6 +252,13 @@ def test_policies_deny_warn_and_refuse_bad_expressions(client: StratumClient) ->
     ]
     with pytest.raises(Forbidden, match="health-eu-on-dedicated-nodes"):
         client.create(workload("shared", ns="health-eu"))
+    # Sovereignty no site of the fleet meets: accepted (a lawful site may join), and said.
+    mars = workload("mars", ns="research")
+    mars["spec"]["contract"] = {"sovereignty": {"countries": ["AQ"]}}
+    client.create(mars)
+    (said,) = client.warnings
+    assert said.startswith("no site satisfies the workload's sovereignty (")
+    assert "sovereignty.countries: outside AQ" in said and said.endswith("joins the fleet")
     bad = {
         "apiVersion": "stratum.dev/v1alpha1",
         "kind": "Policy",

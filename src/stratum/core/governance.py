@@ -191,6 +191,17 @@ def _policy_line(policy: WireObject, detail: str) -> str:
     return f"policy {name_of(policy)}: {_get(policy, 'spec', 'message')}{detail}"
 
 
+def _no_lawful_site(verdicts: Sequence[SiteVerdict], shown: int = 3) -> str:
+    why = "; ".join(
+        f"{v.site}: {v.reasons[0].removeprefix('sovereignty: ')}" for v in verdicts[:shown]
+    )
+    more = f"; {len(verdicts) - shown} more" if len(verdicts) > shown else ""
+    return (
+        f"no site satisfies the workload's sovereignty ({why}{more}): it stays Rejected "
+        "until a site that does joins the fleet"
+    )
+
+
 def judge_sites(
     *,
     workload: WireObject,
@@ -250,6 +261,9 @@ def judge_sites(
             names = excluded_by.get(name_of(policy))
             if names:
                 result.denials.append(_policy_line(policy, f" (rules out {', '.join(names)})"))
+    elif not result.allowed_sites:
+        # Accepted, since a site may yet come; but said at once, not first seen as Rejected.
+        result.warnings.append(_no_lawful_site(result.sites))
     allowed = [s for s in sites if name_of(s) in set(result.allowed_sites)]
     for policy in warn:
         failing = []

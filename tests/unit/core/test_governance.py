@@ -281,3 +281,22 @@ def test_audit_chain_verifies_and_names_edited_and_deleted_records() -> None:
     assert problems[0].sequence == 2 and "missing" in problems[0].message
     tail = verify(records[:4], expected=5).problems
     assert [p.sequence for p in tail] == [5] and "missing" in tail[0].message
+
+
+def test_sovereignty_that_rules_out_every_site_is_accepted_with_a_warning_saying_so() -> None:
+    """Not a refusal (a lawful site may join the fleet later; the scheduler then places it)
+    but said at apply, rather than first seen as Rejected."""
+    sites = [site("fra", jurisdictions=("EU",)), site("par", country="FR")]
+    us_only = workload(sovereignty={"jurisdictions": ["US"]})
+    result = governance.judge_sites(workload=us_only, tenant=tenant(), sites=sites, policies=[])
+    assert result.allowed_sites == [] and result.denials == []
+    assert result.warnings == [
+        "no site satisfies the workload's sovereignty (fra: sovereignty.jurisdictions: outside "
+        "US (the site is in DE, under EU); par: sovereignty.jurisdictions: outside US (the site "
+        "is in FR, under EU)): it stays Rejected until a site that does joins the fleet"
+    ]
+    eu_tenant = tenant(allowedJurisdictions=["EU"])
+    fine = governance.judge_sites(workload=workload(), tenant=eu_tenant, sites=sites, policies=[])
+    assert fine.warnings == [] and fine.allowed_sites == ["fra", "par"]
+    nowhere = governance.judge_sites(workload=us_only, tenant=tenant(), sites=[], policies=[])
+    assert nowhere.warnings == []  # no fleet yet: nothing to say about it
