@@ -47,6 +47,16 @@ def test_every_catalog_item_launches_and_places_on_the_demo_fleet(
     assert rendered["spec"]["contract"]["compute"]["gpus"] == 8
     assert "# would be placed now on: fra-1-hgx-h100-" in dry.stdout
     assert run_cli("get", "wl", "llm-finetune", "-n", "research", env=env).returncode == 1
+    # A tenant's member (who may not read the fleet) gets the preview too, from the server.
+    made = run_cli("token", "create", "grace-laptop", "--subject", "grace@example.org", env=env)
+    assert made.returncode == 0, made.stderr
+    member = {**env, "STRATUM_TOKEN": made.stdout.strip().splitlines()[-1]}
+    mine = run_cli(
+        "launch", "llm-finetune", "-n", "research", "--set", "model=x", "--dry-run", env=member
+    )
+    assert mine.returncode == 0, mine.stderr
+    assert "# would be placed now on: fra-1-hgx-h100-" in mine.stdout
+    assert run_cli("get", "nodes", env=member).returncode != 0  # the fleet stays hidden
 
     bad = run_cli("launch", "pretrain-gang", "-n", "research", "--set", "nodes=0", env=env)
     assert bad.returncode == 1

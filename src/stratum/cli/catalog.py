@@ -308,28 +308,14 @@ def _find(client: Any, kind: str, name: str, ns: str | None) -> dict[str, Any] |
 
 
 def _preview(client: Any, workload: dict[str, Any]) -> None:
-    """Where the workload would be placed now, on a copy of the fleet (as `stratum plan`)."""
-    from stratum.api.v1alpha1 import Workload
-    from stratum.cli.plan import plan_on_fleet
-    from stratum.scheduling.planning import FleetChange
-
-    out = console()
+    """Where the workload would be placed now: the server plans it on a copy of the fleet
+    (any role that may create it may ask; only its own nodes are named)."""
     try:
-        change = FleetChange(workloads=[Workload.model_validate(workload)])
-        result = plan_on_fleet(client, change)
+        preview = client.placement_preview(workload)
     except ApiError as err:
-        if err.code == 403:  # tenants cannot read the fleet: the rendering is still shown
-            out.print("# placement preview needs a platform role (it reads the fleet)")
-            return
         fail_api(err)
-    key = f"{workload['metadata'].get('namespace')}/{workload['metadata']['name']}"
-    for outcome in result.outcomes:
-        if outcome.workload == key:
-            if outcome.nodes_after:
-                out.print(
-                    f"# would be placed now on: {', '.join(outcome.nodes_after)}", markup=False
-                )
-            else:
-                out.print(f"# would not be placed now: {outcome.after}", markup=False)
-            return
-    out.print("# no placement preview for this workload", markup=False)
+    out = console()
+    if preview.get("binds"):
+        out.print(f"# would be placed now on: {', '.join(preview['nodes'])}", markup=False)
+    else:
+        out.print(f"# would not be placed now: {preview.get('message', '')}", markup=False)

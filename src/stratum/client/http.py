@@ -311,6 +311,16 @@ class StratumClient:
         )
         return result
 
+    def placement_preview(self, workload: WireObject) -> WireObject:
+        """Where a Workload would be placed now: admitted as a dry run, planned on a copy of
+        the fleet, nothing written (`binds`, `nodes`, `message`). Any role that may create
+        the Workload may ask; the answer names only the nodes its own replicas would get."""
+        namespace = workload["metadata"].get("namespace")
+        result: WireObject = self.request(
+            "POST", f"{PREFIX}/namespaces/{namespace}/placementpreview", json=workload
+        )
+        return result
+
     def apply_list(
         self, items: builtins.list[Any], *, dry_run: bool = False
     ) -> builtins.list[dict[str, Any]]:
