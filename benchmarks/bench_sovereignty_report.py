@@ -2,9 +2,10 @@
 sovereignty` and the portal's audit page and CSV export wait for.
 
     .venv/bin/python benchmarks/bench_sovereignty_report.py [--workloads 2000]
-        [--idle-nodes 10000] [--repeats 5] [--database-url URL]
+        [--idle-nodes 10000] [--repeats 5] [--postgres]
 
-Seeds a store (a new SQLite file unless --database-url names an empty one) with the report
+Seeds a store (a new SQLite file, or with --postgres a private schema of the PostgreSQL at
+$STRATUM_TEST_POSTGRES_URL, dropped afterwards) with the report
 fleet of stratum.testing.sovereignty: three sites, two tenants and a namespace without one,
 four policies, WORKLOADS workloads in every phase (two in three placed, some where their
 contract or a policy forbids) and IDLE_NODES more nodes with GPU telemetry. Then times
@@ -30,6 +31,7 @@ from stratum.core.policies import warm
 from stratum.server.services.governance import GovernanceService
 from stratum.store.objects import ObjectStore
 from stratum.testing.clock import FakeClock
+from stratum.testing.harness import postgres_schema
 from stratum.testing.sovereignty import ADMIN, NOW, seed_report_fleet
 
 MEMBER = Principal("grace", tenant_roles={"research": "member"})
@@ -46,9 +48,16 @@ def main() -> None:
     parser.add_argument("--workloads", type=int, default=2_000)
     parser.add_argument("--idle-nodes", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-sov-')) / 's.db'}"
+    if args.postgres:
+        with postgres_schema() as url:
+            run(url, args)
+    else:
+        run(f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-sov-')) / 's.db'}", args)
+
+
+def run(url: str, args: argparse.Namespace) -> None:
     store = ObjectStore.open(url, clock=FakeClock(NOW))
     seeding, _ = _timed(lambda: seed_report_fleet(store, args.workloads, args.idle_nodes))
     print(
