@@ -58,6 +58,11 @@ def test_a_changed_workload_is_reported_as_it_is_now(clocked_store: ObjectStore)
     assert "w-00003" not in after and len(after) == len(before) - 1
 
 
+def test_a_caller_of_no_tenant_sees_no_row(clocked_store: ObjectStore) -> None:
+    seed_report_fleet(clocked_store, 42)
+    assert GovernanceService(clocked_store).sovereignty(Principal("nobody")) == []
+
+
 def test_a_bad_time_is_refused_naming_it(clocked_store: ObjectStore) -> None:
     with pytest.raises(Invalid, match="'yesterday' is not an ISO 8601 time"):
         GovernanceService(clocked_store).sovereignty(ADMIN, start="yesterday")

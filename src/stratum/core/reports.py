@@ -37,8 +37,8 @@ SovereigntyRow = TypedDict(
 )
 # Every column, in the row's order: the portal's CSV export has them all.
 COLUMNS: tuple[str, ...] = tuple(SovereigntyRow.__annotations__)
-# The CLI's table and CSV leave out the contract's own jurisdictions and the violations'
-# text (sentences that would make every line of a terminal table wrap).
+# The CLI's table and CSV (as it has always printed them): all but the contract's own
+# jurisdictions and the violations' text, which the portal's CSV adds.
 BRIEF_COLUMNS: tuple[str, ...] = tuple(
     c for c in COLUMNS if c not in ("contractJurisdictions", "violations")
 )
@@ -71,7 +71,7 @@ def _aggregate(reasons: list[str]) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class Fleet:
+class Snapshot:
     """What the report reads, from one snapshot of the store.
 
     `workloads` are whole (every optional field present, as policies see them), in the
@@ -88,7 +88,7 @@ class Fleet:
 
 
 def sovereignty_rows(
-    fleet: Fleet,
+    snapshot: Snapshot,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -106,11 +106,11 @@ def sovereignty_rows(
 
     bound = {
         (p["metadata"].get("namespace", ""), p["spec"].get("workload", "")): p
-        for p in fleet.placements
+        for p in snapshot.placements
     }
     judged: dict[tuple[tuple[str, ...], str], Admission] = {}
     rows: list[SovereigntyRow] = []
-    for w in fleet.workloads:
+    for w in snapshot.workloads:
         meta = w["metadata"]
         ns, name = meta.get("namespace") or "", meta["name"]
         status = w.get("status") or {}
@@ -118,20 +118,20 @@ def sovereignty_rows(
             status.get("boundAt") or status.get("runningAt") or meta.get("creationTimestamp")
         )
         ended = parse_time(status.get("finishedAt"))
-        if (since and (ended or fleet.now) < since) or (until and began and began > until):
+        if (since and (ended or snapshot.now) < since) or (until and began and began > until):
             continue
         replicas = (bound.get((ns, name)) or {}).get("spec", {}).get("replicas", [])
-        site_names = sorted({fleet.node_sites.get(r.get("node"), "") or "?" for r in replicas})
-        placed = [fleet.sites[s] for s in site_names if s in fleet.sites]
-        tenant = fleet.tenants.get(ns, {"metadata": {"name": ns}, "spec": {}, "status": {}})
+        site_names = sorted({snapshot.node_sites.get(r.get("node"), "") or "?" for r in replicas})
+        placed = [snapshot.sites[s] for s in site_names if s in snapshot.sites]
+        tenant = snapshot.tenants.get(ns, {"metadata": {"name": ns}, "spec": {}, "status": {}})
         # Remembered by namespace, sites and judged fields; never shared when a policy
         # reads the workload whole (no key).
-        key = governance.judgement_key(w, tenant, fleet.policies)
+        key = governance.judgement_key(w, tenant, snapshot.policies)
         memo = ((ns, *site_names), key) if key is not None else None
         verdict = judged.get(memo) if memo is not None else None
         if verdict is None:
             verdict = governance.judge_sites(
-                workload=w, tenant=tenant, sites=placed, policies=fleet.policies
+                workload=w, tenant=tenant, sites=placed, policies=snapshot.policies
             )
             if memo is not None:
                 judged[memo] = verdict

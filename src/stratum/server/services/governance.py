@@ -49,7 +49,7 @@ class GovernanceService:
             # nodes are mostly GPU telemetry, which the report has no use for.
             named = {r.get("node") for p in placements for r in p["spec"].get("replicas", [])}
             node_sites = tx.field_values("Node", ("spec", "site"), names=named - {None})
-            fleet = reports.Fleet(
+            snapshot = reports.Snapshot(
                 workloads=[
                     w.model_dump(mode="json", by_alias=True)
                     for w in self._workloads.typed(tx, Workload).values()
@@ -63,5 +63,5 @@ class GovernanceService:
                 now=tx.clock.now(),
             )
         return reports.sovereignty_rows(
-            fleet, since=since, until=until, names_policies=principal.reads_everything
+            snapshot, since=since, until=until, names_policies=principal.reads_everything
         )
