@@ -8,7 +8,9 @@ What one expression may cost is bounded twice (security issue #11): statically w
 compiled (length, nesting, an estimate of the work, the names it uses: cel_bounds) and at
 every evaluation by a budget of steps (cel_runtime). Applying a Policy also checks the
 field paths it reads against the schemas (policy_paths). Both caches below are LRUs of a
-fixed size, and only expressions that compiled are ever cached.
+fixed size, and only expressions that compiled are ever cached. (The paths an expression
+reads are parsed once as well: an LRU of as many expressions, each at most the 8 KiB a
+stored Policy may hold.)
 """
 
 from __future__ import annotations
