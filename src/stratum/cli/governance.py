@@ -234,20 +234,6 @@ def token_revoke(
     )
 
 
-REPORT_COLUMNS = (
-    "tenant",
-    "workload",
-    "phase",
-    "dataClassification",
-    "sites",
-    "countries",
-    "jurisdictions",
-    "from",
-    "to",
-    "allowedBy",
-)
-
-
 def _cell(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(str(v) for v in value) or "-"
@@ -268,6 +254,8 @@ def report_sovereignty(
 ) -> None:
     """Every workload: where it runs or ran, under which law, since when, and the policies
     that allowed it there."""
+    from stratum.core.reports import BRIEF_COLUMNS
+
     if output not in ("table", "csv", "json"):
         fail(f"--output: expected table, csv or json, got {output!r}", code=EXIT_USAGE)
     with _client() as client:
@@ -279,15 +267,15 @@ def report_sovereignty(
         print_json(rows)
     elif output == "csv":
         writer = csv.writer(sys.stdout)
-        writer.writerow(REPORT_COLUMNS)
+        writer.writerow(BRIEF_COLUMNS)
         for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in REPORT_COLUMNS])
+            writer.writerow([_cell(row.get(c)) for c in BRIEF_COLUMNS])
     elif not rows:
         console(stderr=True).print("No workloads found.", markup=False)
     else:
         print_table(
-            [c.upper() if c != "dataClassification" else "DATA" for c in REPORT_COLUMNS],
-            [[_cell(row.get(c)) for c in REPORT_COLUMNS] for row in rows],
+            [c.upper() if c != "dataClassification" else "DATA" for c in BRIEF_COLUMNS],
+            [[_cell(row.get(c)) for c in BRIEF_COLUMNS] for row in rows],
         )
 
 

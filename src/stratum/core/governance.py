@@ -9,6 +9,7 @@ a MIG slice `Ng.*` as N/7 of a GPU (A100/H100/H200 have seven compute slices).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from typing import Any, Literal
 from stratum.api.v1alpha1.contract import SovereigntyClause
 from stratum.core.demand import replica_gpu_milli
 from stratum.core.lifecycle import FINISHED
-from stratum.core.policies import evaluate
+from stratum.core.policies import evaluate, read_values
 from stratum.core.sovereignty import SiteFacts, first_breach, law_checks
 
 WireObject = Mapping[str, Any]
@@ -27,7 +28,8 @@ ANY_MODEL = "*"
 
 def _get(obj: Any, *path: str) -> Any:
     for key in path:
-        if not isinstance(obj, Mapping):
+        # Wire objects are dicts: the exact type test spares the ABC check in hot loops.
+        if type(obj) is not dict and not isinstance(obj, Mapping):
             return None
         obj = obj.get(key)
     return obj
@@ -280,6 +282,30 @@ def judge_sites(
             where = ", ".join(f for f in failing if f)
             result.warnings.append(_policy_line(policy, f" (at {where})" if where else ""))
     return result
+
+
+def judgement_key(
+    workload: WireObject, tenant: WireObject, policies: Sequence[WireObject]
+) -> str | None:
+    """All that judge_sites reads of `workload`, as one string: two workloads of one tenant
+    with equal keys are judged alike on any sites. That is its type (which policies apply),
+    its sovereignty clause and what each applicable policy's expression reads of it; None
+    when such an expression uses a variable whole (then any field could matter)."""
+    parts = [
+        json.dumps(_get(workload, "spec", "type")),
+        json.dumps(_get(workload, "spec", "contract", "sovereignty"), sort_keys=True, default=str),
+    ]
+    for policy in policies:
+        if not policy_applies(policy, workload, tenant):
+            continue
+        read = read_values(
+            str(_get(policy, "spec", "expression")),
+            {"workload": workload, "tenant": tenant, "site": {}},
+        )
+        if read is None:
+            return None
+        parts.append(read)
+    return "\n".join(parts)
 
 
 # -- budget ------------------------------------------------------------------------------

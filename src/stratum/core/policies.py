@@ -8,7 +8,9 @@ What one expression may cost is bounded twice (security issue #11): statically w
 compiled (length, nesting, an estimate of the work, the names it uses: cel_bounds) and at
 every evaluation by a budget of steps (cel_runtime). Applying a Policy also checks the
 field paths it reads against the schemas (policy_paths). Both caches below are LRUs of a
-fixed size, and only expressions that compiled are ever cached.
+fixed size, and only expressions that compiled are ever cached. (The paths an expression
+reads are parsed once as well: an LRU of as many expressions, each at most the 8 KiB a
+stored Policy may hold.)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from stratum.core.cel_bounds import RUNTIME_BUDGET, VARIABLES, Analysis, analyse
@@ -27,7 +30,15 @@ from stratum.core.cel_runtime import BudgetExceeded, run
 from stratum.core.errors import Invalid
 from stratum.core.policy_paths import check_paths
 
-__all__ = ["VARIABLES", "Outcome", "cache_sizes", "check_policy_expression", "evaluate", "warm"]
+__all__ = [
+    "VARIABLES",
+    "Outcome",
+    "cache_sizes",
+    "check_policy_expression",
+    "evaluate",
+    "read_values",
+    "warm",
+]
 
 MAX_PROGRAMS = 512  # distinct expressions kept compiled (a fleet has tens of policies)
 # Remembered outcomes, per expression and values of what it reads: at most ~40 MB, as a
@@ -143,22 +154,53 @@ _PATH = re.compile(r"\b(workload|tenant|site)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
 _results: OrderedDict[tuple[str, str], Outcome] = OrderedDict()
 
 
-def _projection(expression: str, activation: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """The values of every `variable.a.b.c` path the expression names, as a cache key; None
-    when it uses a variable whole (then any field could matter). A path is followed as far
-    as the object has it, so `labels['x']` or `env.exists(...)` key on the whole map."""
+def read_values(expression: str, activation: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The values of every `variable.a.b.c` path the expression names, as a key: equal keys,
+    equal outcomes. None when it uses a variable whole (then any field could matter). A path
+    is followed as far as the object has it, so `labels['x']` or `env.exists(...)` key on
+    the whole map."""
+    paths = _paths(expression)
+    if paths is None:
+        return None
     parts = []
+    for root, dotted, names in paths:
+        value: Any = activation[root]
+        for name in names:
+            # A wire object is a dict: the exact type test spares the ABC check, the hot
+            # part of a key when thousands of workloads are judged.
+            if not (type(value) is dict or isinstance(value, Mapping)) or name not in value:
+                break
+            value = value[name]
+        parts.append(f"{root}{dotted}={_key_text(value)}")
+    return "|".join(parts)
+
+
+_KEY_JSON = json.JSONEncoder(sort_keys=True, default=str)  # one encoder, not one per value
+
+
+def _key_text(value: Any) -> str:
+    # The encoder sets up its C machinery per call for all but strings: the usual leaves
+    # (null, true, false) are spelled here, as JSON spells them.
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return _KEY_JSON.encode(value)
+
+
+@lru_cache(maxsize=MAX_PROGRAMS)
+def _paths(expression: str) -> tuple[tuple[str, str, tuple[str, ...]], ...] | None:
+    """(variable, ".a.b", ("a", "b")) for every path the expression names; None when it uses
+    a variable whole. Parsed once per expression (at most MAX_PROGRAMS kept)."""
+    paths = []
     for match in _PATH.finditer(expression):
         root, dotted = match.group(1), match.group(2)
         if not dotted:
             return None
-        value: Any = activation[root]
-        for name in dotted[1:].split("."):
-            if not isinstance(value, Mapping) or name not in value:
-                break
-            value = value[name]
-        parts.append(f"{root}{dotted}={json.dumps(value, sort_keys=True, default=str)}")
-    return "|".join(parts)
+        paths.append((root, dotted, tuple(dotted[1:].split("."))))
+    return tuple(paths)
 
 
 def evaluate(
@@ -173,7 +215,7 @@ def evaluate(
     look-alike workloads over every site runs CEL a handful of times, not thousands.
     An expression that no longer compiles (stored before a bound existed) does not hold."""
     activation = {"workload": workload, "tenant": tenant, "site": site or _NO_SITE}
-    key = _projection(expression, activation)
+    key = read_values(expression, activation)
     if key is not None and len(key) > MAX_KEY_CHARS:
         key = None
     if key is not None:

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from stratum.core import reports
 from stratum.core.errors import ApiError, NotFound
 from stratum.core.templates import family_of
 from stratum.portal import catalog, drawing, live, pages, session
@@ -315,24 +316,10 @@ def build_router() -> APIRouter:  # noqa: C901 - one route per page, each a few 
         governance = request.app.state.governance
         rows = await to_thread.run_sync(lambda: governance.sovereignty(reader.ctx.principal))
         out = io.StringIO()
-        columns = [
-            "tenant",
-            "workload",
-            "phase",
-            "dataClassification",
-            "sites",
-            "countries",
-            "jurisdictions",
-            "from",
-            "to",
-            "contractJurisdictions",
-            "allowedBy",
-            "violations",
-        ]
         writer = csv.writer(out)
-        writer.writerow(columns)
+        writer.writerow(reports.COLUMNS)
         for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in columns])
+            writer.writerow([_cell(row.get(c)) for c in reports.COLUMNS])
         return Response(
             out.getvalue(),
             media_type="text/csv",

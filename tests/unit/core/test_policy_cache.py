@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from stratum.core.policies import _projection, evaluate
+from stratum.core.policies import evaluate, read_values
 
 EU = {"spec": {"jurisdictions": ["EU"], "kind": "datacenter"}}
 US = {"spec": {"jurisdictions": ["US"], "kind": "cloud"}}
@@ -22,13 +22,13 @@ def test_look_alike_workloads_share_a_key_and_different_values_do_not() -> None:
     act = {"workload": wl("personal", "a"), "tenant": {}, "site": US}
     same = {"workload": wl("personal", "b"), "tenant": {}, "site": US}
     other = {"workload": wl("public", "a"), "tenant": {}, "site": US}
-    assert _projection(PERSONAL, act) == _projection(PERSONAL, same)
-    assert _projection(PERSONAL, act) != _projection(PERSONAL, other)
-    assert _projection(PERSONAL, act) != _projection(PERSONAL, {**act, "site": EU})
+    assert read_values(PERSONAL, act) == read_values(PERSONAL, same)
+    assert read_values(PERSONAL, act) != read_values(PERSONAL, other)
+    assert read_values(PERSONAL, act) != read_values(PERSONAL, {**act, "site": EU})
 
 
 def test_a_variable_used_whole_is_never_cached() -> None:
-    assert _projection("size(workload) > 0", {"workload": {}, "tenant": {}, "site": {}}) is None
+    assert read_values("size(workload) > 0", {"workload": {}, "tenant": {}, "site": {}}) is None
 
 
 def test_cached_results_stay_right_for_every_combination() -> None:

@@ -3,6 +3,7 @@ transaction (so a batch sees the sites, tenants and policies written before it).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from stratum.api.v1alpha1 import Policy, Site, Tenant, Workload
@@ -18,11 +19,19 @@ def full(model: type[Any], wire: WireObject) -> dict[str, Any]:
     return dumped
 
 
-def list_all(tx: Transaction, kind: str, namespace: str | None = None) -> list[WireObject]:
+def list_all(
+    tx: Transaction,
+    kind: str,
+    namespace: str | None = None,
+    *,
+    namespaces: Collection[str] | None = None,
+) -> list[WireObject]:
     items: list[WireObject] = []
     token = None
     while True:
-        page = tx.list(kind, namespace=namespace, limit=5000, continue_token=token)
+        page = tx.list(
+            kind, namespace=namespace, namespaces=namespaces, limit=5000, continue_token=token
+        )
         items += page.items
         if not page.continue_token:
             return items
