@@ -115,6 +115,7 @@ def test_admin_token_file_login_tokens_report_and_audit(
     report = run_cli("report", "sovereignty", "-o", "csv", env=as_grace)
     rows = list(csv.DictReader(io.StringIO(report.stdout)))
     assert {r["tenant"] for r in rows} == {"research"}
+    assert all(not v.startswith(("=", "+", "-", "@")) for r in rows for v in r.values())
     full = json.loads(
         run_cli(
             "report", "sovereignty", "-o", "json", "--tenant", "health-eu", env=anonymous

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from stratum.core.reports import csv_cell as _cell
 from stratum.portal import drawing
-from stratum.portal.app import _cell
 
 HARDWARE = {
     "sockets": [{"id": 0, "numaNodes": [{"id": 0, "cpus": "0-31"}]}],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 import sys
 from pathlib import Path
@@ -254,7 +253,7 @@ def report_sovereignty(
 ) -> None:
     """Every workload: where it runs or ran, under which law, since when, and the policies
     that allowed it there."""
-    from stratum.core.reports import BRIEF_COLUMNS
+    from stratum.core.reports import BRIEF_COLUMNS, write_csv
 
     if output not in ("table", "csv", "json"):
         fail(f"--output: expected table, csv or json, got {output!r}", code=EXIT_USAGE)
@@ -266,10 +265,7 @@ def report_sovereignty(
     if output == "json":
         print_json(rows)
     elif output == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(BRIEF_COLUMNS)
-        for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in BRIEF_COLUMNS])
+        write_csv(sys.stdout, rows, BRIEF_COLUMNS)
     elif not rows:
         console(stderr=True).print("No workloads found.", markup=False)
     else:

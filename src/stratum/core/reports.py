@@ -43,6 +43,28 @@ BRIEF_COLUMNS: tuple[str, ...] = tuple(
     c for c in COLUMNS if c not in ("contractJurisdictions", "violations")
 )
 
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell: lists joined by spaces; a leading =+-@ quoted, so that a spreadsheet
+    never runs a cell as a formula (names and classifications come from users)."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = " ".join(str(v if not isinstance(v, dict) else v.get("message", v)) for v in value)
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def write_csv(out: Any, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """The report as CSV (a header, then a line per row) on the text stream `out`."""
+    import csv
+
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([csv_cell(row.get(c)) for c in columns])
+
+
 # Policies are the platform's: their names and messages may name other tenants, so a
 # tenant learns only that platform policies allowed or refused its work.
 PLATFORM_POLICIES = "platform policies"

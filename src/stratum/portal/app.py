@@ -8,7 +8,6 @@ a tenant asking for Nodes), rendered as a page with the same status code.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -316,10 +315,7 @@ def build_router() -> APIRouter:  # noqa: C901 - one route per page, each a few 
         governance = request.app.state.governance
         rows = await to_thread.run_sync(lambda: governance.sovereignty(reader.ctx.principal))
         out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(reports.COLUMNS)
-        for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in reports.COLUMNS])
+        reports.write_csv(out, rows, reports.COLUMNS)
         return Response(
             out.getvalue(),
             media_type="text/csv",
@@ -340,14 +336,3 @@ def build_router() -> APIRouter:  # noqa: C901 - one route per page, each a few 
         )
 
     return router
-
-
-def _cell(value: Any) -> str:
-    """A CSV cell: lists joined by spaces; a leading =+-@ quoted, so that a spreadsheet
-    never runs a cell as a formula (names come from users)."""
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        value = " ".join(str(v if not isinstance(v, dict) else v.get("message", v)) for v in value)
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
