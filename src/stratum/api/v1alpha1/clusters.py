@@ -16,29 +16,60 @@ CredentialName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z
 
 
 class NodePool(WireModel):
-    name: ObjectName
-    profile: ObjectName = Field(description="HardwareProfile name")
-    count: int = Field(ge=0, le=100_000)
-    rack_prefix: str | None = Field(default=None, max_length=40)
-    nodes_per_rack: int = Field(default=4, ge=1, le=1024)
+    """A set of identical nodes of one HardwareProfile."""
+
+    name: ObjectName = Field(
+        description="Pool name, unique in the cluster; part of each node's name (CLUSTER-POOL-001)."
+    )
+    profile: ObjectName = Field(description="Name of the HardwareProfile every node has.")
+    count: int = Field(ge=0, le=100_000, description="How many nodes the pool holds.")
+    rack_prefix: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Prefix of the rack names its nodes are given (PREFIX1, PREFIX2, ...); "
+        "unset: CLUSTER-r.",
+    )
+    nodes_per_rack: int = Field(
+        default=4, ge=1, le=1024, description="Nodes per rack, filled in order."
+    )
 
 
 class TemplateReference(WireModel):
-    name: ObjectName
-    version: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    """The ClusterTemplate a Cluster is built from, and its parameters."""
+
+    name: ObjectName = Field(description="The template's family label or object name.")
+    version: str | None = Field(
+        default=None,
+        description="Exact version to use; unset: the newest published release.",
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values for the template's parameters, checked against its schema.",
+    )
 
 
 class ClusterSpec(WireModel):
-    site: ObjectName
+    site: ObjectName = Field(description="Name of the Site the cluster's nodes are at.")
     backend: BackendName = Field(
         default="simulated",
         description="the registry name of the backend that runs this cluster's nodes "
         "(simulated, or one a plug-in registers)",
     )
-    template: TemplateReference | None = None
-    node_pools: list[NodePool] = Field(default_factory=list)
-    backend_config: dict[str, Any] = Field(default_factory=dict)
+    template: TemplateReference | None = Field(
+        default=None,
+        description="A ClusterTemplate that fills nodePools when these are empty and "
+        "backendConfig keys these do not set.",
+    )
+    node_pools: list[NodePool] = Field(
+        default_factory=list,
+        description="The nodes to build, pool by pool (for backends that build nodes, such "
+        "as simulated).",
+    )
+    backend_config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings passed to the backend as they are; which keys it reads is the "
+        "backend's (e.g. local: hardwareFrom, nodeName, rack).",
+    )
     # None rather than {}: a Cluster without secrets keeps the wire form it always had.
     credentials: dict[CredentialName, str] | None = Field(
         default=None,
@@ -50,9 +81,13 @@ class ClusterSpec(WireModel):
 
 
 class ClusterStatus(Status):
-    phase: Literal["Pending", "Ready", "Degraded", "Unreachable"] | None = None
-    nodes: int = 0
-    gpus: int = 0
+    phase: Literal["Pending", "Ready", "Degraded", "Unreachable"] | None = Field(
+        default=None,
+        description="Pending: waiting for its backend or template (see conditions); Ready: "
+        "the backend built it and lists its nodes; Degraded: the backend's last sync failed.",
+    )
+    nodes: int = Field(default=0, description="Nodes the backend lists for the cluster.")
+    gpus: int = Field(default=0, description="GPUs on those nodes.")
 
 
 class Cluster(Resource):

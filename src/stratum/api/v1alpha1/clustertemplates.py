@@ -11,7 +11,10 @@ from stratum.api.v1alpha1.templates import TemplateSpecBase
 
 
 class ClusterTemplateSpec(TemplateSpecBase):
-    body: dict[str, Any] = Field(description="a ClusterSpec with {{ parameter }} placeholders")
+    body: dict[str, Any] = Field(
+        description="A Cluster spec with {{ parameter }} placeholders; a Cluster referring to "
+        "it takes its nodePools when it states none, and its backendConfig keys it does not set."
+    )
 
 
 class ClusterTemplate(Resource):

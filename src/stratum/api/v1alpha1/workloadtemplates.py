@@ -11,7 +11,10 @@ from stratum.api.v1alpha1.templates import TemplateSpecBase
 
 
 class WorkloadTemplateSpec(TemplateSpecBase):
-    body: dict[str, Any] = Field(description="a WorkloadSpec with {{ parameter }} placeholders")
+    body: dict[str, Any] = Field(
+        description="A Workload spec with {{ parameter }} placeholders, filled from the "
+        "launch's parameters."
+    )
 
 
 class WorkloadTemplate(Resource):
