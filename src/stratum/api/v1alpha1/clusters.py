@@ -95,5 +95,8 @@ class Cluster(Resource):
     PLURAL: ClassVar[str] = "clusters"
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("cluster",)
     kind: Literal["Cluster"] = "Cluster"
-    spec: ClusterSpec
-    status: ClusterStatus = Field(default_factory=ClusterStatus)
+    spec: ClusterSpec = Field(description="The cluster wanted: its site, backend and node pools.")
+    status: ClusterStatus = Field(
+        default_factory=ClusterStatus,
+        description="Its phase and node and GPU counts, as the backend last reported them.",
+    )

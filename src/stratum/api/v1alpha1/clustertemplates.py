@@ -22,5 +22,10 @@ class ClusterTemplate(Resource):
     PLURAL: ClassVar[str] = "clustertemplates"
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("ct",)
     kind: Literal["ClusterTemplate"] = "ClusterTemplate"
-    spec: ClusterTemplateSpec
-    status: Status = Field(default_factory=Status)
+    spec: ClusterTemplateSpec = Field(
+        description="The template version: its version, parameter schema and Cluster spec body."
+    )
+    status: Status = Field(
+        default_factory=Status,
+        description="Conditions, if any; templates have no status of their own.",
+    )

@@ -117,8 +117,8 @@ class TopologyClause(WireModel):
         default=None,
         gt=0,
         le=3200,
-        description="Least RDMA bandwidth each of the replica's GPUs must reach through its "
-        "NIC, in Gb/s.",
+        description="Least RDMA bandwidth each of the replica's GPUs must get, in Gb/s: the "
+        "speed of its closest RDMA NIC divided among the GPUs that share that NIC.",
     )
 
 

@@ -53,5 +53,11 @@ class Policy(Resource):
     PLURAL: ClassVar[str] = "policies"
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("policy", "pol")
     kind: Literal["Policy"] = "Policy"
-    spec: PolicySpec
-    status: Status = Field(default_factory=Status)
+    spec: PolicySpec = Field(
+        description="The rule: a CEL expression, what to do when it is false, and which workloads "
+        "it judges."
+    )
+    status: Status = Field(
+        default_factory=Status,
+        description="Conditions, if any; policies have no status of their own.",
+    )

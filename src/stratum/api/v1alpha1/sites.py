@@ -93,5 +93,11 @@ class Site(Resource):
     PLURAL: ClassVar[str] = "sites"
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("site",)
     kind: Literal["Site"] = "Site"
-    spec: SiteSpec
-    status: SiteStatus = Field(default_factory=SiteStatus)
+    spec: SiteSpec = Field(
+        description="What and where the site is, the law it is under, its power budget and its "
+        "prices."
+    )
+    status: SiteStatus = Field(
+        default_factory=SiteStatus,
+        description="Node, GPU and power figures, as the backends last reported them.",
+    )

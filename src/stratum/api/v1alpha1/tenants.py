@@ -165,5 +165,10 @@ class Tenant(Resource):
     PLURAL: ClassVar[str] = "tenants"
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("tenant",)
     kind: Literal["Tenant"] = "Tenant"
-    spec: TenantSpec
-    status: TenantStatus = Field(default_factory=TenantStatus)
+    spec: TenantSpec = Field(
+        description="Members and roles, quota, budget, isolation and allowed jurisdictions."
+    )
+    status: TenantStatus = Field(
+        default_factory=TenantStatus,
+        description="What the tenant uses now and in the current budget period.",
+    )

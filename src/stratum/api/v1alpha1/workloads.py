@@ -155,5 +155,10 @@ class Workload(Resource):
     NAMESPACED: ClassVar[bool] = True
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("workload", "wl")
     kind: Literal["Workload"] = "Workload"
-    spec: WorkloadSpec
-    status: WorkloadStatus = Field(default_factory=WorkloadStatus)
+    spec: WorkloadSpec = Field(
+        description="What to run, how many replicas, and the contract they must be given."
+    )
+    status: WorkloadStatus = Field(
+        default_factory=WorkloadStatus,
+        description="Where the contract stands: phase, placement, why it is not bound, violations.",
+    )
