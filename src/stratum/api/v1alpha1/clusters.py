@@ -19,18 +19,27 @@ class NodePool(WireModel):
     """A set of identical nodes of one HardwareProfile."""
 
     name: ObjectName = Field(
-        description="Pool name, unique in the cluster; part of each node's name (CLUSTER-POOL-001)."
+        description="Pool name, unique in the cluster: the simulated backend names its nodes "
+        "CLUSTER-POOL-001, ...; the kubernetes backend takes nodes labelled "
+        "stratum.dev/pool=NAME as this pool's."
     )
-    profile: ObjectName = Field(description="Name of the HardwareProfile every node has.")
-    count: int = Field(ge=0, le=100_000, description="How many nodes the pool holds.")
+    profile: ObjectName = Field(
+        description="Name of the HardwareProfile whose topology the pool's nodes have."
+    )
+    count: int = Field(
+        ge=0, le=100_000, description="How many nodes the simulated backend builds for the pool."
+    )
     rack_prefix: str | None = Field(
         default=None,
         max_length=40,
-        description="Prefix of the rack names its nodes are given (PREFIX1, PREFIX2, ...); "
-        "unset: CLUSTER-r.",
+        description="Prefix of the rack names the simulated backend gives its nodes (PREFIX1, "
+        "PREFIX2, ...); unset: CLUSTER-r.",
     )
     nodes_per_rack: int = Field(
-        default=4, ge=1, le=1024, description="Nodes per rack, filled in order."
+        default=4,
+        ge=1,
+        le=1024,
+        description="Nodes per rack when the simulated backend assigns racks, filled in order.",
     )
 
 
@@ -62,8 +71,8 @@ class ClusterSpec(WireModel):
     )
     node_pools: list[NodePool] = Field(
         default_factory=list,
-        description="The nodes to build, pool by pool (for backends that build nodes, such "
-        "as simulated).",
+        description="The cluster's nodes by pool: the simulated backend builds them; backends "
+        "that find their nodes (kubernetes, local) take a pool's profile as their hardware.",
     )
     backend_config: dict[str, Any] = Field(
         default_factory=dict,

@@ -62,8 +62,8 @@ class ComputeClause(WireModel):
         default=1.0,
         gt=0,
         le=4096,
-        description="CPU cores per replica (fractions allowed); the scheduler reserves "
-        "whole cores, rounding up, as the replica's CPU set.",
+        description="CPU cores per replica (fractions allowed); where the node describes its "
+        "CPUs, the replica is pinned to that many logical CPUs, rounded up.",
     )
     memory_gib: float = Field(
         default=1.0, gt=0, le=65536, description="Host memory per replica, in GiB."

@@ -39,7 +39,7 @@ class GpuState(WireModel):
     health: DeviceHealth = Field(
         default="Healthy",
         description="Healthy, Degraded, Failed or Unknown; the scheduler places only on "
-        "healthy GPUs, and a bound GPU that fails violates its workload's contract.",
+        "Healthy GPUs, and a bound GPU that turns Failed violates its workload's contract.",
     )
     allocated_milli: int = Field(
         default=0,

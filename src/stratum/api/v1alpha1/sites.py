@@ -22,8 +22,8 @@ class SitePricing(WireModel):
     gpu_hour: float = Field(
         default=0.0,
         ge=0,
-        description="Price of one GPU-hour, for models gpuHourByModel does not list; a share "
-        "of a GPU is charged pro rata.",
+        description="Price of one GPU-hour, for models gpuHourByModel does not list; a gpuMilli "
+        "share is charged pro rata, a MIG slice as its whole GPU.",
     )
     gpu_hour_by_model: dict[str, float] = Field(
         default_factory=dict,
