@@ -16,29 +16,69 @@ CredentialName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z
 
 
 class NodePool(WireModel):
-    name: ObjectName
-    profile: ObjectName = Field(description="HardwareProfile name")
-    count: int = Field(ge=0, le=100_000)
-    rack_prefix: str | None = Field(default=None, max_length=40)
-    nodes_per_rack: int = Field(default=4, ge=1, le=1024)
+    """A set of identical nodes of one HardwareProfile."""
+
+    name: ObjectName = Field(
+        description="Pool name, unique in the cluster: the simulated backend names its nodes "
+        "CLUSTER-POOL-001, ...; the kubernetes backend takes nodes labelled "
+        "stratum.dev/pool=NAME as this pool's."
+    )
+    profile: ObjectName = Field(
+        description="Name of the HardwareProfile whose topology the pool's nodes have."
+    )
+    count: int = Field(
+        ge=0, le=100_000, description="How many nodes the simulated backend builds for the pool."
+    )
+    rack_prefix: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Prefix of the rack names the simulated backend gives its nodes (PREFIX1, "
+        "PREFIX2, ...); unset: CLUSTER-r.",
+    )
+    nodes_per_rack: int = Field(
+        default=4,
+        ge=1,
+        le=1024,
+        description="Nodes per rack when the simulated backend assigns racks, filled in order.",
+    )
 
 
 class TemplateReference(WireModel):
-    name: ObjectName
-    version: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    """The ClusterTemplate a Cluster is built from, and its parameters."""
+
+    name: ObjectName = Field(description="The template's family label or object name.")
+    version: str | None = Field(
+        default=None,
+        description="Exact version to use; unset: the newest published release.",
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values for the template's parameters, checked against its schema.",
+    )
 
 
 class ClusterSpec(WireModel):
-    site: ObjectName
+    site: ObjectName = Field(description="Name of the Site the cluster's nodes are at.")
     backend: BackendName = Field(
         default="simulated",
         description="the registry name of the backend that runs this cluster's nodes "
         "(simulated, or one a plug-in registers)",
     )
-    template: TemplateReference | None = None
-    node_pools: list[NodePool] = Field(default_factory=list)
-    backend_config: dict[str, Any] = Field(default_factory=dict)
+    template: TemplateReference | None = Field(
+        default=None,
+        description="A ClusterTemplate that fills nodePools when these are empty and "
+        "backendConfig keys these do not set.",
+    )
+    node_pools: list[NodePool] = Field(
+        default_factory=list,
+        description="The cluster's nodes by pool: the simulated backend builds them; backends "
+        "that find their nodes (kubernetes, local) take a pool's profile as their hardware.",
+    )
+    backend_config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings passed to the backend as they are; which keys it reads is the "
+        "backend's (e.g. local: hardwareFrom, nodeName, rack).",
+    )
     # None rather than {}: a Cluster without secrets keeps the wire form it always had.
     credentials: dict[CredentialName, str] | None = Field(
         default=None,
@@ -50,9 +90,13 @@ class ClusterSpec(WireModel):
 
 
 class ClusterStatus(Status):
-    phase: Literal["Pending", "Ready", "Degraded", "Unreachable"] | None = None
-    nodes: int = 0
-    gpus: int = 0
+    phase: Literal["Pending", "Ready", "Degraded", "Unreachable"] | None = Field(
+        default=None,
+        description="Pending: waiting for its backend or template (see conditions); Ready: "
+        "the backend built it and lists its nodes; Degraded: the backend's last sync failed.",
+    )
+    nodes: int = Field(default=0, description="Nodes the backend lists for the cluster.")
+    gpus: int = Field(default=0, description="GPUs on those nodes.")
 
 
 class Cluster(Resource):
@@ -60,5 +104,8 @@ class Cluster(Resource):
     PLURAL: ClassVar[str] = "clusters"
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("cluster",)
     kind: Literal["Cluster"] = "Cluster"
-    spec: ClusterSpec
-    status: ClusterStatus = Field(default_factory=ClusterStatus)
+    spec: ClusterSpec = Field(description="The cluster wanted: its site, backend and node pools.")
+    status: ClusterStatus = Field(
+        default_factory=ClusterStatus,
+        description="Its phase and node and GPU counts, as the backend last reported them.",
+    )

@@ -11,7 +11,10 @@ from stratum.api.v1alpha1.templates import TemplateSpecBase
 
 
 class ClusterTemplateSpec(TemplateSpecBase):
-    body: dict[str, Any] = Field(description="a ClusterSpec with {{ parameter }} placeholders")
+    body: dict[str, Any] = Field(
+        description="A Cluster spec with {{ parameter }} placeholders; a Cluster referring to "
+        "it takes its nodePools when it states none, and its backendConfig keys it does not set."
+    )
 
 
 class ClusterTemplate(Resource):
@@ -19,5 +22,10 @@ class ClusterTemplate(Resource):
     PLURAL: ClassVar[str] = "clustertemplates"
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("ct",)
     kind: Literal["ClusterTemplate"] = "ClusterTemplate"
-    spec: ClusterTemplateSpec
-    status: Status = Field(default_factory=Status)
+    spec: ClusterTemplateSpec = Field(
+        description="The template version: its version, parameter schema and Cluster spec body."
+    )
+    status: Status = Field(
+        default_factory=Status,
+        description="Conditions, if any; templates have no status of their own.",
+    )

@@ -10,14 +10,24 @@ from stratum.api.v1alpha1.meta import ObjectReference, Resource, Status, Timesta
 
 
 class EventSpec(WireModel):
-    involved_object: ObjectReference
-    type: Literal["Normal", "Warning"] = "Normal"
-    reason: str = Field(min_length=1, max_length=128)
-    message: str = Field(default="", max_length=32768)
-    count: int = Field(default=1, ge=1)
-    first_timestamp: Timestamp | None = None
-    last_timestamp: Timestamp | None = None
-    source: str = "stratum"
+    involved_object: ObjectReference = Field(description="The object it happened to.")
+    type: Literal["Normal", "Warning"] = Field(
+        default="Normal", description="Normal, or Warning for something that went wrong."
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=128,
+        description="What happened, as one CamelCase word (e.g. Bound, Preempted).",
+    )
+    message: str = Field(default="", max_length=32768, description="What happened, in words.")
+    count: int = Field(
+        default=1,
+        ge=1,
+        description="How many times it happened; the same reason and message again counts up.",
+    )
+    first_timestamp: Timestamp | None = Field(default=None, description="When it first happened.")
+    last_timestamp: Timestamp | None = Field(default=None, description="When it last happened.")
+    source: str = Field(default="stratum", description="The component that reported it.")
 
 
 class Event(Resource):
@@ -26,5 +36,8 @@ class Event(Resource):
     NAMESPACED: ClassVar[bool] = True
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("event", "ev")
     kind: Literal["Event"] = "Event"
-    spec: EventSpec
-    status: Status = Field(default_factory=Status)
+    spec: EventSpec = Field(description="What happened, to which object, how often and when.")
+    status: Status = Field(
+        default_factory=Status,
+        description="Conditions, if any; events have no status of their own.",
+    )

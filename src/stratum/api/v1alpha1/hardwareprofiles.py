@@ -27,89 +27,171 @@ NvlinkScope = Literal["node", "rack"]
 
 
 class NumaNodeSpec(WireModel):
-    id: int = Field(ge=0, le=1023)
-    cpus: str = Field(default="", description="CPU list as the kernel prints it, e.g. 0-31,64-95")
-    memory_gib: float = Field(default=0.0, ge=0, description="0 when unknown")
+    """A NUMA node: its CPUs and its memory."""
+
+    id: int = Field(ge=0, le=1023, description="NUMA node id, as the kernel numbers it.")
+    cpus: str = Field(
+        default="",
+        description="Its logical CPUs as the kernel prints them, e.g. 0-31,64-95; empty for a "
+        "memory-only node.",
+    )
+    memory_gib: float = Field(default=0.0, ge=0, description="Its memory in GiB; 0 when unknown.")
     kind: Literal["dram", "hbm", "gpu-memory", "unknown"] = Field(
-        default="dram", description="what backs the node's memory; CPU-less nodes are hbm or gpu"
+        default="dram",
+        description="What backs the node's memory: dram, hbm, gpu-memory (a GPU's memory "
+        "exposed as a NUMA node) or unknown.",
     )
     gpu: int | None = Field(
-        default=None, ge=0, description="kind gpu-memory: index of the GPU whose memory it is"
+        default=None,
+        ge=0,
+        description="For kind gpu-memory: the index of the GPU whose memory it is.",
     )
 
 
 class SocketSpec(WireModel):
-    id: int = Field(ge=0, le=63)
-    model: str | None = None
-    cores: int = Field(default=0, ge=0, description="physical cores; 0 when unknown")
-    threads_per_core: int = Field(default=1, ge=1, le=8)
-    numa_nodes: list[NumaNodeSpec] = Field(default_factory=list)
+    """A CPU socket and the NUMA nodes it holds."""
+
+    id: int = Field(ge=0, le=63, description="Socket (physical package) id.")
+    model: str | None = Field(default=None, description="CPU model name; unset when unknown.")
+    cores: int = Field(default=0, ge=0, description="Physical cores; 0 when unknown.")
+    threads_per_core: int = Field(
+        default=1, ge=1, le=8, description="Hardware threads per core (2 with SMT)."
+    )
+    numa_nodes: list[NumaNodeSpec] = Field(
+        default_factory=list, description="NUMA nodes of this socket, with CPUs and memory."
+    )
 
 
 class MigProfileSpec(WireModel):
     """A MIG profile the GPU supports (nvidia-smi mig -lgip)."""
 
-    name: str = Field(pattern=MIG_PROFILE_NAME_PATTERN)
-    slices: int = Field(ge=1, le=8, description="compute slices (g) the profile takes")
-    memory_gib: float = Field(ge=0)
-    max_instances: int = Field(ge=1, le=8)
+    name: str = Field(
+        pattern=MIG_PROFILE_NAME_PATTERN,
+        description="Profile name as nvidia-smi prints it, e.g. 1g.10gb; what "
+        "compute.migProfile names.",
+    )
+    slices: int = Field(ge=1, le=8, description="Compute slices (the g of 3g.40gb) it takes.")
+    memory_gib: float = Field(ge=0, description="Memory of one instance, in GiB.")
+    max_instances: int = Field(
+        ge=1, le=8, description="Most instances of this profile one GPU can hold."
+    )
 
 
 class MigDeviceSpec(WireModel):
     """A MIG instance that exists on the GPU now (nvidia-smi -L / -q)."""
 
-    index: int = Field(ge=0, le=63)
-    profile: str = Field(pattern=MIG_PROFILE_NAME_PATTERN)
-    uuid: str | None = None
-    memory_gib: float = Field(default=0.0, ge=0)
+    index: int = Field(ge=0, le=63, description="Index of the MIG device on its GPU.")
+    profile: str = Field(
+        pattern=MIG_PROFILE_NAME_PATTERN, description="Its profile name, e.g. 3g.40gb."
+    )
+    uuid: str | None = Field(default=None, description="MIG device UUID (MIG-...), if reported.")
+    memory_gib: float = Field(default=0.0, ge=0, description="Its memory in GiB; 0 when unknown.")
 
 
 class GpuSpec(WireModel):
-    index: int = Field(ge=0, le=1023)
-    model: str = Field(
-        min_length=1, description="canonical model (H100-SXM5-80GB); 'unknown' if not reported"
+    """One GPU: model, memory, PCIe and NVLink position, MIG and power."""
+
+    index: int = Field(
+        ge=0, le=1023, description="GPU index on the node, as the driver numbers it."
     )
-    family: str | None = Field(default=None, description="model family a contract names: H100")
-    vendor: str | None = Field(default=None, description="NVIDIA or AMD; None when not known")
-    product_name: str | None = Field(default=None, description="the name the driver reports")
-    architecture: str | None = None
-    memory_gib: float = Field(ge=0, description="0 when the source does not report memory")
-    uuid: str | None = None
-    pci_bus_id: str | None = Field(default=None, description="dddd:bb:dd.f, lowercase")
-    pcie_gen: int | None = Field(default=None, ge=1, le=7)
-    pcie_width: int | None = Field(default=None, ge=1, le=32)
-    numa_node: int | None = None
-    pcie_switch: str | None = Field(default=None, description="id of the PCIe switch it sits on")
-    nvlink_domain: str | None = Field(default=None, description="GPUs sharing it talk over NVLink")
-    nvlink_links: int = Field(default=0, ge=0, description="NVLinks this GPU has")
+    model: str = Field(
+        min_length=1,
+        description="Canonical model name, e.g. H100-SXM5-80GB, which compute.models and "
+        "quotas match exactly; 'unknown' if not reported.",
+    )
+    family: str | None = Field(
+        default=None,
+        description="Model family, e.g. H100; informational (contracts match `model`).",
+    )
+    vendor: str | None = Field(default=None, description="NVIDIA or AMD; unset when not known.")
+    product_name: str | None = Field(
+        default=None, description="The product name the driver reports."
+    )
+    architecture: str | None = Field(
+        default=None, description="GPU architecture, e.g. Hopper; informational."
+    )
+    memory_gib: float = Field(
+        ge=0,
+        description="GPU memory in GiB; 0 when the source does not report it (then "
+        "compute.minGpuMemoryGiB cannot be met).",
+    )
+    uuid: str | None = Field(default=None, description="GPU UUID (GPU-...), if reported.")
+    pci_bus_id: str | None = Field(
+        default=None, description="PCI address, dddd:bb:dd.f, lowercase."
+    )
+    pcie_gen: int | None = Field(default=None, ge=1, le=7, description="PCIe generation.")
+    pcie_width: int | None = Field(default=None, ge=1, le=32, description="PCIe lanes.")
+    numa_node: int | None = Field(
+        default=None,
+        description="NUMA node the GPU is attached to (an id of this profile); unset when unknown.",
+    )
+    pcie_switch: str | None = Field(
+        default=None,
+        description="Id of the PCIe switch it sits on; GPUs with the same id share one "
+        "(topology.withinReplica: pcie-switch).",
+    )
+    nvlink_domain: str | None = Field(
+        default=None,
+        description="Id of its NVLink domain; GPUs with the same id talk over NVLink "
+        "(topology.withinReplica: nvlink).",
+    )
+    nvlink_links: int = Field(default=0, ge=0, description="NVLinks this GPU has.")
     nvlink_peers: list[int] = Field(
-        default_factory=list, description="indices of the GPUs of this node it reaches by NVLink"
+        default_factory=list, description="Indices of the GPUs of this node it reaches by NVLink."
     )
     nvlink_gbps_per_link: float | None = Field(
-        default=None, ge=0, description="GB/s per link and direction"
+        default=None, ge=0, description="NVLink bandwidth in GB/s per link and direction."
     )
-    mig_capable: bool = False
-    mig_enabled: bool = False
-    mig_profiles: list[MigProfileSpec] = Field(default_factory=list)
-    mig_devices: list[MigDeviceSpec] = Field(default_factory=list)
-    power_w: float | None = Field(default=None, gt=0, description="board power limit (TDP), W")
-    idle_power_w: float | None = Field(default=None, gt=0)
+    mig_capable: bool = Field(
+        default=False,
+        description="The GPU supports MIG; only then does the scheduler place MIG slices on it.",
+    )
+    mig_enabled: bool = Field(default=False, description="MIG mode is on now, as discovered.")
+    mig_profiles: list[MigProfileSpec] = Field(
+        default_factory=list, description="MIG profiles the GPU offers (nvidia-smi mig -lgip)."
+    )
+    mig_devices: list[MigDeviceSpec] = Field(
+        default_factory=list, description="MIG instances that exist on the GPU now."
+    )
+    power_w: float | None = Field(
+        default=None,
+        gt=0,
+        description="Board power limit (TDP) in W; what a bound GPU counts against its "
+        "site's powerBudgetKW.",
+    )
+    idle_power_w: float | None = Field(default=None, gt=0, description="Idle power draw in W.")
 
 
 class NicSpec(WireModel):
-    name: str = Field(min_length=1)
-    model: str | None = None
-    rdma: bool = False
-    speed_gbps: float = Field(default=0.0, ge=0, description="0 when unknown")
-    numa_node: int | None = None
-    pcie_switch: str | None = None
-    pci_bus_id: str | None = None
-    link_layer: Literal["InfiniBand", "Ethernet"] | None = None
+    """A network interface."""
+
+    name: str = Field(
+        min_length=1, description="Interface or device name (e.g. mlx5_0), unique on the node."
+    )
+    model: str | None = Field(default=None, description="NIC model; informational.")
+    rdma: bool = Field(
+        default=False,
+        description="Supports RDMA (InfiniBand or RoCE); only RDMA NICs count toward "
+        "topology.minRdmaGbpsPerGpu and the rdma tier.",
+    )
+    speed_gbps: float = Field(default=0.0, ge=0, description="Link speed in Gb/s; 0 when unknown.")
+    numa_node: int | None = Field(
+        default=None, description="NUMA node the NIC is attached to; unset when unknown."
+    )
+    pcie_switch: str | None = Field(
+        default=None, description="Id of the PCIe switch it sits on, as in gpus[].pcieSwitch."
+    )
+    pci_bus_id: str | None = Field(default=None, description="PCI address, dddd:bb:dd.f.")
+    link_layer: Literal["InfiniBand", "Ethernet"] | None = Field(
+        default=None, description="InfiniBand or Ethernet; unset when unknown."
+    )
 
 
 class PowerSpec(WireModel):
-    idle_w: float = Field(default=0.0, ge=0, description="0 when unknown")
-    max_w: float = Field(default=0.0, ge=0, description="0 when unknown")
+    """The whole node's power draw."""
+
+    idle_w: float = Field(default=0.0, ge=0, description="Idle draw in W; 0 when unknown.")
+    max_w: float = Field(default=0.0, ge=0, description="Maximum draw in W; 0 when unknown.")
 
 
 class NvlinkFabricSpec(WireModel):
@@ -121,14 +203,23 @@ class NvlinkFabricSpec(WireModel):
     (GB200 NVL72: 18 compute trays, 72 GPUs): nodes of this profile in the same rack share it.
     """
 
-    kind: NvlinkFabricKind
-    interconnect: Literal["nvlink", "xgmi"] | None = Field(
-        default=None, description="nvlink, or xgmi (AMD Infinity Fabric); None means nvlink"
+    kind: NvlinkFabricKind = Field(
+        description="bridge (two GPUs bridged), mesh (GPUs wired directly) or nvswitch "
+        "(every GPU of a domain reaches every other through NVSwitch)."
     )
-    switches: int = Field(default=0, ge=0, description="NVSwitch chips serving one domain")
-    scope: NvlinkScope = "node"
-    domain_gpus: int = Field(ge=1, le=576, description="GPUs in one NVLink domain")
-    domain_nodes: int = Field(default=1, ge=1, le=72, description="nodes in one NVLink domain")
+    interconnect: Literal["nvlink", "xgmi"] | None = Field(
+        default=None, description="nvlink, or xgmi (AMD Infinity Fabric); unset means nvlink."
+    )
+    switches: int = Field(default=0, ge=0, description="NVSwitch chips serving one domain.")
+    scope: NvlinkScope = Field(
+        default="node",
+        description="node: a domain lies within one node; rack: it spans domainNodes nodes "
+        "of one rack (e.g. GB200 NVL72), needing kind nvswitch.",
+    )
+    domain_gpus: int = Field(ge=1, le=576, description="GPUs in one NVLink domain.")
+    domain_nodes: int = Field(
+        default=1, ge=1, le=72, description="Nodes in one NVLink domain (1 unless scope is rack)."
+    )
 
     @model_validator(mode="after")
     def _scope(self) -> NvlinkFabricSpec:
@@ -142,8 +233,15 @@ class NvlinkFabricSpec(WireModel):
 class LinkMatrix(WireModel):
     """Pairwise link classes between devices (GPUs then NICs), as nvidia-smi topo -m."""
 
-    devices: list[str] = Field(default_factory=list)
-    classes: list[list[str]] = Field(default_factory=list)
+    devices: list[str] = Field(
+        default_factory=list,
+        description="Row and column names: GPU<index> for a GPU, the NIC's name for a NIC.",
+    )
+    classes: list[list[str]] = Field(
+        default_factory=list,
+        description="Square, symmetric matrix of link classes (X on the diagonal, NV<n>, PIX, "
+        "PXB, PHB, NODE or SYS, best first), one row per device.",
+    )
 
     @model_validator(mode="after")
     def _square(self) -> LinkMatrix:
@@ -172,20 +270,33 @@ class LinkMatrix(WireModel):
 
 
 class HardwareProfileSpec(WireModel):
-    description: str = ""
-    vendor: str | None = None
-    model: str | None = None
-    architecture: str | None = Field(default=None, description="CPU architecture: x86_64, ...")
-    sockets: list[SocketSpec] = Field(default_factory=list)
-    memory_numa_nodes: list[NumaNodeSpec] = Field(
-        default_factory=list, description="NUMA nodes with memory and no CPUs (HBM, GPU memory)"
+    description: str = Field(default="", description="What machine this is; informational.")
+    vendor: str | None = Field(default=None, description="System vendor; informational.")
+    model: str | None = Field(default=None, description="System model; informational.")
+    architecture: str | None = Field(
+        default=None, description="CPU architecture: x86_64, aarch64, ..."
     )
-    memory_gib: float = Field(default=0.0, ge=0, description="0 when unknown")
-    gpus: list[GpuSpec] = Field(default_factory=list)
-    nvlink: NvlinkFabricSpec | None = None
-    nics: list[NicSpec] = Field(default_factory=list)
-    power: PowerSpec = Field(default_factory=PowerSpec)
-    links: LinkMatrix | None = None
+    sockets: list[SocketSpec] = Field(
+        default_factory=list, description="CPU sockets with their cores and NUMA nodes."
+    )
+    memory_numa_nodes: list[NumaNodeSpec] = Field(
+        default_factory=list,
+        description="NUMA nodes with memory and no CPUs (HBM, GPU memory).",
+    )
+    memory_gib: float = Field(default=0.0, ge=0, description="Host memory in GiB; 0 when unknown.")
+    gpus: list[GpuSpec] = Field(default_factory=list, description="The GPUs, unique by index.")
+    nvlink: NvlinkFabricSpec | None = Field(
+        default=None, description="How the GPUs' NVLinks are wired; unset: no NVLink."
+    )
+    nics: list[NicSpec] = Field(default_factory=list, description="The NICs, unique by name.")
+    power: PowerSpec = Field(
+        default_factory=PowerSpec, description="The whole node's idle and maximum power draw."
+    )
+    links: LinkMatrix | None = Field(
+        default=None,
+        description="Pairwise link classes between GPUs and NICs, as nvidia-smi topo -m "
+        "prints them; unset: derived from the fields above.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> HardwareProfileSpec:
@@ -232,5 +343,11 @@ class HardwareProfile(Resource):
     PLURAL: ClassVar[str] = "hardwareprofiles"
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("hwp", "profile", "profiles")
     kind: Literal["HardwareProfile"] = "HardwareProfile"
-    spec: HardwareProfileSpec
-    status: Status = Field(default_factory=Status)
+    spec: HardwareProfileSpec = Field(
+        description="The machine's topology: sockets, NUMA nodes, GPUs, NICs, NVLink, links and "
+        "power."
+    )
+    status: Status = Field(
+        default_factory=Status,
+        description="Conditions, if any; profiles have no status of their own.",
+    )

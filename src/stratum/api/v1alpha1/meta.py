@@ -122,21 +122,55 @@ class WireModel(BaseModel):
 
 
 class ObjectReference(WireModel):
-    kind: str = Field(min_length=1, max_length=63)
-    name: ObjectName
-    namespace: NamespaceName | None = None
-    uid: str | None = None
+    """Another object, by kind and name."""
+
+    kind: str = Field(min_length=1, max_length=63, description="The object's kind, e.g. Workload.")
+    name: ObjectName = Field(description="The object's name.")
+    namespace: NamespaceName | None = Field(
+        default=None, description="Its namespace; unset for a cluster-wide kind."
+    )
+    uid: str | None = Field(default=None, description="Its uid, naming one incarnation of it.")
 
 
 class ObjectMeta(WireModel):
-    name: ObjectName
-    namespace: NamespaceName | None = None
-    uid: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    resource_version: str | None = None
-    generation: int | None = None
-    creation_timestamp: Timestamp | None = None
+    """Name, namespace, labels and the server's bookkeeping of one object."""
+
+    name: ObjectName = Field(
+        description="Unique within its kind (and namespace): lowercase letters, digits, '-' "
+        "and '.', at most 253 characters (DNS-1123)."
+    )
+    namespace: NamespaceName | None = Field(
+        default=None,
+        description="The tenant the object belongs to, for namespaced kinds (a Tenant's name, "
+        "or stratum-system / catalog); unset for cluster-wide kinds.",
+    )
+    uid: str | None = Field(
+        default=None,
+        description="Set by the server at creation: unique for this object's lifetime, never "
+        "reused by one deleted and created again.",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Key/value pairs to select objects by (-l); keys [prefix/]name, values at "
+        "most 63 characters.",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Free-form key/value notes for tools, at most 256 KiB in all; not for "
+        "selection.",
+    )
+    resource_version: str | None = Field(
+        default=None,
+        description="Set by the server on every write; sending it back with an update makes "
+        "the update fail with a conflict if the object changed since.",
+    )
+    generation: int | None = Field(
+        default=None,
+        description="Set by the server: 1 at creation, incremented on each change of spec.",
+    )
+    creation_timestamp: Timestamp | None = Field(
+        default=None, description="Set by the server: when the object was created."
+    )
 
     @field_validator("labels")
     @classmethod
@@ -160,19 +194,33 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 
 
 class Condition(WireModel):
-    type: str = Field(min_length=1, max_length=316)
-    status: ConditionStatus
-    reason: str = Field(default="", max_length=1024)
-    message: str = Field(default="", max_length=32768)
-    last_transition_time: Timestamp | None = None
-    observed_generation: int | None = None
+    """One aspect of the object's state, as Kubernetes conditions are."""
+
+    type: str = Field(min_length=1, max_length=316, description="What it is about, e.g. Ready.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        default="", max_length=1024, description="Why, as one CamelCase word (e.g. Heartbeat)."
+    )
+    message: str = Field(default="", max_length=32768, description="Why, in words.")
+    last_transition_time: Timestamp | None = Field(
+        default=None, description="When status last changed."
+    )
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation the condition was set from."
+    )
 
 
 class Status(WireModel):
     """Status every kind carries; kinds extend it with their own fields."""
 
-    observed_generation: int | None = None
-    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = Field(
+        default=None,
+        description="The metadata.generation the controllers last acted on; behind it, the "
+        "latest spec is not yet reflected.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Conditions of the object, one per type."
+    )
 
 
 class Resource(WireModel):
@@ -188,6 +236,9 @@ class Resource(WireModel):
 
     api_version: Literal["stratum.dev/v1alpha1"] = API_VERSION
     kind: str
-    metadata: ObjectMeta
+    metadata: ObjectMeta = Field(
+        description="Name, namespace, labels and annotations, and what the server keeps: "
+        "uid, resourceVersion, generation, creation time."
+    )
     spec: Any = None
     status: Any = None

@@ -14,13 +14,21 @@ _SCHEMA_TYPES = {"object", "string", "integer", "number", "boolean", "array", "n
 class TemplateSpecBase(WireModel):
     version: str = Field(
         pattern=r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$",
-        description="semantic version, e.g. 1.2.0",
+        description="Semantic version of this template version, e.g. 1.2.0; versions of one "
+        "template share its family label, else its name.",
     )
-    description: str = ""
-    published: bool = Field(default=False, description="a published version is immutable")
+    description: str = Field(
+        default="", description="What the template makes; shown in the catalog."
+    )
+    published: bool = Field(
+        default=False,
+        description="A published version is immutable; a reference without a version takes "
+        "the newest published release.",
+    )
     parameters: dict[str, Any] = Field(
         default_factory=lambda: {"type": "object", "properties": {}},
-        description="JSON Schema of the launch parameters",
+        description="JSON Schema (type object) of the parameters a launch gives; a missing "
+        "parameter takes its schema default.",
     )
 
     @field_validator("parameters")

@@ -11,7 +11,10 @@ from stratum.api.v1alpha1.templates import TemplateSpecBase
 
 
 class WorkloadTemplateSpec(TemplateSpecBase):
-    body: dict[str, Any] = Field(description="a WorkloadSpec with {{ parameter }} placeholders")
+    body: dict[str, Any] = Field(
+        description="A Workload spec with {{ parameter }} placeholders, filled from the "
+        "launch's parameters."
+    )
 
 
 class WorkloadTemplate(Resource):
@@ -20,5 +23,10 @@ class WorkloadTemplate(Resource):
     NAMESPACED: ClassVar[bool] = True
     SHORT_NAMES: ClassVar[tuple[str, ...]] = ("wt",)
     kind: Literal["WorkloadTemplate"] = "WorkloadTemplate"
-    spec: WorkloadTemplateSpec
-    status: Status = Field(default_factory=Status)
+    spec: WorkloadTemplateSpec = Field(
+        description="The template version: its version, parameter schema and Workload spec body."
+    )
+    status: Status = Field(
+        default_factory=Status,
+        description="Conditions, if any; templates have no status of their own.",
+    )
