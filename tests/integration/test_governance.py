@@ -306,6 +306,25 @@ def test_quota_and_budget_refuse_at_the_boundary(client: StratumClient) -> None:
         client.create(h100s("any", 1))
 
 
+def test_a_cpu_quota_refuses_the_core_that_would_pass_it(client: StratumClient) -> None:
+    lab = tenant("lab")
+    lab["spec"] = {"quota": {"cpuCores": 16}}
+    client.create(lab)
+
+    def cpus(name: str, cores: float, replicas: int = 1) -> dict[str, Any]:
+        w = workload(name, ns="lab", replicas=replicas)
+        w["spec"]["contract"] = {"compute": {"cpuCores": cores}}
+        return w
+
+    client.create(cpus("pair", 6, replicas=2))  # 12 of 16
+    client.create(cpus("rest", 4))  # exactly 16
+    with pytest.raises(Forbidden, match="may use 16 CPU cores; it uses 16 and this workload"):
+        client.create(cpus("one-more", 1))
+    assert client.get("Tenant", "lab")["status"]["usage"]["cpuCores"] == 16
+    client.delete("Workload", "rest", "lab")
+    client.create(cpus("smaller", 2))  # what a deleted workload held is free again
+
+
 def test_audit_chain_records_writes_and_catches_tampering(
     client: StratumClient, live_server: LiveServer
 ) -> None:

@@ -113,6 +113,13 @@ def _gpu_use(obj: dict[str, Any]) -> str:
     return text
 
 
+def _cpu_use(obj: dict[str, Any]) -> str:
+    """CPU cores its active workloads ask for against the quota: 12/16, or 12/- unlimited."""
+    limit = obj.get("spec", {}).get("quota", {}).get("cpuCores")
+    used = obj.get("status", {}).get("usage", {}).get("cpuCores", 0)
+    return f"{used}/{'-' if limit is None else limit}"
+
+
 def _budget_use(obj: dict[str, Any]) -> str:
     budget = obj.get("spec", {}).get("budget")
     if not budget:
@@ -250,7 +257,7 @@ WIDE_EXTRA: dict[str, list[Column]] = {
         ("ACROSS", _path("spec", "contract", "topology", "acrossReplicas")),
         ("PLACEMENT", _path("status", "placement", default="-")),
     ],
-    "Tenant": [("GPU-QUOTA", _quota)],
+    "Tenant": [("GPU-QUOTA", _quota), ("CPUS", _cpu_use)],
     "Event": [
         ("FIRST SEEN", since("spec", "firstTimestamp")),
         ("SOURCE", _path("spec", "source", default="-")),

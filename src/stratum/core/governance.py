@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from stratum.api.v1alpha1.contract import SovereigntyClause
+from stratum.api.v1alpha1.contract import ComputeClause, SovereigntyClause
 from stratum.core.demand import replica_gpu_milli
 from stratum.core.lifecycle import FINISHED
 from stratum.core.policies import evaluate, read_values
@@ -39,18 +39,26 @@ def name_of(obj: WireObject) -> str:
     return str(_get(obj, "metadata", "name") or "")
 
 
-# -- GPU demand and quota ---------------------------------------------------------------
+# -- demand and quota --------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class GpuDemand:
+class Demand:
+    """What one workload asks for across all its replicas: GPUs in milli-GPUs (on the models
+    it allows; empty: any) and CPU in milli-cores."""
+
     milli: int
     models: tuple[str, ...]  # empty: any model
+    cpu_milli: int = 0
 
     @property
     def gpus(self) -> float:
         return self.milli / 1000
 
 
-def gpu_demand(workload: WireObject) -> GpuDemand:
+# What a replica asks for when its contract names no CPU (the contract's own default).
+DEFAULT_CPU_CORES = float(ComputeClause.model_fields["cpu_cores"].default)
+
+
+def demand_of(workload: WireObject) -> Demand:
     """What one workload asks for across all its replicas."""
     compute = _get(workload, "spec", "contract", "compute") or {}
     replicas = int(_get(workload, "spec", "replicas") or 1)
@@ -59,7 +67,10 @@ def gpu_demand(workload: WireObject) -> GpuDemand:
         gpu_milli=int(compute["gpuMilli"]) if compute.get("gpuMilli") else None,
         mig_profile=str(compute["migProfile"]) if compute.get("migProfile") else None,
     )
-    return GpuDemand(per_replica * replicas, tuple(compute.get("models") or ()))
+    cores = float(compute.get("cpuCores") or DEFAULT_CPU_CORES)
+    return Demand(
+        per_replica * replicas, tuple(compute.get("models") or ()), round(cores * 1000) * replicas
+    )
 
 
 def is_active(workload: WireObject) -> bool:
@@ -67,39 +78,47 @@ def is_active(workload: WireObject) -> bool:
 
 
 @dataclass(slots=True)
-class GpuUsage:
-    """GPUs held or asked for by a tenant's active workloads, in milli-GPUs."""
+class Usage:
+    """What a tenant's active workloads hold or ask for: milli-GPUs (in all and by model)
+    and milli-cores."""
 
     milli: int = 0
     milli_by_model: dict[str, int] = field(default_factory=dict)
+    cpu_milli: int = 0
 
-    def add(self, demand: GpuDemand, sign: int = 1) -> None:
+    def add(self, demand: Demand, sign: int = 1) -> None:
         self.milli += sign * demand.milli
+        self.cpu_milli += sign * demand.cpu_milli
         # A workload that allows several models may land on any of them: it counts against
         # each, so that no placement can take a model past its quota.
         for model in demand.models:
             self.milli_by_model[model] = self.milli_by_model.get(model, 0) + sign * demand.milli
 
+    def copy(self) -> Usage:
+        return Usage(self.milli, dict(self.milli_by_model), self.cpu_milli)
+
     def as_wire(self) -> dict[str, Any]:
         return {
             "gpus": _gpus(self.milli),
             "gpusByModel": {m: _gpus(v) for m, v in sorted(self.milli_by_model.items())},
+            "cpuCores": _gpus(self.cpu_milli),
         }
 
 
 def _gpus(milli: int) -> float | int:
+    """Thousandths as a number of units: 2000 -> 2, 2500 -> 2.5."""
     return milli // 1000 if milli % 1000 == 0 else round(milli / 1000, 3)
 
 
-def gpu_usage(workloads: Iterable[WireObject]) -> GpuUsage:
-    usage = GpuUsage()
+def usage_of(workloads: Iterable[WireObject]) -> Usage:
+    usage = Usage()
     for workload in workloads:
         if is_active(workload):
-            usage.add(gpu_demand(workload))
+            usage.add(demand_of(workload))
     return usage
 
 
-def quota_problems(tenant: WireObject, usage: GpuUsage, demand: GpuDemand) -> list[str]:
+def quota_problems(tenant: WireObject, usage: Usage, demand: Demand) -> list[str]:
     """Why adding `demand` to `usage` breaks the tenant's quota; empty if it fits."""
     quota = _get(tenant, "spec", "quota") or {}
     name = name_of(tenant)
@@ -118,6 +137,12 @@ def quota_problems(tenant: WireObject, usage: GpuUsage, demand: GpuDemand) -> li
                 f"quota: tenant {name} may hold {limit} {model}; it holds {_gpus(used)} and "
                 f"this workload asks for {_gpus(demand.milli)}"
             )
+    cores = quota.get("cpuCores")
+    if cores is not None and usage.cpu_milli + demand.cpu_milli > round(cores * 1000):
+        problems.append(
+            f"quota: tenant {name} may use {_gpus(round(cores * 1000))} CPU cores; it uses "
+            f"{_gpus(usage.cpu_milli)} and this workload asks for {_gpus(demand.cpu_milli)}"
+        )
     return problems
 
 
@@ -344,13 +369,13 @@ class BudgetCheck:
 def projected_gpu_hours(workload: WireObject) -> float:
     """GPU-hours the workload may use: its GPUs times its maximum duration (0 if unbounded)."""
     seconds = _get(workload, "spec", "contract", "lifecycle", "maxDurationSeconds")
-    return gpu_demand(workload).gpus * (float(seconds) / 3600 if seconds else 0.0)
+    return demand_of(workload).gpus * (float(seconds) / 3600 if seconds else 0.0)
 
 
 def cheapest_cost(workload: WireObject, sites: Sequence[WireObject], currency: str) -> float:
     """The least the workload's projected GPU-hours can cost at any of `sites` in `currency`."""
     hours = projected_gpu_hours(workload)
-    demand = gpu_demand(workload)
+    demand = demand_of(workload)
     prices = [
         price_per_gpu_hour(s, demand.models)
         for s in sites
@@ -403,7 +428,7 @@ def admit(
     *,
     workload: WireObject,
     tenant: WireObject,
-    usage: GpuUsage,
+    usage: Usage,
     sites: Sequence[WireObject],
     policies: Sequence[WireObject],
 ) -> Admission:
@@ -412,7 +437,7 @@ def admit(
     `usage` is what the tenant's other active workloads hold (not this one).
     """
     result = judge_sites(workload=workload, tenant=tenant, sites=sites, policies=policies)
-    demand = gpu_demand(workload)
+    demand = demand_of(workload)
     result.denials = quota_problems(tenant, usage, demand) + result.denials
     allowed = [s for s in sites if name_of(s) in set(result.allowed_sites)]
     currency = str(_get(tenant, "spec", "budget", "currency") or "EUR")

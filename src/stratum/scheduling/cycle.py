@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from stratum.api.v1alpha1.contract import Contract
-from stratum.core.governance import GpuDemand, GpuUsage
+from stratum.core.governance import Demand, Usage
 from stratum.scheduling.contracts import (
     TIERS,
     ContractDecision,
@@ -185,16 +185,16 @@ class _Cycle:
         self._ever: dict[str, bool] = {}
 
     # -- the books a pass keeps ------------------------------------------------------------
-    def _usage(self) -> tuple[dict[str, GpuUsage], dict[str, Vector]]:
-        quota: dict[str, GpuUsage] = {}
+    def _usage(self) -> tuple[dict[str, Usage], dict[str, Vector]]:
+        quota: dict[str, Usage] = {}
         share: dict[str, Vector] = {}
         for h in self.inp.holdings:
             _charge(quota, share, h.tenant, h.contract, h.replicas, h.models, +1)
         return quota, share
 
-    def ask(self, w: Waiting, quota: Mapping[str, GpuUsage], avoid: frozenset[str]) -> WorkloadAsk:
+    def ask(self, w: Waiting, quota: Mapping[str, Usage], avoid: frozenset[str]) -> WorkloadAsk:
         terms = self.inp.tenants.get(w.tenant, TenantTerms())
-        used = quota.get(w.tenant, GpuUsage())
+        used = quota.get(w.tenant, Usage())
         total = None if terms.quota_milli is None else terms.quota_milli - used.milli
         by_model = {
             m: limit - used.milli_by_model.get(m, 0)
@@ -386,7 +386,7 @@ class _Cycle:
 
 
 def _charge(
-    quota: dict[str, GpuUsage],
+    quota: dict[str, Usage],
     share: dict[str, Vector],
     tenant: str,
     contract: Contract,
@@ -394,9 +394,7 @@ def _charge(
     models: tuple[str, ...],
     sign: int,
 ) -> None:
-    quota.setdefault(tenant, GpuUsage()).add(
-        GpuDemand(replica_milli(contract) * replicas, models), sign
-    )
+    quota.setdefault(tenant, Usage()).add(Demand(replica_milli(contract) * replicas, models), sign)
     vector = demand_vector(contract, replicas)
     used = share.get(tenant, (0.0, 0.0, 0.0))
     share[tenant] = (

@@ -198,31 +198,44 @@ def test_policies_rule_out_sites_deny_when_none_is_left_and_warn() -> None:
 
 # -- quota and budget --------------------------------------------------------------------
 def test_gpu_demand_counts_whole_fractional_and_mig() -> None:
-    assert governance.gpu_demand(workload(gpus=8, replicas=4)).milli == 32000
+    assert governance.demand_of(workload(gpus=8, replicas=4)).milli == 32000
     frac = workload()
     frac["spec"]["contract"]["compute"] = {"gpuMilli": 250}
-    assert governance.gpu_demand(frac).milli == 250
+    assert governance.demand_of(frac).milli == 250
     mig = workload()
     mig["spec"]["contract"]["compute"] = {"migProfile": "3g.40gb"}
-    assert governance.gpu_demand(mig).milli == 429
+    assert governance.demand_of(mig).milli == 429
 
 
 def test_quota_boundary_total_and_per_model() -> None:
     t = tenant(quota={"gpus": 8, "gpusByModel": {"H100": 4}})
-    usage = governance.gpu_usage([workload(gpus=4)])
-    assert governance.quota_problems(t, usage, governance.gpu_demand(workload(gpus=4))) == []
-    over = governance.quota_problems(t, usage, governance.gpu_demand(workload(gpus=5)))
+    usage = governance.usage_of([workload(gpus=4)])
+    assert governance.quota_problems(t, usage, governance.demand_of(workload(gpus=4))) == []
+    over = governance.quota_problems(t, usage, governance.demand_of(workload(gpus=5)))
     assert over and "may hold 8 GPUs; it holds 4" in over[0]
     h100 = workload(gpus=4, compute={"models": ["H100"]})
-    assert governance.quota_problems(t, governance.GpuUsage(), governance.gpu_demand(h100)) == []
+    assert governance.quota_problems(t, governance.Usage(), governance.demand_of(h100)) == []
     h100_5 = workload(gpus=5, compute={"models": ["H100"]})
     assert any(
         "4 H100" in p
-        for p in governance.quota_problems(t, governance.GpuUsage(), governance.gpu_demand(h100_5))
+        for p in governance.quota_problems(t, governance.Usage(), governance.demand_of(h100_5))
     )
     done = workload(gpus=8)
     done["status"] = {"phase": "Succeeded"}
-    assert governance.gpu_usage([done]).milli == 0
+    assert governance.usage_of([done]).milli == 0
+
+
+def test_cpu_quota_counts_cores_times_replicas_with_the_contracts_default() -> None:
+    t = tenant(quota={"cpuCores": 10})
+    eight = workload(replicas=2, compute={"cpuCores": 4})
+    assert governance.demand_of(eight).cpu_milli == 8000
+    usage = governance.usage_of([eight])
+    assert governance.quota_problems(t, usage, governance.demand_of(workload())) == []  # 1 core
+    two = governance.demand_of(workload(compute={"cpuCores": 2.5}))
+    assert governance.quota_problems(t, usage, two) == [
+        "quota: tenant t may use 10 CPU cores; it uses 8 and this workload asks for 2.5"
+    ]
+    assert governance.usage_of([eight]).as_wire()["cpuCores"] == 8
 
 
 def test_budget_hard_limit_refuses_soft_limit_warns() -> None:

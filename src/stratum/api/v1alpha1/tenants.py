@@ -44,7 +44,8 @@ class Quota(WireModel):
     cpu_cores: float | None = Field(
         default=None,
         ge=0,
-        description="CPU cores in total; recorded, not yet enforced by admission or the scheduler.",
+        description="CPU cores the tenant's active workloads may ask for in all (cpuCores x "
+        "replicas, fractions count); a workload that would pass it is refused at admission.",
     )
 
     @model_validator(mode="after")
@@ -132,12 +133,16 @@ class TenantSpec(WireModel):
 
 
 class TenantUsage(WireModel):
-    """GPUs are computed by the server from the tenant's active workloads (fractions count);
-    GPU-hours and cost accrue from running work over the budget's period."""
+    """GPUs and CPU cores are computed by the server from the tenant's active workloads
+    (fractions count); GPU-hours and cost accrue from running work over the budget's period."""
 
     gpus: float = Field(default=0, description="GPUs its active workloads hold or ask for now.")
     gpus_by_model: dict[str, float] = Field(
         default_factory=dict, description="The same, by GPU model the workloads allow."
+    )
+    cpu_cores: float = Field(
+        default=0,
+        description="CPU cores its active workloads ask for now (cpuCores x replicas).",
     )
     gpu_hours: float = Field(default=0.0, description="GPU-hours used in the current period.")
     cost: float = Field(

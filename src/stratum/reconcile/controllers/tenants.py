@@ -10,7 +10,7 @@ from datetime import datetime
 
 from stratum.core.clock import Clock
 from stratum.core.errors import Conflict, NotFound
-from stratum.core.governance import GpuUsage, gpu_demand, is_active, period_start
+from stratum.core.governance import Usage, demand_of, is_active, period_start
 from stratum.reconcile.telemetry import GpuUse, running_uses
 from stratum.reconcile.world import World, wire
 from stratum.store.objects import ObjectStore
@@ -53,11 +53,11 @@ class TenantController:
             self._flush(world, now)
 
     def _flush(self, world: World, now: datetime) -> None:
-        active: dict[str, GpuUsage] = {}
+        active: dict[str, Usage] = {}
         for wl in world.workloads.values():
             body = wire(wl)
             if is_active(body):
-                active.setdefault(wl.metadata.namespace or "", GpuUsage()).add(gpu_demand(body))
+                active.setdefault(wl.metadata.namespace or "", Usage()).add(demand_of(body))
         for name, tenant in world.tenants.items():
             acc = self._accrued.pop(name, _Accrued())
             budget = tenant.spec.budget
@@ -73,10 +73,11 @@ class TenantController:
             for cur, amount in acc.cost.items():
                 if cur != currency:
                     others[cur] = others.get(cur, 0.0) + amount
-            held = active.get(name, GpuUsage()).as_wire()
+            held = active.get(name, Usage()).as_wire()
             new = {
                 "gpus": held.get("gpus", 0),
                 "gpusByModel": held.get("gpusByModel", {}),
+                "cpuCores": held.get("cpuCores", 0),
                 "gpuHours": round(hours, 6),
                 "cost": round(cost, 6),
                 "currency": currency,

@@ -9,7 +9,7 @@ from typing import Any
 from stratum.api.v1alpha1 import Policy, Site, Tenant, Workload
 from stratum.core import governance
 from stratum.core.errors import Cause, Forbidden
-from stratum.core.governance import GpuUsage
+from stratum.core.governance import Usage
 from stratum.store.objects import Transaction, WireObject
 
 
@@ -47,7 +47,7 @@ class AdmissionCache:
         self._sites: list[dict[str, Any]] | None = None
         self._policies: list[WireObject] | None = None
         self._profiles: list[WireObject] | None = None
-        self._usage: dict[str, GpuUsage] = {}
+        self._usage: dict[str, Usage] = {}
         self._locked: set[str] = set()
 
     def lock_tenants(self, namespaces: set[str]) -> None:
@@ -79,9 +79,9 @@ class AdmissionCache:
             self._policies = [full(Policy, p) for p in list_all(self.tx, "Policy")]
         return self._policies
 
-    def usage(self, namespace: str) -> GpuUsage:
+    def usage(self, namespace: str) -> Usage:
         if namespace not in self._usage:
-            self._usage[namespace] = governance.gpu_usage(list_all(self.tx, "Workload", namespace))
+            self._usage[namespace] = governance.usage_of(list_all(self.tx, "Workload", namespace))
         return self._usage[namespace]
 
     def tenant(self, namespace: str) -> dict[str, Any]:
@@ -97,13 +97,17 @@ class AdmissionCache:
         wire = workload.model_dump(mode="json", by_alias=True)
         tenant = self.tenant(ns)
         quota = tenant.get("spec", {}).get("quota") or {}
-        # Without a GPU quota the tenant's other workloads decide nothing: don't read them
+        # Without a quota the tenant's other workloads decide nothing: don't read them
         # (reading every workload on every write makes a tenant's writes O(n) each).
-        limited = quota.get("gpus") is not None or bool(quota.get("gpusByModel"))
-        usage = self.usage(ns) if limited else GpuUsage()
-        others = GpuUsage(usage.milli, dict(usage.milli_by_model))
+        limited = (
+            quota.get("gpus") is not None
+            or bool(quota.get("gpusByModel"))
+            or quota.get("cpuCores") is not None
+        )
+        usage = self.usage(ns) if limited else Usage()
+        others = usage.copy()
         old = (
-            governance.gpu_demand(existing)
+            governance.demand_of(existing)
             if existing is not None and governance.is_active(existing)
             else None
         )
@@ -120,7 +124,7 @@ class AdmissionCache:
             )
         if old is not None:
             usage.add(old, -1)
-        usage.add(governance.gpu_demand(wire))
+        usage.add(governance.demand_of(wire))
         return decision.warnings + request_hints(wire, self.profiles)
 
 
@@ -182,7 +186,7 @@ def tenant_usage(tx: Transaction, tenants: list[WireObject]) -> list[WireObject]
             break
         token = page.continue_token
     for t in tenants:
-        usage = governance.gpu_usage(by_ns.get(t["metadata"]["name"], []))
+        usage = governance.usage_of(by_ns.get(t["metadata"]["name"], []))
         status = t.setdefault("status", {})
         status["usage"] = {**(status.get("usage") or {}), **usage.as_wire()}
     return tenants
