@@ -44,6 +44,8 @@ def test_the_demo_fleet_binds_every_contract_with_evidence(fleet: ControlledFlee
     for r in train.spec.replicas:
         assert r.gpus == list(range(8))
         assert world.nodes[r.node].spec.profile == "hgx-h100-80gb"
+        # Each GPU says how much of it bound work holds (here all of it).
+        assert {g.allocated_milli for g in world.nodes[r.node].status.gpus} == {1000}
     evidence = {e.clause: e.message for e in train.spec.evidence}
     assert "site fra-1 in DE, jurisdictions EU/GDPR" in evidence["sovereignty"]
     assert "NVLink" in evidence["topology.withinReplica"]

@@ -8,6 +8,8 @@ Admission (over wire objects), quotas, fair share and the placement engine all c
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 MILLI = 1000
 MIG_SLICES = 7
@@ -38,3 +40,22 @@ def replica_gpu_milli(
     if mig_profile:
         return mig_milli(mig_profile)
     return 0
+
+
+def allocation_milli(allocation: Mapping[str, Any]) -> int:
+    """What one allocation of a Node's status (one replica's binding there) holds of each
+    GPU it names: a share's gpuMilli, a MIG slice's part (its profile is the first word of
+    migInstance), else the whole GPU."""
+    if allocation.get("gpuMilli"):
+        return int(allocation["gpuMilli"])
+    mig = str(allocation.get("migInstance") or "")
+    return mig_milli(mig.split()[0]) if mig else MILLI
+
+
+def held_by_gpu(allocations: Iterable[Mapping[str, Any]]) -> dict[int, int]:
+    """Per GPU index, the thousandths its allocations hold (at most 1000)."""
+    held: dict[int, int] = {}
+    for a in allocations:
+        for gpu in a.get("gpus") or []:
+            held[int(gpu)] = min(held.get(int(gpu), 0) + allocation_milli(a), MILLI)
+    return held

@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from stratum.core.demand import MILLI
+from stratum.core.demand import MILLI, allocation_milli, held_by_gpu
 from stratum.portal.reads import Obj, name_of
 
 NODES_PER_PAGE = 50
@@ -61,7 +61,7 @@ class Figures:
                 self.util_n += 1
             self.power_w += float(g.get("powerW") or 0.0)
         for a in status.get("allocations") or []:
-            held = len(a.get("gpus") or []) * MILLI if not a.get("gpuMilli") else int(a["gpuMilli"])
+            held = len(a.get("gpus") or []) * allocation_milli(a)
             self.allocated_milli += held
             self.by_tenant_milli[str(a.get("namespace", ""))] += held
 
@@ -79,15 +79,12 @@ def by_site_and_cluster(nodes: list[Obj]) -> tuple[dict[str, Figures], dict[str,
 def gpu_cells(node: Obj) -> list[dict[str, Any]]:
     """Each GPU of a node as a small square: health and whether it is held."""
     status = node.get("status") or {}
-    held: dict[int, int] = defaultdict(int)
-    for a in status.get("allocations") or []:
-        for i in a.get("gpus") or []:
-            held[int(i)] += int(a.get("gpuMilli") or MILLI)
+    held = held_by_gpu(status.get("allocations") or [])
     return [
         {
             "index": g.get("index"),
             "health": g.get("health", "Unknown"),
-            "held": min(held.get(int(g.get("index", -1)), 0), MILLI) / MILLI,
+            "held": held.get(int(g.get("index", -1)), 0) / MILLI,
         }
         for g in status.get("gpus") or []
     ]

@@ -313,3 +313,14 @@ def test_sovereignty_that_rules_out_every_site_is_accepted_with_a_warning_saying
     assert fine.warnings == [] and fine.allowed_sites == ["fra", "par"]
     nowhere = governance.judge_sites(workload=us_only, tenant=tenant(), sites=[], policies=[])
     assert nowhere.warnings == []  # no fleet yet: nothing to say about it
+
+
+def test_each_gpu_is_held_by_whole_gpus_shares_and_mig_slices_at_most_whole() -> None:
+    from stratum.core.demand import allocation_milli, held_by_gpu
+
+    whole = {"gpus": [0, 1]}
+    share = {"gpus": [2], "gpuMilli": 250}
+    mig = {"gpus": [3], "migInstance": "3g.40gb on GPU 3 slots 0-3"}
+    assert [allocation_milli(a) for a in (whole, share, mig)] == [1000, 250, 429]
+    held = held_by_gpu([whole, share, share, mig, mig, mig])
+    assert held == {0: 1000, 1: 1000, 2: 500, 3: 1000}  # three 3g slices: capped at whole

@@ -45,8 +45,9 @@ class GpuState(WireModel):
         default=0,
         ge=0,
         le=1000,
-        description="Thousandths of the GPU held by work, where the reporter states it; the "
-        "server does not fill it (see allocations).",
+        description="Thousandths of the GPU that bound work holds, from this node's "
+        "allocations: a whole GPU 1000, a share its gpuMilli, a MIG slice its compute slices' "
+        "part (at most 1000).",
     )
     utilization_pct: float | None = Field(
         default=None, ge=0, le=100, description="GPU utilisation in percent."
@@ -68,6 +69,11 @@ class Allocation(WireModel):
     gpus: list[int] = Field(default_factory=list, description="Indices of the GPUs it holds.")
     gpu_milli: int | None = Field(
         default=None, description="For a GPU share: thousandths of the GPU it holds."
+    )
+    mig_instance: str | None = Field(
+        default=None,
+        description="For a MIG slice: the instance it holds, as its Placement names it "
+        "(profile, GPU and memory slots).",
     )
     cpu_set: str | None = Field(
         default=None, description="CPUs it is pinned to, as a kernel CPU list; unset if not."

@@ -12,6 +12,7 @@ from typing import Any
 from stratum.api.v1alpha1 import Node
 from stratum.backends.base import NodeObservation, Observation
 from stratum.core.clock import Clock, clock_rate
+from stratum.core.demand import held_by_gpu
 from stratum.core.errors import Conflict, NotFound
 from stratum.reconcile.events import record_event
 from stratum.reconcile.world import World, key_of, wire
@@ -121,6 +122,8 @@ def _allocations(world: World) -> dict[str, list[dict[str, object]]]:
             }
             if r.gpu_milli:
                 entry["gpuMilli"] = r.gpu_milli
+            if r.mig_instance:
+                entry["migInstance"] = r.mig_instance
             out.setdefault(r.node, []).append(entry)
     return out
 
@@ -139,6 +142,7 @@ def _status(
             )
         )
     before = {g.index: g.health for g in node.status.gpus}
+    held = held_by_gpu(allocations)
     gpus = []
     for g in obs.gpus:
         if before.get(g.index, "Healthy") != g.health and g.health in ("Failed", "Degraded"):
@@ -157,6 +161,7 @@ def _status(
             "memoryUsedGiB": g.memory_used_gib,
             "powerW": g.power_w,
             "temperatureC": g.temperature_c,
+            "allocatedMilli": held.get(g.index, 0),
         }
         if g.ecc_errors:
             gpu["eccErrors"] = g.ecc_errors
