@@ -90,7 +90,7 @@ class ClusterSpec(WireModel):
 
 
 class ClusterStatus(Status):
-    phase: Literal["Pending", "Ready", "Degraded", "Unreachable"] | None = Field(
+    phase: Literal["Pending", "Ready", "Degraded"] | None = Field(
         default=None,
         description="Pending: waiting for its backend or template (see conditions); Ready: "
         "the backend built it and lists its nodes; Degraded: the backend's last sync failed.",
