@@ -12,6 +12,7 @@ import pytest
 
 from stratum.backends.simulated.backend import SimulatedBackend
 from stratum.client.http import StratumClient
+from stratum.core.demand import bound_milli
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
@@ -76,7 +77,7 @@ def held_by_tenant(world: World) -> dict[str, float]:
             for r in p.spec.replicas:
                 out[p.metadata.namespace or ""] = (
                     out.get(p.metadata.namespace or "", 0)
-                    + len(r.gpus) * (r.gpu_milli or 1000) / 1000
+                    + len(r.gpus) * bound_milli(r.gpu_milli, r.mig_instance) / 1000
                 )
     return out
 
@@ -146,7 +147,8 @@ def test_gpu_time_and_cost_accrue_for_running_placements(fleet: Fleet) -> None:
         if p.status.phase == "Running":
             ns = p.metadata.namespace or ""
             running[ns] = running.get(ns, 0) + sum(
-                len(r.gpus) * (r.gpu_milli or 1000) / 1000 for r in p.spec.replicas
+                len(r.gpus) * bound_milli(r.gpu_milli, r.mig_instance) / 1000
+                for r in p.spec.replicas
             )
     before = {t: fleet.value("stratum_tenant_gpu_seconds_total", tenant=t) for t in running}
     cost = fleet.value("stratum_tenant_cost_total", tenant="health-eu", currency="EUR")

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from stratum.client.http import StratumClient
+from stratum.core.demand import allocation_milli
 from stratum.server.demo import demo_manifests
 from stratum.testing.dashboards import expand, expressions
 from stratum.testing.harness import ADMIN_TOKEN, LiveServer, free_port
@@ -157,7 +158,7 @@ def bound_gpus(client: StratumClient) -> dict[str, float]:
         if p["status"].get("phase") in ("Bound", "Running", "Violated"):
             ns = p["metadata"]["namespace"]
             for r in p["spec"]["replicas"]:
-                out[ns] = out.get(ns, 0.0) + len(r["gpus"]) * r.get("gpuMilli", 1000) / 1000
+                out[ns] = out.get(ns, 0.0) + len(r["gpus"]) * allocation_milli(r) / 1000
     return out
 
 

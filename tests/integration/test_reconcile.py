@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from stratum.backends.simulated.backend import SimulatedBackend
+from stratum.core.demand import bound_milli
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
 from stratum.server.demo import demo_manifests
@@ -392,7 +393,11 @@ def test_tenants_accrue_gpu_hours_and_cost_from_what_ran(store: ObjectStore) -> 
         for k, p in world.placements.items()
         if k.startswith("research/") and p.status.phase == "Running"
     ]
-    gpus = sum(len(r.gpus) * (r.gpu_milli or 1000) / 1000 for p in running for r in p.spec.replicas)
+    gpus = sum(
+        len(r.gpus) * bound_milli(r.gpu_milli, r.mig_instance) / 1000
+        for p in running
+        for r in p.spec.replicas
+    )
     assert usage.gpu_hours - before.gpu_hours == pytest.approx(gpus * 1.0, rel=0.02)
     assert usage.currency is None or usage.currency == "EUR"
     # research pays EUR in Frankfurt (H100 2.40/h) and USD in us-east-1: kept apart.

@@ -42,14 +42,18 @@ def replica_gpu_milli(
     return 0
 
 
+def bound_milli(gpu_milli: int | None, mig_instance: str | None) -> int:
+    """What one replica's binding holds of each GPU it names: a share's gpu_milli, a MIG
+    slice's part (its profile is the first word of the instance's name), else the whole
+    GPU. Budgets charge and Node status counts by it."""
+    if gpu_milli:
+        return int(gpu_milli)
+    return mig_milli(mig_instance.split()[0]) if mig_instance else MILLI
+
+
 def allocation_milli(allocation: Mapping[str, Any]) -> int:
-    """What one allocation of a Node's status (one replica's binding there) holds of each
-    GPU it names: a share's gpuMilli, a MIG slice's part (its profile is the first word of
-    migInstance), else the whole GPU."""
-    if allocation.get("gpuMilli"):
-        return int(allocation["gpuMilli"])
-    mig = str(allocation.get("migInstance") or "")
-    return mig_milli(mig.split()[0]) if mig else MILLI
+    """`bound_milli` of one allocation of a Node's status (wire form)."""
+    return bound_milli(allocation.get("gpuMilli"), allocation.get("migInstance"))
 
 
 def held_by_gpu(allocations: Iterable[Mapping[str, Any]]) -> dict[int, int]:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Site, Tenant, Workload
 from stratum.backends.base import NodeObservation, Observation
+from stratum.core.demand import bound_milli
 from stratum.observability.metrics import FleetGauges, Metrics, priority_band
 from stratum.reconcile.world import World
 from stratum.scheduling.fleet import HOLDING_PHASES, node_hardware
@@ -50,7 +51,9 @@ def _held_milli(placements: Iterable[Placement]) -> dict[tuple[str, int], list[t
             continue
         for r in p.spec.replicas:
             for g in r.gpus:
-                out[(r.node, g)].append((p.metadata.namespace or "", r.gpu_milli or MILLI))
+                out[(r.node, g)].append(
+                    (p.metadata.namespace or "", bound_milli(r.gpu_milli, r.mig_instance))
+                )
     return out
 
 
@@ -309,6 +312,6 @@ def running_uses(world: World) -> list[GpuUse]:
                 continue
             models = _models(node, world.profiles)
             price, currency = _price(world.sites.get(node.spec.site), models.get(r.gpus[0], ""))
-            share = (r.gpu_milli or MILLI) / MILLI
+            share = bound_milli(r.gpu_milli, r.mig_instance) / MILLI
             uses.append(GpuUse(p.metadata.namespace or "", len(r.gpus) * share, price, currency))
     return uses

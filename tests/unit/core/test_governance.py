@@ -324,3 +324,11 @@ def test_each_gpu_is_held_by_whole_gpus_shares_and_mig_slices_at_most_whole() ->
     assert [allocation_milli(a) for a in (whole, share, mig)] == [1000, 250, 429]
     held = held_by_gpu([whole, share, share, mig, mig, mig])
     assert held == {0: 1000, 1: 1000, 2: 500, 3: 1000}  # three 3g slices: capped at whole
+
+
+def test_a_mig_slice_is_charged_its_part_of_the_gpu_not_the_whole() -> None:
+    from stratum.core.demand import bound_milli
+
+    assert bound_milli(None, "1g.10gb on GPU 0 slots 6-6") == 143  # 1 of 7 slices, rounded up
+    assert bound_milli(None, "7g.80gb on GPU 0 slots 0-7") == 1000
+    assert bound_milli(500, None) == 500 and bound_milli(None, None) == 1000

@@ -23,7 +23,7 @@ class SitePricing(WireModel):
         default=0.0,
         ge=0,
         description="Price of one GPU-hour, for models gpuHourByModel does not list; a gpuMilli "
-        "share is charged pro rata, a MIG slice as its whole GPU.",
+        "share is charged pro rata, a MIG slice for its compute slices (1g: 1/7, rounded up).",
     )
     gpu_hour_by_model: dict[str, float] = Field(
         default_factory=dict,
