@@ -107,7 +107,7 @@ class TenantSpec(WireModel):
     )
     quota: Quota = Field(
         default_factory=Quota,
-        description="Most GPUs the tenant's active workloads may hold at once.",
+        description="Most GPUs and CPU cores the tenant's active workloads may hold or ask for.",
     )
     budget: Budget | None = Field(
         default=None, description="Spending limit per period; unset: no budget."
