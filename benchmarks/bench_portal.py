@@ -13,10 +13,7 @@ browser load (navigation start to the load event). Prints a table; writes nothin
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from stratum.core.tokens import new_token
+from stratum.testing.campaigns.servers import ServerProcess, new_admin_token
 
 PAGES = (
     "/",
@@ -136,41 +133,12 @@ def main() -> None:
     seed(url, args.nodes, args.workloads)
     took = time.perf_counter() - started
     print(f"seeded {args.nodes} nodes, {args.workloads} workloads in {took:.1f} s")
-    token = new_token().value
-    (home / "admin-token").write_text(token + "\n")
-    (home / "admin-token").chmod(0o600)
-    port = 18000 + os.getpid() % 1000
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stratum",
-            "serve",
-            "--port",
-            str(port),
-            "--database-url",
-            url,
-            "--no-controllers",
-            "--admin-token-file",
-            str(home / "admin-token"),
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, "STRATUM_HOME": str(home)},
-    )
-    base = f"http://127.0.0.1:{port}"
+    token = new_admin_token()
+    # The controllers stay off: this measures the pages, not the scheduler.
+    server = ServerProcess(url, home, "--no-controllers", token=token).start(timeout=120)
+    base = server.url
     try:
         with httpx.Client(base_url=base, cookies={"stratum_session": token}, timeout=120) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.2)
             rows = []
             for path in PAGES:
                 times, size = [], 0
@@ -187,8 +155,7 @@ def main() -> None:
                 rows.append((path, statistics.median(times), max(times), size))
         loads = browser_load_ms(base, token, PAGES)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     print(f"{'page':36} {'server p50 ms':>14} {'max ms':>8} {'KiB':>7} {'browser load ms':>16}")
     for path, p50, worst, size in rows:
         load = loads.get(path, float("nan"))

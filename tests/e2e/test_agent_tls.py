@@ -3,10 +3,6 @@ server's certificate authority with --ca; a client that does not trust it gets n
 
 from __future__ import annotations
 
-import os
-import ssl
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,51 +17,20 @@ from stratum.testing.agents import (
     fixture_dir,
     make_tls,
 )
-from stratum.testing.harness import ADMIN_TOKEN, AUTH, free_port
+from stratum.testing.harness import AUTH, ServerProcess
 
 API = "/apis/stratum.dev/v1alpha1"
 
 
 def test_an_agent_joins_over_tls_with_the_servers_ca(tmp_path: Path) -> None:
     tls = make_tls(tmp_path / "tls")
-    port = free_port()
-    token_file = tmp_path / "admin-token"
-    token_file.write_text(ADMIN_TOKEN + "\n")
-    token_file.chmod(0o600)
-    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 (closed below)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stratum",
-            "serve",
-            "--port",
-            str(port),
-            "--database-url",
-            f"sqlite:///{tmp_path / 's.db'}",
-            "--admin-token-file",
-            str(token_file),
-            "--backend",
-            "agent",
-            "--tls-cert",
-            str(tls.cert),
-            "--tls-key",
-            str(tls.key),
-            "--log-level",
-            "warning",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "STRATUM_HOME": str(tmp_path / "home")},
-    )
-    url = f"https://127.0.0.1:{port}"
+    server = ServerProcess(
+        f"sqlite:///{tmp_path / 's.db'}", tmp_path / "home", "--backend", "agent", tls=tls
+    ).start(timeout=120)
+    url, port = server.url, server.port
     agent: AgentProcess | None = None
     try:
-        trust = ssl.create_default_context(cafile=str(tls.ca))
-        admin = httpx.Client(base_url=url, headers=AUTH, verify=trust, timeout=30)
-        eventually(
-            lambda: admin.get("/readyz").status_code == 200, timeout=120, what="serve on TLS"
-        )
+        admin = httpx.Client(base_url=url, headers=AUTH, verify=server.verify, timeout=30)
         for obj in (agent_site(), agent_cluster("fleet", "boot-tls")):
             assert admin.post(f"{API}/{obj['kind'].lower()}s", json=obj).status_code == 201
         # Plain HTTP, and HTTPS without trusting the CA, get nowhere.
@@ -95,6 +60,4 @@ def test_an_agent_joins_over_tls_with_the_servers_ca(tmp_path: Path) -> None:
     finally:
         if agent is not None:
             agent.stop()
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+        server.stop()

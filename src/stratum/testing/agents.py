@@ -19,7 +19,7 @@ from stratum.backends.local.runtime import LocalRuntime
 from stratum.core.clock import SystemClock
 from stratum.core.cpulist import parse_cpulist
 from stratum.discovery import discover_dir
-from stratum.testing.pki import make_serving_pki
+from stratum.testing.pki import ServingPki, make_serving_pki
 
 API = "stratum.dev/v1alpha1"
 T = TypeVar("T")
@@ -226,17 +226,9 @@ def alive(pid: int) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Tls:
-    ca: Path
-    cert: Path
-    key: Path
-
-
-def make_tls(where: Path, ips: tuple[str, ...] = ("127.0.0.1",)) -> Tls:
+def make_tls(where: Path, ips: tuple[str, ...] = ("127.0.0.1",)) -> ServingPki:
     """A private certificate authority and a server certificate it signed for `ips`."""
-    pki = make_serving_pki(where, common_name="stratum server", ips=ips)
-    return Tls(pki.ca, pki.cert, pki.key)
+    return make_serving_pki(where, common_name="stratum server", ips=ips)
 
 
 def node_phase(admin: httpx.Client, name: str) -> str | None:

@@ -19,6 +19,7 @@ from stratum.testing.campaigns.servers import (
     postgres_schema,
 )
 from stratum.testing.campaigns.servers import ServerProcess as _ServerProcess
+from stratum.testing.pki import ServingPki
 
 __all__ = [
     "ADMIN_TOKEN",
@@ -96,8 +97,10 @@ class ServerProcess(_ServerProcess):
     """`stratum serve` as a real child process (stratum.testing.campaigns.servers), started
     with the tests' platform-admin token."""
 
-    def __init__(self, database_url: str, home: Path, *extra_args: str) -> None:
-        super().__init__(database_url, home, *extra_args, token=ADMIN_TOKEN)
+    def __init__(
+        self, database_url: str, home: Path, *extra_args: str, tls: ServingPki | None = None
+    ) -> None:
+        super().__init__(database_url, home, *extra_args, token=ADMIN_TOKEN, tls=tls)
 
 
 def run_cli(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+
+from stratum.testing.pki import ServingPki
 
 POSTGRES_URL = os.environ.get(
     "STRATUM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -68,16 +71,21 @@ def rss_mib(pid: int) -> float:
 
 
 def wait_ready(
-    proc: subprocess.Popen[bytes], url: str, timeout: float, what: str, log: Callable[[], str]
+    proc: subprocess.Popen[bytes],
+    url: str,
+    timeout: float,
+    what: str,
+    log: Callable[[], str],
+    verify: ssl.SSLContext | bool = True,
 ) -> None:
     """Until `url`/readyz answers 200; RuntimeError with the end of `log()` if the process
-    exits first or the deadline passes."""
+    exits first or the deadline passes. `verify`: how to trust an https `url`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited: {log()[-4000:]}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/readyz", timeout=2, verify=verify).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -86,7 +94,8 @@ def wait_ready(
 
 
 class ServerProcess:
-    """`stratum serve` as a real child process, logging to a file in `home`."""
+    """`stratum serve` as a real child process, logging to a file in `home`; over TLS with
+    `tls` (its certificate and key served, its CA trusted by `verify`)."""
 
     def __init__(
         self,
@@ -96,10 +105,16 @@ class ServerProcess:
         token: str,
         log_level: str = "warning",
         env: dict[str, str] | None = None,
+        tls: ServingPki | None = None,
     ) -> None:
         self.extra_args = extra_args
+        if tls is not None:
+            self.extra_args += ("--tls-cert", str(tls.cert), "--tls-key", str(tls.key))
+        self.verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(tls.ca)) if tls is not None else True
+        )
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls is not None else 'http'}://127.0.0.1:{self.port}"
         self.database_url = database_url
         self.home = home
         self.token = token
@@ -149,7 +164,7 @@ class ServerProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        wait_ready(self.proc, self.url, timeout, "stratum serve", self.read_log)
+        wait_ready(self.proc, self.url, timeout, "stratum serve", self.read_log, verify=self.verify)
         return self
 
     def read_log(self) -> str:
