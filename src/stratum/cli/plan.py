@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -109,47 +110,17 @@ def plan(
 
 
 def plan_on_fleet(client: Any, change: Any) -> Any:
-    """Plan `change` on a copy of the fleet the server has now (used by `launch --dry-run`
-    too, to say where a workload would be placed)."""
-    from stratum.api.v1alpha1 import (
-        HardwareProfile,
-        Node,
-        Placement,
-        Policy,
-        Site,
-        Tenant,
-        Workload,
-    )
+    """Plan `change` on a copy of the fleet the server has now."""
+    from stratum.api.v1alpha1 import Policy
     from stratum.core.errors import Forbidden
     from stratum.scheduling import planning
 
-    def typed(model: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
-        out = {}
-        for item in items:
-            obj = model.model_validate(item)
-            ns = obj.metadata.namespace
-            out[f"{ns}/{obj.metadata.name}" if ns else obj.metadata.name] = obj
-        return out
-
-    state = {
-        m.KIND: typed(m, client.list(m))
-        for m in (Node, Site, HardwareProfile, Tenant, Workload, Placement)
-    }
-    try:  # the platform's policies, as the controllers apply them (a tenant may not read them:
-        # then the plan leaves them out, and admission still applies them on the server)
-        policies = typed(Policy, client.list(Policy))
-    except Forbidden:
-        policies = {}
-    return planning.plan(
-        change,
-        nodes=state["Node"].values(),
-        sites=state["Site"],
-        profiles=state["HardwareProfile"],
-        tenants=state["Tenant"],
-        workloads=state["Workload"].values(),
-        placements=state["Placement"].values(),
-        policies=policies,
-    )
+    objects = {m.KIND: client.list(m) for m in planning.FLEET_KINDS if m is not Policy}
+    # The platform's policies, as the controllers apply them; a tenant may not read them:
+    # then the plan leaves them out, and admission still applies them on the server.
+    with contextlib.suppress(Forbidden):
+        objects[Policy.KIND] = client.list(Policy)
+    return planning.plan_objects(change, objects)
 
 
 def vars_of(figures: Any) -> dict[str, Any]:

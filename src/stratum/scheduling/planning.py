@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import Field
 
@@ -162,6 +163,39 @@ def _place_all(
     for refusal in result.refusals:
         results[refusal.key] = (refusal.decision.summary or "does not fit", (), [])
     return results
+
+
+# The kinds a plan reads, in wire form, by kind name (plan_objects).
+FLEET_KINDS = (Node, Site, HardwareProfile, Tenant, Workload, Placement, Policy)
+
+
+def plan_objects(
+    change: FleetChange, objects: Mapping[str, Iterable[Mapping[str, Any]]], *, seed: int = 0
+) -> Plan:
+    """`plan` over the fleet as wire objects by kind (a list or a store read gives them):
+    each is validated once and keyed as the controllers key it (namespace/name or name).
+    A kind left out counts as none of it (a caller who may not read Policies)."""
+
+    def typed(model: Any) -> dict[str, Any]:
+        out = {}
+        for item in objects.get(model.KIND, ()):
+            obj = model.model_validate(item)
+            ns = obj.metadata.namespace
+            out[f"{ns}/{obj.metadata.name}" if ns else obj.metadata.name] = obj
+        return out
+
+    state = {m.KIND: typed(m) for m in FLEET_KINDS}
+    return plan(
+        change,
+        nodes=state["Node"].values(),
+        sites=state["Site"],
+        profiles=state["HardwareProfile"],
+        tenants=state["Tenant"],
+        workloads=state["Workload"].values(),
+        placements=state["Placement"].values(),
+        policies=state["Policy"],
+        seed=seed,
+    )
 
 
 def plan(

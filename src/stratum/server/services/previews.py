@@ -7,16 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stratum.api.v1alpha1 import (
-    API_VERSION,
-    HardwareProfile,
-    Node,
-    Placement,
-    Policy,
-    Site,
-    Tenant,
-    Workload,
-)
+from stratum.api.v1alpha1 import API_VERSION, Workload
 from stratum.server.security import RequestContext, system_context
 from stratum.server.services.objects import ObjectService
 
@@ -30,31 +21,20 @@ def preview_placement(
 
     admitted = service.apply(obj, dry_run=True, ctx=ctx).object
     fleet = system_context("placement preview")
-
-    def typed(model: Any) -> dict[str, Any]:
-        out = {}
-        for item in service.list(model.KIND, ctx=fleet).items:
-            o = model.model_validate(item)
-            ns = o.metadata.namespace
-            out[f"{ns}/{o.metadata.name}" if ns else o.metadata.name] = o
-        return out
-
-    state = {m.KIND: typed(m) for m in (Node, Site, HardwareProfile, Tenant, Workload, Placement)}
     workload = Workload.model_validate({k: v for k, v in admitted.items() if k != "status"})
     key = f"{workload.metadata.namespace}/{workload.metadata.name}"
-    # A workload of that name already placed is planned afresh, as a launch over it would be.
-    existing = {k: w for k, w in state["Workload"].items() if k != key}
-    placements = [p for k, p in state["Placement"].items() if k != key]
-    result = planning.plan(
-        planning.FleetChange(workloads=[workload]),
-        nodes=state["Node"].values(),
-        sites=state["Site"],
-        profiles=state["HardwareProfile"],
-        tenants=state["Tenant"],
-        workloads=existing.values(),
-        placements=placements,
-        policies=typed(Policy),
-    )
+
+    def other(item: dict[str, Any]) -> bool:
+        # A workload of that name already placed is planned afresh, as a launch over it
+        # would be: its own Workload and Placement are left out of the fleet.
+        meta = item["metadata"]
+        return f"{meta.get('namespace')}/{meta['name']}" != key
+
+    objects: dict[str, list[dict[str, Any]]] = {}
+    for model in planning.FLEET_KINDS:
+        items = service.list(model.KIND, ctx=fleet).items
+        objects[model.KIND] = [i for i in items if other(i)] if model.NAMESPACED else items
+    result = planning.plan_objects(planning.FleetChange(workloads=[workload]), objects)
     outcome = next((o for o in result.outcomes if o.workload == key), None)
     binds = bool(outcome and outcome.nodes_after)
     return {
