@@ -139,13 +139,14 @@ class BlendedFrag:
 
     __slots__ = (
         "_big",
-        "_col",
+        "_columns",
         "_cpu_div",
         "_k_div",
         "_need",
         "_rest",
         "_run_w",
-        "_thr",
+        "_shapes",
+        "_table",
         "_uniform",
         "_w_cap",
         "_w_fgd",
@@ -160,9 +161,18 @@ class BlendedFrag:
         else:
             shapes, column = np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.int64)
         cpu, milli, k = shapes[:, 0], shapes[:, 1], shapes[:, 2]
-        thresholds, self._col = np.unique(milli, return_inverse=True)
-        self._col = self._col.reshape(-1)
-        self._thr = np.maximum(thresholds, 1)[None, None, :]
+        thresholds, col = np.unique(milli, return_inverse=True)
+        col = col.reshape(-1)
+        # What one GPU with v free milli (0..MILLI) adds to a node's sums, per threshold m:
+        # v if v >= m (free milli at or above the shape's), v // m (slots of m it offers),
+        # and v itself (the node's free total, last column). A lookup replaces comparisons
+        # and integer divisions over (rows x GPUs x thresholds) on every decision.
+        thr = np.maximum(thresholds, 1)
+        v = np.arange(MILLI_GPU + 1, dtype=np.int64)[:, None]
+        self._table = np.concatenate((np.where(v >= thr, v, 0), v // thr, v), axis=1)
+        # Columns of the per-node sums for each shape: at-or-above, then slots, then total.
+        self._columns = np.concatenate((col, len(thr) + col, [2 * len(thr)]))
+        self._shapes = len(shapes)
         share = milli < MILLI_GPU
         self._k_div = np.where(share, 1, np.maximum(k, 1))[None, :]
         self._cpu_div = np.maximum(cpu, 1)[None, :]
@@ -187,11 +197,12 @@ class BlendedFrag:
         )
 
     def __call__(self, cpu: IntArray, gpu: IntArray, model_idx: IntArray) -> FloatArray:
-        total = gpu.sum(axis=1)
-        g3 = gpu[:, :, None]
-        ge = g3 >= self._thr
-        at_or_above = (g3 * ge).sum(axis=1)[:, self._col]
-        slots = (g3 // self._thr).sum(axis=1)[:, self._col] // self._k_div
+        """Fragment of each row; ``gpu`` holds free milli per GPU, each within 0..1000."""
+        sums = self._table[gpu].sum(axis=1)[:, self._columns]
+        s = self._shapes
+        at_or_above = sums[:, :s]
+        slots = sums[:, s : 2 * s] // self._k_div
+        total = sums[:, -1]
         n = np.minimum(slots, cpu[:, None] // self._cpu_div + self._big)
         t = total[:, None]
         # FGD: all free GPU if the shape fits nowhere on the node, else the free GPU below its

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from stratum.scheduling.policies.reserve import (
-    SlotReserve,
+    SlotBook,
+    mix_classes,
     model_pressure,
     pinned_share,
     request_reach,
@@ -101,18 +102,35 @@ def test_a_large_multi_gpu_pod_still_fits_while_most_of_the_fleet_is_free() -> N
     assert not all(_multi_gpu_scene(StratumConfig(reserve_margin=0), s)[0] for s in SEEDS)
 
 
-def test_slot_reserve_counts_slots_and_what_a_placement_takes() -> None:
+def test_slot_book_counts_slots_and_what_a_placement_takes() -> None:
     snap = _gpu_fleet()
-    reserve = SlotReserve({BIG.shape: 1.0, ONE.shape: 1.0}, snap, margin=2.0)
-    assert len(reserve) == 1  # one multi-GPU class: 8 GPUs, 120 cores
-    # One slot (the big node) against 2 x (8/9 of the demand x 32 free GPUs / 8) expected.
-    assert reserve.scarce(snap).tolist() == [True]
+    mix = mix_classes({BIG.shape: 1.0, ONE.shape: 1.0})
+    assert mix == {(8, 120_000, frozenset()): 8 / 9}  # one multi-GPU class, 8 of 9 GPUs asked
+    book = SlotBook([*mix, (4, 100_000, frozenset())], snap)
+    assert book.left(snap).tolist() == [1, 1]  # only the big node has the CPU for either
+    share = np.array([*mix.values(), 0.0])
+    # One slot (the big node) against 2 x (8/9 of the demand x 32 free GPUs / 8) expected; a
+    # class the mix does not ask for is never short.
+    short = book.short(snap, share, margin=2.0)
+    assert short.tolist() == [True, False]
     rows = np.arange(snap.size)
-    taken = reserve.taken(snap, rows, ONE, np.zeros(snap.size, dtype=np.int64))
+    gpus = np.zeros(snap.size, dtype=np.int64)
+    both = np.ones(2, dtype=np.bool_)
+    taken, everything = book.taken(snap, rows, ONE, gpus, [short, both])
     assert taken.tolist() == [8.0, 0.0, 0.0, 0.0]
-    relaxed = SlotReserve({BIG.shape: 1.0, ONE.shape: 1000.0}, snap, margin=2.0)
-    assert relaxed.scarce(snap).tolist() == [False]
-    assert not relaxed.taken(snap, rows, ONE, np.zeros(snap.size, dtype=np.int64)).any()
+    # ONE on the big node leaves 120 cores and 7 GPUs: BIG loses its slot (8 GPUs' worth),
+    # the 4-GPU class keeps its one.
+    assert everything.tolist() == [8.0, 0.0, 0.0, 0.0]
+    # 8 GPUs of 12 cores take both.
+    wide = Request(cpu_milli=12_000, memory_mib=1024, gpu_count=8, gpu_milli=1000)
+    assert book.taken(snap, rows, wide, gpus, [both])[0].tolist() == [12.0, 0.0, 0.0, 0.0]
+    # A mix that asks mostly for single GPUs expects few BIG requests: not short.
+    relaxed = mix_classes({BIG.shape: 1.0, ONE.shape: 1000.0})
+    assert not book.short(snap, np.array([*relaxed.values(), 0.0]), margin=2.0).any()
+    # The slots follow the snapshot: after BIG lands on the big node nothing is left.
+    after = snap.allocate(snap.decide(0, tuple(range(8)), BIG, 0.0), request=BIG)
+    assert book.left(after).tolist() == [0, 0]
+    assert not book.taken(after, rows, ONE, gpus, [both])[0].any()
 
 
 # ---- nodes with a capability few others have, before any request needs it -------------------

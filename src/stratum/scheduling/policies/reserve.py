@@ -10,12 +10,15 @@ they leave the policy's packing alone where it is not at risk.
   the time the fleet fills. A request that may use several models is steered to the least
   pressed among them (FGD's fragment does this only weakly, through the pinned types' weight).
 * Multi-GPU reserve: a request for k whole GPUs and c CPU needs a node with k free GPUs and c
-  free CPU at once. For each such class of the mix, ``SlotReserve`` counts the slots the fleet
-  still has and the requests of the class expected before the fleet fills (its share of the
-  mix's GPU demand x the free GPU); when slots run short of that, a placement that takes a
-  slot from the class is avoided where another feasible node does not. Without it, shares and
-  CPU-only requests spread over the few nodes that can host the largest requests and those
-  fail while most of the fleet is free.
+  free CPU at once. For each such class of the mix (``mix_classes``), ``SlotBook`` counts the
+  slots the fleet still has, and ``SlotBook.short`` compares them with the requests of the
+  class expected before the fleet fills (its share of the mix's GPU demand x the free GPU);
+  when slots run short of that, a placement that takes a slot from the class is avoided where
+  another feasible node does not. Without it, shares and CPU-only requests spread over the
+  few nodes that can host the largest requests and those fail while most of the fleet is
+  free.
+* Scarce capabilities (``scarce_classes``): requests that few nodes of the fleet could ever
+  host, asked for yet or not; the same book counts their slots.
 """
 
 from __future__ import annotations
@@ -79,79 +82,71 @@ def pinned_share(weights: Mapping[Shape, float]) -> float:
     return pinned / total if total > 0 else 0.0
 
 
-class SlotReserve:
-    """Slots for the mix's multi-GPU classes (k whole GPUs, c CPU, allowed models), kept per
-    node and updated only for nodes that changed."""
+_BITS = 63
+
+SlotClass = tuple[int, int, frozenset[str]]
+"""A class of multi-GPU request: k whole GPUs, CPU milli, the models it allows (empty: any)."""
+
+
+def mix_classes(weights: Mapping[Shape, float], *, max_classes: int = 8) -> dict[SlotClass, float]:
+    """The mix's classes of k > 1 whole GPUs (the ``max_classes`` asking most GPU) and each
+    one's share of the mix's GPU demand."""
+    demand = {s: w * s[1] * s[2] for s, w in weights.items()}
+    total = sum(demand.values())
+    classes: dict[SlotClass, float] = {}
+    for (cpu, milli, count, models), d in demand.items():
+        if count > 1 and milli == MILLI and d > 0:
+            key = (count, cpu, models)
+            classes[key] = classes.get(key, 0.0) + d
+    chosen = sorted(classes.items(), key=lambda kv: -kv[1])[:max_classes]
+    return {c: d / total for c, d in chosen}
+
+
+class SlotBook:
+    """Per node, how many requests of each class it could still host ("slots"), brought up
+    to date for the rows that changed since the last snapshot seen; and what placing a
+    request would take of them. One book serves every reserve of a policy: the slots are
+    counted once per decision however many reserves read them."""
 
     __slots__ = (
         "_allowed",
-        "_always",
+        "_bit",
         "_cpu",
         "_generation",
         "_holds",
         "_k",
         "_lineage",
-        "_share",
+        "_seen",
         "_slots",
         "_total",
-        "margin",
+        "classes",
     )
 
-    def __init__(
-        self,
-        weights: Mapping[Shape, float],
-        snapshot: Snapshot,
-        *,
-        margin: float,
-        max_classes: int = 8,
-    ) -> None:
-        demand = {s: w * s[1] * s[2] for s, w in weights.items()}
-        total = sum(demand.values())
-        classes: dict[tuple[int, int, frozenset[str]], float] = {}
-        for (cpu, milli, count, models), d in demand.items():
-            if count > 1 and milli == MILLI and d > 0:
-                key = (count, cpu, models)
-                classes[key] = classes.get(key, 0.0) + d
-        chosen = sorted(classes.items(), key=lambda kv: -kv[1])[:max_classes]
-        share = [d / total for _, d in chosen] if total > 0 else [0.0] * len(chosen)
-        self._setup([c for c, _ in chosen], share, snapshot, margin)
-
-    @classmethod
-    def always(
-        cls, classes: Sequence[tuple[int, int, frozenset[str]]], snapshot: Snapshot
-    ) -> SlotReserve:
-        """A reserve for ``classes`` (k GPUs, CPU, allowed models) that counts every one of
-        them as scarce, whatever is left (``taken`` then measures what a placement costs them)."""
-        out = cls.__new__(cls)
-        out._setup(list(classes), [0.0] * len(classes), snapshot, 1.0)
-        out._always = True
-        return out
-
-    def _setup(
-        self,
-        chosen: list[tuple[int, int, frozenset[str]]],
-        share: list[float],
-        snapshot: Snapshot,
-        margin: float,
-    ) -> None:
-        self.margin = margin
-        self._always = False
-        self._k = np.array([c[0] for c in chosen], dtype=np.int64)
-        self._cpu = np.maximum(np.array([c[1] for c in chosen], dtype=np.int64), 1)
+    def __init__(self, classes: Sequence[SlotClass], snapshot: Snapshot) -> None:
+        self.classes = tuple(classes)
+        self._k = np.array([c[0] for c in self.classes], dtype=np.int64)
+        self._cpu = np.maximum(np.array([c[1] for c in self.classes], dtype=np.int64), 1)
         self._allowed = np.array(
-            [_allows(c[2], snapshot.models) for c in chosen], dtype=np.bool_
-        ).reshape(len(chosen), len(snapshot.models))
-        #: share of the mix's GPU demand per class
-        self._share = np.array(share, dtype=np.float64)
+            [_allows(c[2], snapshot.models) for c in self.classes], dtype=np.bool_
+        ).reshape(len(self.classes), len(snapshot.models))
         self._lineage = -1
+        #: the snapshot generation the slots were last brought up to (-1: never)
+        self._seen = -1
         self._generation: IntArray = np.zeros(0, dtype=np.int64)
-        self._slots: IntArray = np.zeros((0, len(chosen)), dtype=np.int64)
-        self._total: IntArray = np.zeros(len(chosen), dtype=np.int64)
-        #: per node, whether it holds a slot of any class
-        self._holds: BoolArray = np.zeros(0, dtype=np.bool_)
+        self._slots: IntArray = np.zeros((0, len(self.classes)), dtype=np.int64)
+        self._total: IntArray = np.zeros(len(self.classes), dtype=np.int64)
+        #: per node, the classes it holds a slot of, one bit each (classes past the 63rd
+        #: share the last bit, which then only says "one of them": see ``_holding``)
+        self._bit = np.left_shift(1, np.minimum(np.arange(len(self.classes)), _BITS - 1))
+        self._holds: IntArray = np.zeros(0, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self._k)
+        return len(self.classes)
+
+    def column(self, classes: Sequence[SlotClass]) -> BoolArray:
+        """The book's columns of ``classes`` (a mask over its classes)."""
+        wanted = set(classes)
+        return np.array([c in wanted for c in self.classes], dtype=np.bool_)
 
     def _slots_of(self, full: IntArray, cpu: IntArray, model: IntArray) -> IntArray:
         """(rows x classes): requests of each class the rows could still host."""
@@ -161,56 +156,82 @@ class SlotReserve:
         return out
 
     def _refresh(self, snapshot: Snapshot) -> None:
+        # A policy follows one line of states (gang.policy_pick), so within a lineage the
+        # snapshot's generation says which rows changed: none when it is the one last seen.
+        if (
+            snapshot.lineage == self._lineage
+            and snapshot.generation == self._seen
+            and len(self._generation) == snapshot.size
+        ):
+            return
+        self._seen = snapshot.generation
         if snapshot.lineage != self._lineage or len(self._generation) != snapshot.size:
             self._lineage = snapshot.lineage
             self._slots = self._slots_of(snapshot.gpu_full, snapshot.cpu_free, snapshot.model_idx)
             self._generation = snapshot.node_generation.copy()
             self._total = self._slots.sum(axis=0)
-            self._holds = np.asarray(self._slots.any(axis=1), dtype=np.bool_)
+            self._holds = self._bits(self._slots)
             return
-        stale = np.flatnonzero(self._generation != snapshot.node_generation)
+        stale = (self._generation != snapshot.node_generation).nonzero()[0]
         if len(stale):
             new = self._slots_of(
                 snapshot.gpu_full[stale], snapshot.cpu_free[stale], snapshot.model_idx[stale]
             )
             self._total += (new - self._slots[stale]).sum(axis=0)
             self._slots[stale] = new
-            self._holds[stale] = new.any(axis=1)
+            self._holds[stale] = self._bits(new)
             self._generation[stale] = snapshot.node_generation[stale]
 
-    def left(self, snapshot: Snapshot) -> int:
-        """Slots of all classes the fleet still has."""
-        self._refresh(snapshot)
-        return int(self._total.sum())
+    def _bits(self, slots: IntArray) -> IntArray:
+        out: IntArray = np.bitwise_or.reduce(np.where(slots > 0, self._bit, 0), axis=1)
+        return out
 
-    def scarce(self, snapshot: Snapshot) -> BoolArray:
-        """Classes whose slots are fewer than ``margin`` x the requests expected to come."""
+    def _holding(self, rows: IntArray, cols: IntArray) -> IntArray:
+        """Positions in ``rows`` of the nodes holding a slot of a class in ``cols``."""
+        wanted = int(np.bitwise_or.reduce(self._bit[cols]))
+        at = (self._holds[rows] & wanted).nonzero()[0]
+        if len(at) and len(self.classes) > _BITS and cols[-1] >= _BITS - 1:
+            # Past the 63rd class a bit is shared: check the slots themselves.
+            at = at[self._slots[rows[at]][:, cols].any(axis=1)]
+        return at
+
+    def left(self, snapshot: Snapshot) -> IntArray:
+        """Per class, the slots the fleet still has."""
         self._refresh(snapshot)
-        if self._always:
-            return np.ones(len(self._k), dtype=np.bool_)
+        return self._total
+
+    def short(self, snapshot: Snapshot, share: FloatArray, margin: float) -> BoolArray:
+        """Classes with fewer slots left than ``margin`` x the requests of the class expected
+        before the fleet fills (``share``: each class's share of the GPU demand; a class
+        with none is never short)."""
+        self._refresh(snapshot)
         free = float(snapshot.gpu_free_total.sum())
-        expected = self._share * free / (self._k * MILLI)
-        out: BoolArray = self._total < self.margin * expected
+        expected = share * free / (self._k * MILLI)
+        out: BoolArray = self._total < margin * expected
         return out
 
     def taken(
-        self, snapshot: Snapshot, rows: IntArray, request: Request, gpus: IntArray
-    ) -> FloatArray:
-        """GPUs' worth of slots of scarce classes that placing ``request`` on each of ``rows``
-        takes (``gpus``: for a share, the GPU it would take on each row); 0 when no class is
-        scarce."""
-        scarce = self.scarce(snapshot)
-        out = np.zeros(len(rows))
-        if not scarce.any() or not len(rows):
-            return out
-        cols = np.flatnonzero(scarce)
+        self,
+        snapshot: Snapshot,
+        rows: IntArray,
+        request: Request,
+        gpus: IntArray,
+        groups: Sequence[BoolArray],
+    ) -> list[FloatArray]:
+        """For each group of classes (a mask over the book's), the GPUs' worth of its slots
+        that placing ``request`` on each of ``rows`` takes (``gpus``: for a share, the GPU it
+        would take on each row)."""
+        self._refresh(snapshot)
+        outs = [np.zeros(len(rows)) for _ in groups]
+        wanted = np.logical_or.reduce(groups) if groups else np.zeros(len(self), np.bool_)
+        if not len(rows) or not np.count_nonzero(wanted):
+            return outs
+        cols = wanted.nonzero()[0]
         k = self._k[cols]
-        # Only rows holding a slot of a scarce class can lose one.
-        at = np.flatnonzero(self._holds[rows])
-        if len(at) and len(cols) < len(self._k):
-            at = at[self._slots[rows[at]][:, cols].any(axis=1)]
+        # Only rows holding a slot of a wanted class can lose one.
+        at = self._holding(rows, cols)
         if not len(at):
-            return out
+            return outs
         sub = rows[at]
         before = self._slots[sub][:, cols]
         full = snapshot.gpu_full[sub]
@@ -224,13 +245,15 @@ class SlotReserve:
         by_gpu = after_full[:, None] // k[None, :]
         by_cpu = cpu_after[:, None] // self._cpu[cols][None, :]
         after = np.minimum(by_gpu, by_cpu) * self._allowed[cols].T[snapshot.model_idx[sub]]
-        out[at] = (before - after) @ k
-        return out
+        lost = (before - after) * k
+        for out, group in zip(outs, groups, strict=True):
+            out[at] = lost @ group[cols]
+        return outs
 
 
 def scarce_classes(
     weights: Mapping[Shape, float], snapshot: Snapshot, share: float
-) -> list[tuple[int, int, frozenset[str]]]:
+) -> list[SlotClass]:
     """Requests of whole GPUs that at most ``share`` of the fleet's nodes could ever host (on
     an empty node), whether the mix asks for them or not: from the fleet, for each GPU count
     k, "k GPUs and more CPU than the next node down offers" (the largest requests some node
@@ -239,7 +262,7 @@ def scarce_classes(
     """
     g, c = snapshot.gpu_count, snapshot.cpu_capacity
     limit = share * snapshot.size
-    out: set[tuple[int, int, frozenset[str]]] = set()
+    out: set[SlotClass] = set()
 
     def reach(k: int, cpu: int) -> int:
         return int(((g >= k) & (c >= cpu)).sum())

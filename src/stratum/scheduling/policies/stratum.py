@@ -42,7 +42,8 @@ from stratum.scheduling.fragmentation import BlendedFrag, Shape, WorkloadMix
 from stratum.scheduling.gapvalue import ModelGapValue, Pattern
 from stratum.scheduling.policies.ranking import TieBreak
 from stratum.scheduling.policies.reserve import (
-    SlotReserve,
+    SlotBook,
+    mix_classes,
     model_pressure,
     pinned_share,
     request_reach,
@@ -196,8 +197,12 @@ class StratumPolicy:
         self._press: FloatArray = np.zeros(0)
         self._press_floor: dict[frozenset[str], float] = {}
         self._pin_weight = self.config.pin_weight
-        self._reserve: SlotReserve | None = None
-        self._scarce: SlotReserve | None = None
+        # Slots of the mix's multi-GPU classes and of the scarce capabilities, one book;
+        # per column of it, the class's share of the mix's GPU demand (0: not in the mix),
+        # and the scarce columns (None: nothing scarce is kept).
+        self._book: SlotBook | None = None
+        self._reserve_share: FloatArray = np.zeros(0)
+        self._scarce: BoolArray | None = None
         self._reach: dict[tuple[int, int, int, int, frozenset[str]], int] = {}
         # F(node) under the current mix, valid where its generation matches the snapshot's.
         self._node_frag: FloatArray = np.zeros(0)
@@ -259,18 +264,30 @@ class StratumPolicy:
                     scale = min(max(share / full, self.config.pin_floor), 1.0)
                     self._pin_weight = self.config.pin_weight * scale
                 self._press_floor = {}
-            if self.config.reserve_margin:
-                reserve = SlotReserve(
-                    self._learned.weights, snapshot, margin=self.config.reserve_margin
-                )
-                self._reserve = reserve if len(reserve) else None
-            if self.config.scarce_share and self.config.scarce_weight:
-                classes = scarce_classes(self._learned.weights, snapshot, self.config.scarce_share)
-                self._scarce = SlotReserve.always(classes, snapshot) if classes else None
+            self._build_reserves(snapshot)
             self._node_frag = np.zeros(snapshot.size)
             self._node_frag_generation = np.full(snapshot.size, -1, dtype=np.int64)
             # Cached scores stay usable under the new mix until rescored (see _scores).
             self._epoch += 1
+
+    def _build_reserves(self, snapshot: Snapshot) -> None:
+        """One slot book for the mix's multi-GPU classes (kept when short) and the fleet's
+        scarce capabilities (kept always, lightly); None when there is neither."""
+        config = self.config
+        weights = self._learned.weights
+        mix = mix_classes(weights) if config.reserve_margin else {}
+        scarce = (
+            scarce_classes(weights, snapshot, config.scarce_share)
+            if config.scarce_share and config.scarce_weight
+            else []
+        )
+        classes = [*mix, *(c for c in scarce if c not in mix)]
+        if not classes:
+            self._book, self._scarce = None, None
+            return
+        self._book = SlotBook(classes, snapshot)
+        self._reserve_share = np.array([mix.get(c, 0.0) for c in classes])
+        self._scarce = self._book.column(scarce) if scarce else None
 
     def _score_rows(
         self, snapshot: Snapshot, rows: IntArray, request: Request
@@ -286,14 +303,17 @@ class StratumPolicy:
         if request.is_sharing:
             m = request.gpu_milli
             # GPUs of a node with the same free milli leave the same node behind: score each
-            # distinct (node, free milli) once.
+            # distinct (node, free milli) once, on its lowest-index GPU (``first``), and give
+            # every GPU the score of its representative (``rep``).
+            same = g[:, :, None] == g[:, None, :]
+            rep = same.argmax(axis=2)
             fits = g >= m
-            r_idx, c_idx = np.nonzero(fits)
-            key = r_idx * (MILLI + 1) + g[r_idx, c_idx]
-            _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-            ur = r_idx[first]
-            uc = c_idx[first]
-            after = g[ur].copy()
+            first = (rep == np.arange(w)) & fits
+            ur, uc = np.nonzero(first)
+            slot = np.zeros((d, w), dtype=np.int64)
+            slot[ur, uc] = np.arange(len(ur))
+            slot = np.take_along_axis(slot, rep, axis=1)
+            after = g[ur]
             after[np.arange(len(ur)), uc] -= m
             before, f_after = self._frag_before_after(
                 snapshot, rows, cpu_after[ur], after, model[ur]
@@ -311,12 +331,9 @@ class StratumPolicy:
                 else:
                     loss = self._gap.loss(model[ur], g[ur, uc], m)
                 drop -= self.config.gap_loss_weight * MILLI * loss
-            s_u = self._quantise(drop)
-            s = np.full((d, w), -1.0)
-            s[r_idx, c_idx] = s_u[inverse.reshape(-1)]
+            s = np.where(fits, self._quantise(drop)[slot], -1.0)
             best = s.argmax(axis=1)
-            drops = np.full((d, w), -np.inf)
-            drops[r_idx, c_idx] = drop[inverse.reshape(-1)]
+            drops = np.where(fits, drop[slot], -np.inf)
             return drops[np.arange(d), best], best.astype(np.int64)
         if request.gpu_count:
             full = g == MILLI
@@ -329,7 +346,7 @@ class StratumPolicy:
     def _pin_penalty(self, snapshot: Snapshot, request: Request, model: IntArray) -> FloatArray:
         """pin_weight x the request's milli-GPU x how much more pinned requests press on each
         row's model than on the least pressed model the request may use (0 without pins)."""
-        if not self.config.pin_weight or not request.gpu_count or not self._press.any():
+        if not self.config.pin_weight or not request.gpu_count or not np.count_nonzero(self._press):
             return np.zeros(len(model))
         floor = self._press_floor.get(request.gpu_models)
         if floor is None:
@@ -341,28 +358,48 @@ class StratumPolicy:
         out: FloatArray = self._pin_weight * request.gpu_total_milli * extra
         return out
 
-    def _scarce_penalty(
+    def _slots_taken(
         self, snapshot: Snapshot, request: Request, rows: IntArray, gpu: IntArray
-    ) -> FloatArray:
-        """scarce_weight x 1000 x the GPUs' worth of scarce slots (reserve.scarce_classes)
-        placing the request on each row takes; 0 for a request that itself fits on no more
-        nodes than a scarce class does."""
-        if self._scarce is None:
-            return np.zeros(len(rows))
+    ) -> tuple[FloatArray, FloatArray]:
+        """Per row, the GPUs' worth of slots placing the request there takes: of the scarce
+        capabilities (0 for a request that itself fits on no more nodes than a scarce class
+        does), and of the mix's multi-GPU classes that are short now (``_with_reserve``)."""
+        none = np.zeros(len(rows))
+        book = self._book
+        if book is None:
+            return none, none
+        scarce = self._scarce
+        if scarce is not None and self._crowds_scarce(snapshot, request):
+            if not book.left(snapshot)[scarce].sum():
+                # Nothing left to keep: idle until the next refresh of the mix rebuilds it.
+                self._scarce = scarce = None
+        else:
+            scarce = None
+        short = (
+            book.short(snapshot, self._reserve_share, self.config.reserve_margin)
+            if np.count_nonzero(self._reserve_share)
+            else None
+        )
+        if short is not None and not np.count_nonzero(short):
+            short = None
+        groups = [g for g in (scarce, short) if g is not None]
+        if not groups:
+            return none, none
+        taken = iter(book.taken(snapshot, rows, request, gpu, groups))
+        return (
+            next(taken) if scarce is not None else none,
+            next(taken) if short is not None else none,
+        )
+
+    def _crowds_scarce(self, snapshot: Snapshot, request: Request) -> bool:
+        """Whether the request fits on more nodes than a scarce capability (reach cached per
+        request shape and memory)."""
         key = (*request.shape[:3], request.memory_mib, request.gpu_models)
         reach = self._reach.get(key)
         if reach is None:
             reach = request_reach(snapshot, request)
             self._reach[key] = reach
-        if reach <= self.config.scarce_share * snapshot.size:
-            return np.zeros(len(rows))
-        if not self._scarce.left(snapshot):
-            # Nothing left to keep: idle until the next refresh of the mix rebuilds it.
-            self._scarce = None
-            return np.zeros(len(rows))
-        taken = self._scarce.taken(snapshot, rows, request, gpu)
-        out: FloatArray = self.config.scarce_weight * MILLI * taken
-        return out
+        return reach > self.config.scarce_share * snapshot.size
 
     def _frag_before_after(
         self, snapshot: Snapshot, rows: IntArray, cpu: IntArray, gpu: IntArray, model: IntArray
@@ -389,8 +426,10 @@ class StratumPolicy:
         return before, after
 
     def _quantise(self, drop: FloatArray) -> FloatArray:
-        with np.errstate(over="ignore"):
-            out: FloatArray = np.floor(100.0 / (1.0 + np.exp(-drop / self.config.scale)))
+        # Capped below exp's overflow (e^700 already floors the score to 0): cheaper than
+        # silencing the overflow with np.errstate on every decision.
+        x = np.minimum(-drop / self.config.scale, 700.0)
+        out: FloatArray = np.floor(100.0 / (1.0 + np.exp(x)))
         return out
 
     def _scores(self, snapshot: Snapshot, request: Request, feasible: BoolArray) -> _ShapeScores:
@@ -416,10 +455,10 @@ class StratumPolicy:
             self._cache[key] = entry
         changed = feasible & (entry.generation != snapshot.node_generation)
         aged = feasible & ~changed & (entry.epoch != self._epoch)
-        rows = np.flatnonzero(changed)
-        if aged.any():
+        rows = changed.nonzero()[0]
+        if np.count_nonzero(aged):
             budget = max(self.config.rescore_budget - len(rows), 0)
-            rows = np.union1d(rows, np.flatnonzero(aged)[:budget])
+            rows = np.union1d(rows, aged.nonzero()[0][:budget])
         if len(rows):
             drop, gpu = self._score_rows(snapshot, rows, request)
             entry.drop[rows] = drop
@@ -432,43 +471,41 @@ class StratumPolicy:
     def place(self, snapshot: Snapshot, request: Request) -> Decision:
         self._learn(snapshot, request)
         feasible = snapshot.feasible(request)
-        if not feasible.any():
+        rows = feasible.nonzero()[0]
+        if not len(rows):
             return snapshot.fail(request)
         entry = self._scores(snapshot, request, feasible)
-        rows = np.flatnonzero(feasible)
+        gpu = entry.gpu[rows]
+        scarce_taken, reserve_taken = self._slots_taken(snapshot, request, rows, gpu)
         penalty = self._pin_penalty(snapshot, request, snapshot.model_idx[rows])
-        penalty = penalty + self._scarce_penalty(snapshot, request, rows, entry.gpu[rows])
+        penalty = penalty + self.config.scarce_weight * MILLI * scarce_taken
         score = entry.score[rows]
-        hit = np.flatnonzero(penalty)
+        hit = penalty.nonzero()[0]
         if len(hit):
             # Only the penalised rows are quantised again.
             score = score.copy()
             lowered = self._quantise(entry.drop[rows[hit]] - penalty[hit])
             score[hit] = np.maximum(lowered, 0).astype(np.int64)
         key = np.zeros(snapshot.size, dtype=np.int64)
-        key[rows] = self._with_reserve(snapshot, request, rows, entry.gpu[rows], score)
+        key[rows] = _with_reserve(score, reserve_taken)
         node = self._tie.pick(snapshot, key, feasible)
         if request.is_sharing:
             gpus: tuple[int, ...] = (int(entry.gpu[node]),)
         else:
             gpus = snapshot.tightest_gpus(node, request)
-        at = int(np.searchsorted(rows, node))
+        at = int(rows.searchsorted(node))
         return snapshot.decide(node, gpus, request, float(score[at]))
 
-    def _with_reserve(
-        self, snapshot: Snapshot, request: Request, rows: IntArray, gpu: IntArray, score: IntArray
-    ) -> IntArray:
-        """The keys to pick ``rows`` by: their scores, unless a multi-GPU class is short of
-        slots; then rows whose use takes fewer GPUs' worth of its slots come first, the score
-        breaking ties."""
-        if self._reserve is None:
-            return score
-        taken = self._reserve.taken(snapshot, rows, request, gpu)
-        if not taken.any():
-            return score
-        level = np.round(taken).astype(np.int64)
-        out: IntArray = score + 101 * (level.max() - level)
-        return out
+
+def _with_reserve(score: IntArray, taken: FloatArray) -> IntArray:
+    """The keys to pick rows by: their scores, unless a multi-GPU class is short of slots;
+    then rows whose use takes fewer GPUs' worth of its slots come first, the score breaking
+    ties."""
+    if not np.count_nonzero(taken):
+        return score
+    level = np.round(taken).astype(np.int64)
+    out: IntArray = score + 101 * (level.max() - level)
+    return out
 
 
 def _share_cpu(mix: WorkloadMix) -> int:
