@@ -265,16 +265,19 @@ class Snapshot:
         if not decision.placed:
             return self
         i = decision.node
-        row = self.gpu_free[i].copy()
+        # The row as Python ints: eight values are checked and summarised faster so than by
+        # numpy calls (this runs once per decision).
+        row = self.gpu_free[i].tolist()
+        width = int(self.gpu_count[i])
         for g in decision.gpus:
-            if g >= int(self.gpu_count[i]):
+            if g >= width:
                 raise ValueError(f"node {self.names[i]} has no GPU {g}")
             row[g] += sign * decision.milli
         cpu = int(self.cpu_free[i]) + sign * decision.cpu_milli
         mem = int(self.memory_free[i]) + sign * decision.memory_mib
         if (
-            (row < 0).any()
-            or (row > MILLI).any()
+            min(row) < 0
+            or max(row) > MILLI
             or not 0 <= cpu <= int(self.cpu_capacity[i])
             or not 0 <= mem <= int(self.memory_capacity[i])
             or len(set(decision.gpus)) != len(decision.gpus)
@@ -294,16 +297,17 @@ class Snapshot:
         pods[i, klass] -= sign
         if pods[i, klass] < 0:
             raise ValueError(f"release of a pod node {self.names[i]} does not hold")
+        pods.flags.writeable = False
         generation = self.generation + 1
         return replace(
             self,
             cpu_free=_set(self.cpu_free, i, cpu),
             memory_free=_set(self.memory_free, i, mem),
-            gpu_free=_set_row(self.gpu_free, i, row),
-            gpu_free_total=_set(self.gpu_free_total, i, int(row.sum())),
-            gpu_full=_set(self.gpu_full, i, int((row == MILLI).sum())),
-            gpu_max=_set(self.gpu_max, i, int(row.max())),
-            pods_by_class=_frozen(pods),
+            gpu_free=_set(self.gpu_free, i, row),
+            gpu_free_total=_set(self.gpu_free_total, i, sum(row)),
+            gpu_full=_set(self.gpu_full, i, row.count(MILLI)),
+            gpu_max=_set(self.gpu_max, i, max(row)),
+            pods_by_class=pods,
             node_generation=_set(self.node_generation, i, generation),
             generation=generation,
         )
@@ -322,15 +326,9 @@ class Snapshot:
         return self.names == other.names and all(np.array_equal(a, b) for a, b in pairs)
 
 
-def _set(a: IntArray, i: int, value: int) -> IntArray:
+def _set(a: IntArray, i: int, value: int | list[int]) -> IntArray:
+    """A read-only copy of ``a`` with row ``i`` set to ``value``."""
     b = a.copy()
     b[i] = value
-    b.flags.writeable = False
-    return b
-
-
-def _set_row(a: IntArray, i: int, row: IntArray) -> IntArray:
-    b = a.copy()
-    b[i] = row
     b.flags.writeable = False
     return b

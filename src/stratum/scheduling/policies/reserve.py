@@ -24,6 +24,7 @@ they leave the policy's packing alone where it is not at risk.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -111,6 +112,7 @@ class SlotBook:
     __slots__ = (
         "_allowed",
         "_bit",
+        "_columns",
         "_cpu",
         "_generation",
         "_holds",
@@ -139,6 +141,7 @@ class SlotBook:
         #: share the last bit, which then only says "one of them": see ``_holding``)
         self._bit = np.left_shift(1, np.minimum(np.arange(len(self.classes)), _BITS - 1))
         self._holds: IntArray = np.zeros(0, dtype=np.int64)
+        self._columns: dict[bytes, _Columns] = {}
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -148,12 +151,36 @@ class SlotBook:
         wanted = set(classes)
         return np.array([c in wanted for c in self.classes], dtype=np.bool_)
 
-    def _slots_of(self, full: IntArray, cpu: IntArray, model: IntArray) -> IntArray:
-        """(rows x classes): requests of each class the rows could still host."""
-        by_gpu = full[:, None] // self._k[None, :]
-        by_cpu = cpu[:, None] // self._cpu[None, :]
-        out: IntArray = np.minimum(by_gpu, by_cpu) * self._allowed.T[model]
+    def _slots_of(
+        self, full: IntArray, cpu: IntArray, model: IntArray, of: _Columns | None = None
+    ) -> IntArray:
+        """(rows x classes): requests of each class (of ``of``'s only, if given) the rows
+        could still host with ``full`` whole GPUs and ``cpu`` free."""
+        k, cpu_need, allowed = (
+            (self._k, self._cpu, self._allowed.T) if of is None else (of.k, of.cpu, of.allowed)
+        )
+        by_gpu = full[:, None] // k[None, :]
+        by_cpu = cpu[:, None] // cpu_need[None, :]
+        out: IntArray = np.minimum(by_gpu, by_cpu) * allowed[model]
         return out
+
+    def _of(self, wanted: BoolArray) -> _Columns:
+        """The columns of ``wanted`` classes and their tables (a decision asks for one of a
+        few masks again and again)."""
+        key = wanted.tobytes()
+        found = self._columns.get(key)
+        if found is None:
+            cols = wanted.nonzero()[0]
+            found = _Columns(
+                cols=cols,
+                k=self._k[cols],
+                cpu=self._cpu[cols],
+                allowed=self._allowed[cols].T,
+                bits=int(np.bitwise_or.reduce(self._bit[cols])) if len(cols) else 0,
+                shared=len(self.classes) > _BITS and bool(len(cols)) and cols[-1] >= _BITS - 1,
+            )
+            self._columns[key] = found
+        return found
 
     def _refresh(self, snapshot: Snapshot) -> None:
         # A policy follows one line of states (gang.policy_pick), so within a lineage the
@@ -186,13 +213,12 @@ class SlotBook:
         out: IntArray = np.bitwise_or.reduce(np.where(slots > 0, self._bit, 0), axis=1)
         return out
 
-    def _holding(self, rows: IntArray, cols: IntArray) -> IntArray:
-        """Positions in ``rows`` of the nodes holding a slot of a class in ``cols``."""
-        wanted = int(np.bitwise_or.reduce(self._bit[cols]))
-        at = (self._holds[rows] & wanted).nonzero()[0]
-        if len(at) and len(self.classes) > _BITS and cols[-1] >= _BITS - 1:
+    def _holding(self, rows: IntArray, of: _Columns) -> IntArray:
+        """Positions in ``rows`` of the nodes holding a slot of one of ``of``'s classes."""
+        at = (self._holds[rows] & of.bits).nonzero()[0]
+        if len(at) and of.shared:
             # Past the 63rd class a bit is shared: check the slots themselves.
-            at = at[self._slots[rows[at]][:, cols].any(axis=1)]
+            at = at[self._slots[rows[at]][:, of.cols].any(axis=1)]
         return at
 
     def left(self, snapshot: Snapshot) -> IntArray:
@@ -223,32 +249,39 @@ class SlotBook:
         would take on each row)."""
         self._refresh(snapshot)
         outs = [np.zeros(len(rows)) for _ in groups]
-        wanted = np.logical_or.reduce(groups) if groups else np.zeros(len(self), np.bool_)
-        if not len(rows) or not np.count_nonzero(wanted):
+        if not len(rows) or not groups:
             return outs
-        cols = wanted.nonzero()[0]
-        k = self._k[cols]
+        of = self._of(groups[0] if len(groups) == 1 else np.logical_or.reduce(groups))
         # Only rows holding a slot of a wanted class can lose one.
-        at = self._holding(rows, cols)
+        at = self._holding(rows, of)
         if not len(at):
             return outs
         sub = rows[at]
-        before = self._slots[sub][:, cols]
         full = snapshot.gpu_full[sub]
         if request.is_sharing:
-            after_full = full - (snapshot.gpu_free[sub, gpus[at]] == MILLI)
+            full = full - (snapshot.gpu_free[sub, gpus[at]] == MILLI)
         elif request.gpu_milli == MILLI:
-            after_full = full - request.gpu_count
-        else:
-            after_full = full
+            full = full - request.gpu_count
         cpu_after = snapshot.cpu_free[sub] - request.cpu_milli
-        by_gpu = after_full[:, None] // k[None, :]
-        by_cpu = cpu_after[:, None] // self._cpu[cols][None, :]
-        after = np.minimum(by_gpu, by_cpu) * self._allowed[cols].T[snapshot.model_idx[sub]]
-        lost = (before - after) * k
+        after = self._slots_of(full, cpu_after, snapshot.model_idx[sub], of)
+        lost = (self._slots[sub][:, of.cols] - after) * of.k
         for out, group in zip(outs, groups, strict=True):
-            out[at] = lost @ group[cols]
+            out[at] = lost @ group[of.cols]
         return outs
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """Some of a book's classes: their columns, GPU counts, CPU, models allowed (models x
+    classes) and the bits of ``SlotBook._holds`` that stand for them."""
+
+    cols: IntArray
+    k: IntArray
+    cpu: IntArray
+    allowed: BoolArray
+    bits: int
+    #: a class past the 63rd is among them (its bit is shared: see _holding)
+    shared: bool
 
 
 def scarce_classes(
