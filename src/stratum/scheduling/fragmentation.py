@@ -198,7 +198,9 @@ class BlendedFrag:
 
     def __call__(self, cpu: IntArray, gpu: IntArray, model_idx: IntArray) -> FloatArray:
         """Fragment of each row; ``gpu`` holds free milli per GPU, each within 0..1000."""
-        sums = self._table[gpu].sum(axis=1)[:, self._columns]
+        # (GPUs x rows x sums): adding up whole (rows x sums) slabs is twice as fast as
+        # reducing the middle axis of (rows x GPUs x sums).
+        sums = self._table.take(gpu.T, axis=0).sum(axis=0)[:, self._columns]
         s = self._shapes
         at_or_above = sums[:, :s]
         slots = sums[:, s : 2 * s] // self._k_div

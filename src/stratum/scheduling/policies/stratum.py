@@ -312,7 +312,7 @@ class StratumPolicy:
             ur, uc = np.nonzero(first)
             slot = np.zeros((d, w), dtype=np.int64)
             slot[ur, uc] = np.arange(len(ur))
-            slot = np.take_along_axis(slot, rep, axis=1)
+            slot = slot[np.arange(d)[:, None], rep]
             after = g[ur]
             after[np.arange(len(ur)), uc] -= m
             before, f_after = self._frag_before_after(
