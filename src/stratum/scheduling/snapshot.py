@@ -235,7 +235,7 @@ class Snapshot:
         if k == 0:
             return ()
         row = self.gpu_free[node]
-        fits = np.flatnonzero(row >= m)
+        fits = (row >= m).nonzero()[0]
         order = fits[np.argsort(row[fits], kind="stable")]
         if len(order) < k:
             raise ValueError(f"node {self.names[node]} cannot host {request.describe_gpu()}")

@@ -154,3 +154,26 @@ def test_stratum_bounds_rescoring_after_a_mix_refresh() -> None:
     assert max(seen[2:]) <= 4 + 2
     assert all(d.placed for d in (d_small, d_full))
     assert max(seen_full[2:]) == 20  # without the bound, a refresh rescores the whole fleet
+
+
+def test_stratum_rescores_a_row_that_was_not_feasible_at_a_mix_refresh() -> None:
+    """A row scored under an old mix and not feasible when its shape is next placed is not
+    rescored then; it is rescored, under the new mix, as soon as a request of that shape
+    may use it (here: one asking less memory), never placed on with its old score."""
+    snap = _wide_fleet(4)
+    hog = Request(cpu_milli=1000, memory_mib=300_000)
+    snap = snap.allocate(snap.decide(3, (), hog, 0.0), request=hog)
+    roomy = Request(cpu_milli=8000, memory_mib=200_000, gpu_count=1, gpu_milli=1000)
+    policy = StratumPolicy(seed=0)
+    scored: list[list[int]] = []
+    inner = policy._score_rows
+
+    def spy(snapshot: Snapshot, rows: object, request: Request) -> object:
+        scored.append([int(r) for r in rows])  # type: ignore[attr-defined]
+        return inner(snapshot, rows, request)  # type: ignore[arg-type]
+
+    policy._score_rows = spy  # type: ignore[assignment,method-assign]
+    policy.place(snap, WHOLE)  # 1st request: the mix is refreshed, every row scored
+    policy.place(snap, roomy)  # 2nd: refreshed again; node 3 lacks the memory
+    policy.place(snap, WHOLE)  # 3rd: no refresh; node 3 is feasible again
+    assert scored == [[0, 1, 2, 3], [0, 1, 2], [3]]

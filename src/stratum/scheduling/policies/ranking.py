@@ -38,10 +38,14 @@ class TieBreak:
     def pick(self, snapshot: Snapshot, scores: IntArray, feasible: BoolArray) -> int:
         """The feasible node with the highest score, first in the permutation on ties;
         -1 when none is feasible. Scores must be non-negative integers."""
-        n = snapshot.size
-        key = np.where(feasible, scores * n + self.weight(snapshot), -1)
-        best = int(key.argmax())
-        return best if key[best] >= 0 else -1
+        rows = feasible.nonzero()[0]
+        return self.pick_among(snapshot, rows, scores[rows]) if len(rows) else -1
+
+    def pick_among(self, snapshot: Snapshot, rows: IntArray, scores: IntArray) -> int:
+        """The node of ``rows`` (not empty) with the highest of ``scores`` (one per row),
+        first in the permutation on ties."""
+        key = scores * snapshot.size + self.weight(snapshot)[rows]
+        return int(rows[key.argmax()])
 
 
 def place_tightest(

@@ -177,6 +177,8 @@ class _ShapeScores:
     #: the drop quantised (what the row scores when no pin penalty applies)
     score: IntArray
     gpu: IntArray
+    #: the mix epoch under which no row is left scored under an older one
+    current: int
 
 
 class StratumPolicy:
@@ -437,7 +439,10 @@ class StratumPolicy:
 
         Only feasible rows are (re)scored: rows whose node changed since they were scored,
         and, after a mix refresh, up to ``rescore_budget`` rows still scored under an older
-        mix (their scores stay valid for their node's state, only the mix aged).
+        mix (their scores stay valid for their node's state, only the mix aged). Once every
+        feasible row is current, rows not feasible and still aged are forgotten, to be scored
+        afresh (as changed rows) when they become feasible: until the next refresh, decisions
+        need not look for aged rows.
         """
         # Requests that differ only in the models they allow share their row scores (the
         # models decide feasibility and the pin penalty, applied per decision).
@@ -451,14 +456,20 @@ class StratumPolicy:
                 drop=np.zeros(n),
                 score=np.zeros(n, dtype=np.int64),
                 gpu=np.zeros(n, dtype=np.int64),
+                current=self._epoch,
             )
             self._cache[key] = entry
         changed = feasible & (entry.generation != snapshot.node_generation)
-        aged = feasible & ~changed & (entry.epoch != self._epoch)
         rows = changed.nonzero()[0]
-        if np.count_nonzero(aged):
+        if entry.current != self._epoch:
+            old = entry.epoch != self._epoch
+            aged = (feasible & ~changed & old).nonzero()[0]
             budget = max(self.config.rescore_budget - len(rows), 0)
-            rows = np.union1d(rows, aged.nonzero()[0][:budget])
+            if len(aged):
+                rows = np.union1d(rows, aged[:budget])
+            if len(aged) <= budget:
+                entry.generation[old & ~feasible] = -1
+                entry.current = self._epoch
         if len(rows):
             drop, gpu = self._score_rows(snapshot, rows, request)
             entry.drop[rows] = drop
@@ -486,9 +497,7 @@ class StratumPolicy:
             score = score.copy()
             lowered = self._quantise(entry.drop[rows[hit]] - penalty[hit])
             score[hit] = np.maximum(lowered, 0).astype(np.int64)
-        key = np.zeros(snapshot.size, dtype=np.int64)
-        key[rows] = _with_reserve(score, reserve_taken)
-        node = self._tie.pick(snapshot, key, feasible)
+        node = self._tie.pick_among(snapshot, rows, _with_reserve(score, reserve_taken))
         if request.is_sharing:
             gpus: tuple[int, ...] = (int(entry.gpu[node]),)
         else:
