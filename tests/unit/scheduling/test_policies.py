@@ -92,7 +92,7 @@ def test_same_seed_same_decisions_and_learned_mix_follows_arrivals() -> None:
     assert a.mix is not None
     learned = LearnedMix(half_life=1e9)
     for r in (SHARE, SHARE, SHARE, WHOLE):
-        learned.observe(r)
+        learned.observe(r.shape)
     mix = learned.typical(coverage=1.0)
     assert sorted(mix.weight.tolist()) == pytest.approx([0.25, 0.75])
 

@@ -128,13 +128,13 @@ class LearnedMix:
         self._weights: dict[Shape, float] = {}
         self.seen = 0
 
-    def observe(self, request: Request) -> None:
+    def observe(self, shape: Shape) -> None:
+        """One more request of ``shape`` (``Request.shape``) seen."""
         # Rather than decaying every weight, grow the increment; renormalise before overflow.
         self._scale /= self._decay
         if self._scale > 1e200:
             self._weights = {s: w / self._scale for s, w in self._weights.items()}
             self._scale = 1.0
-        shape = request.shape
         self._weights[shape] = self._weights.get(shape, 0.0) + self._scale
         self.seen += 1
 
@@ -236,9 +236,10 @@ class StratumPolicy:
         return True
 
     def _learn(self, snapshot: Snapshot, request: Request) -> None:
-        self._learned.observe(request)
+        shape = request.shape
+        self._learned.observe(shape)
         if self._fast is not None:
-            self._fast.observe(request)
+            self._fast.observe(shape)
         if self._shifted():
             self._next_refresh = self._learned.seen
         if snapshot.lineage != self._lineage:
@@ -384,14 +385,12 @@ class StratumPolicy:
         )
         if short is not None and not np.count_nonzero(short):
             short = None
-        groups = [g for g in (scarce, short) if g is not None]
+        groups = {name: g for name, g in (("scarce", scarce), ("short", short)) if g is not None}
         if not groups:
             return none, none
-        taken = iter(book.taken(snapshot, rows, request, gpu, groups))
-        return (
-            next(taken) if scarce is not None else none,
-            next(taken) if short is not None else none,
-        )
+        taken = book.taken(snapshot, rows, request, gpu, list(groups.values()))
+        by_name = dict(zip(groups, taken, strict=True))
+        return by_name.get("scarce", none), by_name.get("short", none)
 
     def _crowds_scarce(self, snapshot: Snapshot, request: Request) -> bool:
         """Whether the request fits on more nodes than a scarce capability (reach cached per
