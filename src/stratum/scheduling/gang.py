@@ -133,20 +133,23 @@ def policy_pick(
     """The policy's choice among `rows` (ascending): its position in `rows` and its GPUs.
 
     Without a per-GPU restriction the policy scores the fleet's own snapshot with every other
-    row made infeasible (no free CPU), so that its per-node cache, kept by snapshot lineage
-    and node generation, carries over from one decision to the next: only the nodes that
-    changed are scored again. With one (RDMA Gb/s per GPU) it gets a subset snapshot.
+    row made infeasible, so that its per-node cache, kept by snapshot lineage and node
+    generation, carries over from one decision to the next: only the nodes that changed are
+    scored again. Those rows show -1 MiB of free memory, which no request fits in and no
+    policy's cache reads (they count CPU, GPUs and models: hiding rows by their CPU made the
+    slot counts of Stratum's reserves take the placeholder for the node's state until it
+    changed). With one (RDMA Gb/s per GPU) it gets a subset snapshot.
     (So one policy follows one line of states, as a controller pass does; states that
     branch from one state, as batch placement's trial orders do, take a policy each.)"""
     if shape.min_rdma:
         decision = policy.place(policy_view(state, rows, shape), shape.request)
         return (decision.node, decision.gpus) if decision.placed else None
     snap = state.snapshot
-    eligible = np.zeros(len(snap.cpu_free), dtype=np.bool_)
+    eligible = np.zeros(snap.size, dtype=np.bool_)
     eligible[rows] = True
-    cpu = np.where(eligible, snap.cpu_free, -1)
-    cpu.flags.writeable = False
-    decision = policy.place(replace(snap, cpu_free=cpu), shape.request)
+    memory = np.where(eligible, snap.memory_free, -1)
+    memory.flags.writeable = False
+    decision = policy.place(replace(snap, memory_free=memory), shape.request)
     if not decision.placed:
         return None
     pos = int(np.searchsorted(rows, decision.node))

@@ -7,6 +7,8 @@ from __future__ import annotations
 from stratum.api.v1alpha1.contract import Contract
 from stratum.scheduling.contracts import FleetState, Held, WorkloadAsk, place_contract
 from stratum.scheduling.policies import make_policy
+from stratum.scheduling.policies.reserve import SlotBook
+from stratum.scheduling.policies.stratum import StratumPolicy
 from stratum.testing.fleets import fleet_node
 
 
@@ -38,3 +40,27 @@ def test_the_policy_never_picks_a_node_a_clause_rules_out() -> None:
         if n.name.startswith("eu-")
     }
     assert sum(taken.values()) == 2 + 12
+
+
+def test_the_policys_slot_book_counts_the_fleet_not_the_rows_a_clause_hides() -> None:
+    """The rows a clause rules out are hidden from the policy for one decision only: the
+    slots its reserves keep count of (here: 8-GPU requests) are those of the whole fleet as it
+    is, whichever nodes the decision that built or refreshed the count could use."""
+    nodes = [
+        fleet_node(f"us-{i}", "hgx-h100-80gb", site="us", country="US", jurisdictions=("US",))
+        for i in range(4)
+    ]
+    nodes += [fleet_node(f"eu-{i}", "hgx-h100-80gb", site="eu") for i in range(4)]
+    state = FleetState.build(nodes, [])
+    policy = make_policy("stratum", seed=0)
+    assert isinstance(policy, StratumPolicy)
+    whole_node = ask({"compute": {"gpus": 8}, "sovereignty": {"jurisdictions": ["EU"]}})
+    one = ask({"compute": {"gpus": 1}, "sovereignty": {"jurisdictions": ["EU"]}})
+    for contract in (whole_node, one, one):
+        d = place_contract(state, contract, policy=policy)
+        assert d.placed and d.bindings[0].node.startswith("eu-")
+        state = state.bind("t", d.bindings)
+    book = policy._book  # what the reserves read: one count per class of the fleet
+    assert book is not None
+    truth = SlotBook(book.classes, state.snapshot)
+    assert book.left(state.snapshot).tolist() == truth.left(state.snapshot).tolist()

@@ -107,7 +107,9 @@ class SlotBook:
     """Per node, how many requests of each class it could still host ("slots"), brought up
     to date for the rows that changed since the last snapshot seen; and what placing a
     request would take of them. One book serves every reserve of a policy: the slots are
-    counted once per decision however many reserves read them."""
+    counted once per decision however many reserves read them. It reads the nodes' free
+    CPU, full GPUs and models, never free memory (the placeholder by which gang.policy_pick
+    hides the rows a decision may not use)."""
 
     __slots__ = (
         "_allowed",

@@ -346,31 +346,33 @@ class StratumPolicy:
         drop = before - f_after
         return drop, np.zeros(d, dtype=np.int64)
 
-    def _pin_penalty(self, snapshot: Snapshot, request: Request, model: IntArray) -> FloatArray:
+    def _pin_penalty(
+        self, snapshot: Snapshot, request: Request, rows: IntArray
+    ) -> FloatArray | None:
         """pin_weight x the request's milli-GPU x how much more pinned requests press on each
-        row's model than on the least pressed model the request may use (0 without pins)."""
+        row's model than on the least pressed model the request may use (None without pins)."""
         if not self.config.pin_weight or not request.gpu_count or not np.count_nonzero(self._press):
-            return np.zeros(len(model))
+            return None
         floor = self._press_floor.get(request.gpu_models)
         if floor is None:
             usable = snapshot.model_mask(request) & (snapshot.gpu_count > 0)
             used_models = np.unique(snapshot.model_idx[usable])
             floor = float(self._press[used_models].min()) if len(used_models) else 0.0
             self._press_floor[request.gpu_models] = floor
-        extra = np.maximum(self._press[model] - floor, 0.0)
+        extra = np.maximum(self._press[snapshot.model_idx[rows]] - floor, 0.0)
         out: FloatArray = self._pin_weight * request.gpu_total_milli * extra
         return out
 
     def _slots_taken(
         self, snapshot: Snapshot, request: Request, rows: IntArray, gpu: IntArray
-    ) -> tuple[FloatArray, FloatArray]:
+    ) -> tuple[FloatArray | None, FloatArray | None]:
         """Per row, the GPUs' worth of slots placing the request there takes: of the scarce
-        capabilities (0 for a request that itself fits on no more nodes than a scarce class
-        does), and of the mix's multi-GPU classes that are short now (``_with_reserve``)."""
-        none = np.zeros(len(rows))
+        capabilities (None for a request that itself fits on no more nodes than a scarce
+        class does), and of the mix's multi-GPU classes that are short now (None when none
+        is; ``_with_reserve``)."""
         book = self._book
         if book is None:
-            return none, none
+            return None, None
         scarce = self._scarce
         if scarce is not None and self._crowds_scarce(snapshot, request):
             if not book.left(snapshot)[scarce].sum():
@@ -387,10 +389,10 @@ class StratumPolicy:
             short = None
         groups = {name: g for name, g in (("scarce", scarce), ("short", short)) if g is not None}
         if not groups:
-            return none, none
+            return None, None
         taken = book.taken(snapshot, rows, request, gpu, list(groups.values()))
         by_name = dict(zip(groups, taken, strict=True))
-        return by_name.get("scarce", none), by_name.get("short", none)
+        return by_name.get("scarce"), by_name.get("short")
 
     def _crowds_scarce(self, snapshot: Snapshot, request: Request) -> bool:
         """Whether the request fits on more nodes than a scarce capability (reach cached per
@@ -487,16 +489,18 @@ class StratumPolicy:
         entry = self._scores(snapshot, request, feasible)
         gpu = entry.gpu[rows]
         scarce_taken, reserve_taken = self._slots_taken(snapshot, request, rows, gpu)
-        penalty = self._pin_penalty(snapshot, request, snapshot.model_idx[rows])
-        penalty = penalty + self.config.scarce_weight * MILLI * scarce_taken
+        penalty = self._pin_penalty(snapshot, request, rows)
+        if scarce_taken is not None:
+            scarce = self.config.scarce_weight * MILLI * scarce_taken
+            penalty = scarce if penalty is None else penalty + scarce
         score = entry.score[rows]
-        hit = penalty.nonzero()[0]
-        if len(hit):
+        if penalty is not None and len(hit := penalty.nonzero()[0]):
             # Only the penalised rows are quantised again.
             score = score.copy()
             lowered = self._quantise(entry.drop[rows[hit]] - penalty[hit])
             score[hit] = np.maximum(lowered, 0).astype(np.int64)
-        node = self._tie.pick_among(snapshot, rows, _with_reserve(score, reserve_taken))
+        keys = score if reserve_taken is None else _with_reserve(score, reserve_taken)
+        node = self._tie.pick_among(snapshot, rows, keys)
         if request.is_sharing:
             gpus: tuple[int, ...] = (int(entry.gpu[node]),)
         else:
