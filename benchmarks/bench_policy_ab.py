@@ -9,6 +9,10 @@ loaded, noisy 2-core machine where separate runs drift by +-10%).
 * ``--mode own``: each replays its own states (its own Snapshot code, its own decisions), as
   B2 times a policy: place + allocate. Use it to compare different policies (Stratum against
   FGD at the revision whose quiet-machine figure B2 records).
+* ``--mode lists``: the working tree's policy on each list against the same policy on
+  ``--reference`` (default: the default list), replayed side by side (the shorter replay
+  starts again until the longer ends): how fast a list runs relative to the reference, with
+  the machine's drift from minute to minute taken out. ``--old`` is not used.
 
 Each decision is timed with ``perf_counter`` around the calls, the two sides alternating which
 goes first. The older revision's ``src/stratum`` is unpacked with ``git archive`` into a
@@ -132,16 +136,79 @@ def run_own(base: dict[str, ModuleType], pods: Path, seed: int, policies: tuple[
     return times
 
 
+class _Replay:
+    """One list replayed with the working tree's policy, a decision at a time, started again
+    from an empty fleet when it ends."""
+
+    def __init__(self, pods: Path, seed: int, policy: str) -> None:
+        node_csv = data_dir() / "alibaba-openb" / "openb_node_list_gpu_node.csv"
+        self._nodes = load_nodes(node_csv).nodes
+        self._trace = load_pods(pods)
+        self._seed = seed
+        self._policy = policy
+        self.decisions = 0
+        self.seconds = 0.0
+        self._start()
+
+    def _start(self) -> None:
+        self._snap = Snapshot.build(self._nodes)
+        self._order = tune(
+            self._trace.pods, self._snap.total_gpu_milli, 1.3, self._seed, self._trace.phases
+        )
+        mix = WorkloadMix.typical(self._trace.pods)
+        self._place = make_policy(self._policy, seed=self._seed, typical=mix).place
+        self._at = 0
+
+    @property
+    def length(self) -> int:
+        return len(self._order)
+
+    def step(self) -> None:
+        if self._at == len(self._order):
+            self._start()
+        request = self._trace.pods[self._order[self._at]]
+        t0 = time.perf_counter()
+        decision = self._place(self._snap, request)
+        if decision.placed:
+            self._snap = self._snap.allocate(decision, request=request)
+        self.seconds += time.perf_counter() - t0
+        self.decisions += 1
+        self._at += 1
+
+
+def run_lists(reference: Path, pods: Path, seed: int, policy: str) -> tuple[float, float]:
+    """Decisions/s of ``policy`` on ``reference`` and on ``pods``, replayed side by side."""
+    sides = (_Replay(reference, seed, policy), _Replay(pods, seed, policy))
+    for i in range(max(side.length for side in sides)):
+        for side in sides if i % 2 else sides[::-1]:
+            side.step()
+    ref, other = (side.decisions / side.seconds for side in sides)
+    return ref, other
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--old", default="HEAD~1", help="git revision of the older policy")
-    ap.add_argument("--mode", choices=("same", "own"), default="same")
+    ap.add_argument("--mode", choices=("same", "own", "lists"), default="same")
+    ap.add_argument("--reference", default="default", help="--mode lists: the list to compare to")
     ap.add_argument("--lists", default="default")
     ap.add_argument("--seeds", default="42")
     ap.add_argument("--policy", default="stratum")
     ap.add_argument("--old-policy", help="the policy the older revision runs (default: --policy)")
     args = ap.parse_args()
     policies = (args.old_policy or args.policy, args.policy)
+    if args.mode == "lists":
+        print(f"{args.policy} in the working tree on each list against {args.reference}")
+        print("| list | seed | reference decisions/s | list decisions/s | list / reference |")
+        print("|---|---|---|---|---|", flush=True)
+        for name in [n.strip() for n in args.lists.split(",") if n.strip()]:
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                ref, other = run_lists(
+                    pods_path(args.reference), pods_path(name), seed, args.policy
+                )
+                label = Path(name).stem.removeprefix("heldout_")
+                print(f"| {label} | {seed} | {ref:,.0f} | {other:,.0f} | {other / ref:.2f} |")
+        return
     if args.mode == "same" and policies[0] != policies[1]:
         raise SystemExit("--mode same compares one policy at two revisions; use --mode own")
     run = run_same if args.mode == "same" else run_own

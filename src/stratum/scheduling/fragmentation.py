@@ -167,18 +167,22 @@ class BlendedFrag:
         # v if v >= m (free milli at or above the shape's), v // m (slots of m it offers),
         # and v itself (the node's free total, last column). A lookup replaces comparisons
         # and integer divisions over (rows x GPUs x thresholds) on every decision.
+        # All of it in int32: the sums stay within a few thousand per node and halving the
+        # bytes halves the time of the decisions that score hundreds of rows; the results
+        # are the same integers (free CPU is capped at _CPU_CAP, a half-million cores).
         thr = np.maximum(thresholds, 1)
         v = np.arange(MILLI_GPU + 1, dtype=np.int64)[:, None]
-        self._table = np.concatenate((np.where(v >= thr, v, 0), v // thr, v), axis=1)
+        table = np.concatenate((np.where(v >= thr, v, 0), v // thr, v), axis=1)
+        self._table = table.astype(np.int32)
         # Columns of the per-node sums for each shape: at-or-above, then slots, then total.
         self._columns = np.concatenate((col, len(thr) + col, [2 * len(thr)]))
         self._shapes = len(shapes)
         share = milli < MILLI_GPU
-        self._k_div = np.where(share, 1, np.maximum(k, 1))[None, :]
-        self._cpu_div = np.maximum(cpu, 1)[None, :]
+        self._k_div = np.where(share, 1, np.maximum(k, 1)).astype(np.int32)[None, :]
+        self._cpu_div = np.minimum(np.maximum(cpu, 1), _CPU_CAP).astype(np.int32)[None, :]
         # CPU-free types are never limited by CPU: lift their CPU slots out of reach.
-        self._big = np.where(cpu > 0, 0, 1 << 40)[None, :]
-        self._need = (milli * k)[None, :]
+        self._big = np.where(cpu > 0, 0, _CPU_CAP).astype(np.int32)[None, :]
+        self._need = (milli * k).astype(np.int32)[None, :]
         # (models x shapes): weight of the types of each shape that may run on the model.
         run_w = np.zeros((len(models), len(shapes)))
         allowed = mix.allowed(models)[gpu]
@@ -200,12 +204,13 @@ class BlendedFrag:
         """Fragment of each row; ``gpu`` holds free milli per GPU, each within 0..1000."""
         # (GPUs x rows x sums): adding up whole (rows x sums) slabs is twice as fast as
         # reducing the middle axis of (rows x GPUs x sums).
-        sums = self._table.take(gpu.T, axis=0).sum(axis=0)[:, self._columns]
+        sums = self._table.take(gpu.T, axis=0).sum(axis=0, dtype=np.int32)[:, self._columns]
         s = self._shapes
         at_or_above = sums[:, :s]
         slots = sums[:, s : 2 * s] // self._k_div
         total = sums[:, -1]
-        n = np.minimum(slots, cpu[:, None] // self._cpu_div + self._big)
+        cpu32 = np.minimum(cpu, _CPU_CAP).astype(np.int32)
+        n = np.minimum(slots, cpu32[:, None] // self._cpu_div + self._big)
         t = total[:, None]
         # FGD: all free GPU if the shape fits nowhere on the node, else the free GPU below its
         # milli; capacity-aware: what as many copies as fit would leave idle.
@@ -223,3 +228,6 @@ class BlendedFrag:
 
 
 MILLI_GPU = 1000
+#: free CPU above this (milli: about 537,000 cores) counts as this much in the fragment, so
+#: that its int32 arithmetic cannot overflow; no node comes near it
+_CPU_CAP = 1 << 29
