@@ -297,7 +297,6 @@ class Snapshot:
         pods[i, klass] -= sign
         if pods[i, klass] < 0:
             raise ValueError(f"release of a pod node {self.names[i]} does not hold")
-        pods.flags.writeable = False
         generation = self.generation + 1
         return replace(
             self,
@@ -307,7 +306,7 @@ class Snapshot:
             gpu_free_total=_set(self.gpu_free_total, i, sum(row)),
             gpu_full=_set(self.gpu_full, i, row.count(MILLI)),
             gpu_max=_set(self.gpu_max, i, max(row)),
-            pods_by_class=pods,
+            pods_by_class=_frozen(pods),
             node_generation=_set(self.node_generation, i, generation),
             generation=generation,
         )

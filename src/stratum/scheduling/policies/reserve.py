@@ -112,6 +112,7 @@ class SlotBook:
     hides the rows a decision may not use)."""
 
     __slots__ = (
+        "_all",
         "_allowed",
         "_bit",
         "_columns",
@@ -144,6 +145,7 @@ class SlotBook:
         self._bit = np.left_shift(1, np.minimum(np.arange(len(self.classes)), _BITS - 1))
         self._holds: IntArray = np.zeros(0, dtype=np.int64)
         self._columns: dict[bytes, _Columns] = {}
+        self._all = self._of(np.ones(len(self.classes), dtype=np.bool_))
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -153,17 +155,13 @@ class SlotBook:
         wanted = set(classes)
         return np.array([c in wanted for c in self.classes], dtype=np.bool_)
 
-    def _slots_of(
-        self, full: IntArray, cpu: IntArray, model: IntArray, of: _Columns | None = None
-    ) -> IntArray:
-        """(rows x classes): requests of each class (of ``of``'s only, if given) the rows
-        could still host with ``full`` whole GPUs and ``cpu`` free."""
-        k, cpu_need, allowed = (
-            (self._k, self._cpu, self._allowed.T) if of is None else (of.k, of.cpu, of.allowed)
-        )
-        by_gpu = full[:, None] // k[None, :]
-        by_cpu = cpu[:, None] // cpu_need[None, :]
-        out: IntArray = np.minimum(by_gpu, by_cpu) * allowed[model]
+    @staticmethod
+    def _slots_of(full: IntArray, cpu: IntArray, model: IntArray, of: _Columns) -> IntArray:
+        """(rows x ``of``'s classes): requests of each class the rows could still host with
+        ``full`` whole GPUs and ``cpu`` free."""
+        by_gpu = full[:, None] // of.k[None, :]
+        by_cpu = cpu[:, None] // of.cpu[None, :]
+        out: IntArray = np.minimum(by_gpu, by_cpu) * of.allowed[model]
         return out
 
     def _of(self, wanted: BoolArray) -> _Columns:
@@ -196,7 +194,9 @@ class SlotBook:
         self._seen = snapshot.generation
         if snapshot.lineage != self._lineage or len(self._generation) != snapshot.size:
             self._lineage = snapshot.lineage
-            self._slots = self._slots_of(snapshot.gpu_full, snapshot.cpu_free, snapshot.model_idx)
+            self._slots = self._slots_of(
+                snapshot.gpu_full, snapshot.cpu_free, snapshot.model_idx, self._all
+            )
             self._generation = snapshot.node_generation.copy()
             self._total = self._slots.sum(axis=0)
             self._holds = self._bits(self._slots)
@@ -204,7 +204,10 @@ class SlotBook:
         stale = (self._generation != snapshot.node_generation).nonzero()[0]
         if len(stale):
             new = self._slots_of(
-                snapshot.gpu_full[stale], snapshot.cpu_free[stale], snapshot.model_idx[stale]
+                snapshot.gpu_full[stale],
+                snapshot.cpu_free[stale],
+                snapshot.model_idx[stale],
+                self._all,
             )
             self._total += (new - self._slots[stale]).sum(axis=0)
             self._slots[stale] = new
@@ -226,7 +229,7 @@ class SlotBook:
     def left(self, snapshot: Snapshot) -> IntArray:
         """Per class, the slots the fleet still has."""
         self._refresh(snapshot)
-        return self._total
+        return self._total.copy()
 
     def short(self, snapshot: Snapshot, share: FloatArray, margin: float) -> BoolArray:
         """Classes with fewer slots left than ``margin`` x the requests of the class expected

@@ -286,7 +286,7 @@ class StratumPolicy:
         )
         classes = [*mix, *(c for c in scarce if c not in mix)]
         if not classes:
-            self._book, self._scarce = None, None
+            self._book, self._reserve_share, self._scarce = None, np.zeros(0), None
             return
         self._book = SlotBook(classes, snapshot)
         self._reserve_share = np.array([mix.get(c, 0.0) for c in classes])
