@@ -3,8 +3,12 @@ stratum.testing; test modules import only these paths from here, never each othe
 
 from pathlib import Path
 
+from stratum.cli.bench import data_dir
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 DASHBOARDS = sorted((REPO / "dashboards").glob("*.json"))
-# The Alibaba OpenB trace, in the shared data folder next to the checkout (when present).
-OPENB = REPO.parent / "shared" / "data" / "alibaba-openb"
+# The Alibaba OpenB trace, where `stratum bench` finds it (the shared data folder next to the
+# checkout, or $STRATUM_DATA_DIR); the tests that replay it say so when it is absent.
+OPENB = data_dir() / "alibaba-openb"
+NO_OPENB = f"the Alibaba openb trace is not at {OPENB} (../shared/data or $STRATUM_DATA_DIR)"

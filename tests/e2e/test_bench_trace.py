@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 
 from stratum.testing.harness import run_cli
-from tests import REPO
+from tests import NO_OPENB, OPENB
 
-OPENB = REPO.parent / "shared" / "data" / "alibaba-openb"
-
-pytestmark = pytest.mark.skipif(not OPENB.is_dir(), reason="openb trace not present")
+pytestmark = pytest.mark.skipif(not OPENB.is_dir(), reason=NO_OPENB)
 
 
 def _slice_of_nodes(tmp_path: Path) -> Path:

@@ -11,7 +11,7 @@ from stratum.scheduling.request import Request
 from stratum.scheduling.snapshot import NodeSpec, Snapshot
 from stratum.tracebench.replay import bucketize, run_seed
 from stratum.tracebench.trace import load_nodes, load_pods
-from tests import OPENB
+from tests import NO_OPENB, OPENB
 
 
 def test_bucketize_means_per_rounded_percent_with_window_fallback() -> None:
@@ -35,7 +35,7 @@ def test_replay_accounts_every_pod_and_reports_the_first_failure() -> None:
     assert result.final.used_gpu_milli == snap.total_gpu_milli
 
 
-@pytest.mark.skipif(not OPENB.is_dir(), reason="openb trace not present")
+@pytest.mark.skipif(not OPENB.is_dir(), reason=NO_OPENB)
 def test_openb_slice_fgd_beats_random() -> None:
     nodes = load_nodes(OPENB / "openb_node_list_gpu_node.csv")
     pods = load_pods(OPENB / "openb_pod_list_default.csv").pods[:1500]
