@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -119,3 +120,47 @@ def _tenant_is_kept_out(browser: httpx.Client, admin: StratumClient) -> None:
                 if seen[-1]["name"] == "mine-check":
                     break
     assert [(e["namespace"], e["name"]) for e in seen] == [("health-eu", "mine-check")]
+
+
+def _events(stream: httpx.Response, within: float = 10.0) -> Iterator[dict[str, Any]]:
+    """The stream's events; a line (a keep-alive comes every 15 s) after `within` seconds
+    without an event fails the test rather than waiting on."""
+    deadline = time.monotonic() + within
+    for line in stream.iter_lines():
+        if line.startswith("data:"):
+            yield json.loads(line.removeprefix("data:"))
+            deadline = time.monotonic() + within
+        assert time.monotonic() < deadline, f"no event within {within:.0f} s"
+
+
+def test_the_live_stream_starts_where_the_page_was_rendered(
+    demo: tuple[LiveServer, StratumClient],
+) -> None:
+    """A change made after a page was read but before its stream opened (a launch bound in
+    that gap) still reaches the page; a version the feed no longer holds asks for a refresh."""
+    server, admin = demo
+    with _session(server, server.token) as browser:
+        page = browser.get("/workloads")
+        rendered = re.search(r'data-since="(\d+)"', page.text)
+        assert rendered is not None, "a live page says which version it was rendered at"
+        admin.create(
+            {
+                "apiVersion": "stratum.dev/v1alpha1",
+                "kind": "Workload",
+                "metadata": {"name": "gap-check", "namespace": "research"},
+                "spec": {"type": "batch", "contract": {"compute": {"gpus": 1}}},
+            }
+        )
+        url = f"/portal/watch?kinds=Workload&since={rendered.group(1)}"
+        with browser.stream("GET", url, timeout=30) as stream:
+            first = next(_events(stream))
+        assert (first["type"], first["name"]) == ("ADDED", "gap-check")
+
+        with server.app.state.objects.store.write() as tx:
+            assert tx.compact(keep=1) > 0
+        with browser.stream("GET", "/portal/watch?kinds=Workload&since=1", timeout=30) as stream:
+            events = _events(stream)
+            assert next(events)["type"] == "REFRESH"
+            admin.delete("Workload", "gap-check", "research")
+            deleted = next(events)
+            assert (deleted["type"], deleted["name"]) == ("DELETED", "gap-check")

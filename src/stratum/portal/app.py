@@ -93,6 +93,7 @@ def _render(
     status: int = 200,
     watch: str = "",
     namespace: str = "",
+    since: int | None = None,
 ) -> HTMLResponse:
     context = {
         "request": request,
@@ -102,6 +103,7 @@ def _render(
         "fragment": request.headers.get("x-portal-fragment") == "1",
         "watch": watch,
         "watch_namespace": namespace,
+        "watch_since": "" if since is None else since,
         "path": request.url.path,
         **data,
     }
@@ -123,11 +125,21 @@ async def _page(
         reader = await _reader(request)
     except session.NotLoggedIn:
         return _login_redirect(request)
+
+    def read() -> tuple[int | None, dict[str, Any]]:
+        since = reader.store_version() if watch else None  # before the page's own reads
+        return since, build(reader)
+
     try:
-        data = await to_thread.run_sync(lambda: build(reader))
+        since, data = await to_thread.run_sync(read)
     except ApiError as err:
         return _render(request, "error.html", reader, {"error": err}, status=err.code)
-    return _render(request, template, reader, data, watch=watch, namespace=namespace)
+    return _render(request, template, reader, data, watch=watch, namespace=namespace, since=since)
+
+
+def _since(value: str) -> int | None:
+    """The resourceVersion a page was rendered at; anything else means "from now"."""
+    return int(value) if value.isdigit() else None
 
 
 def _int(value: str | None, default: int = 1) -> int:
@@ -323,14 +335,16 @@ def build_router() -> APIRouter:  # noqa: C901 - one route per page, each a few 
         )
 
     @router.get("/portal/watch")
-    async def watch(request: Request, kinds: str = "Workload", namespace: str = "") -> Response:
+    async def watch(
+        request: Request, kinds: str = "Workload", namespace: str = "", since: str = ""
+    ) -> Response:
         try:
             principal = await session.principal_of(request)
         except session.NotLoggedIn:
             return Response(status_code=401)
         ctx = session.context_for(request, principal)
         return StreamingResponse(
-            live.changes(request, kinds.split(","), namespace or None, ctx),
+            live.changes(request, kinds.split(","), namespace or None, ctx, since=_since(since)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store"},
         )

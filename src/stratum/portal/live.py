@@ -21,31 +21,55 @@ from stratum.server.watch import ChangeNotifier, watch_stream
 
 WATCHABLE = frozenset({"Workload", "Placement", "Event", "Node", "Site", "Tenant", "Cluster"})
 KEEPALIVE_SECONDS = 15.0
+REFRESH = json.dumps({"type": "REFRESH", "object": {}}).encode()
+
+
+def _gone(line: bytes) -> bool:
+    """The watch ended because its start is older than the change feed keeps (410)."""
+    event = json.loads(line)
+    return bool(event.get("type") == "ERROR" and (event.get("object") or {}).get("code") == 410)
 
 
 async def changes(
-    request: Request, kinds: list[str], namespace: str | None, ctx: RequestContext
+    request: Request,
+    kinds: list[str],
+    namespace: str | None,
+    ctx: RequestContext,
+    *,
+    since: int | None = None,
 ) -> AsyncIterator[bytes]:
+    """`since` is the resourceVersion the page was rendered at: changes after it are sent,
+    so none made between the render and this stream's start is lost. A version the feed no
+    longer holds (or one from the future) sends one "refresh" and watches from now."""
     service: ObjectService = request.app.state.objects
     notifier: ChangeNotifier = request.app.state.notifier
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
     async def pump(kind: str) -> None:
+        start = since
         try:
-            page = await to_thread.run_sync(
-                lambda: service.list(kind, namespace=namespace, limit=1, ctx=ctx)
-            )
-            since = page.resource_version
-            async for line in watch_stream(
-                service,
-                notifier,
-                kind=kind,
-                namespace=namespace,
-                since=since,
-                label_selector=None,
-                ctx=ctx,
-            ):
-                await queue.put(line)
+            while True:
+                page = await to_thread.run_sync(
+                    lambda: service.list(kind, namespace=namespace, limit=1, ctx=ctx)
+                )
+                if start is None or start > page.resource_version:
+                    start = page.resource_version
+                async for line in watch_stream(
+                    service,
+                    notifier,
+                    kind=kind,
+                    namespace=namespace,
+                    since=start,
+                    label_selector=None,
+                    ctx=ctx,
+                ):
+                    if _gone(line):
+                        break
+                    await queue.put(line)
+                else:
+                    return
+                start = None
+                await queue.put(REFRESH)
         except ApiError:
             pass  # a kind the caller may not read sends nothing
         finally:

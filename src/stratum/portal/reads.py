@@ -50,6 +50,12 @@ class Reader:
         except (NotFound, Forbidden):
             return None
 
+    def store_version(self) -> int:
+        """The store's resourceVersion now (one counter for every kind). A page read after
+        it is watched from it, so a change between the render and the watch is not missed."""
+        with self.service.store.read(snapshot=False) as tx:
+            return tx.current_resource_version()
+
     def resource_version(self, kind: str, namespace: str | None = None) -> int:
         return int(
             self.service.list(kind, namespace=namespace, limit=1, ctx=self.ctx).resource_version

@@ -38,7 +38,10 @@
   }
 
   var url = "/portal/watch?kinds=" + encodeURIComponent(main.dataset.watch) +
-    (main.dataset.namespace ? "&namespace=" + encodeURIComponent(main.dataset.namespace) : "");
+    (main.dataset.namespace ? "&namespace=" + encodeURIComponent(main.dataset.namespace) : "") +
+    // Watch from the version the page was rendered at: a change made between the render
+    // and this stream's start (a launch bound in that gap) still refreshes the page.
+    (main.dataset.since ? "&since=" + encodeURIComponent(main.dataset.since) : "");
   var source = new EventSource(url);
   source.onopen = function () { if (state) state.textContent = "live"; };
   source.onmessage = schedule;
