@@ -177,3 +177,39 @@ def test_stratum_rescores_a_row_that_was_not_feasible_at_a_mix_refresh() -> None
     policy.place(snap, roomy)  # 2nd: refreshed again; node 3 lacks the memory
     policy.place(snap, WHOLE)  # 3rd: no refresh; node 3 is feasible again
     assert scored == [[0, 1, 2, 3], [0, 1, 2], [3]]
+
+
+def _scored_distinct(policy: StratumPolicy) -> list[int]:
+    """Record how many distinct node states each scoring scores."""
+    seen: list[int] = []
+    inner = policy._score_distinct
+
+    def spy(snapshot: Snapshot, rows: object, request: Request) -> object:
+        seen.append(len(rows))  # type: ignore[arg-type]
+        return inner(snapshot, rows, request)  # type: ignore[arg-type]
+
+    policy._score_distinct = spy  # type: ignore[assignment,method-assign]
+    return seen
+
+
+def test_stratum_scores_nodes_in_the_same_state_once_and_places_as_if_it_scored_each() -> None:
+    """A shape's first decision scores every feasible row; rows whose nodes are in the same
+    state (free CPU, free milli per GPU, model) are scored once, and every row gets exactly
+    the score it would have had alone."""
+    nodes = [NodeSpec(f"g{i}", 96_000, 393_216, 8, "G2") for i in range(40)]
+    nodes += [NodeSpec(f"p{i}", 32_000, 131_072, 4, "P100") for i in range(40)]
+    snap = Snapshot.build(nodes)
+    for i in range(0, 80, 3):  # three kinds of busy nodes among idle ones
+        req = [SHARE, WHOLE, Request(cpu_milli=30_000)][i % 9 // 3]
+        gpus = (0,) if req.gpu_count else ()
+        snap = snap.allocate(snap.decide(i, gpus, req, 0.0), request=req)
+    rows = snap.feasible(SHARE).nonzero()[0]
+    for request in (SHARE, WHOLE):
+        policy = StratumPolicy(seed=1)
+        policy.place(snap, request)  # learns the mix, builds the fragment function
+        distinct = _scored_distinct(policy)
+        drop, gpu = policy._score_rows(snap, rows, request)
+        assert distinct == [8]  # 2 models x (idle, a share, a whole GPU or CPU taken)
+        for row in rows:
+            alone_drop, alone_gpu = policy._score_distinct(snap, rows[rows == row], request)
+            assert (drop[rows == row][0], gpu[rows == row][0]) == (alone_drop[0], alone_gpu[0])

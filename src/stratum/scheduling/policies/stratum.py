@@ -56,6 +56,10 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
+#: Rows scored at once from which nodes in the same state are found and scored once: below
+#: it, finding them costs more than it saves (benchmarks/bench_policy_ab.py).
+DISTINCT_FROM = 32
+
 
 @dataclass(frozen=True, slots=True)
 class StratumConfig:
@@ -297,7 +301,19 @@ class StratumPolicy:
     ) -> tuple[FloatArray, IntArray]:
         """Per row, the fragmentation drop (look-ahead loss included) of the best placement
         and, for a share, the GPU that gets it (best quantised score, lowest index on ties).
-        Depends only on the request's CPU and GPU ask, never on the models it allows."""
+        Depends only on the request's CPU and GPU ask, never on the models it allows, and
+        on the row's free CPU, free GPUs and model alone: when many rows are scored at once
+        (a shape's first decision, a mix refresh), nodes in the same state are scored once."""
+        if len(rows) >= DISTINCT_FROM:
+            first, inverse = _distinct_states(snapshot, rows)
+            if len(first) < len(rows):
+                drop, gpu = self._score_distinct(snapshot, rows[first], request)
+                return drop[inverse], gpu[inverse]
+        return self._score_distinct(snapshot, rows, request)
+
+    def _score_distinct(
+        self, snapshot: Snapshot, rows: IntArray, request: Request
+    ) -> tuple[FloatArray, IntArray]:
         cpu = snapshot.cpu_free[rows]
         g = snapshot.gpu_free[rows]
         model = snapshot.model_idx[rows]
@@ -507,6 +523,19 @@ class StratumPolicy:
             gpus = snapshot.tightest_gpus(node, request)
         at = int(rows.searchsorted(node))
         return snapshot.decide(node, gpus, request, float(score[at]))
+
+
+def _distinct_states(snapshot: Snapshot, rows: IntArray) -> tuple[IntArray, IntArray]:
+    """The first row of each distinct (free CPU, model, free milli per GPU) among ``rows``,
+    and for every row the index of its state in that list."""
+    state = np.empty((len(rows), snapshot.gpu_free.shape[1] + 2), dtype=np.int64)
+    state[:, 0] = snapshot.cpu_free[rows]
+    state[:, 1] = snapshot.model_idx[rows]
+    state[:, 2:] = snapshot.gpu_free[rows]
+    # One opaque value per row: unique over bytes is one sort, where axis=0 is several.
+    keys = state.view(np.dtype((np.void, state.dtype.itemsize * state.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
 
 
 def _with_reserve(score: IntArray, taken: FloatArray) -> IntArray:
