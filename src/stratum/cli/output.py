@@ -79,7 +79,12 @@ def print_table(
         table.add_column(header, overflow="fold")
     for row in rows:
         table.add_row(*row)
-    console().print(table)
+    out = console()
+    with out.capture() as captured:
+        out.print(table)
+    # rich pads the last column to its widest cell; kubectl does not, and a script reading
+    # a line (or a diff of two outputs) should not see trailing blanks.
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 def print_yaml(data: Any) -> None:

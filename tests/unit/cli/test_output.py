@@ -1,12 +1,12 @@
-"""How the CLI words a refusal: the server's message, then only the causes it does not
-already say."""
+"""How the CLI words a refusal (the server's message, then only the causes it does not
+already say), and how it prints a table for a script to read."""
 
 from __future__ import annotations
 
 import pytest
 import typer
 
-from stratum.cli.output import fail_api
+from stratum.cli.output import fail_api, print_table
 from stratum.core.errors import Cause, Forbidden, Invalid
 
 
@@ -28,4 +28,17 @@ def test_causes_the_message_leaves_out_are_listed_under_it(
     assert capsys.readouterr().err.splitlines()[1:] == [
         "  spec.replicas: expected an integer",
         "nothing was applied",
+    ]
+
+
+def test_a_table_off_a_terminal_is_neither_wrapped_nor_padded_at_the_end_of_a_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    long = "re-placing on healthy devices after: " + "compute: GPU 0 failed; " * 20
+    print_table(["TYPE", "REASON", "MESSAGE"], [["Normal", "Bound", "ok"], ["Warning", "X", long]])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "TYPE     REASON  MESSAGE",
+        "Normal   Bound   ok",
+        f"Warning  X       {long.rstrip()}",
     ]
