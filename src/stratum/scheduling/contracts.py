@@ -22,6 +22,8 @@ module decides and re-exports the names callers use.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from stratum.scheduling.evidence import evidence_for
 from stratum.scheduling.filters import Shape
 from stratum.scheduling.fleetstate import (
@@ -42,7 +44,9 @@ from stratum.scheduling.policies import Policy, make_policy
 
 __all__ = [
     "DOMAINS_PER_TIER",
+    "NEVER",
     "TIERS",
+    "Attempt",
     "ClauseNote",
     "ContractDecision",
     "FleetNode",
@@ -51,6 +55,8 @@ __all__ = [
     "ReplicaBinding",
     "WorkloadAsk",
     "ever_satisfiable",
+    "judged",
+    "never_satisfiable",
     "place_contract",
     "replica_milli",
     "replica_request",
@@ -87,34 +93,54 @@ def place_contract(
             tier=tier,
             dedicated="dedicated-node" in (ask.contract.isolation, ask.tenant_isolation),
         )
-    reasons = attempt.reasons
-    # The plain sentence first ("3 nodes qualify with room for 4 replica(s); it needs 5"),
-    # then each clause that ruled nodes out, in numbers.
-    head = attempt.headline or f"0/{total} nodes can take it now"
-    summary = (
-        f"{head}: " + ", ".join(r.message for r in reasons)
-        if reasons
-        else (head if attempt.headline else "no nodes in the fleet")
+    waiting = ContractDecision(
+        False,
+        reasons=tuple(attempt.reasons),
+        summary=_summary(attempt, f"0/{total} nodes can take it now"),
+        waiting_on=attempt.waiting_on,
     )
     if pristine is None:  # not judged here: the caller decides whether waiting can help
-        return ContractDecision(
-            False, reasons=tuple(reasons), summary=summary, waiting_on=attempt.waiting_on
-        )
-    ever = ever_satisfiable(pristine, ask)
-    if not ever:
-        summary = "never satisfiable by the fleet the tenant may use: " + summary
-    return ContractDecision(
-        False,
-        reasons=tuple(reasons),
-        ever_possible=ever,
-        summary=summary,
-        waiting_on=attempt.waiting_on if ever else (),
-    )
+        return waiting
+    return judged(waiting, never_satisfiable(pristine, ask), len(pristine.nodes))
+
+
+def never_satisfiable(pristine: FleetState, ask: WorkloadAsk) -> Attempt | None:
+    """None when the contract binds on `pristine` (the fleet empty and healthy) with what
+    only holds now (quota, reservations) set aside: Pending, waiting can help. Otherwise
+    the attempt on that fleet, whose reasons say why it never can: Rejected."""
+    if not len(pristine.nodes):
+        return Attempt([], None, [])
+    attempt = try_place(pristine, ask.without_now(), Shape.of(ask), None)
+    return None if attempt.bindings else attempt
 
 
 def ever_satisfiable(pristine: FleetState, ask: WorkloadAsk) -> bool:
-    """Whether the contract binds on `pristine` (the fleet empty and healthy) with what only
-    holds now (quota, reservations) set aside: Pending (waiting can help) or Rejected."""
-    if not len(pristine.nodes):
-        return False
-    return bool(try_place(pristine, ask.without_now(), Shape.of(ask), None).bindings)
+    return never_satisfiable(pristine, ask) is None
+
+
+def judged(decision: ContractDecision, never: Attempt | None, total: int) -> ContractDecision:
+    """A failed decision as Pending (``never`` is None) or Rejected. A Rejected one says why
+    the empty, healthy fleet could never take the contract, not why the fleet cannot now:
+    a tenant out of quota whose contract asks for a GPU model no node has is told of the
+    model, since a larger quota would not help."""
+    if never is None:
+        return decision
+    return replace(
+        decision,
+        ever_possible=False,
+        reasons=tuple(never.reasons),
+        waiting_on=(),
+        summary=NEVER + _summary(never, f"0/{total} nodes could ever take it"),
+    )
+
+
+NEVER = "never satisfiable by the fleet the tenant may use: "
+
+
+def _summary(attempt: Attempt, head: str) -> str:
+    """The plain sentence first ("3 nodes qualify with room for 4 replica(s); it needs 5"),
+    then each clause that ruled nodes out, in numbers."""
+    head = attempt.headline or head
+    if attempt.reasons:
+        return f"{head}: " + ", ".join(r.message for r in attempt.reasons)
+    return head if attempt.headline else "no nodes in the fleet"

@@ -27,12 +27,14 @@ from stratum.api.v1alpha1.contract import Contract
 from stratum.core.governance import Demand, Usage
 from stratum.scheduling.contracts import (
     TIERS,
+    Attempt,
     ContractDecision,
     FleetNode,
     FleetState,
     Held,
     WorkloadAsk,
-    ever_satisfiable,
+    judged,
+    never_satisfiable,
     place_contract,
     replica_milli,
     replica_request,
@@ -182,7 +184,7 @@ class _Cycle:
             float(sum(n.cpu_milli for n in inp.nodes)),
             float(sum(n.memory_mib for n in inp.nodes)),
         )
-        self._ever: dict[str, bool] = {}
+        self._never: dict[str, Attempt | None] = {}
 
     # -- the books a pass keeps ------------------------------------------------------------
     def _usage(self) -> tuple[dict[str, Usage], dict[str, Vector]]:
@@ -213,12 +215,12 @@ class _Cycle:
             policy_reason=w.policy_reason,
         )
 
-    def ever(self, w: Waiting, ask: WorkloadAsk) -> bool:
-        """Whether the contract fits the empty, healthy fleet (once per contract)."""
-        known = self._ever.get(w.key)
-        if known is None:
-            known = self._ever[w.key] = ever_satisfiable(self.pristine, ask)
-        return known
+    def never(self, w: Waiting, ask: WorkloadAsk) -> Attempt | None:
+        """Why the contract never fits the empty, healthy fleet; None when it does (worked
+        out once per contract)."""
+        if w.key not in self._never:
+            self._never[w.key] = never_satisfiable(self.pristine, ask)
+        return self._never[w.key]
 
     def fleet_without(
         self, evicted: frozenset[str], this_pass: Sequence[tuple[str, Sequence[Held]]]
@@ -273,9 +275,9 @@ class _Cycle:
             ask = self.ask(w, quota, avoid)
             decision = place_contract(state, ask, policy=policy)
             if not decision.placed:
-                ever = self.ever(w, ask)
-                decision = _judged(decision, ever)
-                if ever and preempt:
+                never = self.never(w, ask)
+                decision = judged(decision, never, len(self.pristine.nodes))
+                if never is None and preempt:
                     chosen = self._preempt(w, ask, evicted, this_pass, policy)
                     if chosen is not None:
                         victims, decision, state = chosen
@@ -401,17 +403,6 @@ def _charge(
         used[0] + sign * vector[0],
         used[1] + sign * vector[1],
         used[2] + sign * vector[2],
-    )
-
-
-def _judged(decision: ContractDecision, ever: bool) -> ContractDecision:
-    if ever or not decision.ever_possible:
-        return decision
-    return replace(
-        decision,
-        ever_possible=False,
-        waiting_on=(),
-        summary="never satisfiable by the fleet the tenant may use: " + decision.summary,
     )
 
 

@@ -136,6 +136,25 @@ def test_rdma_bandwidth_per_gpu_and_quota_are_clauses_with_counts() -> None:
     assert refused.reasons[0].clause == "quota"
 
 
+def test_a_rejected_contract_says_why_the_fleet_never_could_not_why_it_cannot_now() -> None:
+    """Out of quota and asking for a GPU model no node has: Rejected for the model (a larger
+    quota would not help), in the summary and clause by clause."""
+    nodes = [fleet_node("h", "hgx-h100-80gb"), fleet_node("l", "pcie-l40s-8gpu")]
+    state = FleetState.build(nodes)
+    h200 = WorkloadAsk(
+        "t",
+        1,
+        Contract.model_validate({"compute": {"gpus": 8, "models": ["H200-SXM-141GB"]}}),
+        quota_left_milli=1000,
+    )
+    d = place_contract(state, h200, pristine=FleetState.build(nodes, pristine=True))
+    assert not d.placed and not d.ever_possible
+    assert d.summary.startswith("never satisfiable by the fleet the tenant may use: ")
+    assert "quota" not in d.summary and "H200-SXM-141GB" in d.summary, d.summary
+    assert [r.clause for r in d.reasons] == ["compute.models"]
+    assert d.reasons[0].excluded == 2
+
+
 def test_a_waiting_gang_says_in_one_sentence_how_many_nodes_qualify_and_what_it_needs() -> None:
     """'2 nodes qualify with room for 2 replica(s); it needs 5' before the per-tier lines,
     not only one line per tier ("0 of 1 any domain(s)...")."""
