@@ -226,7 +226,9 @@ def try_place(state: FleetState, ask: WorkloadAsk, shape: Shape, policy: Policy 
     across = ask.contract.topology.across_replicas
     allowed = TIERS[: TIERS.index(across) + 1]
     cap_eff = np.minimum(cap, 1) if shape.spread == "node" else cap
-    for tier in allowed:
+    # With no node qualifying, the clauses above say why; a line per tier would add only
+    # "no eligible node is in any rack domain".
+    for tier in allowed if rows.size else ():
         keys = state.tier_keys[tier]
         ok = rows[keys[rows] >= 0]
         if ok.size == 0:

@@ -189,6 +189,8 @@ def test_a_gang_no_node_qualifies_for_says_so_without_room_for_zero() -> None:
     assert not decision.placed
     assert "no node qualifies; it needs 3" in decision.summary
     assert "room for 0" not in decision.summary
+    # ...and names the clause that rules the nodes out, without a line per tier after it.
+    assert [r.clause for r in decision.reasons] == ["compute.models"], decision.summary
 
 
 def test_numa_alignment_no_node_can_give_is_named_in_the_refusal() -> None:
