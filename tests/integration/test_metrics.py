@@ -16,6 +16,7 @@ from stratum.core.demand import bound_milli
 from stratum.observability.metrics import Metrics
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
 from stratum.reconcile.world import World
+from stratum.scheduling.fleet import node_hardware
 from stratum.server.demo import demo_manifests
 from stratum.server.security import system_context
 from stratum.server.services.objects import ObjectService
@@ -158,7 +159,22 @@ def test_gpu_time_and_cost_accrue_for_running_placements(fleet: Fleet) -> None:
         assert fleet.value("stratum_tenant_gpu_seconds_total", tenant=tenant) - before[
             tenant
         ] == pytest.approx(gpus * 60)
-    assert fleet.value("stratum_tenant_cost_total", tenant="health-eu", currency="EUR") > cost
+    # health-eu's work runs at fra-1 on H100s: each GPU-hour at the site's H100 price, plus
+    # the energy of the GPU at its rated power at the site's kWh price.
+    site = world.sites["fra-1"].spec.pricing
+    watts: dict[str, float | None] = {}
+    for p in world.placements.values():
+        if p.metadata.namespace == "health-eu" and p.status.phase == "Running":
+            for r in p.spec.replicas:
+                hw = node_hardware(world.nodes[r.node], world.profiles)
+                assert hw is not None
+                watts[p.metadata.name] = hw.gpus[r.gpus[0]].power_w
+    assert set(watts) == {"triage-assistant"} and watts["triage-assistant"] == 700
+    hourly = site.gpu_hour_by_model["H100-SXM5-80GB"] + site.kwh * 700 / 1000
+    assert site.kwh > 0 and hourly > site.gpu_hour_by_model["H100-SXM5-80GB"]
+    assert fleet.value(
+        "stratum_tenant_cost_total", tenant="health-eu", currency="EUR"
+    ) - cost == pytest.approx(running["health-eu"] * 60 / 3600 * hourly)
 
 
 def test_a_restarted_manager_takes_a_baseline_and_does_not_count_history_again(

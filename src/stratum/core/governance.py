@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from stratum.api.v1alpha1.contract import ComputeClause, SovereigntyClause
 from stratum.core.demand import replica_gpu_milli
+from stratum.core.gpucatalog import get_model
 from stratum.core.lifecycle import FINISHED
 from stratum.core.policies import evaluate, read_values
 from stratum.core.sovereignty import SiteFacts, first_breach, law_checks
@@ -350,14 +351,30 @@ def period_start(at: datetime, period: str) -> datetime:
     raise ValueError(f"unknown budget period {period!r}")
 
 
-def price_per_gpu_hour(site: WireObject, models: Sequence[str]) -> float:
-    """The cheapest GPU-hour at `site` among the models the workload allows."""
-    pricing = _get(site, "spec", "pricing") or {}
+def gpu_hour_price(pricing: Mapping[str, Any], model: str, watts: float | None = None) -> float:
+    """What one hour of one GPU of `model` costs under a site's pricing (wire form): its
+    GPU-hour price (gpuHourByModel, else gpuHour) and the energy it draws at its rated power
+    at the site's kWh price. `watts`: the board power the node's profile states; without
+    it, the catalog's TDP for the model; for a model the catalog does not know, no energy."""
     by_model: Mapping[str, float] = pricing.get("gpuHourByModel") or {}
-    default = float(pricing.get("gpuHour") or 0.0)
+    price = float(by_model.get(model, pricing.get("gpuHour") or 0.0))
+    kwh = float(pricing.get("kwh") or 0.0)
+    if kwh and watts is None:
+        try:
+            watts = get_model(model).tdp_w
+        except KeyError:
+            watts = None
+    return price + (kwh * watts / 1000 if kwh and watts else 0.0)
+
+
+def price_per_gpu_hour(site: WireObject, models: Sequence[str]) -> float:
+    """The cheapest GPU-hour at `site` among the models the workload allows (energy
+    included); a workload that allows any model is priced at gpuHour, without energy, the
+    GPU it will draw power on being unknown."""
+    pricing = _get(site, "spec", "pricing") or {}
     if not models:
-        return default
-    return min(float(by_model.get(m, default)) for m in models)
+        return float(pricing.get("gpuHour") or 0.0)
+    return min(gpu_hour_price(pricing, m) for m in models)
 
 
 @dataclass(frozen=True, slots=True)

@@ -311,7 +311,7 @@ class Metrics:
         self.tenant_cost = Counter(
             "stratum_tenant_cost",
             "What a tenant's running placements cost at their sites' "
-            "GPU-hour prices, in the site's currency.",
+            "GPU-hour and energy prices, in the site's currency.",
             ["tenant", "currency"],
             registry=r,
         )

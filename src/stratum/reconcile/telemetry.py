@@ -8,10 +8,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Site, Tenant, Workload
+from stratum.api.v1alpha1 import HardwareProfile, Node, Placement, Tenant, Workload
 from stratum.backends.base import NodeObservation, Observation
 from stratum.core.demand import bound_milli
+from stratum.core.governance import gpu_hour_price
 from stratum.observability.metrics import FleetGauges, Metrics, priority_band
 from stratum.reconcile.world import World
 from stratum.scheduling.fleet import HOLDING_PHASES, node_hardware
@@ -31,16 +33,16 @@ class GpuUse:
     currency: str
 
 
-def _models(node: Node, profiles: dict[str, HardwareProfile]) -> dict[int, str]:
+def _gpus(node: Node, profiles: dict[str, HardwareProfile]) -> dict[int, tuple[str, float | None]]:
+    """Per GPU index, its model and rated board power (W) as the node's profile states."""
     hw = node_hardware(node, profiles)
-    return {g.index: g.model for g in hw.gpus} if hw else {}
+    return {g.index: (g.model, g.power_w) for g in hw.gpus} if hw else {}
 
 
-def _price(site: Site | None, model: str) -> tuple[float, str]:
-    if site is None:
+def _price(pricing: dict[str, Any] | None, model: str, watts: float | None) -> tuple[float, str]:
+    if pricing is None:
         return 0.0, "EUR"
-    p = site.spec.pricing
-    return float(p.gpu_hour_by_model.get(model, p.gpu_hour)), p.currency
+    return gpu_hour_price(pricing, model, watts), str(pricing.get("currency") or "EUR")
 
 
 def _held_milli(placements: Iterable[Placement]) -> dict[tuple[str, int], list[tuple[str, int]]]:
@@ -303,6 +305,7 @@ class FleetTelemetry:
 def running_uses(world: World) -> list[GpuUse]:
     """GPUs held by every Running placement, with the price per hour at its site."""
     uses: list[GpuUse] = []
+    pricing: dict[str, dict[str, Any] | None] = {}  # per site, in wire form
     for p in world.placements.values():
         if p.status.phase != "Running":
             continue
@@ -310,8 +313,12 @@ def running_uses(world: World) -> list[GpuUse]:
             node = world.nodes.get(r.node)
             if node is None or not r.gpus:
                 continue
-            models = _models(node, world.profiles)
-            price, currency = _price(world.sites.get(node.spec.site), models.get(r.gpus[0], ""))
+            site = node.spec.site
+            if site not in pricing:
+                found = world.sites.get(site)
+                pricing[site] = found.spec.pricing.model_dump(by_alias=True) if found else None
+            model, watts = _gpus(node, world.profiles).get(r.gpus[0], ("", None))
+            price, currency = _price(pricing[site], model, watts)
             share = bound_milli(r.gpu_milli, r.mig_instance) / MILLI
             uses.append(GpuUse(p.metadata.namespace or "", len(r.gpus) * share, price, currency))
     return uses

@@ -262,6 +262,22 @@ def test_money_budget_uses_the_cheapest_allowed_site() -> None:
     assert cost == pytest.approx(40.0)
 
 
+def test_a_gpu_hour_is_charged_its_energy_at_the_sites_kwh_price() -> None:
+    pricing = {"currency": "EUR", "gpuHour": 2.0, "gpuHourByModel": {"L4-24GB": 0.5}, "kwh": 0.2}
+    # H100 SXM: 700 W in the catalog, so 0.7 kWh an hour; the profile's board power wins.
+    assert governance.gpu_hour_price(pricing, "H100-SXM5-80GB") == pytest.approx(2.0 + 0.14)
+    assert governance.gpu_hour_price(pricing, "H100-SXM5-80GB", 500) == pytest.approx(2.1)
+    assert governance.gpu_hour_price(pricing, "L4-24GB") == pytest.approx(0.5 + 0.2 * 0.072)
+    assert governance.gpu_hour_price(pricing, "no-such-gpu") == 2.0  # power unknown
+    assert governance.gpu_hour_price({**pricing, "kwh": 0}, "H100-SXM5-80GB") == 2.0
+    # Admission's projected cost: the cheapest allowed model, energy included.
+    energy = site("e", price=2.0)
+    energy["spec"]["pricing"]["kwh"] = 0.2
+    w = workload(gpus=1, lifecycle={"maxDurationSeconds": 3600})
+    w["spec"]["contract"]["compute"]["models"] = ["H100-SXM5-80GB"]
+    assert governance.cheapest_cost(w, [energy], "EUR") == pytest.approx(2.14)
+
+
 # -- audit -------------------------------------------------------------------------------
 def chain(n: int) -> list[dict[str, Any]]:
     records, previous = [], GENESIS

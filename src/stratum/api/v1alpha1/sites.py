@@ -33,7 +33,8 @@ class SitePricing(WireModel):
     kwh: float = Field(
         default=0.0,
         ge=0,
-        description="Price of one kWh of energy; recorded, not yet charged to tenants.",
+        description="Price of one kWh of energy: each GPU-hour is also charged the energy of "
+        "its GPU at rated power (the profile's powerW, else the catalog's TDP) at this price.",
     )
 
 
