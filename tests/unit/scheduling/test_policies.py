@@ -108,16 +108,17 @@ def _wide_fleet(n: int) -> Snapshot:
     return Snapshot.build([NodeSpec(f"n{i}", 96_000, 393_216, 8, "G2") for i in range(n)])
 
 
-def _scored_rows(policy: StratumPolicy) -> list[int]:
-    """Record how many rows each decision (re)scores."""
+def _scored_rows(policy: StratumPolicy, method: str = "_score_rows") -> list[int]:
+    """Record how many rows each call of ``method`` scores: ``_score_rows``, the rows a
+    decision (re)scores; ``_score_distinct``, the distinct node states among them."""
     seen: list[int] = []
-    inner = policy._score_rows
+    inner = getattr(policy, method)
 
     def spy(snapshot: Snapshot, rows: object, request: Request) -> object:
         seen.append(len(rows))  # type: ignore[arg-type]
-        return inner(snapshot, rows, request)  # type: ignore[arg-type]
+        return inner(snapshot, rows, request)
 
-    policy._score_rows = spy  # type: ignore[assignment,method-assign]
+    setattr(policy, method, spy)
     return seen
 
 
@@ -179,19 +180,6 @@ def test_stratum_rescores_a_row_that_was_not_feasible_at_a_mix_refresh() -> None
     assert scored == [[0, 1, 2, 3], [0, 1, 2], [3]]
 
 
-def _scored_distinct(policy: StratumPolicy) -> list[int]:
-    """Record how many distinct node states each scoring scores."""
-    seen: list[int] = []
-    inner = policy._score_distinct
-
-    def spy(snapshot: Snapshot, rows: object, request: Request) -> object:
-        seen.append(len(rows))  # type: ignore[arg-type]
-        return inner(snapshot, rows, request)  # type: ignore[arg-type]
-
-    policy._score_distinct = spy  # type: ignore[assignment,method-assign]
-    return seen
-
-
 def test_stratum_scores_nodes_in_the_same_state_once_and_places_as_if_it_scored_each() -> None:
     """A shape's first decision scores every feasible row; rows whose nodes are in the same
     state (free CPU, free milli per GPU, model) are scored once, and every row gets exactly
@@ -207,7 +195,7 @@ def test_stratum_scores_nodes_in_the_same_state_once_and_places_as_if_it_scored_
     for request in (SHARE, WHOLE):
         policy = StratumPolicy(seed=1)
         policy.place(snap, request)  # learns the mix, builds the fragment function
-        distinct = _scored_distinct(policy)
+        distinct = _scored_rows(policy, "_score_distinct")
         drop, gpu = policy._score_rows(snap, rows, request)
         assert distinct == [8]  # 2 models x (idle, a share, a whole GPU or CPU taken)
         for row in rows:
