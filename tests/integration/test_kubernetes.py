@@ -25,6 +25,7 @@ from stratum.testing.k8s_fleet import (
     device_class,
     gpu_uuid,
     remove_nodes,
+    taint_gpu,
     wait_for,
 )
 from stratum.testing.k8s_testenv import ControlPlane, bin_dir, missing_binaries
@@ -234,6 +235,75 @@ def test_a_deleted_node_violates_the_contract_and_it_is_placed_again(
     add_gpu_node(kube, "dx-c", gpus=4)  # a node that joins is seen without a Cluster edit
     world = stratum.until("the new node registered", lambda w: "dx-c" in w.nodes)
     assert world.clusters["k8s"].status.gpus == 12
+
+
+def test_a_gpu_its_dra_driver_taints_is_failed_and_the_contract_moves_off_it(
+    control_plane: ControlPlane, kube: KubeClient, stratum: KubeStratum
+) -> None:
+    """A DRA driver marks a sick GPU with a device taint: NoExecute (its pods are evicted)
+    is a failed GPU, and the contract holding it is placed again on healthy devices;
+    NoSchedule (no new claims) is a degraded one, seen on the Node, and nothing moves."""
+    add_gpu_node(kube, "tx-a", labels={"stratum.dev/nvlink-domain": "tx-a-nvswitch"})
+    stratum.register(control_plane.kubeconfig_text(), tenants={"gpu-ops": {}})
+    stratum.until("cluster Ready", lambda w: w.clusters["k8s"].status.phase == "Ready")
+    stratum.apply([manifests.workload("svc", "gpu-ops", NVLINK_CONTRACT, type="inference")])
+    world = stratum.until("Running", lambda w: w.workloads["gpu-ops/svc"].status.phase == "Running")
+    held = world.placements["gpu-ops/svc"].spec.replicas[0].gpus
+    sick, spare = held[0], next(i for i in range(8) if i not in held)
+    taint_gpu(kube, "tx-a", spare, "NoSchedule")
+
+    def health(w: World, index: int) -> str:
+        return next(g.health for g in w.nodes["tx-a"].status.gpus if g.index == index)
+
+    world = stratum.until("the spare GPU Degraded", lambda w: health(w, spare) == "Degraded")
+    assert world.placements["gpu-ops/svc"].spec.replicas[0].gpus == held  # nothing moved
+    taint_gpu(kube, "tx-a", sick, "NoExecute")
+
+    def moved(w: World) -> bool:
+        wl, p = w.workloads["gpu-ops/svc"], w.placements.get("gpu-ops/svc")
+        return (
+            wl.status.phase == "Running" and p is not None and sick not in p.spec.replicas[0].gpus
+        )
+
+    world = stratum.until("re-placed off the failed GPU", moved, timeout=90)
+    assert health(world, sick) == "Failed"
+    gpus = world.placements["gpu-ops/svc"].spec.replicas[0].gpus
+    assert spare not in gpus  # nor on the degraded one
+    wl = world.workloads["gpu-ops/svc"]
+    assert any(f"GPU {sick} on tx-a" in v.message for v in wl.status.violations)
+    pods = wait_for("the new pod Running", lambda: _running(kube, "gpu-ops", 1))
+    claim = kube.get(
+        "ResourceClaim",
+        "gpu-ops",
+        pods[0]["spec"]["resourceClaims"][0].get("resourceClaimName", ""),
+    )
+    assert claim is not None and _allocated(claim) == {f"tx-a/gpu-{g}" for g in gpus}
+
+
+def test_a_tenant_namespace_deleted_under_stratum_is_made_anew_and_the_work_runs_again(
+    control_plane: ControlPlane, kube: KubeClient, stratum: KubeStratum
+) -> None:
+    add_gpu_node(kube, "ns-a", labels={"stratum.dev/nvlink-domain": "ns-a-nvswitch"})
+    stratum.register(control_plane.kubeconfig_text(), tenants={"lab": {}})
+    stratum.until("cluster Ready", lambda w: w.clusters["k8s"].status.phase == "Ready")
+    stratum.apply([manifests.workload("svc", "lab", NVLINK_CONTRACT, type="inference")])
+    stratum.until("Running", lambda w: w.workloads["lab/svc"].status.phase == "Running")
+    first = wait_for("the pod Running", lambda: _running(kube, "lab", 1))[0]
+    kube.delete("Namespace", None, "lab")  # an operator's mistake, or a cleanup script's
+
+    def relaunched(w: World) -> bool:
+        wl = w.workloads["lab/svc"]
+        return wl.status.phase == "Running" and (wl.status.attempt or 0) >= 2
+
+    world = stratum.until("launched again", relaunched, timeout=120)
+    violation = world.workloads["lab/svc"].status.violations[-1].message
+    assert "was deleted from the cluster, not by Stratum" in violation, violation
+    pods = wait_for(
+        "a new pod Running in the namespace made anew", lambda: _running(kube, "lab", 1)
+    )
+    assert pods[0]["metadata"]["uid"] != first["metadata"]["uid"]
+    assert kube.get("ResourceQuota", "lab", "stratum-tenant-quota") is not None
+    assert pods[0]["spec"]["nodeName"] == "ns-a"
 
 
 def test_api_server_restart_mid_launch_converges_without_duplicate_pods(

@@ -16,7 +16,7 @@ import yaml
 
 from stratum.backends.base import LaunchSpec, ReplicaLaunch
 from stratum.backends.kubernetes.backend import _check_allocation
-from stratum.backends.kubernetes.inventory import Device, read_node
+from stratum.backends.kubernetes.inventory import Device, device_health, read_node
 from stratum.backends.kubernetes.manifests import NodeTarget, render
 from stratum.testing.k8s_fleet import gpu_uuid
 
@@ -274,6 +274,32 @@ def test_a_node_without_slices_or_operator_labels_says_what_is_unknown() -> None
     assert "rack unknown" in notes
     assert "NVLink unknown" in notes
     assert "the kubelet chooses which device" in notes
+
+
+def test_a_gpus_health_is_what_its_dra_driver_says_by_device_taints() -> None:
+    labels = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu.count": "8"}
+    node = _node("hgx-a", labels, {"cpu": "96", "memory": "1Ti"})
+    published = _slice("hgx-a", 8)
+    reading = read_node(node, [published], {})
+    assert device_health(reading, [published]) == dict.fromkeys(range(8), "Healthy")
+    devices = published["spec"]["devices"]
+    devices[1]["taints"] = [{"key": "gpu.nvidia.com/xid", "value": "79", "effect": "NoExecute"}]
+    devices[2]["taints"] = [{"key": "gpu.nvidia.com/ecc", "effect": "NoSchedule"}]
+    devices[3]["taints"] = [{"key": "gpu.nvidia.com/temp", "effect": "None"}]
+    del devices[4]  # no longer published
+    health = device_health(reading, [published, _slice("hgx-b", 8)])
+    assert [health[i] for i in range(6)] == [
+        "Healthy",
+        "Failed",
+        "Degraded",
+        "Degraded",
+        "Unknown",
+        "Healthy",
+    ]
+    plugin = read_node(
+        _node("pcie-1", labels, {"cpu": "32", "memory": "256Gi", "nvidia.com/gpu": "2"}), [], {}
+    )
+    assert device_health(plugin, []) == {}  # the device plugin names no sick GPU
 
 
 def test_an_allocation_is_checked_against_the_bound_devices() -> None:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from cryptography.fernet import Fernet
 
 from stratum.backends.kubernetes.backend import KubernetesBackend
-from stratum.backends.kubernetes.client import KubeClient, KubeError
+from stratum.backends.kubernetes.client import KubeClient, KubeError, path_of
 from stratum.core.clock import SystemClock
 from stratum.core.secrets import Keyring
 from stratum.reconcile.manager import ControllerManager, ManagerSettings
@@ -111,6 +111,22 @@ def add_gpu_node(
                 },
             }
         )
+
+
+def taint_gpu(client: KubeClient, node: str, index: int, effect: str) -> None:
+    """Taint GPU `index` of a node `add_gpu_node` made, as a DRA driver marks a sick device
+    in its ResourceSlice (KEP-5055 device taints; the test control plane enables them)."""
+    name = f"{node}-gpus"
+    found = client.get("ResourceSlice", None, name)
+    if found is None:
+        raise LookupError(f"no ResourceSlice {name}")
+    for device in found["spec"]["devices"]:
+        if device["name"] == f"gpu-{index}":
+            device["taints"] = [{"key": "gpu.nvidia.com/xid", "value": "79", "effect": effect}]
+    client.request("PUT", path_of("ResourceSlice", None, name), body=found)
+    stored = client.get("ResourceSlice", None, name) or {}
+    if not any(d.get("taints") for d in stored["spec"]["devices"]):
+        raise RuntimeError("the API server dropped the taint: is the DRADeviceTaints gate on?")
 
 
 def remove_nodes(client: KubeClient, names: Iterable[str]) -> None:

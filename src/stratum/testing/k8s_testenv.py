@@ -29,6 +29,10 @@ from pathlib import Path
 from stratum.testing.pki import make_serving_pki
 
 REPO = Path(__file__).resolve().parents[3]
+# DRA device taints (KEP-5055; alpha in 1.35, on by default from 1.36): the way a DRA
+# driver tells that a GPU is sick, which the kubernetes backend reads as its health. Off,
+# the API server drops a ResourceSlice device's taints on write.
+FEATURE_GATES = "--feature-gates=DRADeviceTaints=true"
 VERSIONS_FILE = REPO / "tools" / "k8s-testenv" / "versions"
 KCM_CONTROLLERS = (
     "garbage-collector-controller",
@@ -199,6 +203,7 @@ class ControlPlane:
                     "--allow-privileged=true",
                     "--enable-priority-and-fairness=false",
                     "--profiling=false",
+                    FEATURE_GATES,
                     "--v=1",
                 ],
                 w / "kube-apiserver.log",
@@ -233,6 +238,7 @@ class ControlPlane:
                     "--bind-address=127.0.0.1",
                     f"--secure-port={free_port()}",
                     "--leader-elect=false",
+                    FEATURE_GATES,
                     "--v=1",
                 ],
                 w / "kube-scheduler.log",

@@ -38,7 +38,13 @@ from stratum.backends.base import (
     RunPhase,
 )
 from stratum.backends.kubernetes.client import KubeClient, KubeError
-from stratum.backends.kubernetes.inventory import GPU_DRIVER, Device, NodeReading, read_node
+from stratum.backends.kubernetes.inventory import (
+    GPU_DRIVER,
+    Device,
+    NodeReading,
+    device_health,
+    read_node,
+)
 from stratum.backends.kubernetes.manifests import (
     ATTEMPT_LABEL,
     GPUS_ANNOTATION,
@@ -253,9 +259,12 @@ class KubernetesBackend:
                     list(pool.map(client.apply, batch))  # the first failure is raised
         except KubeError:
             # Half launched: report no run, so the controller launches again (every apply
-            # is idempotent: the same names, the same objects).
+            # is idempotent: the same names, the same objects). The tenant's objects are
+            # applied again too: a namespace deleted under Stratum (404), or still being
+            # deleted when it was applied (403), is made anew on the next try.
             with self._lock:
                 self._runs.pop(spec.key, None)
+            self._tenants_ready.discard(tenant_key)
             raise
         with self._lock:
             current = self._runs.get(spec.key)
@@ -321,14 +330,15 @@ class KubernetesBackend:
             except KubeError as err:
                 log.warning("%s", err)
                 # Unreachable API: its nodes are unknown, their runs unseen (not lost).
-                nodes += [_node_obs(r, reachable=False) for r in cluster.nodes.values()]
+                nodes += [_node_obs(r, False) for r in cluster.nodes.values()]
                 continue
             seen = {name: _fingerprint(n, slices) for name, n in k8s_nodes.items()}
             if seen != cluster.fingerprints:
                 cluster.stale = True
             for reading in cluster.nodes.values():
                 node = k8s_nodes.get(reading.k8s_name)
-                nodes.append(_node_obs(reading, reachable=node is not None and _ready(node)))
+                reachable = node is not None and _ready(node)
+                nodes.append(_node_obs(reading, reachable, device_health(reading, slices)))
             runs += self._observe_runs(cluster, k8s_nodes, pods, claims, now)
         return Observation(at=now, nodes=tuple(nodes), runs=tuple(runs))
 
@@ -403,6 +413,16 @@ class KubernetesBackend:
         if gone:
             return _RunState("Lost", f"node {', '.join(gone)} left the kubernetes cluster")
         by_replica = {int(p["metadata"]["labels"].get(REPLICA_LABEL, -1)): p for p in pods}
+        deleted = [r.replica for r in spec.replicas if r.replica not in by_replica]
+        if deleted and run.running_at is not None:
+            # Every pod was seen once the run ran, and nothing but Stratum may remove them:
+            # a pod gone since (kubectl delete, an eviction, its namespace deleted) is a run
+            # lost, not one "being created" for ever.
+            return _RunState(
+                "Lost",
+                f"the pod of replica(s) {', '.join(map(str, deleted))} was deleted from the "
+                "cluster, not by Stratum",
+            )
         phases: dict[int, str] = {}
         problems: list[str] = []
         evidence: list[str] = []  # what the cluster confirmed, then what it cannot enforce
@@ -603,10 +623,20 @@ def _ready(node: Mapping[str, Any]) -> bool:
     )
 
 
-def _node_obs(reading: NodeReading, *, reachable: bool) -> NodeObservation:
-    """Kubernetes reports no GPU telemetry: health follows the node, the numbers stay 0."""
-    health: DeviceHealth = "Healthy" if reachable else "Unknown"
-    gpus = tuple(GpuObservation(g.index, health, 0.0, 0.0, 0.0, 0.0) for g in reading.hardware.gpus)
+def _node_obs(
+    reading: NodeReading, reachable: bool, health: Mapping[int, DeviceHealth] | None = None
+) -> NodeObservation:
+    """Kubernetes reports no GPU telemetry (the numbers stay 0). A GPU's health is its DRA
+    device's (``device_health``: its driver's taints) on a node that is Ready; it follows
+    the node where no device says more (the device plugin), and is Unknown off a node that
+    is not Ready."""
+    health = health or {}
+    gpus = tuple(
+        GpuObservation(
+            g.index, health.get(g.index, "Healthy") if reachable else "Unknown", 0.0, 0.0, 0.0, 0.0
+        )
+        for g in reading.hardware.gpus
+    )
     return NodeObservation(name=reading.k8s_name, reachable=reachable, gpus=gpus, power_w=0.0)
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratum.api.v1alpha1.hardwareprofiles import HardwareProfileSpec, NvlinkFabricSpec
-from stratum.backends.base import PoolRequest
+from stratum.backends.base import DeviceHealth, PoolRequest
 from stratum.discovery.assemble import assemble
 from stratum.discovery.k8s_labels import parse_labels
 from stratum.discovery.sources import CpuFact, Facts, GpuFact, Note, Text
@@ -123,6 +123,36 @@ def slice_devices(slices: Sequence[Mapping[str, Any]], node: str, driver: str) -
             uuid = _attr(d, "uuid")
             found.append(Device(driver, pool, d["name"], index, uuid if uuid else None))
     return sorted(found, key=lambda d: d.index)
+
+
+def device_health(
+    reading: NodeReading, slices: Sequence[Mapping[str, Any]]
+) -> dict[int, DeviceHealth]:
+    """Per GPU of a DRA node, its health as its driver's ResourceSlices say now (DRA device
+    taints, KEP-5055): a NoExecute taint (pods using the device are evicted) is Failed; a
+    NoSchedule taint (kept from new claims) or a None one (a driver's warning, such as
+    degraded health) is Degraded; a device its driver no longer publishes is Unknown; an
+    untainted one Healthy. Empty for a device-plugin node: no object names its sick GPU."""
+    if not reading.dra:
+        return {}
+    published: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    for s in slices:
+        spec = s.get("spec") or {}
+        if spec.get("nodeName") != reading.k8s_name:
+            continue
+        pool = (spec.get("pool") or {}).get("name", reading.k8s_name)
+        for d in spec.get("devices") or []:
+            published[(str(spec.get("driver")), pool, str(d.get("name")))] = d.get("taints") or []
+    out: dict[int, DeviceHealth] = {}
+    for index, device in reading.devices.items():
+        taints = published.get((device.driver, device.pool, device.name))
+        if taints is None:
+            out[index] = "Unknown"
+        elif any(t.get("effect") == "NoExecute" for t in taints):
+            out[index] = "Failed"
+        else:
+            out[index] = "Degraded" if taints else "Healthy"
+    return out
 
 
 def _device_facts(slices: Sequence[Mapping[str, Any]], node: str, driver: str) -> list[GpuFact]:
