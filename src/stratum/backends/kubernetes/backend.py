@@ -88,9 +88,17 @@ class _Cluster:
     stale: bool = False
 
 
-def _fingerprint(node: Mapping[str, Any], slices: list[dict[str, Any]]) -> str:
-    name = node["metadata"]["name"]
-    mine = [s.get("spec") for s in slices if (s.get("spec") or {}).get("nodeName") == name]
+def _by_node(slices: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The ResourceSlices of each node, grouped once per read rather than searched per node
+    (a pass over every slice for every node is quadratic in the cluster's size)."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in slices:
+        out[(s.get("spec") or {}).get("nodeName") or ""].append(s)
+    return out
+
+
+def _fingerprint(node: Mapping[str, Any], slices: Mapping[str, list[dict[str, Any]]]) -> str:
+    mine = [s.get("spec") for s in slices.get(node["metadata"]["name"], ())]
     facts = {
         "labels": node["metadata"].get("labels") or {},
         "allocatable": (node.get("status") or {}).get("allocatable") or {},
@@ -167,7 +175,8 @@ class KubernetesBackend:
             readings[reading.k8s_name] = reading
             for note in reading.notes:
                 log.info("cluster %s node %s: %s", cluster.name, reading.k8s_name, note)
-        fingerprints = {n["metadata"]["name"]: _fingerprint(n, slices) for n in nodes}
+        grouped = _by_node(slices)
+        fingerprints = {n["metadata"]["name"]: _fingerprint(n, grouped) for n in nodes}
         with self._lock:
             old = self._clusters.get(cluster.name)
             if old is not None and old.client is not client:
@@ -332,13 +341,15 @@ class KubernetesBackend:
                 # Unreachable API: its nodes are unknown, their runs unseen (not lost).
                 nodes += [_node_obs(r, False) for r in cluster.nodes.values()]
                 continue
-            seen = {name: _fingerprint(n, slices) for name, n in k8s_nodes.items()}
+            grouped = _by_node(slices)
+            seen = {name: _fingerprint(n, grouped) for name, n in k8s_nodes.items()}
             if seen != cluster.fingerprints:
                 cluster.stale = True
             for reading in cluster.nodes.values():
                 node = k8s_nodes.get(reading.k8s_name)
                 reachable = node is not None and _ready(node)
-                nodes.append(_node_obs(reading, reachable, device_health(reading, slices)))
+                health = device_health(reading, grouped.get(reading.k8s_name, []))
+                nodes.append(_node_obs(reading, reachable, health))
             runs += self._observe_runs(cluster, k8s_nodes, pods, claims, now)
         return Observation(at=now, nodes=tuple(nodes), runs=tuple(runs))
 
