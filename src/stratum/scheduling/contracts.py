@@ -42,9 +42,10 @@ from stratum.scheduling.fleetstate import (
 from stratum.scheduling.gang import Attempt, try_place
 from stratum.scheduling.policies import Policy, make_policy
 
+_NEVER = "never satisfiable by the fleet the tenant may use: "
+
 __all__ = [
     "DOMAINS_PER_TIER",
-    "NEVER",
     "TIERS",
     "Attempt",
     "ClauseNote",
@@ -54,7 +55,6 @@ __all__ = [
     "Held",
     "ReplicaBinding",
     "WorkloadAsk",
-    "ever_satisfiable",
     "judged",
     "never_satisfiable",
     "place_contract",
@@ -114,10 +114,6 @@ def never_satisfiable(pristine: FleetState, ask: WorkloadAsk) -> Attempt | None:
     return None if attempt.bindings else attempt
 
 
-def ever_satisfiable(pristine: FleetState, ask: WorkloadAsk) -> bool:
-    return never_satisfiable(pristine, ask) is None
-
-
 def judged(decision: ContractDecision, never: Attempt | None, total: int) -> ContractDecision:
     """A failed decision as Pending (``never`` is None) or Rejected. A Rejected one says why
     the empty, healthy fleet could never take the contract, not why the fleet cannot now:
@@ -130,11 +126,8 @@ def judged(decision: ContractDecision, never: Attempt | None, total: int) -> Con
         ever_possible=False,
         reasons=tuple(never.reasons),
         waiting_on=(),
-        summary=NEVER + _summary(never, f"0/{total} nodes could ever take it"),
+        summary=_NEVER + _summary(never, f"0/{total} nodes could ever take it"),
     )
-
-
-NEVER = "never satisfiable by the fleet the tenant may use: "
 
 
 def _summary(attempt: Attempt, head: str) -> str:
