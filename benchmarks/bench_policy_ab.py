@@ -51,12 +51,17 @@ from stratum.tracebench.trace import load_nodes, load_pods
 _IMPORT = re.compile(r"\b(from|import) stratum(?=[\s.])")
 
 
-def unpack(revision: str, into: Path) -> None:
-    """``src/stratum`` at ``revision`` as package ``stratum_base`` under ``into``."""
+def extract(revision: str, path: str, into: Path) -> None:
+    """The repository's ``path`` at ``revision``, written under ``into`` (``into/path``)."""
     archive = subprocess.run(
-        ["git", "archive", revision, "src/stratum"], capture_output=True, check=True
+        ["git", "archive", revision, path], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+
+
+def unpack(revision: str, into: Path) -> None:
+    """``src/stratum`` at ``revision`` as package ``stratum_base`` under ``into``."""
+    extract(revision, "src/stratum", into)
     package = into / "stratum_base"
     (into / "src" / "stratum").rename(package)
     for path in package.rglob("*.py"):

@@ -7,7 +7,7 @@ Each (revision, list, seed) is one subprocess that replays the list with the B1 
 (tuned to 130%) and times ``place`` + ``allocate`` with the process's CPU clock. The older
 revision's ``src`` is taken with ``git archive`` into a temporary folder. Run:
   PYTHONPATH=src .venv/bin/python benchmarks/bench_policy_cpu.py --old HEAD~1 \
-      --lists default,gpuspec20 --seed 44 --rounds 2
+      --lists default,gpuspec20 --seeds 44 --rounds 2
   # the working tree's Stratum against FGD as an older revision ran it:
   PYTHONPATH=src .venv/bin/python benchmarks/bench_policy_cpu.py --old b1fd512 \
       --old-policy fgd --seeds 42,43,44,45 --rounds 3
@@ -25,7 +25,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from stratum.cli.bench import data_dir
+# The sibling script (benchmarks/ is this script's first import path): one rule for list
+# names and one way to take an older revision out of git.
+from bench_policy_ab import extract, pods_path
 
 CHILD = """
 import json, sys, time
@@ -46,13 +48,6 @@ r = run_seed(snap, pl.pods, lambda s: make_policy(policy, seed=s, typical=typica
 print(json.dumps({"pods": r.pods, "cpu_s": r.decision_seconds,
                   "unalloc_100": r.unalloc_at(100)}))
 """
-
-
-def pods_path(name: str) -> Path:
-    path = Path(name)
-    if path.suffix == ".csv":
-        return path
-    return data_dir() / "alibaba-openb" / f"openb_pod_list_{name}.csv"
 
 
 def measure(src: Path, pods: Path, seed: int, policy: str) -> dict[str, float]:
@@ -78,10 +73,7 @@ def main() -> None:
     policies = {"old": args.old_policy or args.policy, "new": args.policy}
     new_src = Path(__file__).resolve().parents[1] / "src"
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(
-            ["git", "archive", args.old, "src"], capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        extract(args.old, "src", Path(tmp))
         trees = {"old": Path(tmp) / "src", "new": new_src}
         print(
             f"old = {policies['old']} at {args.old}, new = {policies['new']} in the working "
