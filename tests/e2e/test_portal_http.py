@@ -48,6 +48,17 @@ def _session(server: LiveServer, token: str) -> Iterator[httpx.Client]:
         yield browser
 
 
+def _events(lines: Iterator[str], within: float = 10.0) -> Iterator[dict[str, Any]]:
+    """The events of a stream's lines; a line (a keep-alive comes every 15 s) after `within`
+    seconds without an event fails the test rather than waiting on."""
+    deadline = time.monotonic() + within
+    for line in lines:
+        if line.startswith("data:"):
+            yield json.loads(line.removeprefix("data:"))
+            deadline = time.monotonic() + within
+        assert time.monotonic() < deadline, f"no event within {within:.0f} s"
+
+
 def _tenant_token(client: StratumClient, tenant: str) -> str:
     made = client.create_token(
         f"portal-{tenant}", subject=f"svc-{tenant}", tenant=tenant, role="member", service=True
@@ -100,7 +111,7 @@ def _tenant_is_kept_out(browser: httpx.Client, admin: StratumClient) -> None:
     assert browser.get("/fleet/clusters/fra-1-hgx").status_code == 403
     # Another tenant's namespace: the stream opens and ends with nothing in it.
     with browser.stream("GET", "/portal/watch?kinds=Workload&namespace=research") as stream:
-        assert [line for line in stream.iter_lines() if line.startswith("data:")] == []
+        assert list(_events(stream.iter_lines())) == []
     seen: list[dict[str, Any]] = []
     with browser.stream("GET", "/portal/watch?kinds=Workload", timeout=30) as stream:
         lines = stream.iter_lines()
@@ -114,23 +125,11 @@ def _tenant_is_kept_out(browser: httpx.Client, admin: StratumClient) -> None:
                     "spec": {"type": "batch", "contract": {"compute": {"gpus": 1}}},
                 }
             )
-        for line in lines:
-            if line.startswith("data:"):
-                seen.append(json.loads(line.removeprefix("data:")))
-                if seen[-1]["name"] == "mine-check":
-                    break
+        for event in _events(lines):
+            seen.append(event)
+            if event["name"] == "mine-check":
+                break
     assert [(e["namespace"], e["name"]) for e in seen] == [("health-eu", "mine-check")]
-
-
-def _events(stream: httpx.Response, within: float = 10.0) -> Iterator[dict[str, Any]]:
-    """The stream's events; a line (a keep-alive comes every 15 s) after `within` seconds
-    without an event fails the test rather than waiting on."""
-    deadline = time.monotonic() + within
-    for line in stream.iter_lines():
-        if line.startswith("data:"):
-            yield json.loads(line.removeprefix("data:"))
-            deadline = time.monotonic() + within
-        assert time.monotonic() < deadline, f"no event within {within:.0f} s"
 
 
 def test_the_live_stream_starts_where_the_page_was_rendered(
@@ -153,13 +152,13 @@ def test_the_live_stream_starts_where_the_page_was_rendered(
         )
         url = f"/portal/watch?kinds=Workload&since={rendered.group(1)}"
         with browser.stream("GET", url, timeout=30) as stream:
-            first = next(_events(stream))
+            first = next(_events(stream.iter_lines()))
         assert (first["type"], first["name"]) == ("ADDED", "gap-check")
 
         with server.app.state.objects.store.write() as tx:
             assert tx.compact(keep=1) > 0
         with browser.stream("GET", "/portal/watch?kinds=Workload&since=1", timeout=30) as stream:
-            events = _events(stream)
+            events = _events(stream.iter_lines())
             assert next(events)["type"] == "REFRESH"
             admin.delete("Workload", "gap-check", "research")
             deleted = next(events)
